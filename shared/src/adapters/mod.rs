@@ -1,0 +1,2 @@
+//! Implementations of the ports. `embedded`: one SQLite file and an encrypted secrets file.
+pub mod embedded;

@@ -1,0 +1,167 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{Currency, Money};
+
+/// Which integration a document travels through (`../shared/DESIGN.md`, "The five integrations").
+/// A short, stable, colon-free name: it is part of ledger keys and dedup ids.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IntegrationId(pub String);
+
+impl std::fmt::Display for IntegrationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    Invoice,
+    CreditNote,
+    PurchaseOrder,
+    Payment,
+    Supplier,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Invoice => "invoice",
+            DocumentKind::CreditNote => "credit_note",
+            DocumentKind::PurchaseOrder => "purchase_order",
+            DocumentKind::Payment => "payment",
+            DocumentKind::Supplier => "supplier",
+        }
+    }
+}
+
+/// A supplier as the source system knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Supplier {
+    pub source_id: String,
+    pub number: Option<String>,
+    pub name: String,
+    pub tax_id: Option<String>,
+}
+
+/// The accounting coding of a line as the source gives it: a code and its segments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCoding {
+    pub code: Option<String>,
+    /// segment-1, segment-2, … in order; empty segments kept as `None` so positions stay right.
+    pub segments: Vec<Option<String>>,
+}
+
+impl AccountCoding {
+    /// 1-based segment lookup, as finance users number them.
+    pub fn segment(&self, n: usize) -> Option<&str> {
+        n.checked_sub(1)
+            .and_then(|i| self.segments.get(i))
+            .and_then(|s| s.as_deref())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub line_num: u32,
+    pub description: String,
+    /// `None` for amount-only lines; the target decides how to represent them.
+    pub quantity: Option<Decimal>,
+    /// Unit price with the scale the source sent (4+ decimals are kept).
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+    pub account: AccountCoding,
+    pub po_number: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceKind {
+    Invoice,
+    CreditNote,
+}
+
+/// A supplier invoice or credit note, as read from the source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub source_id: String,
+    /// Source version (an instant); part of the dedup id.
+    pub version: DateTime<Utc>,
+    pub kind: InvoiceKind,
+    pub status: String,
+    /// The supplier's own invoice number (BC `vendorInvoiceNumber`).
+    pub number: String,
+    pub supplier: Supplier,
+    pub invoice_date: NaiveDate,
+    pub total: Money,
+    pub lines: Vec<InvoiceLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseOrderLine {
+    pub line_num: u32,
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub account: AccountCoding,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseOrder {
+    pub source_id: String,
+    pub number: String,
+    pub status: String,
+    pub supplier: Supplier,
+    pub currency: Currency,
+    pub lines: Vec<PurchaseOrderLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Unique per payment in the paying system, so a repeat is detectable before sending.
+    pub reference: String,
+    pub amount: Money,
+    pub date: NaiveDate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlAccount {
+    pub number: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dimension {
+    pub code: String,
+    pub values: Vec<String>,
+}
+
+/// An invoice whose vendor, G/L accounts and dimensions are resolved for the target ERP:
+/// what the map step hands to the post step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedInvoice {
+    pub source_id: String,
+    pub version: DateTime<Utc>,
+    pub kind: InvoiceKind,
+    pub vendor_number: String,
+    pub vendor_invoice_number: String,
+    pub supplier_name: String,
+    pub invoice_date: NaiveDate,
+    pub total: Money,
+    pub lines: Vec<ResolvedLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedLine {
+    pub description: String,
+    pub gl_account: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_cost: Decimal,
+    /// (dimension code, value code), in a stable order.
+    pub dimensions: Vec<(String, String)>,
+}

@@ -1,0 +1,115 @@
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The pipeline step that wrote an audit item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Webhook,
+    Poll,
+    Map,
+    Post,
+    Confirm,
+    Replay,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Webhook => "webhook",
+            Step::Poll => "poll",
+            Step::Map => "map",
+            Step::Post => "post",
+            Step::Confirm => "confirm",
+            Step::Replay => "replay",
+        }
+    }
+}
+
+/// Outcome of a step for one document, in words a finance user reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStatus {
+    /// Accepted from the source (webhook or poll) and queued.
+    Received,
+    /// Vendor, accounts and dimensions resolved; queued for posting.
+    Mapped,
+    /// Cannot go on until someone acts (a missing mapping, a document kind not supported yet);
+    /// retried when the mapping exists.
+    Parked,
+    /// Posted in the target.
+    Posted,
+    /// Already posted earlier: nothing was done (the exactly-once guard at work).
+    AlreadyPosted,
+    /// A retryable failure; the message will be retried.
+    Failed,
+    /// Gave up after the maximum number of attempts; in the dead-letter queue, replayable.
+    DeadLettered,
+    /// Refused before any work (bad document, bad signature).
+    Rejected,
+}
+
+impl AuditStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditStatus::Received => "received",
+            AuditStatus::Mapped => "mapped",
+            AuditStatus::Parked => "parked",
+            AuditStatus::Posted => "posted",
+            AuditStatus::AlreadyPosted => "already_posted",
+            AuditStatus::Failed => "failed",
+            AuditStatus::DeadLettered => "dead_lettered",
+            AuditStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            AuditStatus::Received,
+            AuditStatus::Mapped,
+            AuditStatus::Parked,
+            AuditStatus::Posted,
+            AuditStatus::AlreadyPosted,
+            AuditStatus::Failed,
+            AuditStatus::DeadLettered,
+            AuditStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// One item per document per step outcome, with plain attribute names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditItem {
+    pub at: DateTime<Utc>,
+    pub integration: String,
+    pub document_kind: String,
+    /// The source system's id of the document.
+    pub source_id: String,
+    /// The number a person sees (the supplier's invoice number).
+    pub source_document_number: Option<String>,
+    pub vendor: Option<String>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    pub step: Step,
+    pub status: AuditStatus,
+    pub target_document_number: Option<String>,
+    pub target_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Filters for the audit trail; every field optional, all given ones must match.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub integration: Option<String>,
+    pub status: Option<AuditStatus>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub vendor: Option<String>,
+    /// Matches the source id or the source document number.
+    pub document: Option<String>,
+    pub limit: Option<usize>,
+}

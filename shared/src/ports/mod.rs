@@ -1,0 +1,18 @@
+//! The ports: the only things a step may call besides the external systems. Each runtime
+//! provides adapters (`adapters::embedded` over SQLite, `adapters::aws` over SQS/DynamoDB/
+//! Secrets Manager). Traits return `impl Future + Send` so steps stay generic and allocation-free.
+
+mod audit;
+mod clock;
+mod queue;
+mod secrets;
+mod store;
+
+pub use audit::{AuditFilter, AuditItem, AuditStatus, Step};
+pub use clock::{Clock, SystemClock};
+pub use queue::{Message, OutgoingMessage, Queue, QueueError, QueueName, dedup_id};
+pub use secrets::{SecretError, SecretString, Secrets};
+pub use store::{
+    Audit, Claim, Ledger, LedgerEntry, LedgerKey, LedgerState, Mappings, ParkedDoc, Parking, Store,
+    StoreError, Watermark, Watermarks,
+};

@@ -1,0 +1,145 @@
+use std::future::Future;
+use std::time::Duration;
+
+/// A FIFO queue with SQS FIFO semantics: per-group order, a deduplication id remembered for
+/// five minutes, a visibility timeout, a receive count, and a dead-letter queue after N
+/// receives. Message group = one document, so documents run in parallel but each in order.
+pub trait Queue: Send + Sync {
+    /// Sends in order. A message whose dedup id was sent to the same queue in the last five
+    /// minutes is accepted and dropped, as SQS FIFO does.
+    fn send(
+        &self,
+        queue: QueueName,
+        messages: Vec<OutgoingMessage>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Up to `max` visible messages, never two of one group at once, never a group whose
+    /// earlier message is in flight. Each received message is hidden for the visibility timeout
+    /// and its receive count goes up.
+    fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Message>, QueueError>> + Send;
+
+    /// Done with it: delete.
+    fn ack(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Failed: make it visible again after `delay` (a retry). After the queue's maximum number
+    /// of receives the next receive moves it to the dead-letter queue instead.
+    fn retry_later(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Messages waiting (visible or in flight), for "until idle" loops and progress.
+    fn depth(&self, queue: QueueName) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
+    /// What is in the dead-letter queue of `queue`.
+    fn dead_letters(
+        &self,
+        queue: QueueName,
+    ) -> impl Future<Output = Result<Vec<Message>, QueueError>> + Send;
+}
+
+/// The pipeline's queues (`ingest.fifo`, `post.fifo` in the design).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueueName {
+    /// References to source documents to fetch and map.
+    Ingest,
+    /// Resolved documents to post to the target.
+    Post,
+}
+
+impl QueueName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Ingest => "ingest",
+            QueueName::Post => "post",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Handle for ack/retry of this delivery.
+    pub receipt: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+    /// 1 on the first delivery.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue {queue}: {message}")]
+    Backend {
+        queue: &'static str,
+        message: String,
+    },
+    #[error(
+        "queue {queue}: receipt '{receipt}' is not in flight (expired or already acknowledged)"
+    )]
+    UnknownReceipt {
+        queue: &'static str,
+        receipt: String,
+    },
+}
+
+/// A dedup id from the parts that identify a document version: colon-free (SQS FIFO allows
+/// `[A-Za-z0-9!"#$%&'()*+,-./;<=>?@[\]^_`{|}~]`, we keep to a safe subset) and at most 128
+/// characters; a longer one is shortened with a hash so two long ids stay distinct.
+pub fn dedup_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let raw = parts.join("-");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.len() <= 128 {
+        return clean;
+    }
+    let hash = hex::encode(Sha256::digest(raw.as_bytes()));
+    format!("{}-{}", &clean[..63], &hash[..64])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_id_has_no_colons_and_fits_sqs() {
+        let id = dedup_id(&["coupa-bc", "invoice", "92010", "2024-04-01T02:19:09+03:00"]);
+        assert!(!id.contains(':'));
+        assert!(id.len() <= 128);
+        assert_eq!(id, "coupa-bc-invoice-92010-2024-04-01T02_19_09_03_00");
+    }
+
+    #[test]
+    fn long_dedup_ids_stay_distinct_and_short() {
+        let a = dedup_id(&[&"x".repeat(200), "1"]);
+        let b = dedup_id(&[&"x".repeat(200), "2"]);
+        assert_ne!(a, b);
+        assert!(a.len() <= 128 && b.len() <= 128);
+    }
+}
