@@ -1,0 +1,59 @@
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DocumentKind, ResolvedInvoice};
+use crate::ports::{OutgoingMessage, dedup_id};
+
+/// "Fetch and map this source document": what webhooks and polls enqueue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestMessage {
+    pub integration: String,
+    pub kind: DocumentKind,
+    pub source_id: String,
+    /// The source's version when it was seen (Coupa `updated-at`), for the dedup id.
+    pub version: Option<String>,
+    /// "webhook", "poll", "retry", "replay" (for the audit trail).
+    pub via: String,
+}
+
+impl IngestMessage {
+    pub fn to_outgoing(&self) -> OutgoingMessage {
+        let version = self.version.as_deref().unwrap_or("unversioned");
+        let via_retry = matches!(self.via.as_str(), "retry" | "replay");
+        // A retry of a parked document must not be swallowed as a duplicate of its first
+        // delivery; the ledger keeps it exactly once downstream.
+        let suffix = if via_retry { uuid::Uuid::new_v4().simple().to_string() } else { String::new() };
+        OutgoingMessage {
+            group_id: group_id(&self.integration, self.kind, &self.source_id),
+            dedup_id: dedup_id(&[&self.integration, self.kind.as_str(), &self.source_id, version, &suffix]),
+            body: serde_json::to_string(self).expect("serialisable"),
+        }
+    }
+}
+
+/// "Post this resolved document to the target".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostMessage {
+    pub integration: String,
+    pub invoice: ResolvedInvoice,
+}
+
+impl PostMessage {
+    pub fn to_outgoing(&self) -> OutgoingMessage {
+        let kind = crate::model::DocumentKind::Invoice;
+        OutgoingMessage {
+            group_id: group_id(&self.integration, kind, &self.invoice.source_id),
+            dedup_id: dedup_id(&[
+                &self.integration,
+                "post",
+                &self.invoice.source_id,
+                &self.invoice.version.timestamp().to_string(),
+            ]),
+            body: serde_json::to_string(self).expect("serialisable"),
+        }
+    }
+}
+
+/// One message group per document: documents run in parallel, each one in order.
+fn group_id(integration: &str, kind: DocumentKind, source_id: &str) -> String {
+    dedup_id(&[integration, kind.as_str(), source_id])
+}

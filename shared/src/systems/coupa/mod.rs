@@ -1,0 +1,13 @@
+//! Coupa Core REST API (`../shared/apis/coupa.md`): OAuth 2.0 client credentials, hyphenated
+//! JSON, money as decimal strings, `limit` ≤ 50 with offset paging (we page by `id[gt]`
+//! instead, see `client.rs`), 25 requests/second.
+
+mod client;
+mod convert;
+pub mod wire;
+
+pub use client::{CoupaClient, CoupaError, CoupaSettings, InvoiceRef, PAGE_SIZE, PollWindow};
+pub use convert::{ConversionError, invoice_from_wire};
+
+/// The webhook signature header (product decision; see `../shared/apis/README.md`).
+pub const SIGNATURE_HEADER: &str = "X-Coupa-Signature";

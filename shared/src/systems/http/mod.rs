@@ -1,0 +1,291 @@
+//! The HTTP plumbing every system client shares: one reqwest client, an auth flavour with a
+//! token cache, pacing to the published budget, and retries (`Retry-After`, else exponential
+//! backoff with full jitter; one token refresh on 401).
+
+mod auth;
+mod pacing;
+mod retry;
+pub mod odata;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+pub use auth::{ClientCredentials, TokenCache};
+pub use pacing::{Pacer, RateBudget};
+pub use retry::{RetryPolicy, retry_after};
+
+/// Why a call failed, with enough context to act on (method, URL, status, the server's error).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{method} {url}: HTTP {status}: {body}")]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{method} {url}: {message}")]
+    Transport {
+        method: String,
+        url: String,
+        message: String,
+        timeout: bool,
+    },
+    #[error("token request to {url} refused: HTTP {status}: {body}")]
+    Auth { url: String, status: u16, body: String },
+    #[error("{url}: cannot read the response: {message}")]
+    Decode { url: String, message: String },
+}
+
+impl HttpError {
+    fn transport(method: &str, url: &str, e: &reqwest::Error) -> Self {
+        // reqwest's Display includes the URL; ours is given separately, without query secrets.
+        HttpError::Transport {
+            method: method.to_string(),
+            url: url.to_string(),
+            message: e.without_url_ref().to_string(),
+            timeout: e.is_timeout(),
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The request may have taken effect on the server although we saw a failure: a timeout, a
+    /// broken connection, or a 5xx. A create that fails so must be checked for, not repeated.
+    pub fn may_have_succeeded(&self) -> bool {
+        match self {
+            HttpError::Transport { .. } => true,
+            HttpError::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// A client error that retrying will not fix (bad data, missing permission).
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, HttpError::Status { status, .. } if (400..500).contains(status) && *status != 408 && *status != 429)
+    }
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut e = String::new();
+        let mut src: Option<&dyn std::error::Error> = Some(self);
+        // Walk the chain for the root cause ("connection refused", "operation timed out").
+        while let Some(s) = src {
+            e = s.to_string();
+            src = s.source();
+        }
+        if self.is_timeout() { format!("timed out ({e})") } else { e }
+    }
+}
+
+/// A request, kept as data so it can be sent again on retry.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub json: Option<Vec<u8>>,
+    /// Safe to repeat after an ambiguous failure (a GET, a PATCH with If-Match). Non-idempotent
+    /// requests are retried only on 429, which means the server did not process them.
+    pub idempotent: bool,
+}
+
+impl ApiRequest {
+    pub fn get(url: impl Into<String>) -> Self {
+        Self { method: Method::GET, url: url.into(), headers: Vec::new(), json: None, idempotent: true }
+    }
+
+    pub fn post_json<T: serde::Serialize>(url: impl Into<String>, body: &T) -> Self {
+        Self {
+            method: Method::POST,
+            url: url.into(),
+            headers: Vec::new(),
+            json: Some(serde_json::to_vec(body).expect("serialisable body")),
+            idempotent: false,
+        }
+    }
+
+    pub fn post_empty(url: impl Into<String>) -> Self {
+        Self { method: Method::POST, url: url.into(), headers: Vec::new(), json: None, idempotent: false }
+    }
+
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+    pub url: String,
+}
+
+impl ApiResponse {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.body).map_err(|e| HttpError::Decode {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Counters a benchmark or `mlc check` reads.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub throttled: std::sync::atomic::AtomicU64,
+    pub retries: std::sync::atomic::AtomicU64,
+    pub token_refreshes: std::sync::atomic::AtomicU64,
+}
+
+/// Settings of one system's HTTP client.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub budget: Option<RateBudget>,
+    /// Also treat 503 as "not processed, back off" (Coupa's throttle may answer 503).
+    pub retry_503: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(60), retry: RetryPolicy::default(), budget: None, retry_503: false }
+    }
+}
+
+/// One system's HTTP client: bearer auth from a token cache, fixed headers, pacing and retries.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    tokens: Arc<TokenCache>,
+    fixed_headers: Vec<(HeaderName, HeaderValue)>,
+    pacer: Pacer,
+    settings: HttpSettings,
+    pub stats: Arc<HttpStats>,
+}
+
+impl ApiClient {
+    pub fn new(
+        tokens: TokenCache,
+        fixed_headers: Vec<(HeaderName, HeaderValue)>,
+        settings: HttpSettings,
+    ) -> Result<Self, HttpError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| HttpError::Transport {
+                method: String::new(),
+                url: String::new(),
+                message: format!("cannot build the HTTP client: {e}"),
+                timeout: false,
+            })?;
+        let pacer = settings.budget.as_ref().map(Pacer::new).unwrap_or_default();
+        Ok(Self { http, tokens: Arc::new(tokens), fixed_headers, pacer, settings, stats: Arc::default() })
+    }
+
+    /// Fetches a token now (for `mlc check`).
+    pub async fn authenticate(&self) -> Result<(), HttpError> {
+        self.tokens.token(&self.http).await.map(|_| ())
+    }
+
+    /// Sends `req`, retrying what is safe to retry; a non-2xx final answer is an error.
+    pub async fn send(&self, req: &ApiRequest) -> Result<ApiResponse, HttpError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut refreshed = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let token = self.tokens.token(&self.http).await?;
+            let outcome = {
+                let _permit = self.pacer.acquire().await;
+                self.stats.requests.fetch_add(1, Relaxed);
+                self.send_once(req, &token).await
+            };
+            let retry_wait = match &outcome {
+                Ok(resp) if resp.status.is_success() => return outcome,
+                Ok(resp) if resp.status == StatusCode::UNAUTHORIZED && !refreshed => {
+                    // One refresh on 401: the token may have expired or been revoked early.
+                    refreshed = true;
+                    self.stats.token_refreshes.fetch_add(1, Relaxed);
+                    self.tokens.invalidate(&token).await;
+                    attempt -= 1;
+                    continue;
+                }
+                Ok(resp) => {
+                    let throttled = resp.status == StatusCode::TOO_MANY_REQUESTS
+                        || (self.settings.retry_503 && resp.status == StatusCode::SERVICE_UNAVAILABLE);
+                    if throttled {
+                        self.stats.throttled.fetch_add(1, Relaxed);
+                    }
+                    let transient = resp.status.is_server_error() || resp.status == StatusCode::REQUEST_TIMEOUT;
+                    if throttled || (req.idempotent && transient) {
+                        Some(self.settings.retry.delay(attempt - 1, Some(&resp.headers)))
+                    } else {
+                        None
+                    }
+                }
+                Err(_) if req.idempotent => Some(self.settings.retry.delay(attempt - 1, None)),
+                Err(_) => None,
+            };
+            match retry_wait {
+                Some(wait) if attempt < self.settings.retry.max_attempts => {
+                    self.stats.retries.fetch_add(1, Relaxed);
+                    tracing::debug!(method = %req.method, url = %req.url, ?wait, attempt, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => {
+                    let resp = outcome?;
+                    return Err(HttpError::Status {
+                        method: req.method.to_string(),
+                        url: req.url.clone(),
+                        status: resp.status.as_u16(),
+                        body: auth::truncate(&String::from_utf8_lossy(&resp.body)),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, req: &ApiRequest, token: &crate::ports::SecretString) -> Result<ApiResponse, HttpError> {
+        let mut builder = self.http.request(req.method.clone(), &req.url);
+        for (k, v) in self.fixed_headers.iter().chain(req.headers.iter()) {
+            builder = builder.header(k, v);
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| HttpError::Decode {
+            url: req.url.clone(),
+            message: "the access token has characters not allowed in a header".into(),
+        })?;
+        auth.set_sensitive(true);
+        builder = builder.header(AUTHORIZATION, auth);
+        if let Some(body) = &req.json {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let method = req.method.as_str();
+        let resp = builder.send().await.map_err(|e| HttpError::transport(method, &req.url, &e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| HttpError::transport(method, &req.url, &e))?;
+        Ok(ApiResponse { status, headers, body, url: req.url.clone() })
+    }
+}
