@@ -13,7 +13,10 @@ use crate::systems::http::RateBudget;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -221,7 +224,10 @@ pub struct SegmentRule {
 
 impl Default for SegmentRule {
     fn default() -> Self {
-        Self { segment: 1, translate: false }
+        Self {
+            segment: 1,
+            translate: false,
+        }
     }
 }
 
@@ -253,9 +259,14 @@ pub mod tables {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let mut cfg = Self::parse(&text).map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut cfg = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })?;
         // Relative files are relative to the config file, not to wherever mlc was started.
         let dir = path.parent().unwrap_or(Path::new("."));
         for p in [&mut cfg.runtime.database, &mut cfg.runtime.secrets_file] {
@@ -275,8 +286,16 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for i in &self.integrations {
-            if i.name.is_empty() || !i.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(format!("integration name '{}' must be letters, digits, '-' or '_'", i.name));
+            if i.name.is_empty()
+                || !i
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "integration name '{}' must be letters, digits, '-' or '_'",
+                    i.name
+                ));
             }
             if !names.insert(&i.name) {
                 return Err(format!("integration '{}' is configured twice", i.name));
@@ -287,13 +306,20 @@ impl Config {
                         return Err(format!("integration '{}' needs [systems.coupa]", i.name));
                     }
                     if self.systems.business_central.is_none() {
-                        return Err(format!("integration '{}' needs [systems.business_central]", i.name));
+                        return Err(format!(
+                            "integration '{}' needs [systems.business_central]",
+                            i.name
+                        ));
                     }
                 }
             }
-            let segs = std::iter::once(i.mapping.gl_account.segment).chain(i.mapping.dimensions.iter().map(|d| d.segment));
+            let segs = std::iter::once(i.mapping.gl_account.segment)
+                .chain(i.mapping.dimensions.iter().map(|d| d.segment));
             if segs.clone().any(|s| s == 0) {
-                return Err(format!("integration '{}': account segments are numbered from 1", i.name));
+                return Err(format!(
+                    "integration '{}': account segments are numbered from 1",
+                    i.name
+                ));
             }
         }
         Ok(())
@@ -311,7 +337,10 @@ mod tests {
         let cfg = Config::parse(EXAMPLE).unwrap();
         assert_eq!(cfg.integrations[0].name, "coupa-bc");
         assert_eq!(cfg.integrations[0].mapping.dimensions.len(), 2);
-        assert_eq!(cfg.systems.business_central.unwrap().rate.unwrap().requests, 6000);
+        assert_eq!(
+            cfg.systems.business_central.unwrap().rate.unwrap().requests,
+            6000
+        );
     }
 
     #[test]
@@ -329,6 +358,9 @@ mod tests {
             name = "coupa-bc"
             kind = "coupa_to_business_central"
         "#;
-        assert_eq!(Config::parse(text).unwrap_err(), "integration 'coupa-bc' needs [systems.coupa]");
+        assert_eq!(
+            Config::parse(text).unwrap_err(),
+            "integration 'coupa-bc' needs [systems.coupa]"
+        );
     }
 }

@@ -1,1 +1,372 @@
+//! Wiring the steps to the configured systems, and the message handling both runtimes share:
+//! decode a queue message, run its step, and say whether it succeeded. The embedded runtime
+//! drains its SQLite queues here; the Lambda functions call `handle_*` per SQS record.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, IntegrationConfig, IntegrationKind};
+use crate::ports::{AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store};
+use crate::steps::map::{self, MapOutcome};
+use crate::steps::poll::{self, PollReport};
+use crate::steps::post::{self, PostOutcome};
+use crate::steps::{Env, IngestMessage, PostMessage, StepError, audit_item};
+use crate::systems::business_central::{BcClient, BcSettings};
+use crate::systems::coupa::{CoupaClient, CoupaSettings};
+use crate::systems::http::{HttpError, HttpSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("secret '{name}' (for {what}): {source}")]
+    Secret {
+        name: String,
+        what: &'static str,
+        source: crate::ports::SecretError,
+    },
+    #[error("{what}: {source}")]
+    Client {
+        what: &'static str,
+        source: HttpError,
+    },
+}
+
+/// The configured external systems' clients, built once and shared.
+#[derive(Clone)]
+pub struct Systems {
+    pub coupa: Option<CoupaClient>,
+    pub bc: Option<BcClient>,
+}
+
+impl Systems {
+    pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
+        let coupa =
+            match &cfg.systems.coupa {
+                None => None,
+                Some(c) => {
+                    let client_secret = secrets.get(&c.client_secret).await.map_err(|source| {
+                        BuildError::Secret {
+                            name: c.client_secret.clone(),
+                            what: "Coupa client secret",
+                            source,
+                        }
+                    })?;
+                    let settings = CoupaSettings {
+                        base_url: c.base_url.clone(),
+                        token_url: c.token_url.clone(),
+                        client_id: c.client_id.clone(),
+                        client_secret,
+                        scopes: c.scopes.clone(),
+                        api_version: c.api_version.clone(),
+                        requests_per_second: c.requests_per_second,
+                        http: HttpSettings::default(),
+                    };
+                    Some(
+                        CoupaClient::new(settings).map_err(|source| BuildError::Client {
+                            what: "Coupa client",
+                            source,
+                        })?,
+                    )
+                }
+            };
+        let bc =
+            match &cfg.systems.business_central {
+                None => None,
+                Some(b) => {
+                    let client_secret = secrets.get(&b.client_secret).await.map_err(|source| {
+                        BuildError::Secret {
+                            name: b.client_secret.clone(),
+                            what: "Business Central client secret",
+                            source,
+                        }
+                    })?;
+                    let settings = BcSettings {
+                        api_url: b.api_url.clone(),
+                        token_url: b.token_url.clone(),
+                        tenant: b.tenant.clone(),
+                        environment: b.environment.clone(),
+                        company_id: b.company_id.clone(),
+                        client_id: b.client_id.clone(),
+                        client_secret,
+                        budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
+                        page_size: b.page_size,
+                        http: HttpSettings::default(),
+                    };
+                    Some(
+                        BcClient::new(settings).map_err(|source| BuildError::Client {
+                            what: "Business Central client",
+                            source,
+                        })?,
+                    )
+                }
+            };
+        Ok(Self { coupa, bc })
+    }
+}
+
+/// Loads the mapping tables given in the configuration into the store (config wins over
+/// earlier values of the same key; rows added with `mlc map import` stay).
+pub async fn load_config_mappings<S: Store>(
+    cfg: &Config,
+    store: &S,
+) -> Result<usize, crate::ports::StoreError> {
+    use crate::config::tables;
+    let mut n = 0;
+    for i in &cfg.integrations {
+        let m = &i.mapping;
+        let rows = m
+            .suppliers
+            .iter()
+            .map(|(k, v)| (tables::supplier(&i.name), k, v))
+            .chain(
+                m.account_codes
+                    .iter()
+                    .map(|(k, v)| (tables::account_code(&i.name), k, v)),
+            )
+            .chain(
+                m.gl_accounts
+                    .iter()
+                    .map(|(k, v)| (tables::gl_account(&i.name), k, v)),
+            )
+            .chain(m.dimension_values.iter().flat_map(|(dim, vals)| {
+                vals.iter()
+                    .map(move |(k, v)| (tables::dimension(&i.name, dim), k, v))
+            }));
+        for (table, source, target) in rows {
+            store.put_mapping(&table, source, target).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// One runtime's pipeline: the ports, the clients, the integrations.
+pub struct Pipeline<Q, S, C> {
+    pub env: Env<Q, S, C>,
+    pub systems: Systems,
+    pub integrations: Vec<IntegrationConfig>,
+    /// Names this worker in ledger claims.
+    pub owner: String,
+    pub max_receives: u32,
+    pub retry: crate::systems::http::RetryPolicy,
+}
+
+/// What one drain did, for progress lines and the demo's summary.
+#[derive(Clone, Debug, Default)]
+pub struct DrainStats {
+    pub mapped: u64,
+    pub parked: u64,
+    pub skipped: u64,
+    pub posted: u64,
+    pub already_posted: u64,
+    pub failed_attempts: u64,
+    pub dead_lettered: u64,
+}
+
+impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, C> {
+    fn integration(&self, name: &str) -> Result<&IntegrationConfig, StepError> {
+        self.integrations
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| StepError(format!("integration '{name}' is not configured")))
+    }
+
+    fn coupa(&self) -> Result<&CoupaClient, StepError> {
+        self.systems
+            .coupa
+            .as_ref()
+            .ok_or_else(|| StepError("Coupa is not configured".into()))
+    }
+
+    fn bc(&self) -> Result<&BcClient, StepError> {
+        self.systems
+            .bc
+            .as_ref()
+            .ok_or_else(|| StepError("Business Central is not configured".into()))
+    }
+
+    /// Polls every integration once and re-enqueues parked documents.
+    pub async fn poll_all(&self) -> Result<Vec<(String, PollReport)>, StepError> {
+        let mut out = Vec::new();
+        for i in &self.integrations {
+            match i.kind {
+                IntegrationKind::CoupaToBusinessCentral => {
+                    out.push((
+                        i.name.clone(),
+                        poll::coupa_invoices(&self.env, self.coupa()?, i).await?,
+                    ));
+                }
+            }
+        }
+        map::retry_parked(&self.env).await?;
+        Ok(out)
+    }
+
+    /// The map step for one ingest message body.
+    pub async fn handle_ingest(&self, body: &str) -> Result<MapOutcome, StepError> {
+        let msg: IngestMessage = serde_json::from_str(body)
+            .map_err(|e| StepError::new("undecodable ingest message", e))?;
+        let integration = self.integration(&msg.integration)?;
+        match integration.kind {
+            IntegrationKind::CoupaToBusinessCentral => {
+                map::coupa_invoice(&self.env, self.coupa()?, integration, &msg).await
+            }
+        }
+    }
+
+    /// The post step for one post message body.
+    pub async fn handle_post(&self, body: &str) -> Result<PostOutcome, StepError> {
+        let msg: PostMessage = serde_json::from_str(body)
+            .map_err(|e| StepError::new("undecodable post message", e))?;
+        self.integration(&msg.integration)?;
+        post::bc_purchase_invoice(&self.env, self.bc()?, &self.owner, &msg).await
+    }
+
+    /// Runs one received message; on failure audits it (and its dead-lettering on the last
+    /// allowed delivery) and schedules the retry.
+    async fn process(
+        &self,
+        queue: QueueName,
+        m: Message,
+        stats: &mut DrainStats,
+    ) -> Result<(), StepError> {
+        let result = match queue {
+            QueueName::Ingest => self.handle_ingest(&m.body).await.map(|o| match o {
+                MapOutcome::Mapped => stats.mapped += 1,
+                MapOutcome::Parked(_) => stats.parked += 1,
+                MapOutcome::Skipped(_) => stats.skipped += 1,
+            }),
+            QueueName::Post => self.handle_post(&m.body).await.map(|o| match o {
+                PostOutcome::Posted { .. } => stats.posted += 1,
+                PostOutcome::AlreadyPosted { .. } => stats.already_posted += 1,
+                PostOutcome::Parked(_) => stats.parked += 1,
+            }),
+        };
+        let qerr = |e: crate::ports::QueueError| StepError::new("queue", e);
+        match result {
+            Ok(()) => self.env.queue.ack(queue, &m.receipt).await.map_err(qerr),
+            Err(e) => {
+                stats.failed_attempts += 1;
+                let last = m.receive_count >= self.max_receives;
+                if last {
+                    stats.dead_lettered += 1;
+                }
+                self.audit_failure(queue, &m, &e, last).await;
+                let wait = self.retry.backoff(m.receive_count);
+                self.env
+                    .queue
+                    .retry_later(queue, &m.receipt, wait)
+                    .await
+                    .map_err(qerr)
+            }
+        }
+    }
+
+    async fn audit_failure(&self, queue: QueueName, m: &Message, e: &StepError, last: bool) {
+        let (integration, source_id) = message_identity(&m.body);
+        let step = if queue == QueueName::Ingest {
+            Step::Map
+        } else {
+            Step::Post
+        };
+        let status = if last {
+            AuditStatus::DeadLettered
+        } else {
+            AuditStatus::Failed
+        };
+        let text = format!("attempt {} of {}: {e}", m.receive_count, self.max_receives);
+        let item = audit_item(
+            self.env.clock.now(),
+            &integration,
+            "invoice",
+            &source_id,
+            step,
+            status,
+        )
+        .with_error(text);
+        if let Err(err) = self.env.store.append_audit(&item).await {
+            tracing::error!(error = %err, "could not write the audit trail");
+        }
+        tracing::warn!(queue = queue.as_str(), %source_id, attempt = m.receive_count, error = %e, "step failed");
+    }
+
+    /// Works the queues with `workers` concurrent tasks until both are empty (nothing visible,
+    /// nothing in flight, nothing waiting for a retry). `progress` is called after each message.
+    pub async fn drain(
+        self: &Arc<Self>,
+        workers: usize,
+        progress: Arc<dyn Fn(&DrainStats) + Send + Sync>,
+    ) -> Result<DrainStats, StepError> {
+        let total = Arc::new(tokio::sync::Mutex::new(DrainStats::default()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            let total = total.clone();
+            let progress = progress.clone();
+            tasks.spawn(async move { me.worker(total, progress).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.map_err(|e| StepError::new("worker task", e))??;
+        }
+        let stats = total.lock().await.clone();
+        Ok(stats)
+    }
+
+    async fn worker(
+        self: Arc<Self>,
+        total: Arc<tokio::sync::Mutex<DrainStats>>,
+        progress: Arc<dyn Fn(&DrainStats) + Send + Sync>,
+    ) -> Result<(), StepError> {
+        let qerr = |e: crate::ports::QueueError| StepError::new("queue", e);
+        loop {
+            let mut worked = false;
+            // Post first: finishing documents beats starting new ones.
+            for queue in [QueueName::Post, QueueName::Ingest] {
+                let batch = self.env.queue.receive(queue, 1).await.map_err(qerr)?;
+                for m in batch {
+                    worked = true;
+                    let mut local = DrainStats::default();
+                    self.process(queue, m, &mut local).await?;
+                    let mut t = total.lock().await;
+                    add(&mut t, &local);
+                    progress(&t);
+                }
+            }
+            if !worked {
+                let depth = self
+                    .env
+                    .queue
+                    .depth(QueueName::Ingest)
+                    .await
+                    .map_err(qerr)?
+                    + self.env.queue.depth(QueueName::Post).await.map_err(qerr)?;
+                if depth == 0 {
+                    return Ok(());
+                }
+                // Something is in flight elsewhere or waiting for its retry time.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn add(t: &mut DrainStats, l: &DrainStats) {
+    t.mapped += l.mapped;
+    t.parked += l.parked;
+    t.skipped += l.skipped;
+    t.posted += l.posted;
+    t.already_posted += l.already_posted;
+    t.failed_attempts += l.failed_attempts;
+    t.dead_lettered += l.dead_lettered;
+}
+
+/// (integration, source id) of a message body, best effort, for audit items about failures.
+fn message_identity(body: &str) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let integration = v["integration"].as_str().unwrap_or("(unknown)").to_string();
+    let source = v["source_id"]
+        .as_str()
+        .or_else(|| v["invoice"]["source_id"].as_str())
+        .unwrap_or("(unknown)")
+        .to_string();
+    (integration, source)
+}

@@ -6,7 +6,7 @@ use super::resolve::{self, ResolveError};
 use super::{Env, IngestMessage, PostMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
 use crate::model::InvoiceKind;
-use crate::ports::{AuditStatus, Clock, ParkedDoc, QueueName, Queue, Step, Store};
+use crate::ports::{AuditStatus, Clock, ParkedDoc, Queue, QueueName, Step, Store};
 use crate::systems::coupa::{self, CoupaClient, CoupaError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +26,15 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
     let name = &integration.name;
     let id: i64 = match msg.source_id.parse() {
         Ok(id) => id,
-        Err(_) => return park(env, msg, None, format!("'{}' is not a Coupa invoice id", msg.source_id)).await,
+        Err(_) => {
+            return park(
+                env,
+                msg,
+                None,
+                format!("'{}' is not a Coupa invoice id", msg.source_id),
+            )
+            .await;
+        }
     };
     let wire = match coupa.invoice(id).await {
         Ok(w) => w,
@@ -37,7 +45,17 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
         Ok(inv) => inv,
         Err(e) => return park(env, msg, wire.invoice_number.clone(), e.to_string()).await,
     };
-    let audit = |status| audit_item(env.clock.now(), name, "invoice", &msg.source_id, Step::Map, status).with_invoice(&invoice);
+    let audit = |status| {
+        audit_item(
+            env.clock.now(),
+            name,
+            "invoice",
+            &msg.source_id,
+            Step::Map,
+            status,
+        )
+        .with_invoice(&invoice)
+    };
 
     if invoice.status != "approved" {
         let why = format!("status is '{}', not approved: not posted", invoice.status);
@@ -51,10 +69,15 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
     }
     let resolved = match resolve::invoice(&invoice, integration, &env.store).await {
         Ok(r) => r,
-        Err(ResolveError::Unresolved(why)) => return park(env, msg, Some(invoice.number.clone()), why).await,
+        Err(ResolveError::Unresolved(why)) => {
+            return park(env, msg, Some(invoice.number.clone()), why).await;
+        }
         Err(ResolveError::Store(e)) => return Err(StepError::new("reading mappings", e)),
     };
-    let post = PostMessage { integration: name.clone(), invoice: resolved };
+    let post = PostMessage {
+        integration: name.clone(),
+        invoice: resolved,
+    };
     env.queue
         .send(QueueName::Post, vec![post.to_outgoing()])
         .await
@@ -79,7 +102,12 @@ pub async fn park<Q: Queue, S: Store, C: Clock>(
         .await
         .map_err(|e| StepError::new("reading parked documents", e))?
         .into_iter()
-        .any(|p| p.integration == msg.integration && p.kind == kind && p.source_id == msg.source_id && p.reason == reason);
+        .any(|p| {
+            p.integration == msg.integration
+                && p.kind == kind
+                && p.source_id == msg.source_id
+                && p.reason == reason
+        });
     let mut retry = msg.clone();
     retry.via = "retry".into();
     let doc = ParkedDoc {
@@ -91,17 +119,30 @@ pub async fn park<Q: Queue, S: Store, C: Clock>(
         message: serde_json::to_string(&retry).expect("serialisable"),
         at: env.clock.now(),
     };
-    env.store.park(&doc).await.map_err(|e| StepError::new("parking", e))?;
+    env.store
+        .park(&doc)
+        .await
+        .map_err(|e| StepError::new("parking", e))?;
     if !already {
-        let mut item = audit_item(env.clock.now(), &msg.integration, kind, &msg.source_id, Step::Map, AuditStatus::Parked)
-            .with_error(reason.clone());
+        let mut item = audit_item(
+            env.clock.now(),
+            &msg.integration,
+            kind,
+            &msg.source_id,
+            Step::Map,
+            AuditStatus::Parked,
+        )
+        .with_error(reason.clone());
         item.source_document_number = number;
         write(env, item).await?;
     }
     Ok(MapOutcome::Parked(reason))
 }
 
-async fn unpark<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, msg: &IngestMessage) -> Result<(), StepError> {
+async fn unpark<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    msg: &IngestMessage,
+) -> Result<(), StepError> {
     env.store
         .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
         .await
@@ -109,13 +150,25 @@ async fn unpark<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, msg: &IngestMe
     Ok(())
 }
 
-async fn write<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, item: crate::ports::AuditItem) -> Result<(), StepError> {
-    env.store.append_audit(&item).await.map_err(|e| StepError::new("writing the audit trail", e))
+async fn write<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    item: crate::ports::AuditItem,
+) -> Result<(), StepError> {
+    env.store
+        .append_audit(&item)
+        .await
+        .map_err(|e| StepError::new("writing the audit trail", e))
 }
 
 /// Re-enqueues every parked document (after a mapping was added, and on each poll cycle).
-pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>) -> Result<usize, StepError> {
-    let parked = env.store.parked().await.map_err(|e| StepError::new("reading parked documents", e))?;
+pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+) -> Result<usize, StepError> {
+    let parked = env
+        .store
+        .parked()
+        .await
+        .map_err(|e| StepError::new("reading parked documents", e))?;
     let mut out = Vec::new();
     for p in &parked {
         if let Ok(msg) = serde_json::from_str::<IngestMessage>(&p.message) {
@@ -124,7 +177,10 @@ pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>) -> R
     }
     let n = out.len();
     if n > 0 {
-        env.queue.send(QueueName::Ingest, out).await.map_err(|e| StepError::new("re-enqueueing parked documents", e))?;
+        env.queue
+            .send(QueueName::Ingest, out)
+            .await
+            .map_err(|e| StepError::new("re-enqueueing parked documents", e))?;
     }
     Ok(n)
 }

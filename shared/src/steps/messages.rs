@@ -21,10 +21,20 @@ impl IngestMessage {
         let via_retry = matches!(self.via.as_str(), "retry" | "replay");
         // A retry of a parked document must not be swallowed as a duplicate of its first
         // delivery; the ledger keeps it exactly once downstream.
-        let suffix = if via_retry { uuid::Uuid::new_v4().simple().to_string() } else { String::new() };
+        let suffix = if via_retry {
+            uuid::Uuid::new_v4().simple().to_string()
+        } else {
+            String::new()
+        };
         OutgoingMessage {
             group_id: group_id(&self.integration, self.kind, &self.source_id),
-            dedup_id: dedup_id(&[&self.integration, self.kind.as_str(), &self.source_id, version, &suffix]),
+            dedup_id: dedup_id(&[
+                &self.integration,
+                self.kind.as_str(),
+                &self.source_id,
+                version,
+                &suffix,
+            ]),
             body: serde_json::to_string(self).expect("serialisable"),
         }
     }

@@ -4,8 +4,8 @@
 //! webhook → ingest queue ← poll; ingest → map → post queue → post → target.
 
 mod audit;
-mod messages;
 pub mod map;
+mod messages;
 pub mod poll;
 pub mod post;
 pub mod resolve;
@@ -25,7 +25,11 @@ pub struct Env<Q, S, C> {
 
 impl<Q: Queue, S: Store, C: Clock> Env<Q, S, C> {
     pub fn new(queue: Q, store: S, clock: C) -> Self {
-        Self { queue, store, clock }
+        Self {
+            queue,
+            store,
+            clock,
+        }
     }
 }
 

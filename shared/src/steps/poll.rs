@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use super::{Env, IngestMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
 use crate::model::DocumentKind;
-use crate::ports::{AuditStatus, Clock, QueueName, Queue, Step, Store};
+use crate::ports::{AuditStatus, Clock, Queue, QueueName, Step, Store};
 use crate::systems::coupa::{CoupaClient, PAGE_SIZE, PollWindow};
 
 #[derive(Clone, Debug)]
@@ -31,21 +31,37 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
     integration: &IntegrationConfig,
 ) -> Result<PollReport, StepError> {
     let key = watermark_key(&integration.name);
-    let stored = env.store.watermark(&key).await.map_err(|e| StepError::new("reading the watermark", e))?;
+    let stored = env
+        .store
+        .watermark(&key)
+        .await
+        .map_err(|e| StepError::new("reading the watermark", e))?;
     let overlap = Duration::seconds(integration.poll_overlap_secs as i64);
     let lower = match &stored {
         Some(w) => {
-            let at = DateTime::parse_from_rfc3339(&w.value)
-                .map_err(|e| StepError::new(&format!("stored watermark '{}' of {key}", w.value), e))?;
+            let at = DateTime::parse_from_rfc3339(&w.value).map_err(|e| {
+                StepError::new(&format!("stored watermark '{}' of {key}", w.value), e)
+            })?;
             at.with_timezone(&Utc) - overlap
         }
-        None => integration.start_from.unwrap_or_else(|| env.clock.now() - Duration::days(30)),
+        None => integration
+            .start_from
+            .unwrap_or_else(|| env.clock.now() - Duration::days(30)),
     };
     // Coupa timestamps have whole seconds; so does the window.
     let upper = env.clock.now().trunc_subsecs(0);
-    let window = PollWindow { lower: lower.trunc_subsecs(0), upper };
+    let window = PollWindow {
+        lower: lower.trunc_subsecs(0),
+        upper,
+    };
 
-    let mut report = PollReport { window, pages: 0, enqueued: 0, unreadable: 0, watermark_advanced: false };
+    let mut report = PollReport {
+        window,
+        pages: 0,
+        enqueued: 0,
+        unreadable: 0,
+        watermark_advanced: false,
+    };
     let mut after_id = 0i64;
     loop {
         let (refs, unreadable) = coupa
@@ -56,9 +72,19 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
         let page_len = refs.len() + unreadable.len();
         for e in &unreadable {
             report.unreadable += 1;
-            let item = audit_item(env.clock.now(), &integration.name, "invoice", "(unknown)", Step::Poll, AuditStatus::Rejected)
-                .with_error(e.to_string());
-            env.store.append_audit(&item).await.map_err(|e| StepError::new("writing the audit trail", e))?;
+            let item = audit_item(
+                env.clock.now(),
+                &integration.name,
+                "invoice",
+                "(unknown)",
+                Step::Poll,
+                AuditStatus::Rejected,
+            )
+            .with_error(e.to_string());
+            env.store
+                .append_audit(&item)
+                .await
+                .map_err(|e| StepError::new("writing the audit trail", e))?;
         }
         if let Some(last) = refs.iter().map(|r| r.id).max() {
             after_id = last;
@@ -75,13 +101,26 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
             .collect();
         if !messages.is_empty() {
             env.queue
-                .send(QueueName::Ingest, messages.iter().map(IngestMessage::to_outgoing).collect())
+                .send(
+                    QueueName::Ingest,
+                    messages.iter().map(IngestMessage::to_outgoing).collect(),
+                )
                 .await
                 .map_err(|e| StepError::new("enqueueing polled invoices", e))?;
             report.enqueued += messages.len() as u32;
             for m in &messages {
-                let item = audit_item(env.clock.now(), &integration.name, "invoice", &m.source_id, Step::Poll, AuditStatus::Received);
-                env.store.append_audit(&item).await.map_err(|e| StepError::new("writing the audit trail", e))?;
+                let item = audit_item(
+                    env.clock.now(),
+                    &integration.name,
+                    "invoice",
+                    &m.source_id,
+                    Step::Poll,
+                    AuditStatus::Received,
+                );
+                env.store
+                    .append_audit(&item)
+                    .await
+                    .map_err(|e| StepError::new("writing the audit trail", e))?;
             }
         }
         if page_len < PAGE_SIZE {
@@ -91,7 +130,11 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
     // Everything up to `upper` is enqueued: only now may the watermark move.
     report.watermark_advanced = env
         .store
-        .set_watermark(&key, stored.as_ref().map(|w| w.version), &upper.to_rfc3339())
+        .set_watermark(
+            &key,
+            stored.as_ref().map(|w| w.version),
+            &upper.to_rfc3339(),
+        )
         .await
         .map_err(|e| StepError::new("advancing the watermark", e))?;
     Ok(report)

@@ -17,7 +17,9 @@ use std::time::Duration;
 use super::{Env, PostMessage, StepError, audit_item};
 use crate::model::ResolvedInvoice;
 use crate::ports::{AuditItem, AuditStatus, Claim, Clock, LedgerKey, Queue, Step, Store};
-use crate::systems::business_central::wire::{NewPurchaseInvoice, NewPurchaseInvoiceLine, PurchaseInvoice};
+use crate::systems::business_central::wire::{
+    NewPurchaseInvoice, NewPurchaseInvoiceLine, PurchaseInvoice,
+};
 use crate::systems::business_central::{BcClient, BcError};
 
 /// How long a claim protects a document from a second worker. Longer than a post takes;
@@ -26,9 +28,15 @@ pub const CLAIM_LEASE: Duration = Duration::from_secs(90);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostOutcome {
-    Posted { id: String, number: String },
+    Posted {
+        id: String,
+        number: String,
+    },
     /// Found posted already (earlier attempt, or a repeat delivery): nothing done.
-    AlreadyPosted { id: String, number: String },
+    AlreadyPosted {
+        id: String,
+        number: String,
+    },
     /// BC refused the document (bad vendor, G/L account, dimension): parked with BC's words.
     Parked(String),
 }
@@ -60,17 +68,46 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
     crash: Option<CrashPoint>,
 ) -> Result<PostOutcome, StepError> {
     let inv = &msg.invoice;
-    let key = LedgerKey { integration: msg.integration.clone(), kind: "invoice".into(), source_id: inv.source_id.clone() };
-    let audit = |status| audit_item(env.clock.now(), &msg.integration, "invoice", &inv.source_id, Step::Post, status).with_resolved(inv);
+    let key = LedgerKey {
+        integration: msg.integration.clone(),
+        kind: "invoice".into(),
+        source_id: inv.source_id.clone(),
+    };
+    let audit = |status| {
+        audit_item(
+            env.clock.now(),
+            &msg.integration,
+            "invoice",
+            &inv.source_id,
+            Step::Post,
+            status,
+        )
+        .with_resolved(inv)
+    };
 
-    let entry = match env.store.claim(&key, owner, env.clock.now(), CLAIM_LEASE).await.map_err(|e| StepError::new("claiming the ledger", e))? {
+    let entry = match env
+        .store
+        .claim(&key, owner, env.clock.now(), CLAIM_LEASE)
+        .await
+        .map_err(|e| StepError::new("claiming the ledger", e))?
+    {
         Claim::Done(e) => {
-            let (id, number) = (e.target_id.unwrap_or_default(), e.target_number.unwrap_or_default());
-            write(env, audit(AuditStatus::AlreadyPosted).with_target(&id, Some(&number))).await?;
+            let (id, number) = (
+                e.target_id.unwrap_or_default(),
+                e.target_number.unwrap_or_default(),
+            );
+            write(
+                env,
+                audit(AuditStatus::AlreadyPosted).with_target(&id, Some(&number)),
+            )
+            .await?;
             return Ok(PostOutcome::AlreadyPosted { id, number });
         }
         Claim::Busy(e) => {
-            return Err(StepError(format!("{key} is being posted by {} (claim until {}); retrying later", e.owner, e.lease_until)));
+            return Err(StepError(format!(
+                "{key} is being posted by {} (claim until {}); retrying later",
+                e.owner, e.lease_until
+            )));
         }
         Claim::Acquired(e) => e,
     };
@@ -80,10 +117,22 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
 
     let result = post_claimed(env, bc, owner, &key, inv, entry.target_id.as_deref(), crash).await;
     match result {
-        Ok(Progress::Done { id, number, was_posted }) => {
-            let status = if was_posted { AuditStatus::AlreadyPosted } else { AuditStatus::Posted };
+        Ok(Progress::Done {
+            id,
+            number,
+            was_posted,
+        }) => {
+            let status = if was_posted {
+                AuditStatus::AlreadyPosted
+            } else {
+                AuditStatus::Posted
+            };
             write(env, audit(status).with_target(&id, Some(&number))).await?;
-            Ok(if was_posted { PostOutcome::AlreadyPosted { id, number } } else { PostOutcome::Posted { id, number } })
+            Ok(if was_posted {
+                PostOutcome::AlreadyPosted { id, number }
+            } else {
+                PostOutcome::Posted { id, number }
+            })
         }
         Ok(Progress::Rejected(why)) => {
             release(env, &key, owner).await;
@@ -99,7 +148,11 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
 }
 
 enum Progress {
-    Done { id: String, number: String, was_posted: bool },
+    Done {
+        id: String,
+        number: String,
+        was_posted: bool,
+    },
     Rejected(String),
 }
 
@@ -126,18 +179,27 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
     let bc_err = |what: &str, e: BcError| Failure::Retry(StepError::new(what, e));
 
     let mut existing = match known_id {
-        Some(id) => bc.purchase_invoice(id).await.map_err(|e| bc_err("reading the recorded BC invoice", e))?,
+        Some(id) => bc
+            .purchase_invoice(id)
+            .await
+            .map_err(|e| bc_err("reading the recorded BC invoice", e))?,
         None => None,
     };
     if existing.is_none() {
-        existing = find_by_natural_key(bc, inv).await.map_err(|e| bc_err("looking up the BC invoice", e))?;
+        existing = find_by_natural_key(bc, inv)
+            .await
+            .map_err(|e| bc_err("looking up the BC invoice", e))?;
     }
     if let Some(found) = &existing
         && !found.is_draft()
     {
         let number = found.number.clone().unwrap_or_default();
         complete(env, key, owner, &found.id, &number).await?;
-        return Ok(Progress::Done { id: found.id.clone(), number, was_posted: true });
+        return Ok(Progress::Done {
+            id: found.id.clone(),
+            number,
+            was_posted: true,
+        });
     }
 
     let (draft, fresh) = match existing {
@@ -146,58 +208,95 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
             Ok(d) => (d, true),
             Err(e) if e.http().may_have_succeeded() => {
                 // The create may have happened with its answer lost: look before trying again.
-                match find_by_natural_key(bc, inv).await.map_err(|e| bc_err("looking up after an unclear create", e))? {
+                match find_by_natural_key(bc, inv)
+                    .await
+                    .map_err(|e| bc_err("looking up after an unclear create", e))?
+                {
                     Some(d) => (d, false),
                     None => return Err(bc_err("creating the BC purchase invoice", e)),
                 }
             }
             Err(e) if e.http().is_rejection() => {
-                return Ok(Progress::Rejected(format!("Business Central refused the invoice: {}", e.bc_message().unwrap_or_else(|| e.to_string()))));
+                return Ok(Progress::Rejected(format!(
+                    "Business Central refused the invoice: {}",
+                    e.bc_message().unwrap_or_else(|| e.to_string())
+                )));
             }
             Err(e) => return Err(bc_err("creating the BC purchase invoice", e)),
         },
     };
-    env.store.record_target(key, owner, &draft.id).await.map_err(|e| StepError::new("recording the BC id", e))?;
+    env.store
+        .record_target(key, owner, &draft.id)
+        .await
+        .map_err(|e| StepError::new("recording the BC id", e))?;
     if crash == Some(CrashPoint::AfterDraft) {
-        return Err(Failure::Crashed("crash injected after the draft was created".into()));
+        return Err(Failure::Crashed(
+            "crash injected after the draft was created".into(),
+        ));
     }
 
     if draft.is_draft() {
         if let Err(e) = ensure_dimensions(bc, &draft.id, inv, fresh).await {
             if e.http().is_rejection() {
-                return Ok(Progress::Rejected(format!("Business Central refused a line dimension: {}", e.bc_message().unwrap_or_else(|| e.to_string()))));
+                return Ok(Progress::Rejected(format!(
+                    "Business Central refused a line dimension: {}",
+                    e.bc_message().unwrap_or_else(|| e.to_string())
+                )));
             }
             return Err(bc_err("setting line dimensions", e));
         }
         if let Err(e) = bc.post_purchase_invoice(&draft.id).await {
             // Posted after all (answer lost, or an earlier attempt got there)? Read before judging.
-            let now = bc.purchase_invoice(&draft.id).await.map_err(|e| bc_err("reading after a failed post", e))?;
-            if !now.as_ref().is_some_and(|d| !d.is_draft()) {
+            let now = bc
+                .purchase_invoice(&draft.id)
+                .await
+                .map_err(|e| bc_err("reading after a failed post", e))?;
+            if now.as_ref().is_none_or(|d| d.is_draft()) {
                 if e.http().is_rejection() {
-                    return Ok(Progress::Rejected(format!("Business Central refused to post draft {}: {}", draft.number.as_deref().unwrap_or(&draft.id), e.bc_message().unwrap_or_else(|| e.to_string()))));
+                    return Ok(Progress::Rejected(format!(
+                        "Business Central refused to post draft {}: {}",
+                        draft.number.as_deref().unwrap_or(&draft.id),
+                        e.bc_message().unwrap_or_else(|| e.to_string())
+                    )));
                 }
                 return Err(bc_err("posting the BC purchase invoice", e));
             }
         }
     }
     if crash == Some(CrashPoint::AfterPost) {
-        return Err(Failure::Crashed("crash injected after the post action".into()));
+        return Err(Failure::Crashed(
+            "crash injected after the post action".into(),
+        ));
     }
     // The post renumbers the invoice (gotcha 3): read the posted number by the stable id.
     let posted = bc
         .purchase_invoice(&draft.id)
         .await
         .map_err(|e| bc_err("reading the posted invoice", e))?
-        .ok_or_else(|| Failure::Retry(StepError(format!("BC invoice {} vanished after posting", draft.id))))?;
+        .ok_or_else(|| {
+            Failure::Retry(StepError(format!(
+                "BC invoice {} vanished after posting",
+                draft.id
+            )))
+        })?;
     let number = posted.number.clone().unwrap_or_default();
     complete(env, key, owner, &posted.id, &number).await?;
-    Ok(Progress::Done { id: posted.id, number, was_posted: !draft.is_draft() })
+    Ok(Progress::Done {
+        id: posted.id,
+        number,
+        was_posted: !draft.is_draft(),
+    })
 }
 
 /// The natural key: this vendor's invoices with this vendor invoice number. A posted one wins
 /// over a draft (a person may have left a stray draft beside it).
-async fn find_by_natural_key(bc: &BcClient, inv: &ResolvedInvoice) -> Result<Option<PurchaseInvoice>, BcError> {
-    let mut found = bc.purchase_invoices_by_vendor_invoice_number(&inv.vendor_number, &inv.vendor_invoice_number).await?;
+async fn find_by_natural_key(
+    bc: &BcClient,
+    inv: &ResolvedInvoice,
+) -> Result<Option<PurchaseInvoice>, BcError> {
+    let mut found = bc
+        .purchase_invoices_by_vendor_invoice_number(&inv.vendor_number, &inv.vendor_invoice_number)
+        .await?;
     found.sort_by_key(|i| i.is_draft());
     Ok(found.into_iter().next())
 }
@@ -226,7 +325,12 @@ fn draft_of(inv: &ResolvedInvoice) -> NewPurchaseInvoice {
 
 /// Gives every line its dimension values. On a fresh draft there are none yet; on a resumed
 /// one, only the missing ones are added, so a retry never trips over "already exists".
-async fn ensure_dimensions(bc: &BcClient, invoice_id: &str, inv: &ResolvedInvoice, fresh: bool) -> Result<(), BcError> {
+async fn ensure_dimensions(
+    bc: &BcClient,
+    invoice_id: &str,
+    inv: &ResolvedInvoice,
+    fresh: bool,
+) -> Result<(), BcError> {
     if inv.lines.iter().all(|l| l.dimensions.is_empty()) {
         return Ok(());
     }
@@ -237,11 +341,21 @@ async fn ensure_dimensions(bc: &BcClient, invoice_id: &str, inv: &ResolvedInvoic
             continue;
         }
         let seq = (i as i32 + 1) * 10000;
-        let Some(bc_line) = bc_lines.iter().find(|l| l.sequence == Some(seq)).or_else(|| bc_lines.get(i)) else { continue };
+        let Some(bc_line) = bc_lines
+            .iter()
+            .find(|l| l.sequence == Some(seq))
+            .or_else(|| bc_lines.get(i))
+        else {
+            continue;
+        };
         let have: Vec<String> = if fresh {
             Vec::new()
         } else {
-            bc.line_dimensions(&bc_line.id).await?.into_iter().filter_map(|d| d.code).collect()
+            bc.line_dimensions(&bc_line.id)
+                .await?
+                .into_iter()
+                .filter_map(|d| d.code)
+                .collect()
         };
         for (code, value) in &line.dimensions {
             if !have.iter().any(|h| h.eq_ignore_ascii_case(code)) {
@@ -252,8 +366,17 @@ async fn ensure_dimensions(bc: &BcClient, invoice_id: &str, inv: &ResolvedInvoic
     Ok(())
 }
 
-async fn complete<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, key: &LedgerKey, owner: &str, id: &str, number: &str) -> Result<(), StepError> {
-    env.store.complete(key, owner, id, number).await.map_err(|e| StepError::new("completing the ledger", e))
+async fn complete<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    key: &LedgerKey,
+    owner: &str,
+    id: &str,
+    number: &str,
+) -> Result<(), StepError> {
+    env.store
+        .complete(key, owner, id, number)
+        .await
+        .map_err(|e| StepError::new("completing the ledger", e))
 }
 
 async fn release<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, key: &LedgerKey, owner: &str) {
@@ -262,7 +385,11 @@ async fn release<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, key: &LedgerK
     }
 }
 
-async fn park_rejected<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, msg: &PostMessage, why: &str) -> Result<(), StepError> {
+async fn park_rejected<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    msg: &PostMessage,
+    why: &str,
+) -> Result<(), StepError> {
     // Re-ingesting re-reads the source, so a corrected document or mapping is picked up.
     let ingest = super::IngestMessage {
         integration: msg.integration.clone(),
@@ -271,10 +398,22 @@ async fn park_rejected<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, msg: &P
         version: Some(msg.invoice.version.to_rfc3339()),
         via: "retry".into(),
     };
-    super::map::park(env, &ingest, Some(msg.invoice.vendor_invoice_number.clone()), why.to_string()).await?;
+    super::map::park(
+        env,
+        &ingest,
+        Some(msg.invoice.vendor_invoice_number.clone()),
+        why.to_string(),
+    )
+    .await?;
     Ok(())
 }
 
-async fn write<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, item: AuditItem) -> Result<(), StepError> {
-    env.store.append_audit(&item).await.map_err(|e| StepError::new("writing the audit trail", e))
+async fn write<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    item: AuditItem,
+) -> Result<(), StepError> {
+    env.store
+        .append_audit(&item)
+        .await
+        .map_err(|e| StepError::new("writing the audit trail", e))
 }

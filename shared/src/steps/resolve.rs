@@ -44,11 +44,20 @@ pub async fn invoice<M: Mappings>(
         SupplierKey::TaxId => ("tax id", s.tax_id.clone()),
     };
     let key = key.ok_or_else(|| {
-        unresolved(format!("Coupa supplier '{}' (id {}) has no {key_name}, which the supplier mapping is keyed by", s.name, s.source_id))
+        unresolved(format!(
+            "Coupa supplier '{}' (id {}) has no {key_name}, which the supplier mapping is keyed by",
+            s.name, s.source_id
+        ))
     })?;
-    let vendor_number = mappings.mapping(&tables::supplier(name), &key).await?.ok_or_else(|| {
-        unresolved(format!("no Business Central vendor mapped for Coupa supplier '{}' ({key_name} {key})", s.name))
-    })?;
+    let vendor_number = mappings
+        .mapping(&tables::supplier(name), &key)
+        .await?
+        .ok_or_else(|| {
+            unresolved(format!(
+                "no Business Central vendor mapped for Coupa supplier '{}' ({key_name} {key})",
+                s.name
+            ))
+        })?;
 
     let mut lines = Vec::with_capacity(inv.lines.len());
     for l in &inv.lines {
@@ -64,7 +73,9 @@ pub async fn invoice<M: Mappings>(
         };
         let mut dimensions = Vec::new();
         for rule in &rules.dimensions {
-            let Some(value) = l.account.segment(rule.segment) else { continue };
+            let Some(value) = l.account.segment(rule.segment) else {
+                continue;
+            };
             let value = if rule.translate {
                 mappings.mapping(&tables::dimension(name, &rule.dimension), value).await?.ok_or_else(|| {
                     unresolved(format!(
@@ -121,10 +132,13 @@ async fn segment_gl<M: Mappings>(
     if !rule.translate {
         return Ok(value.to_string());
     }
-    mappings.mapping(&tables::gl_account(&integration.name), value).await?.ok_or_else(|| {
-        ResolveError::Unresolved(format!(
-            "line {n}: no Business Central G/L account mapped for account segment-{} '{value}'",
-            rule.segment
-        ))
-    })
+    mappings
+        .mapping(&tables::gl_account(&integration.name), value)
+        .await?
+        .ok_or_else(|| {
+            ResolveError::Unresolved(format!(
+                "line {n}: no Business Central G/L account mapped for account segment-{} '{value}'",
+                rule.segment
+            ))
+        })
 }

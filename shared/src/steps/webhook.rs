@@ -3,7 +3,7 @@
 
 use super::{Env, IngestMessage, audit_item};
 use crate::model::DocumentKind;
-use crate::ports::{AuditStatus, Clock, QueueName, Queue, SecretString, Step, Store};
+use crate::ports::{AuditStatus, Clock, Queue, QueueName, SecretString, Step, Store};
 use crate::systems::coupa;
 use crate::systems::signature::{SignatureError, verify_hmac_sha256};
 
@@ -49,7 +49,12 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
     if body.len() > MAX_BODY_BYTES {
         return Err(WebhookError::TooLarge(body.len()));
     }
-    verify_hmac_sha256(coupa::SIGNATURE_HEADER, secret.expose().as_bytes(), body, signature)?;
+    verify_hmac_sha256(
+        coupa::SIGNATURE_HEADER,
+        secret.expose().as_bytes(),
+        body,
+        signature,
+    )?;
     let stub: coupa::wire::InvoiceStub =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let msg = IngestMessage {
@@ -63,7 +68,14 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
         .send(QueueName::Ingest, vec![msg.to_outgoing()])
         .await
         .map_err(|e| WebhookError::Internal(e.to_string()))?;
-    let item = audit_item(env.clock.now(), integration, "invoice", &msg.source_id, Step::Webhook, AuditStatus::Received);
+    let item = audit_item(
+        env.clock.now(),
+        integration,
+        "invoice",
+        &msg.source_id,
+        Step::Webhook,
+        AuditStatus::Received,
+    );
     // The document is safely queued; a failed audit write must not make the sender retry.
     if let Err(e) = env.store.append_audit(&item).await {
         tracing::warn!(error = %e, "audit write failed after enqueue");

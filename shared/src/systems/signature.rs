@@ -26,13 +26,17 @@ pub fn verify_hmac_sha256(
     body: &[u8],
     header_value: Option<&str>,
 ) -> Result<(), SignatureError> {
-    let raw = header_value.map(str::trim).filter(|v| !v.is_empty()).ok_or(SignatureError::Missing(header_name))?;
+    let raw = header_value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(SignatureError::Missing(header_name))?;
     let digest = raw.strip_prefix("sha256=").unwrap_or(raw);
     let expected = decode_digest(digest).ok_or(SignatureError::Malformed(header_name))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(body);
     // verify_slice compares in constant time.
-    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch(header_name))
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch(header_name))
 }
 
 fn decode_digest(s: &str) -> Option<Vec<u8>> {
@@ -76,19 +80,34 @@ mod tests {
     #[test]
     fn signature_of_another_body_is_refused() {
         let sig = sign_hmac_sha256(b"k", b"{\"id\":1}");
-        assert_eq!(verify_hmac_sha256(H, b"k", b"{\"id\":2}", Some(&sig)), Err(SignatureError::Mismatch(H)));
+        assert_eq!(
+            verify_hmac_sha256(H, b"k", b"{\"id\":2}", Some(&sig)),
+            Err(SignatureError::Mismatch(H))
+        );
     }
 
     #[test]
     fn signature_with_another_secret_is_refused() {
         let sig = sign_hmac_sha256(b"other", b"{}");
-        assert_eq!(verify_hmac_sha256(H, b"k", b"{}", Some(&sig)), Err(SignatureError::Mismatch(H)));
+        assert_eq!(
+            verify_hmac_sha256(H, b"k", b"{}", Some(&sig)),
+            Err(SignatureError::Mismatch(H))
+        );
     }
 
     #[test]
     fn missing_and_garbage_signatures_are_refused() {
-        assert_eq!(verify_hmac_sha256(H, b"k", b"{}", None), Err(SignatureError::Missing(H)));
-        assert_eq!(verify_hmac_sha256(H, b"k", b"{}", Some("  ")), Err(SignatureError::Missing(H)));
-        assert_eq!(verify_hmac_sha256(H, b"k", b"{}", Some("sha256=zz")), Err(SignatureError::Malformed(H)));
+        assert_eq!(
+            verify_hmac_sha256(H, b"k", b"{}", None),
+            Err(SignatureError::Missing(H))
+        );
+        assert_eq!(
+            verify_hmac_sha256(H, b"k", b"{}", Some("  ")),
+            Err(SignatureError::Missing(H))
+        );
+        assert_eq!(
+            verify_hmac_sha256(H, b"k", b"{}", Some("sha256=zz")),
+            Err(SignatureError::Malformed(H))
+        );
     }
 }

@@ -11,8 +11,12 @@ pub fn decimal_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(serde_json::Value::String(s)) => parse(&s).map(Some).map_err(serde::de::Error::custom),
-        Some(serde_json::Value::Number(n)) => parse(&n.to_string()).map(Some).map_err(serde::de::Error::custom),
-        Some(other) => Err(serde::de::Error::custom(format!("expected a decimal, found {other}"))),
+        Some(serde_json::Value::Number(n)) => parse(&n.to_string())
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a decimal, found {other}"
+        ))),
     }
 }
 
@@ -58,7 +62,10 @@ mod tests {
 
     #[test]
     fn garbage_is_a_clear_error() {
-        let e = serde_json::from_str::<T>(r#"{"v":"12,00"}"#).err().unwrap().to_string();
+        let e = serde_json::from_str::<T>(r#"{"v":"12,00"}"#)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("'12,00' is not a decimal"), "{e}");
     }
 }

@@ -6,7 +6,9 @@ use super::wire::{
 };
 use crate::ports::SecretString;
 use crate::systems::http::odata::{self, Collection};
-use crate::systems::http::{ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache};
+use crate::systems::http::{
+    ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache,
+};
 
 pub const DEFAULT_API_URL: &str = "https://api.businesscentral.dynamics.com";
 /// A2: the Entra scope for Business Central's APIs.
@@ -32,7 +34,11 @@ pub struct BcSettings {
 
 impl BcSettings {
     pub fn default_budget() -> RateBudget {
-        RateBudget { requests: 6000, window_secs: 300, concurrent: Some(5) }
+        RateBudget {
+            requests: 6000,
+            window_secs: 300,
+            concurrent: Some(5),
+        }
     }
 }
 
@@ -45,7 +51,9 @@ pub enum BcError {
 impl BcError {
     /// BC's own error code and message when it answered with one (A3), for audit texts.
     pub fn bc_message(&self) -> Option<String> {
-        let BcError::Http(HttpError::Status { body, .. }) = self else { return None };
+        let BcError::Http(HttpError::Status { body, .. }) = self else {
+            return None;
+        };
         let parsed: ErrorBody = serde_json::from_str(body).ok()?;
         Some(format!(
             "{}: {}",
@@ -72,21 +80,32 @@ impl BcClient {
     pub fn new(s: BcSettings) -> Result<Self, HttpError> {
         let api_url = s.api_url.trim_end_matches('/');
         let tokens = TokenCache::new(ClientCredentials {
-            token_url: s
-                .token_url
-                .clone()
-                .unwrap_or_else(|| format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", s.tenant)),
+            token_url: s.token_url.clone().unwrap_or_else(|| {
+                format!(
+                    "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+                    s.tenant
+                )
+            }),
             client_id: s.client_id.clone(),
             client_secret: s.client_secret.clone(),
             scope: SCOPE.to_string(),
         });
         let mut http = s.http.clone();
         http.budget = Some(s.budget.clone());
-        let api = ApiClient::new(tokens, vec![(ACCEPT, HeaderValue::from_static("application/json"))], http)?;
+        let api = ApiClient::new(
+            tokens,
+            vec![(ACCEPT, HeaderValue::from_static("application/json"))],
+            http,
+        )?;
         // A1: {base}/v2.0/{tenant}/{environment}/api/v2.0
         let root = format!("{api_url}/v2.0/{}/{}/api/v2.0", s.tenant, s.environment);
         let company = format!("{root}/companies({})", s.company_id);
-        Ok(Self { api, root, company, page_size: s.page_size })
+        Ok(Self {
+            api,
+            root,
+            company,
+            page_size: s.page_size,
+        })
     }
 
     pub fn stats(&self) -> &crate::systems::http::HttpStats {
@@ -100,22 +119,38 @@ impl BcClient {
     /// Authenticates and makes one cheap read (`mlc check`): the configured company must exist.
     pub async fn check(&self) -> Result<String, BcError> {
         self.api.authenticate().await?;
-        let companies: Vec<Company> = odata::get_all(&self.api, &format!("{}/companies", self.root), None).await?;
-        let wanted = self.company.rsplit('(').next().unwrap_or_default().trim_end_matches(')');
+        let companies: Vec<Company> =
+            odata::get_all(&self.api, &format!("{}/companies", self.root), None).await?;
+        let wanted = self
+            .company
+            .rsplit('(')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(')');
         match companies.iter().find(|c| c.id.eq_ignore_ascii_case(wanted)) {
-            Some(c) => Ok(format!("token ok; company '{}' found", c.name.as_deref().unwrap_or(&c.id))),
+            Some(c) => Ok(format!(
+                "token ok; company '{}' found",
+                c.name.as_deref().unwrap_or(&c.id)
+            )),
             None => Err(BcError::Http(HttpError::Decode {
                 url: format!("{}/companies", self.root),
                 message: format!(
                     "company {wanted} is not in this environment (it has: {})",
-                    companies.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
+                    companies
+                        .iter()
+                        .map(|c| c.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })),
         }
     }
 
     pub async fn vendor_by_number(&self, number: &str) -> Result<Option<Vendor>, BcError> {
-        let url = odata::with_filter(&self.url("vendors"), &format!("number eq {}", odata::string_literal(number)));
+        let url = odata::with_filter(
+            &self.url("vendors"),
+            &format!("number eq {}", odata::string_literal(number)),
+        );
         let mut found: Vec<Vendor> = odata::get_all(&self.api, &url, self.page_size).await?;
         Ok(found.pop())
     }
@@ -138,7 +173,13 @@ impl BcClient {
 
     /// By id (stable across posting); `None` if BC no longer has it.
     pub async fn purchase_invoice(&self, id: &str) -> Result<Option<PurchaseInvoice>, BcError> {
-        match self.api.send(&ApiRequest::get(self.url(&format!("purchaseInvoices({id})")))).await {
+        match self
+            .api
+            .send(&ApiRequest::get(
+                self.url(&format!("purchaseInvoices({id})")),
+            ))
+            .await
+        {
             Ok(resp) => Ok(Some(resp.json()?)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e.into()),
@@ -146,25 +187,49 @@ impl BcClient {
     }
 
     /// Creates a draft with all its lines in one deep insert (atomic: all lines or nothing).
-    pub async fn create_purchase_invoice(&self, draft: &NewPurchaseInvoice) -> Result<PurchaseInvoice, BcError> {
-        let resp = self.api.send(&ApiRequest::post_json(self.url("purchaseInvoices"), draft)).await?;
+    pub async fn create_purchase_invoice(
+        &self,
+        draft: &NewPurchaseInvoice,
+    ) -> Result<PurchaseInvoice, BcError> {
+        let resp = self
+            .api
+            .send(&ApiRequest::post_json(self.url("purchaseInvoices"), draft))
+            .await?;
         Ok(resp.json()?)
     }
 
-    pub async fn purchase_invoice_lines(&self, invoice_id: &str) -> Result<Vec<PurchaseInvoiceLine>, BcError> {
-        let url = self.url(&format!("purchaseInvoices({invoice_id})/purchaseInvoiceLines"));
+    pub async fn purchase_invoice_lines(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Vec<PurchaseInvoiceLine>, BcError> {
+        let url = self.url(&format!(
+            "purchaseInvoices({invoice_id})/purchaseInvoiceLines"
+        ));
         Ok(odata::get_all(&self.api, &url, self.page_size).await?)
     }
 
     pub async fn line_dimensions(&self, line_id: &str) -> Result<Vec<DimensionSetLine>, BcError> {
-        let url = self.url(&format!("purchaseInvoiceLines({line_id})/dimensionSetLines"));
-        let page: Collection<DimensionSetLine> = self.api.send(&ApiRequest::get(url)).await?.json()?;
+        let url = self.url(&format!(
+            "purchaseInvoiceLines({line_id})/dimensionSetLines"
+        ));
+        let page: Collection<DimensionSetLine> =
+            self.api.send(&ApiRequest::get(url)).await?.json()?;
         Ok(page.value)
     }
 
-    pub async fn add_line_dimension(&self, line_id: &str, code: &str, value_code: &str) -> Result<(), BcError> {
-        let url = self.url(&format!("purchaseInvoiceLines({line_id})/dimensionSetLines"));
-        let body = NewDimensionSetLine { code: code.into(), value_code: value_code.into() };
+    pub async fn add_line_dimension(
+        &self,
+        line_id: &str,
+        code: &str,
+        value_code: &str,
+    ) -> Result<(), BcError> {
+        let url = self.url(&format!(
+            "purchaseInvoiceLines({line_id})/dimensionSetLines"
+        ));
+        let body = NewDimensionSetLine {
+            code: code.into(),
+            value_code: value_code.into(),
+        };
         self.api.send(&ApiRequest::post_json(url, &body)).await?;
         Ok(())
     }

@@ -3,7 +3,9 @@ use reqwest::header::{ACCEPT, HeaderName, HeaderValue};
 
 use super::wire;
 use crate::ports::SecretString;
-use crate::systems::http::{ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache};
+use crate::systems::http::{
+    ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache,
+};
 
 /// coupa.md §1.3: "the maximum number of results returned are 50 at a time".
 pub const PAGE_SIZE: usize = 50;
@@ -56,14 +58,20 @@ impl CoupaClient {
     pub fn new(s: CoupaSettings) -> Result<Self, HttpError> {
         let base = s.base_url.trim_end_matches('/').to_string();
         let tokens = TokenCache::new(ClientCredentials {
-            token_url: s.token_url.clone().unwrap_or_else(|| format!("{base}/oauth2/token")),
+            token_url: s
+                .token_url
+                .clone()
+                .unwrap_or_else(|| format!("{base}/oauth2/token")),
             client_id: s.client_id.clone(),
             client_secret: s.client_secret.clone(),
             scope: s.scopes.join(" "),
         });
         let version = HeaderValue::from_str(&s.api_version).map_err(|_| HttpError::Decode {
             url: base.clone(),
-            message: format!("api_version '{}' is not a valid header value", s.api_version),
+            message: format!(
+                "api_version '{}' is not a valid header value",
+                s.api_version
+            ),
         })?;
         let headers = vec![
             (ACCEPT, HeaderValue::from_static("application/json")),
@@ -73,7 +81,10 @@ impl CoupaClient {
         http.budget = Some(RateBudget::per_second(s.requests_per_second.max(1)));
         // coupa.md §1.5: public clients treat 503 as throttling too.
         http.retry_503 = true;
-        Ok(Self { api: ApiClient::new(tokens, headers, http)?, base })
+        Ok(Self {
+            api: ApiClient::new(tokens, headers, http)?,
+            base,
+        })
     }
 
     pub fn stats(&self) -> &crate::systems::http::HttpStats {
@@ -106,19 +117,34 @@ impl CoupaClient {
                 ("limit", limit.as_str()),
             ],
         )
-        .map_err(|e| HttpError::Decode { url: self.base.clone(), message: e.to_string() })?;
+        .map_err(|e| HttpError::Decode {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
         let resp = self.api.send(&ApiRequest::get(url.as_str())).await?;
         let elements: Vec<serde_json::Value> = resp.json()?;
         let mut refs = Vec::with_capacity(elements.len());
         let mut unreadable = Vec::new();
         for (i, e) in elements.into_iter().enumerate() {
-            let id_hint = e.get("id").map(|v| v.to_string()).unwrap_or_else(|| format!("(element {i} of the page)"));
+            let id_hint = e
+                .get("id")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| format!("(element {i} of the page)"));
             match serde_json::from_value::<wire::InvoiceStub>(e) {
                 Ok(stub) => {
-                    let updated_at = stub.updated_at.as_deref().and_then(|s| super::convert::instant(s).ok());
-                    refs.push(InvoiceRef { id: stub.id, updated_at });
+                    let updated_at = stub
+                        .updated_at
+                        .as_deref()
+                        .and_then(|s| super::convert::instant(s).ok());
+                    refs.push(InvoiceRef {
+                        id: stub.id,
+                        updated_at,
+                    });
                 }
-                Err(err) => unreadable.push(CoupaError::Malformed { id: id_hint, message: err.to_string() }),
+                Err(err) => unreadable.push(CoupaError::Malformed {
+                    id: id_hint,
+                    message: err.to_string(),
+                }),
             }
         }
         Ok((refs, unreadable))
@@ -126,16 +152,30 @@ impl CoupaClient {
 
     /// The full invoice, as wire type and raw JSON (for the audit of a document that won't map).
     pub async fn invoice(&self, id: i64) -> Result<wire::Invoice, CoupaError> {
-        let resp = self.api.send(&ApiRequest::get(format!("{}/api/invoices/{id}", self.base))).await?;
-        serde_json::from_slice(&resp.body).map_err(|e| CoupaError::Malformed { id: id.to_string(), message: e.to_string() })
+        let resp = self
+            .api
+            .send(&ApiRequest::get(format!("{}/api/invoices/{id}", self.base)))
+            .await?;
+        serde_json::from_slice(&resp.body).map_err(|e| CoupaError::Malformed {
+            id: id.to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// Authenticates and makes one cheap read (`mlc check`).
     pub async fn check(&self) -> Result<String, CoupaError> {
         self.api.authenticate().await?;
-        let resp = self.api.send(&ApiRequest::get(format!("{}/api/invoices?limit=1", self.base))).await?;
+        let resp = self
+            .api
+            .send(&ApiRequest::get(format!(
+                "{}/api/invoices?limit=1",
+                self.base
+            )))
+            .await?;
         let n = resp.json::<Vec<serde_json::Value>>()?.len();
-        Ok(format!("token ok; GET /api/invoices?limit=1 returned {n} invoice(s)"))
+        Ok(format!(
+            "token ok; GET /api/invoices?limit=1 returned {n} invoice(s)"
+        ))
     }
 }
 

@@ -18,8 +18,12 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
     let err = |problem: String| ConversionError { id: w.id, problem };
     let missing = |field: &str| err(format!("field '{field}' is missing"));
 
-    let version = instant(w.updated_at.as_deref().ok_or_else(|| missing("updated-at"))?)
-        .map_err(|e| err(format!("field 'updated-at': {e}")))?;
+    let version = instant(
+        w.updated_at
+            .as_deref()
+            .ok_or_else(|| missing("updated-at"))?,
+    )
+    .map_err(|e| err(format!("field 'updated-at': {e}")))?;
     let number = w
         .invoice_number
         .as_deref()
@@ -27,21 +31,38 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
         .filter(|n| !n.is_empty())
         .ok_or_else(|| missing("invoice-number"))?
         .to_string();
-    let invoice_date = date(w.invoice_date.as_deref().ok_or_else(|| missing("invoice-date"))?)
-        .map_err(|e| err(format!("field 'invoice-date': {e}")))?;
-    let code = w.currency.as_ref().and_then(|c| c.code.as_deref()).ok_or_else(|| missing("currency.code"))?;
+    let invoice_date = date(
+        w.invoice_date
+            .as_deref()
+            .ok_or_else(|| missing("invoice-date"))?,
+    )
+    .map_err(|e| err(format!("field 'invoice-date': {e}")))?;
+    let code = w
+        .currency
+        .as_ref()
+        .and_then(|c| c.code.as_deref())
+        .ok_or_else(|| missing("currency.code"))?;
     let currency = Currency::new(code).map_err(|e| err(format!("field 'currency.code': {e}")))?;
     let supplier = w.supplier.as_ref().ok_or_else(|| missing("supplier"))?;
     let supplier = Supplier {
-        source_id: supplier.id.map(|i| i.to_string()).ok_or_else(|| missing("supplier.id"))?,
+        source_id: supplier
+            .id
+            .map(|i| i.to_string())
+            .ok_or_else(|| missing("supplier.id"))?,
         number: supplier.number.clone().filter(|n| !n.is_empty()),
         name: supplier.name.clone().unwrap_or_default(),
         tax_id: supplier.tax_id.clone().filter(|t| !t.is_empty()),
     };
     // coupa.md §1.6: a credit note is document-type "Credit Note" and/or is-credit-note.
     let credit = w.is_credit_note == Some(true)
-        || w.document_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("credit note"));
-    let kind = if credit { InvoiceKind::CreditNote } else { InvoiceKind::Invoice };
+        || w.document_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("credit note"));
+    let kind = if credit {
+        InvoiceKind::CreditNote
+    } else {
+        InvoiceKind::Invoice
+    };
 
     if w.invoice_lines.is_empty() {
         return Err(missing("invoice-lines"));
@@ -50,7 +71,7 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
         .invoice_lines
         .iter()
         .enumerate()
-        .map(|(i, l)| line(l, i).map_err(|p| err(p)))
+        .map(|(i, l)| line(l, i).map_err(&err))
         .collect::<Result<Vec<_>, _>>()?;
     let total = w
         .total_with_taxes
@@ -65,7 +86,10 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
         number,
         supplier,
         invoice_date,
-        total: Money { amount: total, currency },
+        total: Money {
+            amount: total,
+            currency,
+        },
         lines,
     })
 }
@@ -81,16 +105,21 @@ fn line(l: &wire::InvoiceLine, index: usize) -> Result<InvoiceLine, String> {
         (None, Some(t)) if quantity.is_none() => t,
         _ => return Err(field("price")),
     };
-    let amount = l
-        .total
-        .unwrap_or_else(|| quantity.map(|q| (q * unit_price).round_dp(2)).unwrap_or(unit_price));
+    let amount = l.total.unwrap_or_else(|| {
+        quantity
+            .map(|q| (q * unit_price).round_dp(2))
+            .unwrap_or(unit_price)
+    });
     Ok(InvoiceLine {
         line_num: n,
         description: l.description.clone().unwrap_or_default(),
         quantity,
         unit_price,
         amount,
-        account: AccountCoding { code: account.code(), segments: account.segments() },
+        account: AccountCoding {
+            code: account.code(),
+            segments: account.segments(),
+        },
         po_number: l.po_number.clone().filter(|p| !p.is_empty()),
     })
 }
@@ -143,7 +172,10 @@ mod tests {
         let inv = convert(sample()).unwrap();
         assert_eq!(inv.number, "Test 10");
         assert_eq!(inv.total.amount.to_string(), "100.00");
-        assert_eq!(inv.invoice_date, NaiveDate::from_ymd_opt(2024, 4, 1).unwrap());
+        assert_eq!(
+            inv.invoice_date,
+            NaiveDate::from_ymd_opt(2024, 4, 1).unwrap()
+        );
         assert_eq!(inv.version.to_rfc3339(), "2024-03-31T23:19:09+00:00");
         assert_eq!(inv.lines[0].account.segment(2), Some("T006493004"));
         assert_eq!(inv.lines[0].quantity, None);
@@ -172,7 +204,10 @@ mod tests {
     fn missing_invoice_number_is_named() {
         let mut v = sample();
         v.as_object_mut().unwrap().remove("invoice-number");
-        assert_eq!(convert(v).unwrap_err().to_string(), "Coupa invoice 92010: field 'invoice-number' is missing");
+        assert_eq!(
+            convert(v).unwrap_err().to_string(),
+            "Coupa invoice 92010: field 'invoice-number' is missing"
+        );
     }
 
     #[test]
@@ -186,7 +221,13 @@ mod tests {
     #[test]
     fn line_without_account_is_named() {
         let mut v = sample();
-        v["invoice-lines"][0].as_object_mut().unwrap().remove("account");
-        assert_eq!(convert(v).unwrap_err().problem, "line 1: field 'account' is missing");
+        v["invoice-lines"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("account");
+        assert_eq!(
+            convert(v).unwrap_err().problem,
+            "line 1: field 'account' is missing"
+        );
     }
 }

@@ -88,7 +88,9 @@ impl Account {
             .filter_map(|k| k.strip_prefix("segment-")?.parse::<usize>().ok())
             .max()
             .unwrap_or(0);
-        (1..=max).map(|n| self.text(&format!("segment-{n}"))).collect()
+        (1..=max)
+            .map(|n| self.text(&format!("segment-{n}")))
+            .collect()
     }
 
     fn text(&self, key: &str) -> Option<String> {

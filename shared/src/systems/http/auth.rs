@@ -43,7 +43,10 @@ const EARLY_REFRESH: Duration = Duration::from_secs(300);
 
 impl TokenCache {
     pub fn new(creds: ClientCredentials) -> Self {
-        Self { creds, cached: Mutex::new(None) }
+        Self {
+            creds,
+            cached: Mutex::new(None),
+        }
     }
 
     pub fn client_id(&self) -> &str {
@@ -107,7 +110,10 @@ impl TokenCache {
         // Absent expires_in: assume an hour, the common default (tap-coupa does the same).
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
         let refresh_at = Instant::now() + lifetime.saturating_sub(EARLY_REFRESH).max(lifetime / 2);
-        Ok(CachedToken { value: SecretString::new(parsed.access_token), refresh_at })
+        Ok(CachedToken {
+            value: SecretString::new(parsed.access_token),
+            refresh_at,
+        })
     }
 }
 

@@ -3,9 +3,9 @@
 //! backoff with full jitter; one token refresh on 401).
 
 mod auth;
+pub mod odata;
 mod pacing;
 mod retry;
-pub mod odata;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,11 @@ pub enum HttpError {
         timeout: bool,
     },
     #[error("token request to {url} refused: HTTP {status}: {body}")]
-    Auth { url: String, status: u16, body: String },
+    Auth {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url}: cannot read the response: {message}")]
     Decode { url: String, message: String },
 }
@@ -88,7 +92,11 @@ impl WithoutUrl for reqwest::Error {
             e = s.to_string();
             src = s.source();
         }
-        if self.is_timeout() { format!("timed out ({e})") } else { e }
+        if self.is_timeout() {
+            format!("timed out ({e})")
+        } else {
+            e
+        }
     }
 }
 
@@ -106,7 +114,13 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn get(url: impl Into<String>) -> Self {
-        Self { method: Method::GET, url: url.into(), headers: Vec::new(), json: None, idempotent: true }
+        Self {
+            method: Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            json: None,
+            idempotent: true,
+        }
     }
 
     pub fn post_json<T: serde::Serialize>(url: impl Into<String>, body: &T) -> Self {
@@ -120,7 +134,13 @@ impl ApiRequest {
     }
 
     pub fn post_empty(url: impl Into<String>) -> Self {
-        Self { method: Method::POST, url: url.into(), headers: Vec::new(), json: None, idempotent: false }
+        Self {
+            method: Method::POST,
+            url: url.into(),
+            headers: Vec::new(),
+            json: None,
+            idempotent: false,
+        }
     }
 
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
@@ -169,7 +189,12 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(60), retry: RetryPolicy::default(), budget: None, retry_503: false }
+        Self {
+            timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            budget: None,
+            retry_503: false,
+        }
     }
 }
 
@@ -201,7 +226,14 @@ impl ApiClient {
                 timeout: false,
             })?;
         let pacer = settings.budget.as_ref().map(Pacer::new).unwrap_or_default();
-        Ok(Self { http, tokens: Arc::new(tokens), fixed_headers, pacer, settings, stats: Arc::default() })
+        Ok(Self {
+            http,
+            tokens: Arc::new(tokens),
+            fixed_headers,
+            pacer,
+            settings,
+            stats: Arc::default(),
+        })
     }
 
     /// Fetches a token now (for `mlc check`).
@@ -234,11 +266,13 @@ impl ApiClient {
                 }
                 Ok(resp) => {
                     let throttled = resp.status == StatusCode::TOO_MANY_REQUESTS
-                        || (self.settings.retry_503 && resp.status == StatusCode::SERVICE_UNAVAILABLE);
+                        || (self.settings.retry_503
+                            && resp.status == StatusCode::SERVICE_UNAVAILABLE);
                     if throttled {
                         self.stats.throttled.fetch_add(1, Relaxed);
                     }
-                    let transient = resp.status.is_server_error() || resp.status == StatusCode::REQUEST_TIMEOUT;
+                    let transient =
+                        resp.status.is_server_error() || resp.status == StatusCode::REQUEST_TIMEOUT;
                     if throttled || (req.idempotent && transient) {
                         Some(self.settings.retry.delay(attempt - 1, Some(&resp.headers)))
                     } else {
@@ -267,25 +301,45 @@ impl ApiClient {
         }
     }
 
-    async fn send_once(&self, req: &ApiRequest, token: &crate::ports::SecretString) -> Result<ApiResponse, HttpError> {
+    async fn send_once(
+        &self,
+        req: &ApiRequest,
+        token: &crate::ports::SecretString,
+    ) -> Result<ApiResponse, HttpError> {
         let mut builder = self.http.request(req.method.clone(), &req.url);
         for (k, v) in self.fixed_headers.iter().chain(req.headers.iter()) {
             builder = builder.header(k, v);
         }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| HttpError::Decode {
-            url: req.url.clone(),
-            message: "the access token has characters not allowed in a header".into(),
-        })?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                HttpError::Decode {
+                    url: req.url.clone(),
+                    message: "the access token has characters not allowed in a header".into(),
+                }
+            })?;
         auth.set_sensitive(true);
         builder = builder.header(AUTHORIZATION, auth);
         if let Some(body) = &req.json {
-            builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let method = req.method.as_str();
-        let resp = builder.send().await.map_err(|e| HttpError::transport(method, &req.url, &e))?;
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| HttpError::transport(method, &req.url, &e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| HttpError::transport(method, &req.url, &e))?;
-        Ok(ApiResponse { status, headers, body, url: req.url.clone() })
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| HttpError::transport(method, &req.url, &e))?;
+        Ok(ApiResponse {
+            status,
+            headers,
+            body,
+            url: req.url.clone(),
+        })
     }
 }

@@ -9,7 +9,11 @@ use super::{ApiClient, ApiRequest, HttpError};
 
 /// Everything but RFC 3986 unreserved characters is encoded, so `'`, `&`, `#`, `/`, `+` and
 /// spaces inside a literal can never end the parameter, start a fragment or turn into a space.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// An OData string literal: single quotes, a quote inside doubled (`O'Brien` → `'O''Brien'`).
 pub fn string_literal(s: &str) -> String {
@@ -18,7 +22,10 @@ pub fn string_literal(s: &str) -> String {
 
 /// `base?$filter=<filter, percent-encoded>`.
 pub fn with_filter(base: &str, filter: &str) -> String {
-    format!("{base}?$filter={}", utf8_percent_encode(filter, QUERY_VALUE))
+    format!(
+        "{base}?$filter={}",
+        utf8_percent_encode(filter, QUERY_VALUE)
+    )
 }
 
 #[derive(Deserialize)]
@@ -41,7 +48,10 @@ pub async fn get_all<T: DeserializeOwned>(
     while let Some(url) = next.take() {
         let mut req = ApiRequest::get(url);
         if let Some(n) = page_size {
-            req = req.header(reqwest::header::HeaderName::from_static("prefer"), &format!("odata.maxpagesize={n}"));
+            req = req.header(
+                reqwest::header::HeaderName::from_static("prefer"),
+                &format!("odata.maxpagesize={n}"),
+            );
         }
         let page: Collection<T> = api.send(&req).await?.json()?;
         out.extend(page.value);
@@ -62,7 +72,10 @@ mod tests {
 
     #[test]
     fn reserved_characters_are_encoded_in_the_filter() {
-        let url = with_filter("http://x/purchaseInvoices", &format!("vendorInvoiceNumber eq {}", string_literal("A'&#/+ 1")));
+        let url = with_filter(
+            "http://x/purchaseInvoices",
+            &format!("vendorInvoiceNumber eq {}", string_literal("A'&#/+ 1")),
+        );
         assert_eq!(
             url,
             "http://x/purchaseInvoices?$filter=vendorInvoiceNumber%20eq%20%27A%27%27%26%23%2F%2B%201%27"

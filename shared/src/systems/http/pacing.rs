@@ -18,7 +18,11 @@ pub struct RateBudget {
 
 impl RateBudget {
     pub fn per_second(requests: u32) -> Self {
-        Self { requests, window_secs: 1, concurrent: None }
+        Self {
+            requests,
+            window_secs: 1,
+            concurrent: None,
+        }
     }
 }
 
@@ -53,14 +57,21 @@ impl Pacer {
             .allow_burst(NonZeroU32::new(burst).expect("burst >= 1"));
         Self {
             limiter: Some(Arc::new(RateLimiter::direct(quota))),
-            slots: budget.concurrent.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            slots: budget
+                .concurrent
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
         }
     }
 
     /// Waits for a slot under the budget. Hold the permit for the duration of the request.
     pub async fn acquire(&self) -> PacerPermit {
         let slot = match &self.slots {
-            Some(s) => Some(s.clone().acquire_owned().await.expect("semaphore never closed")),
+            Some(s) => Some(
+                s.clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closed"),
+            ),
             None => None,
         };
         if let Some(l) = &self.limiter {
@@ -90,6 +101,10 @@ mod tests {
         for _ in 0..10 {
             let _g = p.acquire().await;
         }
-        assert!(start.elapsed() >= Duration::from_millis(150), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

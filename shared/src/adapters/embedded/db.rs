@@ -1,0 +1,331 @@
+//! The one SQLite file behind the embedded queue, ledger, watermarks, mappings, parking and
+//! audit trail.
+//!
+//! Several processes may open the same file (an `mlc run` killed and restarted, an `mlc` admin
+//! command next to a running one), so the file is in WAL mode with a busy timeout, and every
+//! operation that writes more than one statement runs in one `BEGIN IMMEDIATE` transaction: a
+//! crash leaves either all of it or none of it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::ports::StoreError;
+
+/// The schema this code writes, kept in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS queue_messages (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT    NOT NULL,
+    group_id      TEXT    NOT NULL,
+    dedup_id      TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    sent_at       TEXT    NOT NULL,
+    visible_at    TEXT    NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (queue, group_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
+
+CREATE TABLE IF NOT EXISTS queue_dedup (
+    queue    TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    sent_at  TEXT NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+);
+CREATE INDEX IF NOT EXISTS queue_dedup_age ON queue_dedup (queue, sent_at);
+
+CREATE TABLE IF NOT EXISTS queue_dead_letters (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT    NOT NULL,
+    original_seq  INTEGER NOT NULL,
+    group_id      TEXT    NOT NULL,
+    dedup_id      TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    sent_at       TEXT    NOT NULL,
+    receive_count INTEGER NOT NULL,
+    dead_at       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_dead_letters_queue ON queue_dead_letters (queue, id);
+
+CREATE TABLE IF NOT EXISTS watermarks (
+    key     TEXT    PRIMARY KEY,
+    value   TEXT    NOT NULL,
+    version INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ledger (
+    integration   TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    source_id     TEXT    NOT NULL,
+    state         TEXT    NOT NULL CHECK (state IN ('claimed', 'done')),
+    owner         TEXT    NOT NULL,
+    lease_until   TEXT    NOT NULL,
+    target_id     TEXT,
+    target_number TEXT,
+    attempts      INTEGER NOT NULL,
+    PRIMARY KEY (integration, kind, source_id)
+);
+
+CREATE TABLE IF NOT EXISTS mappings (
+    tbl    TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (tbl, source)
+);
+
+CREATE TABLE IF NOT EXISTS parked (
+    integration            TEXT NOT NULL,
+    kind                   TEXT NOT NULL,
+    source_id              TEXT NOT NULL,
+    source_document_number TEXT,
+    reason                 TEXT NOT NULL,
+    message                TEXT NOT NULL,
+    at                     TEXT NOT NULL,
+    PRIMARY KEY (integration, kind, source_id)
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+    id                     INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration            TEXT NOT NULL,
+    document_kind          TEXT NOT NULL,
+    source_id              TEXT NOT NULL,
+    source_document_number TEXT,
+    vendor                 TEXT,
+    amount                 TEXT,
+    currency               TEXT,
+    step                   TEXT NOT NULL,
+    status                 TEXT NOT NULL,
+    target_document_number TEXT,
+    target_id              TEXT,
+    error                  TEXT,
+    at                     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_document ON audit (integration, source_id, at);
+CREATE INDEX IF NOT EXISTS audit_status ON audit (status, at);
+CREATE INDEX IF NOT EXISTS audit_document_number ON audit (source_document_number, at);
+"#;
+
+/// Why a database call failed, before it is turned into the port's error type.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Sql(rusqlite::Error),
+    /// The ledger claim is not ours any more.
+    LostClaim(String),
+    /// The queue receipt is not the current delivery's.
+    UnknownReceipt(String),
+    Other(String),
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Fail::Sql(e)
+    }
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fail::Sql(e) => write!(f, "sqlite: {e}"),
+            Fail::LostClaim(k) => write!(f, "the claim on {k} is no longer ours"),
+            Fail::UnknownReceipt(r) => write!(f, "receipt '{r}' is not in flight"),
+            Fail::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::LostClaim(k) => StoreError::LostClaim(k),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// A handle on the SQLite file; clones share one connection.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and its schema.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let err = |what: &str, e: rusqlite::Error| {
+            StoreError::Backend(format!("{what} {}: {e}", path.display()))
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| err("cannot open database", e))?;
+        Self::init(conn, path.to_path_buf()).map_err(|e| err("cannot initialise database", e))
+    }
+
+    /// A private in-memory database (tests, dry runs). Not shared with any other handle except
+    /// this one's clones.
+    pub fn open_in_memory() -> Result<Db, StoreError> {
+        let conn = Connection::open_in_memory()
+            .map_err(|e| StoreError::Backend(format!("cannot open in-memory database: {e}")))?;
+        Self::init(conn, PathBuf::from(":memory:"))
+            .map_err(|e| StoreError::Backend(format!("cannot initialise database: {e}")))
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Db, rusqlite::Error> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // journal_mode answers with the mode in force; an in-memory database stays "memory".
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+                Some(format!(
+                    "schema version {version} is newer than this program's {SCHEMA_VERSION}; \
+                     upgrade mlc"
+                )),
+            ));
+        }
+        tx.execute_batch(SCHEMA)?;
+        if version < SCHEMA_VERSION {
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        }
+        tx.commit()?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path),
+        })
+    }
+
+    /// Where the file is (`:memory:` for an in-memory database).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection on a blocking thread.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, Fail>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a transaction rolls it back as the stack unwinds, so the
+            // connection is still usable after a poisoned lock.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Fail::Other(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, Fail>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Fail> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// A timestamp as fixed-width RFC 3339 UTC text (nanoseconds, `Z`), so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, Fail> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Fail::Other(format!("bad timestamp '{s}' in the database: {e}")))
+}
+
+/// `t + d`, saturating instead of overflowing.
+pub(crate) fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - d`, saturating.
+pub(crate) fn sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_sets_wal_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("mlc.db")).unwrap();
+        let (mode, version, fk): (String, i64, i64) = db
+            .call(|c| {
+                let mode = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let version = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let fk = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok((mode, version, fk))
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(fk, 1);
+        // Reopening an existing file is fine.
+        Db::open(&dir.path().join("mlc.db")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn in_memory_database_works() {
+        let db = Db::open_in_memory().unwrap();
+        let n: i64 = db
+            .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn timestamps_are_fixed_width_and_round_trip() {
+        let a = DateTime::parse_from_rfc3339("2024-04-01T02:19:09+03:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let b = add(a, Duration::from_nanos(1));
+        assert_eq!(ts(a).len(), ts(b).len());
+        assert!(ts(a) < ts(b));
+        assert_eq!(parse_ts(&ts(b)).unwrap(), b);
+    }
+}

@@ -1,0 +1,646 @@
+//! SQS FIFO semantics over SQLite.
+//!
+//! - A dedup id sent to a queue is remembered (in `queue_dedup`, with its first send time) for
+//!   the dedup window, even after its message is deleted; a repeat within the window is
+//!   accepted and dropped.
+//! - Messages are ordered by an autoincrement sequence. Only the oldest live message of a group
+//!   (its head) can be delivered, and only when visible, so a group whose head is in flight is
+//!   blocked and a group is never delivered out of order. One message per group per receive.
+//! - Each delivery gets a fresh receipt, raises the receive count and hides the message for the
+//!   visibility timeout. A head that already had `max_receives` deliveries is moved to the
+//!   dead-letter table when it would next be delivered, as SQS redrive does.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::params;
+
+use super::db::{Db, Fail, add, sub, ts};
+use crate::ports::{Clock, Message, OutgoingMessage, Queue, QueueError, QueueName, SystemClock};
+
+/// How the queues behave; the defaults are SQS's (30 s visibility, 5-minute dedup window) and
+/// the design's five receives before the dead-letter queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    pub visibility_timeout: Duration,
+    pub max_receives: u32,
+    pub dedup_window: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: Duration::from_secs(30),
+            max_receives: 5,
+            dedup_window: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// The embedded queues (`ingest`, `post`), all in the one SQLite file.
+pub struct SqliteQueue<C = SystemClock> {
+    db: Db,
+    clock: Arc<C>,
+    settings: QueueSettings,
+}
+
+impl<C> Clone for SqliteQueue<C> {
+    fn clone(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            clock: Arc::clone(&self.clock),
+            settings: self.settings,
+        }
+    }
+}
+
+impl<C> fmt::Debug for SqliteQueue<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("db", &self.db)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+fn queue_err(queue: QueueName) -> impl Fn(Fail) -> QueueError {
+    move |f| match f {
+        Fail::UnknownReceipt(receipt) => QueueError::UnknownReceipt {
+            queue: queue.as_str(),
+            receipt,
+        },
+        other => QueueError::Backend {
+            queue: queue.as_str(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), Fail> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(Fail::Other(format!(
+            "{what} must be 1 to 128 characters (SQS FIFO), got {}",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
+impl SqliteQueue<SystemClock> {
+    /// Queues on the system clock with the default settings.
+    pub fn with_defaults(db: Db) -> Self {
+        Self::new(db, SystemClock, QueueSettings::default())
+    }
+}
+
+impl<C: Clock + 'static> SqliteQueue<C> {
+    pub fn new(db: Db, clock: C, settings: QueueSettings) -> Self {
+        Self {
+            db,
+            clock: Arc::new(clock),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> QueueSettings {
+        self.settings
+    }
+
+    /// Moves every dead letter of `queue` back to the end of the queue, visible now, with its
+    /// receive count reset (a replay). Returns how many moved.
+    pub async fn redrive_dead_letters(&self, queue: QueueName) -> Result<usize, QueueError> {
+        let now = ts(self.clock.now());
+        self.db
+            .write(move |tx| {
+                let moved = tx.execute(
+                    "INSERT INTO queue_messages
+                         (queue, group_id, dedup_id, body, sent_at, visible_at, receive_count)
+                     SELECT queue, group_id, dedup_id, body, sent_at, ?2, 0
+                     FROM queue_dead_letters WHERE queue = ?1 ORDER BY id",
+                    params![queue.as_str(), now],
+                )?;
+                tx.execute(
+                    "DELETE FROM queue_dead_letters WHERE queue = ?1",
+                    params![queue.as_str()],
+                )?;
+                Ok(moved)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    /// Moves one dead letter (by the `receipt` that [`Queue::dead_letters`] gave it) back to
+    /// the end of the queue with its receive count reset. False if there is no such dead letter.
+    pub async fn redrive_dead_letter(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+    ) -> Result<bool, QueueError> {
+        let Some(id) = receipt
+            .strip_prefix("dlq-")
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            return Ok(false);
+        };
+        let now = ts(self.clock.now());
+        self.db
+            .write(move |tx| {
+                let moved = tx.execute(
+                    "INSERT INTO queue_messages
+                         (queue, group_id, dedup_id, body, sent_at, visible_at, receive_count)
+                     SELECT queue, group_id, dedup_id, body, sent_at, ?3, 0
+                     FROM queue_dead_letters WHERE queue = ?1 AND id = ?2",
+                    params![queue.as_str(), id, now],
+                )?;
+                tx.execute(
+                    "DELETE FROM queue_dead_letters WHERE queue = ?1 AND id = ?2",
+                    params![queue.as_str(), id],
+                )?;
+                Ok(moved == 1)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+}
+
+struct Head {
+    seq: i64,
+    group_id: String,
+    dedup_id: String,
+    body: String,
+    receive_count: u32,
+}
+
+impl<C: Clock + 'static> Queue for SqliteQueue<C> {
+    async fn send(
+        &self,
+        queue: QueueName,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let now_s = ts(now);
+        let cutoff = ts(sub(now, self.settings.dedup_window));
+        self.db
+            .write(move |tx| {
+                let q = queue.as_str();
+                tx.execute(
+                    "DELETE FROM queue_dedup WHERE queue = ?1 AND sent_at <= ?2",
+                    params![q, cutoff],
+                )?;
+                for m in &messages {
+                    check_id("group id", &m.group_id)?;
+                    check_id("dedup id", &m.dedup_id)?;
+                    let fresh = tx.execute(
+                        "INSERT INTO queue_dedup (queue, dedup_id, sent_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (queue, dedup_id) DO NOTHING",
+                        params![q, m.dedup_id, now_s],
+                    )?;
+                    if fresh == 0 {
+                        // Sent within the window: accepted and dropped.
+                        continue;
+                    }
+                    tx.execute(
+                        "INSERT INTO queue_messages
+                             (queue, group_id, dedup_id, body, sent_at, visible_at, receive_count)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0)",
+                        params![q, m.group_id, m.dedup_id, m.body, now_s],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    async fn receive(&self, queue: QueueName, max: usize) -> Result<Vec<Message>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let now_s = ts(now);
+        let hidden_until = ts(add(now, self.settings.visibility_timeout));
+        let max_receives = self.settings.max_receives;
+        self.db
+            .write(move |tx| {
+                let q = queue.as_str();
+                let mut out: Vec<Message> = Vec::new();
+                loop {
+                    let remaining = (max - out.len()) as i64;
+                    if remaining == 0 {
+                        break;
+                    }
+                    // Visible group heads, oldest first. A group whose head is in flight has
+                    // an invisible head and is skipped; its later messages are never heads.
+                    let heads = {
+                        let mut stmt = tx.prepare_cached(
+                            "SELECT m.seq, m.group_id, m.dedup_id, m.body, m.receive_count
+                             FROM queue_messages m
+                             WHERE m.queue = ?1 AND m.visible_at <= ?2
+                               AND m.seq = (SELECT MIN(x.seq) FROM queue_messages x
+                                            WHERE x.queue = m.queue AND x.group_id = m.group_id)
+                             ORDER BY m.seq LIMIT ?3",
+                        )?;
+                        stmt.query_map(params![q, now_s, remaining], |r| {
+                            Ok(Head {
+                                seq: r.get(0)?,
+                                group_id: r.get(1)?,
+                                dedup_id: r.get(2)?,
+                                body: r.get(3)?,
+                                receive_count: r.get(4)?,
+                            })
+                        })?
+                        .collect::<Result<Vec<_>, _>>()?
+                    };
+                    if heads.is_empty() {
+                        break;
+                    }
+                    let mut moved = false;
+                    for h in heads {
+                        if h.receive_count >= max_receives {
+                            tx.execute(
+                                "INSERT INTO queue_dead_letters (queue, original_seq, group_id,
+                                     dedup_id, body, sent_at, receive_count, dead_at)
+                                 SELECT queue, seq, group_id, dedup_id, body, sent_at,
+                                        receive_count, ?2
+                                 FROM queue_messages WHERE seq = ?1",
+                                params![h.seq, now_s],
+                            )?;
+                            tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [h.seq])?;
+                            moved = true;
+                            continue;
+                        }
+                        let receipt = uuid::Uuid::new_v4().to_string();
+                        tx.execute(
+                            "UPDATE queue_messages
+                             SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3
+                             WHERE seq = ?1",
+                            params![h.seq, hidden_until, receipt],
+                        )?;
+                        out.push(Message {
+                            receipt,
+                            group_id: h.group_id,
+                            dedup_id: h.dedup_id,
+                            body: h.body,
+                            receive_count: h.receive_count + 1,
+                        });
+                    }
+                    // A dead-lettered head may have uncovered the next message of its group.
+                    if !moved {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    async fn ack(&self, queue: QueueName, receipt: &str) -> Result<(), QueueError> {
+        let receipt = receipt.to_string();
+        self.db
+            .call(move |conn| {
+                let n = conn.execute(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![queue.as_str(), receipt],
+                )?;
+                if n == 0 {
+                    return Err(Fail::UnknownReceipt(receipt));
+                }
+                Ok(())
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    async fn retry_later(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let receipt = receipt.to_string();
+        let visible_at = ts(add(self.clock.now(), delay));
+        self.db
+            .call(move |conn| {
+                // The receipt is spent: the next delivery gets a new one.
+                let n = conn.execute(
+                    "UPDATE queue_messages SET visible_at = ?3, receipt = NULL
+                     WHERE queue = ?1 AND receipt = ?2",
+                    params![queue.as_str(), receipt, visible_at],
+                )?;
+                if n == 0 {
+                    return Err(Fail::UnknownReceipt(receipt));
+                }
+                Ok(())
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
+        self.db
+            .call(move |conn| {
+                let n: i64 = conn.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
+                    [queue.as_str()],
+                    |r| r.get(0),
+                )?;
+                Ok(n as u64)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    async fn dead_letters(&self, queue: QueueName) -> Result<Vec<Message>, QueueError> {
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, group_id, dedup_id, body, receive_count
+                     FROM queue_dead_letters WHERE queue = ?1 ORDER BY id",
+                )?;
+                let rows = stmt
+                    .query_map([queue.as_str()], |r| {
+                        Ok(Message {
+                            receipt: format!("dlq-{}", r.get::<_, i64>(0)?),
+                            group_id: r.get(1)?,
+                            dedup_id: r.get(2)?,
+                            body: r.get(3)?,
+                            receive_count: r.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::ManualClock;
+    use chrono::{DateTime, Utc};
+
+    fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2024-04-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn setup() -> (tempfile::TempDir, SqliteQueue<ManualClock>, ManualClock) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("mlc.db")).unwrap();
+        let clock = ManualClock::new(start());
+        let q = SqliteQueue::new(db, clock.clone(), QueueSettings::default());
+        (dir, q, clock)
+    }
+
+    fn msg(group: &str, dedup: &str, body: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            group_id: group.into(),
+            dedup_id: dedup.into(),
+            body: body.into(),
+        }
+    }
+
+    const Q: QueueName = QueueName::Ingest;
+
+    #[tokio::test]
+    async fn dedup_within_window_is_dropped() {
+        let (_d, q, clock) = setup();
+        q.send(Q, vec![msg("g", "d1", "first")]).await.unwrap();
+        clock.advance(Duration::from_secs(60));
+        q.send(Q, vec![msg("g", "d1", "second"), msg("g", "d2", "other")])
+            .await
+            .unwrap();
+        assert_eq!(q.depth(Q).await.unwrap(), 2);
+        let got = q.receive(Q, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "first");
+    }
+
+    #[tokio::test]
+    async fn dedup_is_remembered_after_delete() {
+        let (_d, q, clock) = setup();
+        q.send(Q, vec![msg("g", "d1", "first")]).await.unwrap();
+        let got = q.receive(Q, 1).await.unwrap();
+        q.ack(Q, &got[0].receipt).await.unwrap();
+        clock.advance(Duration::from_secs(240));
+        q.send(Q, vec![msg("g", "d1", "again")]).await.unwrap();
+        assert_eq!(q.depth(Q).await.unwrap(), 0);
+        assert!(q.receive(Q, 1).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn dedup_is_forgotten_after_the_window() {
+        let (_d, q, clock) = setup();
+        q.send(Q, vec![msg("g", "d1", "first")]).await.unwrap();
+        let got = q.receive(Q, 1).await.unwrap();
+        q.ack(Q, &got[0].receipt).await.unwrap();
+        clock.advance(Duration::from_secs(301));
+        q.send(Q, vec![msg("g", "d1", "again")]).await.unwrap();
+        let got = q.receive(Q, 1).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "again");
+    }
+
+    #[tokio::test]
+    async fn dedup_is_per_queue() {
+        let (_d, q, _clock) = setup();
+        q.send(QueueName::Ingest, vec![msg("g", "d1", "a")])
+            .await
+            .unwrap();
+        q.send(QueueName::Post, vec![msg("g", "d1", "b")])
+            .await
+            .unwrap();
+        assert_eq!(q.depth(QueueName::Ingest).await.unwrap(), 1);
+        assert_eq!(q.depth(QueueName::Post).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn group_order_is_held_while_a_message_is_in_flight() {
+        let (_d, q, _clock) = setup();
+        q.send(Q, vec![msg("g", "1", "one"), msg("g", "2", "two")])
+            .await
+            .unwrap();
+        let first = q.receive(Q, 10).await.unwrap();
+        assert_eq!(first.len(), 1, "one message per group per receive");
+        assert_eq!(first[0].body, "one");
+        assert!(
+            q.receive(Q, 10).await.unwrap().is_empty(),
+            "the group is blocked while 'one' is in flight"
+        );
+        q.ack(Q, &first[0].receipt).await.unwrap();
+        let second = q.receive(Q, 10).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].body, "two");
+    }
+
+    #[tokio::test]
+    async fn other_groups_are_delivered_in_parallel() {
+        let (_d, q, _clock) = setup();
+        q.send(
+            Q,
+            vec![
+                msg("a", "a1", "a1"),
+                msg("a", "a2", "a2"),
+                msg("b", "b1", "b1"),
+            ],
+        )
+        .await
+        .unwrap();
+        let got = q.receive(Q, 10).await.unwrap();
+        let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["a1", "b1"]);
+        // "a" stays blocked, "c" arriving later is delivered.
+        q.send(Q, vec![msg("c", "c1", "c1")]).await.unwrap();
+        let got = q.receive(Q, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "c1");
+    }
+
+    #[tokio::test]
+    async fn receive_honours_max() {
+        let (_d, q, _clock) = setup();
+        q.send(
+            Q,
+            vec![msg("a", "a", "a"), msg("b", "b", "b"), msg("c", "c", "c")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(q.receive(Q, 2).await.unwrap().len(), 2);
+        assert_eq!(q.receive(Q, 2).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn visibility_timeout_redelivers_with_receive_count_2() {
+        let (_d, q, clock) = setup();
+        q.send(Q, vec![msg("g", "1", "one")]).await.unwrap();
+        let first = q.receive(Q, 1).await.unwrap();
+        assert_eq!(first[0].receive_count, 1);
+        clock.advance(Duration::from_secs(29));
+        assert!(q.receive(Q, 1).await.unwrap().is_empty());
+        clock.advance(Duration::from_secs(1));
+        let again = q.receive(Q, 1).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].receive_count, 2);
+        assert_ne!(again[0].receipt, first[0].receipt);
+        // The first delivery's receipt is stale now.
+        assert!(matches!(
+            q.ack(Q, &first[0].receipt).await,
+            Err(QueueError::UnknownReceipt { .. })
+        ));
+        q.ack(Q, &again[0].receipt).await.unwrap();
+        assert_eq!(q.depth(Q).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn retry_later_delays_redelivery() {
+        let (_d, q, clock) = setup();
+        q.send(Q, vec![msg("g", "1", "one"), msg("g", "2", "two")])
+            .await
+            .unwrap();
+        let got = q.receive(Q, 1).await.unwrap();
+        q.retry_later(Q, &got[0].receipt, Duration::from_secs(5))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(4));
+        assert!(q.receive(Q, 10).await.unwrap().is_empty(), "group waits");
+        clock.advance(Duration::from_secs(1));
+        let again = q.receive(Q, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].body, "one");
+        assert_eq!(again[0].receive_count, 2);
+        // The handed-back receipt cannot be used again.
+        assert!(matches!(
+            q.retry_later(Q, &got[0].receipt, Duration::ZERO).await,
+            Err(QueueError::UnknownReceipt { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn ack_of_an_unknown_receipt_fails() {
+        let (_d, q, _clock) = setup();
+        let err = q.ack(Q, "nope").await.unwrap_err();
+        assert!(matches!(err, QueueError::UnknownReceipt { .. }));
+    }
+
+    #[tokio::test]
+    async fn dead_letter_after_max_receives() {
+        let (_d, q, _clock) = setup();
+        q.send(Q, vec![msg("g", "1", "poison"), msg("g", "2", "next")])
+            .await
+            .unwrap();
+        for n in 1..=5 {
+            let got = q.receive(Q, 10).await.unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].body, "poison");
+            assert_eq!(got[0].receive_count, n);
+            q.retry_later(Q, &got[0].receipt, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+        // Sixth time: moved to the DLQ, and the group goes on with the next message.
+        let got = q.receive(Q, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "next");
+        let dead = q.dead_letters(Q).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].body, "poison");
+        assert_eq!(dead[0].receive_count, 5);
+        assert_eq!(q.depth(Q).await.unwrap(), 1, "dead letters are not counted");
+        assert!(q.dead_letters(QueueName::Post).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn redrive_moves_dead_letters_back_with_count_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("mlc.db")).unwrap();
+        let settings = QueueSettings {
+            max_receives: 1,
+            ..QueueSettings::default()
+        };
+        let q = SqliteQueue::new(db, ManualClock::new(start()), settings);
+        q.send(Q, vec![msg("g", "1", "poison")]).await.unwrap();
+        let got = q.receive(Q, 1).await.unwrap();
+        q.retry_later(Q, &got[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(q.receive(Q, 1).await.unwrap().is_empty());
+        assert_eq!(q.dead_letters(Q).await.unwrap().len(), 1);
+        assert_eq!(q.redrive_dead_letters(Q).await.unwrap(), 1);
+        assert!(q.dead_letters(Q).await.unwrap().is_empty());
+        let got = q.receive(Q, 1).await.unwrap();
+        assert_eq!(got[0].body, "poison");
+        assert_eq!(got[0].receive_count, 1);
+    }
+
+    #[tokio::test]
+    async fn redrive_one_dead_letter_by_its_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("mlc.db")).unwrap();
+        let settings = QueueSettings {
+            max_receives: 1,
+            ..QueueSettings::default()
+        };
+        let q = SqliteQueue::new(db, ManualClock::new(start()), settings);
+        q.send(Q, vec![msg("a", "a", "a"), msg("b", "b", "b")])
+            .await
+            .unwrap();
+        for m in q.receive(Q, 10).await.unwrap() {
+            q.retry_later(Q, &m.receipt, Duration::ZERO).await.unwrap();
+        }
+        assert!(q.receive(Q, 10).await.unwrap().is_empty());
+        let dead = q.dead_letters(Q).await.unwrap();
+        assert_eq!(dead.len(), 2);
+        assert!(q.redrive_dead_letter(Q, &dead[1].receipt).await.unwrap());
+        assert!(!q.redrive_dead_letter(Q, &dead[1].receipt).await.unwrap());
+        assert_eq!(q.dead_letters(Q).await.unwrap().len(), 1);
+        assert_eq!(q.receive(Q, 10).await.unwrap()[0].body, "b");
+    }
+}
