@@ -1,1 +1,80 @@
-fn main(){}
+//! `mlc`: the embedded runtime of ml-connector, and the operator's tool.
+//! Thin wiring only: the work is in `mlc-shared`.
+
+use mlc_cli::cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mlc", version, about = "ml-connector: approved supplier invoices into your ERP, exactly once")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start Coupa and Business Central simulators with seeded data, run the pipeline until idle,
+    /// and show what moved and what was parked.
+    Demo(cmd::demo::Args),
+    /// Run the pipeline against the configured systems (webhook listener + schedule + workers).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Poll once, drain the queues, exit (for cron, and for checking a configuration).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Authenticate to each configured system and make one cheap read.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// List and filter the audit trail.
+    Audit(cmd::audit::Args),
+    /// Manage the encrypted secrets file (values are never printed).
+    Secrets {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: cmd::secrets::Action,
+    },
+    /// Mapping tables (supplier → vendor, account → G/L account, segment → dimension value).
+    Map {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: cmd::map::Action,
+    },
+    /// Run the Coupa and Business Central simulators alone and print their URLs and credentials.
+    Sandbox(cmd::sandbox::Args),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MLC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args).await,
+        Command::Run { config, once } => cmd::run::run(&config, once).await,
+        Command::Check { config } => cmd::check::run(&config).await,
+        Command::Audit(args) => cmd::audit::run(args).await,
+        Command::Secrets { config, action } => cmd::secrets::run(&config, action),
+        Command::Map { config, action } => cmd::map::run(&config, action).await,
+        Command::Sandbox(args) => cmd::sandbox::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -53,6 +53,9 @@ pub struct RuntimeConfig {
     pub max_receives: u32,
     #[serde(default = "default_visibility")]
     pub visibility_timeout_secs: u64,
+    /// First retry delay of a failed message; doubles (with jitter) per attempt.
+    #[serde(default = "default_retry_base")]
+    pub retry_base_delay_ms: u64,
 }
 
 fn default_database() -> PathBuf {
@@ -73,6 +76,9 @@ fn default_max_receives() -> u32 {
 fn default_visibility() -> u64 {
     120
 }
+fn default_retry_base() -> u64 {
+    500
+}
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -84,6 +90,7 @@ impl Default for RuntimeConfig {
             workers: default_workers(),
             max_receives: default_max_receives(),
             visibility_timeout_secs: default_visibility(),
+            retry_base_delay_ms: default_retry_base(),
         }
     }
 }

@@ -1,0 +1,118 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use mlc_shared::adapters::embedded::{Db, SqliteStore};
+use mlc_shared::config::Config;
+use mlc_shared::ports::{Audit, AuditFilter, AuditItem, AuditStatus};
+
+use crate::output::table;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The deployment's configuration (its database is read).
+    #[arg(long, short, conflicts_with = "db")]
+    config: Option<PathBuf>,
+    /// A database file, instead of --config.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    #[arg(long)]
+    integration: Option<String>,
+    /// received, mapped, parked, posted, already_posted, failed, dead_lettered, rejected
+    #[arg(long)]
+    status: Option<String>,
+    /// Source id or document number.
+    #[arg(long)]
+    document: Option<String>,
+    #[arg(long)]
+    vendor: Option<String>,
+    /// From this date or instant (inclusive): 2026-11-01 or 2026-11-01T08:00:00Z.
+    #[arg(long)]
+    from: Option<String>,
+    /// Up to this date or instant (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long, default_value_t = 200)]
+    limit: usize,
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    #[arg(long)]
+    csv: bool,
+}
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let path = match (&a.config, &a.db) {
+        (Some(c), _) => Config::load(c)?.runtime.database,
+        (None, Some(d)) => d.clone(),
+        (None, None) => bail!("give --config FILE or --db FILE"),
+    };
+    if !path.exists() {
+        bail!("no database at {}", path.display());
+    }
+    let store = SqliteStore::new(Db::open(&path).with_context(|| format!("opening {}", path.display()))?);
+    let status = match &a.status {
+        Some(s) => Some(AuditStatus::parse(s).with_context(|| format!("unknown status '{s}'"))?),
+        None => None,
+    };
+    let filter = AuditFilter {
+        integration: a.integration,
+        status,
+        from: a.from.as_deref().map(instant).transpose()?,
+        to: a.to.as_deref().map(instant).transpose()?,
+        vendor: a.vendor,
+        document: a.document,
+        limit: Some(a.limit),
+    };
+    let items = store.query_audit(&filter).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if a.csv {
+        print!("{}", csv(&items));
+    } else if items.is_empty() {
+        println!("no audit items match");
+    } else {
+        println!("{}", table(&HEADERS, &items.iter().map(row).collect::<Vec<_>>()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const HEADERS: [&str; 10] = ["at", "integration", "document", "number", "vendor", "amount", "step", "status", "target", "error"];
+
+fn row(i: &AuditItem) -> Vec<String> {
+    vec![
+        i.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        i.integration.clone(),
+        i.source_id.clone(),
+        i.source_document_number.clone().unwrap_or_default(),
+        i.vendor.clone().unwrap_or_default(),
+        match (&i.amount, &i.currency) {
+            (Some(a), Some(c)) => format!("{a} {c}"),
+            _ => String::new(),
+        },
+        i.step.as_str().to_string(),
+        i.status.as_str().to_string(),
+        i.target_document_number.clone().unwrap_or_default(),
+        i.error.clone().unwrap_or_default(),
+    ]
+}
+
+fn csv(items: &[AuditItem]) -> String {
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    };
+    let mut out = HEADERS.join(",") + "\n";
+    for i in items {
+        out += &row(i).iter().map(|c| quote(c)).collect::<Vec<_>>().join(",");
+        out.push('\n');
+    }
+    out
+}
+
+fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").with_context(|| format!("'{s}' is neither a date (2026-11-01) nor an RFC 3339 instant"))?;
+    Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+}

@@ -1,0 +1,62 @@
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use mlc_shared::adapters::embedded::SecretKey;
+use mlc_shared::config::Config;
+
+use crate::embedded;
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Store a secret; the value is read from standard input (never from the command line,
+    /// where it would land in shell history).
+    Set { name: String },
+    /// Names of the stored secrets (never their values).
+    List,
+    /// Remove a secret.
+    Rm { name: String },
+    /// Create a new random key file (0600) for MLC_SECRET_KEY_FILE.
+    NewKey { path: std::path::PathBuf },
+}
+
+pub fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
+    if let Action::NewKey { path } = &action {
+        if path.exists() {
+            bail!("{} exists; refusing to overwrite a key (secrets encrypted with it would be lost)", path.display());
+        }
+        SecretKey::generate_to_file(path)?;
+        println!("wrote a new key to {}; set MLC_SECRET_KEY_FILE={}", path.display(), path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cfg = Config::load(config)?;
+    let file = embedded::open_secrets(&cfg)?;
+    match action {
+        Action::Set { name } => {
+            let mut value = String::new();
+            std::io::stdin().read_to_string(&mut value).context("reading the value from standard input")?;
+            let value = value.trim_end_matches(['\r', '\n']);
+            if value.is_empty() {
+                bail!("empty value on standard input; nothing stored");
+            }
+            file.set(&name, value)?;
+            println!("stored '{name}'");
+        }
+        Action::List => {
+            for n in file.names()? {
+                println!("{n}");
+            }
+        }
+        Action::Rm { name } => {
+            if file.remove(&name)? {
+                println!("removed '{name}'");
+            } else {
+                bail!("no secret named '{name}'");
+            }
+        }
+        Action::NewKey { .. } => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

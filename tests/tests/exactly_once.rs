@@ -1,0 +1,176 @@
+//! Exactly once into Business Central, whatever is repeated or lost on the way.
+
+mod common;
+
+use common::Harness;
+use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::ports::{Queue, QueueName};
+use mlc_shared::steps::PostMessage;
+use mlc_shared::steps::post::{CrashPoint, post_with_crash};
+
+fn rule(method: &str, path: &str, kind: FaultKind) -> FaultRule {
+    FaultRule { method: method.into(), path_contains: path.into(), count: 1, kind }
+}
+
+#[tokio::test]
+async fn an_approved_invoice_is_posted_once_with_its_lines_and_dimensions() {
+    let h = Harness::new().await;
+    h.invoice("SUP-001", "INV-1", &[("2", "12.3456", ["6100", "ADM", "P-100"]), ("1", "100.00", ["6200", "SALES", "P-200"])]);
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 1);
+    let inv = h.bc_invoices_for("INV-1");
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].status, "Open");
+    assert_eq!(inv[0].vendor_number, "V10000");
+    assert_eq!(inv[0].lines.len(), 2);
+    assert_eq!(inv[0].lines[0].unit_cost.to_string(), "12.3456");
+    assert_eq!(inv[0].lines[0].line_object_number, "6100");
+    let mut dims = inv[0].lines[1].dimensions.clone();
+    dims.sort();
+    assert_eq!(dims, vec![("DEPARTMENT".to_string(), "SALES".to_string()), ("PROJECT".to_string(), "P-200".to_string())]);
+}
+
+#[tokio::test]
+async fn webhook_twice_and_an_overlapping_poll_post_one_invoice() {
+    let h = Harness::new().await;
+    let id = h.simple_invoice("SUP-001", "INV-DUP");
+    let server = common_webhook(&h).await;
+    assert_eq!(h.coupa.send_invoice_webhook(&server, id).await.unwrap(), 202);
+    assert_eq!(h.coupa.send_invoice_webhook(&server, id).await.unwrap(), 202);
+    h.pipeline.drain(4, std::sync::Arc::new(|_| {})).await.unwrap();
+    h.run_once().await;
+    h.coupa.touch_invoice(id); // a new version: a fresh dedup id, so only the ledger stands in the way
+    h.run_once().await;
+    assert_eq!(h.coupa.send_invoice_webhook(&server, id).await.unwrap(), 202);
+    h.pipeline.drain(4, std::sync::Arc::new(|_| {})).await.unwrap();
+    assert_eq!(h.bc_invoices_for("INV-DUP").len(), 1);
+    assert_eq!(h.bc_invoices_for("INV-DUP")[0].post_count, 1);
+}
+
+async fn common_webhook(h: &Harness) -> String {
+    let secret = h.secrets.read("coupa-webhook-secret").unwrap();
+    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), Some(secret));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/webhooks/coupa/coupa-bc")
+}
+
+#[tokio::test]
+async fn a_post_action_failing_once_is_retried_on_the_same_draft() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-002", "INV-POSTFAIL");
+    h.bc.fail_next(rule("POST", "Microsoft.NAV.post", FaultKind::Status(500)));
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 1);
+    assert!(stats.failed_attempts >= 1);
+    let inv = h.bc_invoices_for("INV-POSTFAIL");
+    assert_eq!(inv.len(), 1, "a second draft was created");
+    assert_eq!(inv[0].status, "Open");
+}
+
+#[tokio::test]
+async fn a_create_whose_response_is_lost_creates_no_second_invoice() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-003", "INV-LOST");
+    h.bc.fail_next(rule("POST", "/purchaseInvoices", FaultKind::LoseResponse));
+    h.run_once().await;
+    let inv = h.bc_invoices_for("INV-LOST");
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].status, "Open");
+}
+
+#[tokio::test]
+async fn a_create_that_times_out_creates_no_second_invoice() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-003", "INV-SLOW");
+    // Longer than the client's timeout would be slow to test; the step must not repeat a POST
+    // whose outcome it did not see, so a 504-like loss behaves the same as a timeout.
+    h.bc.fail_next(rule("POST", "/purchaseInvoices", FaultKind::LoseResponse));
+    h.bc.fail_next(rule("GET", "/purchaseInvoices", FaultKind::Status(503)));
+    h.run_once().await;
+    assert_eq!(h.bc_invoices_for("INV-SLOW").len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_invoice_number_at_two_suppliers_makes_two_invoices() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "1001");
+    h.simple_invoice("SUP-002", "1001");
+    h.run_once().await;
+    let mut vendors: Vec<_> = h.bc_invoices_for("1001").into_iter().map(|i| i.vendor_number).collect();
+    vendors.sort();
+    assert_eq!(vendors, vec!["V10000", "V20000"]);
+}
+
+#[tokio::test]
+async fn an_invoice_number_with_quote_ampersand_hash_slash_is_found_by_the_lookup() {
+    let h = Harness::new().await;
+    let number = "O'Neil & Sons #12/3";
+    h.simple_invoice("SUP-004", number);
+    h.simple_invoice("SUP-004", "O'Neil & Sons #12/4");
+    h.run_once().await;
+    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    let found = bc.purchase_invoices_by_vendor_invoice_number("V40000", number).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].vendor_invoice_number.as_deref(), Some(number));
+    // A repeat delivery after the ledger is done must find it and not post again.
+    h.coupa.touch_invoice(h.coupa_id_of(number));
+    h.run_once().await;
+    assert_eq!(h.bc_invoices_for(number).len(), 1);
+}
+
+/// Runs the map step for the one ingested invoice and returns the message it queued for posting.
+async fn mapped_post_message(h: &Harness) -> PostMessage {
+    h.pipeline.poll_all().await.unwrap();
+    let q = &h.pipeline.env.queue;
+    let ingest = q.receive(QueueName::Ingest, 10).await.unwrap();
+    for m in &ingest {
+        h.pipeline.handle_ingest(&m.body).await.unwrap();
+        q.ack(QueueName::Ingest, &m.receipt).await.unwrap();
+    }
+    let post = q.receive(QueueName::Post, 10).await.unwrap();
+    assert_eq!(post.len(), 1);
+    q.ack(QueueName::Post, &post[0].receipt).await.unwrap();
+    serde_json::from_str(&post[0].body).unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_crashing_at_any_step_boundary_then_restarting_posts_exactly_once() {
+    for crash in [CrashPoint::AfterClaim, CrashPoint::AfterDraft, CrashPoint::AfterPost] {
+        let h = Harness::with(Default::default(), Default::default(), "").await;
+        let number = format!("INV-CRASH-{crash:?}");
+        h.simple_invoice("SUP-001", &number);
+        let msg = mapped_post_message(&h).await;
+        let bc = h.pipeline.systems.bc.as_ref().unwrap();
+        assert!(post_with_crash(&h.pipeline.env, bc, "crashed-worker", &msg, Some(crash)).await.is_err());
+        // The restarted worker is the same owner coming back (same claim), as after a restart of
+        // a process that keeps its identity; a different worker would wait for the lease.
+        let again = mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "crashed-worker", &msg).await.unwrap();
+        assert!(matches!(
+            again,
+            mlc_shared::steps::post::PostOutcome::Posted { .. } | mlc_shared::steps::post::PostOutcome::AlreadyPosted { .. }
+        ));
+        let inv = h.bc_invoices_for(&number);
+        assert_eq!(inv.len(), 1, "{crash:?}: {} invoices", inv.len());
+        assert_eq!(inv[0].status, "Open", "{crash:?}");
+        assert_eq!(inv[0].post_count, 1, "{crash:?}");
+        // And a repeat delivery afterwards does nothing.
+        let third = mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "another-worker", &msg).await.unwrap();
+        assert!(matches!(third, mlc_shared::steps::post::PostOutcome::AlreadyPosted { .. }), "{crash:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_second_worker_waits_while_a_crashed_workers_claim_holds() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "INV-LEASE");
+    let msg = mapped_post_message(&h).await;
+    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    assert!(post_with_crash(&h.pipeline.env, bc, "dead-worker", &msg, Some(CrashPoint::AfterDraft)).await.is_err());
+    let other = mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "live-worker", &msg).await;
+    assert!(other.is_err(), "the claim must hold off a second worker until its lease ends");
+    let inv = h.bc_invoices_for("INV-LEASE");
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].status, "Draft");
+}
