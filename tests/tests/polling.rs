@@ -13,19 +13,29 @@ use mlc_shared::steps::poll::watermark_key;
 async fn a_poll_reads_every_page_of_approved_invoices() {
     let h = Harness::new().await;
     for n in 0..120 {
-        h.simple_invoice(["SUP-001", "SUP-002", "SUP-003"][n % 3], &format!("PG-{n:03}"));
+        h.simple_invoice(
+            ["SUP-001", "SUP-002", "SUP-003"][n % 3],
+            &format!("PG-{n:03}"),
+        );
     }
     let reports = h.pipeline.poll_all().await.unwrap();
     assert_eq!(reports[0].1.pages, 3, "120 invoices at 50 a page");
     assert_eq!(reports[0].1.enqueued, 120);
-    let list_calls = h.coupa.requests().iter().filter(|r| r.path == "/api/invoices").count();
+    let list_calls = h
+        .coupa
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/invoices")
+        .count();
     assert_eq!(list_calls, 3);
 }
 
 #[tokio::test]
 async fn invoices_updated_or_unapproved_while_a_poll_pages_are_not_missed() {
     let h = Harness::new().await;
-    let ids: Vec<i64> = (0..110).map(|n| h.simple_invoice("SUP-001", &format!("MID-{n:03}"))).collect();
+    let ids: Vec<i64> = (0..110)
+        .map(|n| h.simple_invoice("SUP-001", &format!("MID-{n:03}")))
+        .collect();
     // After the first page is served: un-approve one from page 1 (offset paging would then skip a
     // row of page 2), and update one from page 2 (it leaves the window: the next poll has it).
     let (first_page, later) = (ids[10], ids[70]);
@@ -40,14 +50,26 @@ async fn invoices_updated_or_unapproved_while_a_poll_pages_are_not_missed() {
     // Let the clock pass the touched invoice's second, then poll again.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r2 = h.pipeline.poll_all().await.unwrap();
-    h.pipeline.drain(4, std::sync::Arc::new(|_| {})).await.unwrap();
-    let posted: Vec<String> = h.bc_invoices().into_iter().map(|i| i.vendor_invoice_number).collect();
+    h.pipeline
+        .drain(4, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    let posted: Vec<String> = h
+        .bc_invoices()
+        .into_iter()
+        .map(|i| i.vendor_invoice_number)
+        .collect();
     for n in 0..110 {
         let number = format!("MID-{n:03}");
         if n == 10 {
             continue; // on hold before it was read: not to be posted
         }
-        assert!(posted.contains(&number), "{number} was missed (poll 1 queued {}, poll 2 {})", r1[0].1.enqueued, r2[0].1.enqueued);
+        assert!(
+            posted.contains(&number),
+            "{number} was missed (poll 1 queued {}, poll 2 {})",
+            r1[0].1.enqueued,
+            r2[0].1.enqueued
+        );
     }
     assert_eq!(posted.len(), 109);
 }
@@ -57,7 +79,14 @@ async fn invoices_sharing_the_watermark_timestamp_are_not_missed() {
     let h = Harness::new().await;
     let a = h.simple_invoice("SUP-001", "TS-A");
     h.run_once().await;
-    let wm = h.pipeline.env.store.watermark(&watermark_key("coupa-bc")).await.unwrap().unwrap();
+    let wm = h
+        .pipeline
+        .env
+        .store
+        .watermark(&watermark_key("coupa-bc"))
+        .await
+        .unwrap()
+        .unwrap();
     let mark = chrono::DateTime::parse_from_rfc3339(&wm.value).unwrap();
     // Two invoices committed at the watermark's very second (after the poll read it).
     let b = h.simple_invoice("SUP-001", "TS-B");
@@ -78,14 +107,27 @@ async fn the_watermark_does_not_move_when_the_poll_fails_midway() {
         h.simple_invoice("SUP-001", &format!("WM-{n:02}"));
     }
     // The second page fails for good (non-retryable 400): nothing after it may be skipped later.
-    h.coupa.after_list_page(1, Box::new(|c| c.fail_next(FaultRule {
-        method: "GET".into(),
-        path_contains: "/api/invoices".into(),
-        count: 1,
-        kind: FaultKind::Status(400),
-    })));
+    h.coupa.after_list_page(
+        1,
+        Box::new(|c| {
+            c.fail_next(FaultRule {
+                method: "GET".into(),
+                path_contains: "/api/invoices".into(),
+                count: 1,
+                kind: FaultKind::Status(400),
+            })
+        }),
+    );
     assert!(h.pipeline.poll_all().await.is_err());
-    assert!(h.pipeline.env.store.watermark(&watermark_key("coupa-bc")).await.unwrap().is_none());
+    assert!(
+        h.pipeline
+            .env
+            .store
+            .watermark(&watermark_key("coupa-bc"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The next poll starts from the same place and gets everything.
     h.run_once().await;
     assert_eq!(h.bc_invoices().len(), 60);
@@ -97,11 +139,22 @@ async fn a_later_poll_starts_from_the_watermark_minus_the_overlap() {
     h.simple_invoice("SUP-001", "OV-1");
     let before = Utc::now();
     h.run_once().await;
-    let wm = h.pipeline.env.store.watermark(&watermark_key("coupa-bc")).await.unwrap().unwrap();
+    let wm = h
+        .pipeline
+        .env
+        .store
+        .watermark(&watermark_key("coupa-bc"))
+        .await
+        .unwrap()
+        .unwrap();
     let mark = chrono::DateTime::parse_from_rfc3339(&wm.value).unwrap();
     assert!(mark >= before - Duration::seconds(1));
     let r = h.pipeline.poll_all().await.unwrap();
     // The overlap re-reads OV-1; the dedup window and the ledger absorb it.
     assert_eq!(r[0].1.enqueued, 1);
-    assert_eq!(h.pipeline.env.queue.depth(QueueName::Ingest).await.unwrap(), 0, "a repeat within the dedup window is dropped");
+    assert_eq!(
+        h.pipeline.env.queue.depth(QueueName::Ingest).await.unwrap(),
+        0,
+        "a repeat within the dedup window is dropped"
+    );
 }

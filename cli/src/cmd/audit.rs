@@ -50,7 +50,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !path.exists() {
         bail!("no database at {}", path.display());
     }
-    let store = SqliteStore::new(Db::open(&path).with_context(|| format!("opening {}", path.display()))?);
+    let store =
+        SqliteStore::new(Db::open(&path).with_context(|| format!("opening {}", path.display()))?);
     let status = match &a.status {
         Some(s) => Some(AuditStatus::parse(s).with_context(|| format!("unknown status '{s}'"))?),
         None => None,
@@ -72,12 +73,26 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else if items.is_empty() {
         println!("no audit items match");
     } else {
-        println!("{}", table(&HEADERS, &items.iter().map(row).collect::<Vec<_>>()));
+        println!(
+            "{}",
+            table(&HEADERS, &items.iter().map(row).collect::<Vec<_>>())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-const HEADERS: [&str; 10] = ["at", "integration", "document", "number", "vendor", "amount", "step", "status", "target", "error"];
+const HEADERS: [&str; 10] = [
+    "at",
+    "integration",
+    "document",
+    "number",
+    "vendor",
+    "amount",
+    "step",
+    "status",
+    "target",
+    "error",
+];
 
 fn row(i: &AuditItem) -> Vec<String> {
     vec![
@@ -99,11 +114,19 @@ fn row(i: &AuditItem) -> Vec<String> {
 
 fn csv(items: &[AuditItem]) -> String {
     let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
     };
     let mut out = HEADERS.join(",") + "\n";
     for i in items {
-        out += &row(i).iter().map(|c| quote(c)).collect::<Vec<_>>().join(",");
+        out += &row(i)
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(",");
         out.push('\n');
     }
     out
@@ -113,6 +136,7 @@ fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").with_context(|| format!("'{s}' is neither a date (2026-11-01) nor an RFC 3339 instant"))?;
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("'{s}' is neither a date (2026-11-01) nor an RFC 3339 instant"))?;
     Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
 }

@@ -37,7 +37,10 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let dir = a.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let config_path = dir.join("mlc.toml");
-    std::fs::write(&config_path, config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets"))?;
+    std::fs::write(
+        &config_path,
+        config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets"),
+    )?;
     let cfg = Config::load(&config_path)?;
 
     // The demo's own key; a deployment takes it from MLC_SECRET_KEY or MLC_SECRET_KEY_FILE.
@@ -52,12 +55,22 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let polled: u32 = reports.iter().map(|(_, r)| r.enqueued).sum();
     let pb2 = pb.clone();
     let stats = pipeline
-        .drain(4, Arc::new(move |s| pb2.set_message(format!("posting: {} posted, {} parked", s.posted, s.parked))))
+        .drain(
+            4,
+            Arc::new(move |s| {
+                pb2.set_message(format!("posting: {} posted, {} parked", s.posted, s.parked))
+            }),
+        )
         .await?;
     pb.finish_and_clear();
 
     let store = &pipeline.env.store;
-    let posted = store.query_audit(&AuditFilter { status: Some(AuditStatus::Posted), ..Default::default() }).await?;
+    let posted = store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Posted),
+            ..Default::default()
+        })
+        .await?;
     let rows: Vec<Vec<String>> = posted
         .iter()
         .map(|i| {
@@ -78,15 +91,38 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         seed.not_approved.len()
     );
     println!("Moved to Business Central ({}):", rows.len());
-    println!("{}\n", table(&["Coupa invoice", "vendor", "amount", "currency", "", "BC document", "status"], &rows));
+    println!(
+        "{}\n",
+        table(
+            &[
+                "Coupa invoice",
+                "vendor",
+                "amount",
+                "currency",
+                "",
+                "BC document",
+                "status"
+            ],
+            &rows
+        )
+    );
 
     let parked = store.parked().await?;
     println!("Parked ({}), waiting for someone to act:", parked.len());
     let prows: Vec<Vec<String>> = parked
         .iter()
-        .map(|p| vec![p.source_document_number.clone().unwrap_or_default(), p.source_id.clone(), p.reason.clone()])
+        .map(|p| {
+            vec![
+                p.source_document_number.clone().unwrap_or_default(),
+                p.source_id.clone(),
+                p.reason.clone(),
+            ]
+        })
         .collect();
-    println!("{}\n", table(&["Coupa invoice", "Coupa id", "reason"], &prows));
+    println!(
+        "{}\n",
+        table(&["Coupa invoice", "Coupa id", "reason"], &prows)
+    );
 
     let in_bc = bc.purchase_invoices();
     let posted_in_bc = in_bc.iter().filter(|i| i.status != "Draft").count();
@@ -99,7 +135,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         stats.dead_lettered
     );
     if a.dir.is_some() {
-        println!("Database, secrets and config kept in {} (try: mlc audit --config {}).", dir.display(), config_path.display());
+        println!(
+            "Database, secrets and config kept in {} (try: mlc audit --config {}).",
+            dir.display(),
+            config_path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

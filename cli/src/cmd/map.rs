@@ -34,21 +34,32 @@ pub async fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
             if !cfg.integrations.iter().any(|i| i.name == integration) {
                 bail!("integration '{integration}' is not in {}", config.display());
             }
-            let mut reader = csv::Reader::from_path(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut reader = csv::Reader::from_path(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let mut n = 0;
             for (i, row) in reader.records().enumerate() {
                 let line = i + 2;
                 let row = row.with_context(|| format!("{}:{line}", file.display()))?;
                 let (kind, source, target) = match (row.get(0), row.get(1), row.get(2)) {
-                    (Some(k), Some(s), Some(t)) if !s.trim().is_empty() && !t.trim().is_empty() => (k.trim(), s.trim(), t.trim()),
-                    _ => bail!("{}:{line}: expected kind,source,target with non-empty source and target", file.display()),
+                    (Some(k), Some(s), Some(t)) if !s.trim().is_empty() && !t.trim().is_empty() => {
+                        (k.trim(), s.trim(), t.trim())
+                    }
+                    _ => bail!(
+                        "{}:{line}: expected kind,source,target with non-empty source and target",
+                        file.display()
+                    ),
                 };
                 let table = match kind.split_once(':') {
                     None if kind == "supplier" => tables::supplier(&integration),
                     None if kind == "account_code" => tables::account_code(&integration),
                     None if kind == "gl_account" => tables::gl_account(&integration),
-                    Some(("dimension", code)) if !code.is_empty() => tables::dimension(&integration, code),
-                    _ => bail!("{}:{line}: unknown kind '{kind}' (supplier, account_code, gl_account, dimension:<CODE>)", file.display()),
+                    Some(("dimension", code)) if !code.is_empty() => {
+                        tables::dimension(&integration, code)
+                    }
+                    _ => bail!(
+                        "{}:{line}: unknown kind '{kind}' (supplier, account_code, gl_account, dimension:<CODE>)",
+                        file.display()
+                    ),
                 };
                 store.put_mapping(&table, source, target).await?;
                 n += 1;
@@ -59,7 +70,11 @@ pub async fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
             let rows = store.list_mappings(None).await?;
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
-                .filter(|(t, _, _)| integration.as_ref().is_none_or(|i| t.starts_with(&format!("{i}/"))))
+                .filter(|(t, _, _)| {
+                    integration
+                        .as_ref()
+                        .is_none_or(|i| t.starts_with(&format!("{i}/")))
+                })
                 .map(|(t, s, v)| vec![t, s, v])
                 .collect();
             println!("{}", table(&["table", "source", "target"], &rows));

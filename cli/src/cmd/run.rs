@@ -20,27 +20,63 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         let pb = spinner("polling");
         let reports = pipeline.poll_all().await?;
         for (name, r) in &reports {
-            pb.println(format!("{name}: polled {} page(s), queued {} invoice(s)", r.pages, r.enqueued));
+            pb.println(format!(
+                "{name}: polled {} page(s), queued {} invoice(s)",
+                r.pages, r.enqueued
+            ));
         }
         let pb2 = pb.clone();
         let stats = pipeline
-            .drain(workers, Arc::new(move |s| pb2.set_message(format!("posted {}, parked {}, retries {}", s.posted, s.parked, s.failed_attempts))))
+            .drain(
+                workers,
+                Arc::new(move |s| {
+                    pb2.set_message(format!(
+                        "posted {}, parked {}, retries {}",
+                        s.posted, s.parked, s.failed_attempts
+                    ))
+                }),
+            )
             .await?;
         pb.finish_and_clear();
         println!(
             "mapped {}, posted {}, already posted {}, parked {}, skipped {}, failed attempts {}, dead-lettered {}",
-            stats.mapped, stats.posted, stats.already_posted, stats.parked, stats.skipped, stats.failed_attempts, stats.dead_lettered
+            stats.mapped,
+            stats.posted,
+            stats.already_posted,
+            stats.parked,
+            stats.skipped,
+            stats.failed_attempts,
+            stats.dead_lettered
         );
-        return Ok(if stats.dead_lettered > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS });
+        return Ok(if stats.dead_lettered > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
     }
 
     if let Some(addr) = &cfg.runtime.webhook_listen {
-        let coupa_secret = match cfg.systems.coupa.as_ref().and_then(|c| c.webhook_secret.as_ref()) {
-            Some(name) => Some(secrets.get(name).await.with_context(|| format!("webhook secret '{name}'"))?),
+        let coupa_secret = match cfg
+            .systems
+            .coupa
+            .as_ref()
+            .and_then(|c| c.webhook_secret.as_ref())
+        {
+            Some(name) => Some(
+                secrets
+                    .get(name)
+                    .await
+                    .with_context(|| format!("webhook secret '{name}'"))?,
+            ),
             None => None,
         };
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
-        eprintln!("webhooks: POST http://{}/webhooks/coupa/<integration>", listener.local_addr()?);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        eprintln!(
+            "webhooks: POST http://{}/webhooks/coupa/<integration>",
+            listener.local_addr()?
+        );
         let app = crate::webhook_server::router(pipeline.clone(), coupa_secret);
         tokio::spawn(async move { axum::serve(listener, app).await });
     }

@@ -77,16 +77,40 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cc = coupa.config();
     let bcc = bc.config();
     println!("Coupa simulator:            {}", coupa.base_url());
-    println!("  token URL:                {}/oauth2/token", coupa.base_url());
-    println!("  client id / secret:       {} / {}", cc.client_id, cc.client_secret);
+    println!(
+        "  token URL:                {}/oauth2/token",
+        coupa.base_url()
+    );
+    println!(
+        "  client id / secret:       {} / {}",
+        cc.client_id, cc.client_secret
+    );
     println!("  webhook HMAC secret:      {}", cc.webhook_secret);
     println!("Business Central simulator: {}", bc.base_url());
-    println!("  API root:                 {}/v2.0/{}/{}/api/v2.0", bc.base_url(), bcc.tenant, bcc.environment);
-    println!("  token URL:                {}/{}/oauth2/v2.0/token", bc.base_url(), bcc.tenant);
-    println!("  client id / secret:       {} / {}", bcc.client_id, bcc.client_secret);
+    println!(
+        "  API root:                 {}/v2.0/{}/{}/api/v2.0",
+        bc.base_url(),
+        bcc.tenant,
+        bcc.environment
+    );
+    println!(
+        "  token URL:                {}/{}/oauth2/v2.0/token",
+        bc.base_url(),
+        bcc.tenant
+    );
+    println!(
+        "  client id / secret:       {} / {}",
+        bcc.client_id, bcc.client_secret
+    );
     println!("  company id:               {}", bc.company_id());
-    println!("Inspection: GET {}/_sandbox/invoices, GET {}/_sandbox/requests", bc.base_url(), coupa.base_url());
-    println!("\nA configuration for these (save as mlc.toml, then `mlc secrets set` each secret it names):\n");
+    println!(
+        "Inspection: GET {}/_sandbox/invoices, GET {}/_sandbox/requests",
+        bc.base_url(),
+        coupa.base_url()
+    );
+    println!(
+        "\nA configuration for these (save as mlc.toml, then `mlc secrets set` each secret it names):\n"
+    );
     println!("{}", config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets"));
     println!("(These are simulator credentials, printed on purpose; real ones are never printed.)");
     tokio::signal::ctrl_c().await?;

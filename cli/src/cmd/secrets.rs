@@ -25,10 +25,17 @@ pub enum Action {
 pub fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
     if let Action::NewKey { path } = &action {
         if path.exists() {
-            bail!("{} exists; refusing to overwrite a key (secrets encrypted with it would be lost)", path.display());
+            bail!(
+                "{} exists; refusing to overwrite a key (secrets encrypted with it would be lost)",
+                path.display()
+            );
         }
         SecretKey::generate_to_file(path)?;
-        println!("wrote a new key to {}; set MLC_SECRET_KEY_FILE={}", path.display(), path.display());
+        println!(
+            "wrote a new key to {}; set MLC_SECRET_KEY_FILE={}",
+            path.display(),
+            path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let cfg = Config::load(config)?;
@@ -36,7 +43,9 @@ pub fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
     match action {
         Action::Set { name } => {
             let mut value = String::new();
-            std::io::stdin().read_to_string(&mut value).context("reading the value from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut value)
+                .context("reading the value from standard input")?;
             let value = value.trim_end_matches(['\r', '\n']);
             if value.is_empty() {
                 bail!("empty value on standard input; nothing stored");

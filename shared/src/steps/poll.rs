@@ -48,8 +48,10 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
             .start_from
             .unwrap_or_else(|| env.clock.now() - Duration::days(30)),
     };
-    // Coupa timestamps have whole seconds; so does the window.
-    let upper = env.clock.now().trunc_subsecs(0);
+    // Coupa timestamps have whole seconds; so does the window. The current second is included
+    // (the bound is exclusive): what is written later in that second is within the next poll's
+    // overlap.
+    let upper = env.clock.now().trunc_subsecs(0) + Duration::seconds(1);
     let window = PollWindow {
         lower: lower.trunc_subsecs(0),
         upper,

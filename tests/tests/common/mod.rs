@@ -32,7 +32,15 @@ pub const SUPPLIERS: [(&str, &str, Option<&str>); 5] = [
 
 impl Harness {
     pub async fn new() -> Self {
-        Self::with(CoupaConfig { rate_per_sec: None, ..CoupaConfig::default() }, BcConfig::default(), "").await
+        Self::with(
+            CoupaConfig {
+                rate_per_sec: None,
+                ..CoupaConfig::default()
+            },
+            BcConfig::default(),
+            "",
+        )
+        .await
     }
 
     /// `extra_runtime` lines are added to `[runtime]` of the configuration.
@@ -45,7 +53,11 @@ impl Harness {
                 bc.add_vendor(v, name);
             }
         }
-        for (gl, name) in [("6100", "Office Supplies"), ("6200", "IT Services"), ("6300", "Travel")] {
+        for (gl, name) in [
+            ("6100", "Office Supplies"),
+            ("6200", "IT Services"),
+            ("6300", "Travel"),
+        ] {
             bc.add_account(gl, name);
         }
         bc.add_dimension("DEPARTMENT", &["ADM", "SALES", "PROD"]);
@@ -54,16 +66,32 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let text = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets")
             .replace("retry_base_delay_ms = 500", "")
-            .replace("[runtime]\n", &format!("[runtime]\nretry_base_delay_ms = 20\n{extra_runtime}\n"));
+            .replace(
+                "[runtime]\n",
+                &format!("[runtime]\nretry_base_delay_ms = 20\n{extra_runtime}\n"),
+            );
         let path = dir.path().join("mlc.toml");
         std::fs::write(&path, text).unwrap();
         let cfg = Config::load(&path).unwrap();
         let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
-        secrets.set("coupa-client-secret", &coupa.config().client_secret).unwrap();
-        secrets.set("bc-client-secret", &bc.config().client_secret).unwrap();
-        secrets.set("coupa-webhook-secret", &coupa.config().webhook_secret).unwrap();
+        secrets
+            .set("coupa-client-secret", &coupa.config().client_secret)
+            .unwrap();
+        secrets
+            .set("bc-client-secret", &bc.config().client_secret)
+            .unwrap();
+        secrets
+            .set("coupa-webhook-secret", &coupa.config().webhook_secret)
+            .unwrap();
         let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
-        Self { coupa, bc, dir, cfg, secrets, pipeline }
+        Self {
+            coupa,
+            bc,
+            dir,
+            cfg,
+            secrets,
+            pipeline,
+        }
     }
 
     /// A second pipeline on the same database file (another worker, or the same one restarted).
@@ -86,12 +114,20 @@ impl Harness {
 
     pub fn coupa_id_of(&self, number: &str) -> i64 {
         (1..100_000)
-            .find(|id| self.coupa.invoice_json(*id).is_some_and(|v| v["invoice-number"] == number))
+            .find(|id| {
+                self.coupa
+                    .invoice_json(*id)
+                    .is_some_and(|v| v["invoice-number"] == number)
+            })
             .expect("invoice exists")
     }
 
     pub fn simple_invoice(&self, supplier: &str, number: &str) -> i64 {
-        self.invoice(supplier, number, &[("2", "12.3456", ["6100", "ADM", "P-100"])])
+        self.invoice(
+            supplier,
+            number,
+            &[("2", "12.3456", ["6100", "ADM", "P-100"])],
+        )
     }
 
     /// Poll once and drain the queues.
@@ -104,11 +140,21 @@ impl Harness {
     }
 
     pub fn bc_invoices_for(&self, vendor_invoice_number: &str) -> Vec<BcInvoiceView> {
-        self.bc_invoices().into_iter().filter(|i| i.vendor_invoice_number == vendor_invoice_number).collect()
+        // BC upper-cases Code fields such as the vendor invoice number.
+        self.bc_invoices()
+            .into_iter()
+            .filter(|i| {
+                i.vendor_invoice_number
+                    .eq_ignore_ascii_case(vendor_invoice_number)
+            })
+            .collect()
     }
 
     pub async fn audit(&self, status: AuditStatus) -> Vec<AuditItem> {
-        let f = AuditFilter { status: Some(status), ..Default::default() };
+        let f = AuditFilter {
+            status: Some(status),
+            ..Default::default()
+        };
         self.pipeline.env.store.query_audit(&f).await.unwrap()
     }
 

@@ -1,0 +1,435 @@
+//! Dynamics 365 Business Central API v2.0 simulator (business-central.md Part A and the
+//! "Simulator checklist").
+//!
+//! Token endpoint `/{tenant}/oauth2/v2.0/token` (Entra shape), API under
+//! `/v2.0/{tenant}/{env}/api/v2.0/`, one company "CRONUS USA, Inc.", vendors, G/L accounts,
+//! dimensions, purchase invoices with lines and dimension set lines, `Microsoft.NAV.post`,
+//! server-driven paging, `$filter`, ETags, rate limit and concurrency queue.
+//! Not simulated: `$batch`, webhook subscriptions, `$metadata`.
+
+mod auth;
+mod control;
+mod errors;
+mod filter;
+mod handlers;
+mod odata;
+mod schema;
+mod store;
+mod values;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::faults::{FaultQueue, FaultRule};
+use crate::ratelimit::SlidingWindow;
+use crate::reqlog::{RequestLog, RequestLogStore};
+use errors::ApiError;
+use store::Store;
+
+pub use auth::BC_SCOPE;
+
+/// A sliding-window request budget.
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub window: Duration,
+}
+
+/// How the simulated BC environment is set up.
+#[derive(Clone, Debug)]
+pub struct BcConfig {
+    pub tenant: String,
+    pub environment: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// A2: Entra's documented `expires_in` is 3599.
+    pub token_ttl_secs: u64,
+    /// A4: 6,000 requests per 5-minute sliding window per user (README.md decision).
+    /// `None` disables the limit.
+    pub rate_limit: Option<RateLimit>,
+    /// A4: 5 concurrent requests per user; excess requests WAIT, as BC queues them.
+    pub max_concurrent: usize,
+    /// `Some(n)`: send `Retry-After: n` on 429; `None`: omit it (A4: BC docs don't
+    /// document the header).
+    pub retry_after_secs: Option<u64>,
+    /// A3: server page size 20,000; a client may ask for less with `Prefer`.
+    pub max_page_size: usize,
+}
+
+impl Default for BcConfig {
+    fn default() -> Self {
+        BcConfig {
+            tenant: "sandbox-tenant".into(),
+            environment: "production".into(),
+            client_id: "bc-client".into(),
+            client_secret: "bc-secret".into(),
+            token_ttl_secs: 3599,
+            rate_limit: Some(RateLimit {
+                requests: 6000,
+                window: Duration::from_secs(300),
+            }),
+            max_concurrent: 5,
+            retry_after_secs: Some(1),
+            max_page_size: 20000,
+        }
+    }
+}
+
+/// One purchase invoice as stored, for test assertions.
+#[derive(Clone, Debug, Serialize)]
+pub struct BcInvoiceView {
+    pub id: Uuid,
+    pub number: String,
+    pub vendor_number: String,
+    pub vendor_invoice_number: String,
+    /// "Draft" | "Open" | "Paid"
+    pub status: String,
+    pub posting_date: NaiveDate,
+    pub invoice_date: NaiveDate,
+    pub currency_code: String,
+    pub lines: Vec<BcLineView>,
+    pub total: Decimal,
+    /// Successful `Microsoft.NAV.post` calls (a double post shows up here).
+    pub post_count: u32,
+    /// Header-level dimension set lines (code, valueCode).
+    pub dimensions: Vec<(String, String)>,
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BcLineView {
+    pub id: Uuid,
+    pub sequence: i32,
+    pub line_type: String,
+    pub line_object_number: String,
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_cost: Decimal,
+    pub amount: Decimal,
+    /// (code, valueCode)
+    pub dimensions: Vec<(String, String)>,
+}
+
+pub(crate) struct Inner {
+    cfg: BcConfig,
+    addr: OnceLock<SocketAddr>,
+    store: Mutex<Store>,
+    tokens: Mutex<HashMap<String, Instant>>,
+    tokens_issued: AtomicU64,
+    faults: FaultQueue,
+    log: RequestLogStore,
+    window: Option<SlidingWindow>,
+    slots: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    throttled: AtomicU64,
+}
+
+/// A running Business Central simulator. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct BcSim {
+    inner: Arc<Inner>,
+}
+
+/// A4: at most 95 requests may wait for a slot; beyond that BC answers 429.
+const MAX_QUEUE: usize = 95;
+
+impl BcSim {
+    /// Binds 127.0.0.1 on a free port and serves in a tokio task.
+    pub async fn start(cfg: BcConfig) -> std::io::Result<BcSim> {
+        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(cfg: BcConfig, addr: SocketAddr) -> std::io::Result<BcSim> {
+        let window = cfg
+            .rate_limit
+            .as_ref()
+            .map(|r| SlidingWindow::new(r.requests, r.window));
+        let slots = tokio::sync::Semaphore::new(cfg.max_concurrent.max(1));
+        let sim = BcSim {
+            inner: Arc::new(Inner {
+                cfg,
+                addr: OnceLock::new(),
+                store: Mutex::new(Store::new()),
+                tokens: Mutex::new(HashMap::new()),
+                tokens_issued: AtomicU64::new(0),
+                faults: FaultQueue::default(),
+                log: RequestLogStore::default(),
+                window,
+                slots,
+                waiting: AtomicUsize::new(0),
+                throttled: AtomicU64::new(0),
+            }),
+        };
+        let local = crate::server::spawn(sim.router(), addr).await?;
+        let _ = sim.inner.addr.set(local);
+        Ok(sim)
+    }
+
+    fn router(&self) -> Router {
+        Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+            .merge(control::routes())
+            .fallback(handlers::api)
+            .layer(middleware::from_fn_with_state(self.clone(), authenticate))
+            .layer(middleware::from_fn_with_state(self.clone(), admit))
+            .layer(middleware::from_fn_with_state(self.clone(), log_requests))
+            .with_state(self.clone())
+    }
+
+    /// The configuration it runs with (credentials included: these are simulator values).
+    pub fn config(&self) -> &BcConfig {
+        &self.inner.cfg
+    }
+
+    /// "http://127.0.0.1:PORT". API root = `{base}/v2.0/{tenant}/{env}/api/v2.0`;
+    /// token URL = `{base}/{tenant}/oauth2/v2.0/token`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.inner.addr.get().expect("bound"))
+    }
+
+    /// `{base}/v2.0/{tenant}/{env}/api/v2.0`
+    pub fn api_root(&self) -> String {
+        format!(
+            "{}/v2.0/{}/{}/api/v2.0",
+            self.base_url(),
+            self.inner.cfg.tenant,
+            self.inner.cfg.environment
+        )
+    }
+
+    /// `{base}/{tenant}/oauth2/v2.0/token`
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.base_url(),
+            self.inner.cfg.tenant
+        )
+    }
+
+    /// The one company, "CRONUS USA, Inc.".
+    pub fn company_id(&self) -> Uuid {
+        self.inner.store.lock().unwrap().company_id
+    }
+
+    pub fn add_vendor(&self, number: &str, name: &str) -> Uuid {
+        self.inner.store.lock().unwrap().add_vendor(number, name)
+    }
+
+    /// A G/L account of type "Posting".
+    pub fn add_account(&self, number: &str, name: &str) -> Uuid {
+        self.inner.store.lock().unwrap().add_account(number, name)
+    }
+
+    pub fn add_dimension(&self, code: &str, values: &[&str]) -> Uuid {
+        self.inner.store.lock().unwrap().add_dimension(code, values)
+    }
+
+    /// Every invoice, drafts and posted, with lines and their dimensions.
+    pub fn purchase_invoices(&self) -> Vec<BcInvoiceView> {
+        let store = self.inner.store.lock().unwrap();
+        store.invoices.iter().map(|inv| view(&store, inv)).collect()
+    }
+
+    pub fn purchase_invoice(&self, id: Uuid) -> Option<BcInvoiceView> {
+        let store = self.inner.store.lock().unwrap();
+        store.invoice(id).ok().map(|inv| view(&store, inv))
+    }
+
+    /// Posted → "Paid", bumps lastModifiedDateTime. Panics if the invoice is not posted.
+    pub fn mark_paid(&self, invoice_id: Uuid) {
+        self.try_mark_paid(invoice_id)
+            .expect("mark_paid needs a posted invoice");
+    }
+
+    fn try_mark_paid(&self, invoice_id: Uuid) -> Result<(), ApiError> {
+        self.inner.store.lock().unwrap().mark_paid(invoice_id)
+    }
+
+    pub fn fail_next(&self, rule: FaultRule) {
+        self.inner.faults.push(rule);
+    }
+
+    /// Every issued token becomes invalid (401 on next use).
+    pub fn expire_tokens(&self) {
+        self.inner.tokens.lock().unwrap().clear();
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.inner.tokens_issued.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.inner.log.snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        self.inner.log.clear();
+    }
+
+    /// How many 429s were served (throttling and injected).
+    pub fn throttled_count(&self) -> u64 {
+        self.inner.throttled.load(Ordering::SeqCst)
+    }
+}
+
+fn view(store: &Store, inv: &store::Invoice) -> BcInvoiceView {
+    let vendor_number = store
+        .vendor(inv.vendor_id)
+        .and_then(|v| {
+            v.fields
+                .get("number")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let date = |k: &str| {
+        inv.fields
+            .get(k)
+            .and_then(|v| v.as_str())
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .unwrap_or_default()
+    };
+    let currency = inv
+        .fields
+        .get("currencyCode")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    BcInvoiceView {
+        id: inv.meta.id,
+        number: inv.number.clone(),
+        vendor_number,
+        vendor_invoice_number: inv.vendor_invoice_number().to_owned(),
+        status: inv.status().to_owned(),
+        posting_date: date("postingDate"),
+        invoice_date: date("invoiceDate"),
+        currency_code: if currency.is_empty() {
+            store::LCY.to_owned()
+        } else {
+            currency.to_owned()
+        },
+        lines: inv
+            .lines
+            .iter()
+            .map(|l| BcLineView {
+                id: l.meta.id,
+                sequence: l.sequence() as i32,
+                line_type: l.line_type().to_owned(),
+                line_object_number: l.object_number().to_owned(),
+                description: l.description().to_owned(),
+                quantity: l.quantity(),
+                unit_cost: l.unit_cost(),
+                amount: l.amounts().1,
+                dimensions: store.dim_codes(&l.dims),
+            })
+            .collect(),
+        total: inv.total(),
+        post_count: inv.post_count,
+        dimensions: store.dim_codes(&inv.dims),
+        last_modified: inv.meta.modified,
+    }
+}
+
+fn is_api(req: &Request) -> bool {
+    req.uri().path().starts_with("/v2.0/")
+}
+
+async fn log_requests(State(sim): State<BcSim>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/_sandbox") {
+        return next.run(req).await;
+    }
+    let api = is_api(&req);
+    let resp = sim.inner.log.record(req, next).await;
+    if api && resp.status() == StatusCode::TOO_MANY_REQUESTS {
+        sim.inner.throttled.fetch_add(1, Ordering::SeqCst);
+    }
+    resp
+}
+
+/// Admission for API requests (not the token endpoint): rate limit (A4, 429), then the
+/// concurrency queue (A4: 5 processing, the rest wait; a full queue → 429), then faults.
+async fn admit(State(sim): State<BcSim>, req: Request, next: Next) -> Response {
+    if !is_api(&req) {
+        return next.run(req).await;
+    }
+    let too_many = |sim: &BcSim| {
+        let mut resp = errors::fault_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests reached. Please retry after a cool-off period.",
+        );
+        if let Some(secs) = sim.inner.cfg.retry_after_secs {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+        }
+        resp
+    };
+    if let Some(w) = &sim.inner.window
+        && !w.try_acquire()
+    {
+        return too_many(&sim);
+    }
+    // Counted until dropped, so a client that gives up while queued frees its place.
+    let queued = InFlight::enter(&sim.inner.waiting);
+    if queued.before >= MAX_QUEUE + sim.inner.cfg.max_concurrent {
+        return too_many(&sim);
+    }
+    let _slot = sim.inner.slots.acquire().await;
+    sim.inner.faults.apply(errors::fault_body, req, next).await
+}
+
+/// Counts a request as in flight (processing or queued) for as long as it lives.
+struct InFlight<'a> {
+    counter: &'a AtomicUsize,
+    before: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        let before = counter.fetch_add(1, Ordering::SeqCst);
+        InFlight { counter, before }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Bearer check for API requests (A3 / error table: 401 `Authentication_InvalidCredentials`).
+async fn authenticate(State(sim): State<BcSim>, req: Request, next: Next) -> Response {
+    if !is_api(&req) {
+        return next.run(req).await;
+    }
+    let ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .is_some_and(|t| sim.token_valid(t.trim()));
+    if !ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication_InvalidCredentials",
+            "The server has rejected the client credentials.",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
