@@ -77,24 +77,24 @@ async fn invoices_updated_or_unapproved_while_a_poll_pages_are_not_missed() {
 #[tokio::test]
 async fn invoices_sharing_the_watermark_timestamp_are_not_missed() {
     let h = Harness::new().await;
-    let a = h.simple_invoice("SUP-001", "TS-A");
-    h.run_once().await;
-    let wm = h
-        .pipeline
-        .env
-        .store
-        .watermark(&watermark_key("coupa-bc"))
-        .await
-        .unwrap()
-        .unwrap();
+    // No overlap: the next poll starts exactly at the watermark, so only `gt_or_eq` (not a
+    // strict `gt`) keeps invoices stamped with that very second.
+    let mut cfg = h.cfg.clone();
+    cfg.integrations[0].poll_overlap_secs = 0;
+    let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();
+    h.simple_invoice("SUP-001", "TS-A");
+    common::run_once(&p).await;
+    let wm = p.env.store.watermark(&watermark_key("coupa-bc")).await.unwrap().unwrap();
     let mark = chrono::DateTime::parse_from_rfc3339(&wm.value).unwrap();
-    // Two invoices committed at the watermark's very second (after the poll read it).
+    // Two invoices committed in the watermark's very second, after the poll had read.
     let b = h.simple_invoice("SUP-001", "TS-B");
     let c = h.simple_invoice("SUP-002", "TS-C");
     h.coupa.set_invoice_updated_at(b, mark);
     h.coupa.set_invoice_updated_at(c, mark);
-    h.run_once().await;
-    let _ = a;
+    while Utc::now() <= mark.with_timezone(&Utc) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    common::run_once(&p).await;
     for n in ["TS-A", "TS-B", "TS-C"] {
         assert_eq!(h.bc_invoices_for(n).len(), 1, "{n}");
     }
