@@ -84,7 +84,13 @@ async fn invoices_sharing_the_watermark_timestamp_are_not_missed() {
     let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();
     h.simple_invoice("SUP-001", "TS-A");
     common::run_once(&p).await;
-    let wm = p.env.store.watermark(&watermark_key("coupa-bc")).await.unwrap().unwrap();
+    let wm = p
+        .env
+        .store
+        .watermark(&watermark_key("coupa-bc"))
+        .await
+        .unwrap()
+        .unwrap();
     let mark = chrono::DateTime::parse_from_rfc3339(&wm.value).unwrap();
     // Two invoices committed in the watermark's very second, after the poll had read.
     let b = h.simple_invoice("SUP-001", "TS-B");

@@ -236,14 +236,14 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
     }
 
     if draft.is_draft() {
-        if let Err(e) = ensure_dimensions(bc, &draft.id, inv, fresh).await {
+        if let Err((what, e)) = ensure_dimensions(bc, &draft.id, inv, fresh).await {
             if e.http().is_rejection() {
                 return Ok(Progress::Rejected(format!(
-                    "Business Central refused a line dimension: {}",
+                    "Business Central refused {what}: {}",
                     e.bc_message().unwrap_or_else(|| e.to_string())
                 )));
             }
-            return Err(bc_err("setting line dimensions", e));
+            return Err(bc_err(&format!("setting {what}"), e));
         }
         if let Err(e) = bc.post_purchase_invoice(&draft.id).await {
             // Posted after all (answer lost, or an earlier attempt got there)? Read before judging.
@@ -330,17 +330,21 @@ async fn ensure_dimensions(
     invoice_id: &str,
     inv: &ResolvedInvoice,
     fresh: bool,
-) -> Result<(), BcError> {
+) -> Result<(), (String, BcError)> {
     if inv.lines.iter().all(|l| l.dimensions.is_empty()) {
         return Ok(());
     }
-    let mut bc_lines = bc.purchase_invoice_lines(invoice_id).await?;
+    let mut bc_lines = bc
+        .purchase_invoice_lines(invoice_id)
+        .await
+        .map_err(|e| ("the invoice lines".to_string(), e))?;
     bc_lines.sort_by_key(|l| l.sequence.unwrap_or(i32::MAX));
     for (i, line) in inv.lines.iter().enumerate() {
         if line.dimensions.is_empty() {
             continue;
         }
-        let seq = (i as i32 + 1) * 10000;
+        let n = i + 1;
+        let seq = n as i32 * 10000;
         let Some(bc_line) = bc_lines
             .iter()
             .find(|l| l.sequence == Some(seq))
@@ -352,14 +356,17 @@ async fn ensure_dimensions(
             Vec::new()
         } else {
             bc.line_dimensions(&bc_line.id)
-                .await?
+                .await
+                .map_err(|e| (format!("the dimensions of line {n}"), e))?
                 .into_iter()
                 .filter_map(|d| d.code)
                 .collect()
         };
         for (code, value) in &line.dimensions {
             if !have.iter().any(|h| h.eq_ignore_ascii_case(code)) {
-                bc.add_line_dimension(&bc_line.id, code, value).await?;
+                bc.add_line_dimension(&bc_line.id, code, value)
+                    .await
+                    .map_err(|e| (format!("dimension {code} value '{value}' on line {n}"), e))?;
             }
         }
     }
