@@ -164,3 +164,44 @@ async fn a_later_poll_starts_from_the_watermark_minus_the_overlap() {
         "a repeat within the dedup window is dropped"
     );
 }
+
+#[tokio::test]
+async fn business_central_collections_are_read_across_pages_by_next_link() {
+    let h = Harness::new().await;
+    let mut cfg = h.cfg.clone();
+    cfg.systems.business_central.as_mut().unwrap().page_size = Some(2);
+    let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();
+    let seg = ["6100", "ADM", "P-100"];
+    h.invoice(
+        "SUP-001",
+        "PAGED-1",
+        &[
+            ("1", "1.00", seg),
+            ("2", "2.00", seg),
+            ("3", "3.00", seg),
+            ("4", "4.00", seg),
+            ("5", "5.00", seg),
+        ],
+    );
+    common::run_once(&p).await;
+    let inv = h.bc_invoices_for("PAGED-1");
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].status, "Open");
+    // Every one of the five lines got its dimensions, so all three pages of lines were read.
+    assert!(
+        inv[0].lines.iter().all(|l| l.dimensions.len() == 2),
+        "{:?}",
+        inv[0].lines
+    );
+    let line_reads: Vec<_> =
+        h.bc.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/purchaseInvoiceLines"))
+            .collect();
+    assert_eq!(line_reads.len(), 3, "5 lines at 2 a page");
+    assert!(
+        line_reads
+            .iter()
+            .all(|r| r.prefer.as_deref() == Some("odata.maxpagesize=2"))
+    );
+}

@@ -142,3 +142,182 @@ async fn segment_gl<M: Mappings>(
             ))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{Db, SqliteStore};
+    use crate::config::{DimensionRule, IntegrationKind, MappingConfig, SegmentRule};
+    use crate::model::{AccountCoding, Currency, InvoiceKind, InvoiceLine, Money, Supplier};
+
+    fn integration(mapping: MappingConfig) -> IntegrationConfig {
+        IntegrationConfig {
+            name: "t".into(),
+            kind: IntegrationKind::CoupaToBusinessCentral,
+            start_from: None,
+            poll_overlap_secs: 0,
+            mapping,
+        }
+    }
+
+    fn rules() -> MappingConfig {
+        MappingConfig {
+            dimensions: vec![DimensionRule {
+                segment: 2,
+                dimension: "DEPARTMENT".into(),
+                translate: false,
+            }],
+            ..MappingConfig::default()
+        }
+    }
+
+    fn sample(segments: &[&str], quantity: Option<&str>) -> Invoice {
+        Invoice {
+            source_id: "1".into(),
+            version: chrono::Utc::now(),
+            kind: InvoiceKind::Invoice,
+            status: "approved".into(),
+            number: "INV-1".into(),
+            supplier: Supplier {
+                source_id: "9".into(),
+                number: Some("SUP-1".into()),
+                name: "Acme".into(),
+                tax_id: None,
+            },
+            invoice_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
+            total: Money {
+                amount: "30.00".parse().unwrap(),
+                currency: Currency::new("USD").unwrap(),
+            },
+            lines: vec![InvoiceLine {
+                line_num: 1,
+                description: "d".into(),
+                quantity: quantity.map(|q| q.parse().unwrap()),
+                unit_price: "10.0000".parse().unwrap(),
+                amount: "30.00".parse().unwrap(),
+                account: AccountCoding {
+                    code: Some(segments.join("-")),
+                    segments: segments.iter().map(|s| Some(s.to_string())).collect(),
+                },
+                po_number: None,
+            }],
+        }
+    }
+
+    async fn store() -> SqliteStore {
+        let s = SqliteStore::new(Db::open_in_memory().unwrap());
+        s.put_mapping("t/supplier", "SUP-1", "V1").await.unwrap();
+        s
+    }
+
+    async fn unresolved(inv: &Invoice, i: &IntegrationConfig, s: &SqliteStore) -> String {
+        match invoice_resolve(inv, i, s).await {
+            Err(ResolveError::Unresolved(why)) => why,
+            other => panic!("expected unresolved, got {other:?}"),
+        }
+    }
+
+    async fn invoice_resolve(
+        inv: &Invoice,
+        i: &IntegrationConfig,
+        s: &SqliteStore,
+    ) -> Result<ResolvedInvoice, ResolveError> {
+        super::invoice(inv, i, s).await
+    }
+
+    #[tokio::test]
+    async fn vendor_gl_and_dimensions_resolve_from_segments() {
+        let s = store().await;
+        let r = invoice_resolve(
+            &sample(&["6100", "ADM"], Some("3")),
+            &integration(rules()),
+            &s,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.vendor_number, "V1");
+        assert_eq!(r.lines[0].gl_account, "6100");
+        assert_eq!(
+            r.lines[0].dimensions,
+            vec![("DEPARTMENT".to_string(), "ADM".to_string())]
+        );
+        assert_eq!(r.lines[0].unit_cost.to_string(), "10.0000");
+    }
+
+    #[tokio::test]
+    async fn an_exact_account_code_mapping_wins_over_the_segment_rule() {
+        let s = store().await;
+        s.put_mapping("t/account_code", "6100-ADM", "7000")
+            .await
+            .unwrap();
+        let r = invoice_resolve(
+            &sample(&["6100", "ADM"], Some("3")),
+            &integration(rules()),
+            &s,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.lines[0].gl_account, "7000");
+    }
+
+    #[tokio::test]
+    async fn an_untranslatable_gl_segment_is_named() {
+        let s = store().await;
+        let mut m = rules();
+        m.gl_account = SegmentRule {
+            segment: 1,
+            translate: true,
+        };
+        let why = unresolved(&sample(&["6100", "ADM"], Some("3")), &integration(m), &s).await;
+        assert_eq!(
+            why,
+            "line 1: no Business Central G/L account mapped for account segment-1 '6100'"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_untranslatable_dimension_value_is_named() {
+        let s = store().await;
+        let mut m = rules();
+        m.dimensions[0].translate = true;
+        let why = unresolved(&sample(&["6100", "XYZ"], Some("3")), &integration(m), &s).await;
+        assert_eq!(
+            why,
+            "line 1: no Business Central value of dimension DEPARTMENT mapped for account segment-2 'XYZ'"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unmapped_supplier_is_named() {
+        let s = SqliteStore::new(Db::open_in_memory().unwrap());
+        let why = unresolved(
+            &sample(&["6100", "ADM"], Some("3")),
+            &integration(rules()),
+            &s,
+        )
+        .await;
+        assert_eq!(
+            why,
+            "no Business Central vendor mapped for Coupa supplier 'Acme' (number SUP-1)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_amount_line_becomes_one_unit_at_its_amount() {
+        let s = store().await;
+        let r = invoice_resolve(&sample(&["6100", "ADM"], None), &integration(rules()), &s)
+            .await
+            .unwrap();
+        assert_eq!(r.lines[0].quantity, Decimal::ONE);
+        assert_eq!(r.lines[0].unit_cost.to_string(), "30.00");
+    }
+
+    #[tokio::test]
+    async fn an_invoice_number_too_long_for_bc_is_parked() {
+        let s = store().await;
+        let mut inv = sample(&["6100", "ADM"], Some("1"));
+        inv.number = "X".repeat(36);
+        let why = unresolved(&inv, &integration(rules()), &s).await;
+        assert!(why.contains("longer than 35 characters"), "{why}");
+    }
+}
