@@ -40,15 +40,16 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Manage the encrypted secrets file (values are never printed).
     Secrets {
-        #[arg(long, short)]
-        config: PathBuf,
+        /// The deployment's configuration (names the secrets file). Not needed for `new-key`.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         action: cmd::secrets::Action,
     },
     /// Mapping tables (supplier → vendor, account → G/L account, segment → dimension value).
     Map {
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         action: cmd::map::Action,
     },
@@ -64,6 +65,7 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -71,8 +73,8 @@ async fn main() -> std::process::ExitCode {
         Command::Run { config, once } => cmd::run::run(&config, once).await,
         Command::Check { config } => cmd::check::run(&config).await,
         Command::Audit(args) => cmd::audit::run(args).await,
-        Command::Secrets { config, action } => cmd::secrets::run(&config, action),
-        Command::Map { config, action } => cmd::map::run(&config, action).await,
+        Command::Secrets { config, action } => cmd::secrets::run(config.as_deref(), action),
+        Command::Map { config, action } => cmd::map::run(config.as_deref(), action).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,
     };
     match result {

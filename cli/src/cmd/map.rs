@@ -26,7 +26,10 @@ pub enum Action {
     },
 }
 
-pub async fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
+pub async fn run(config: Option<&Path>, action: Action) -> anyhow::Result<ExitCode> {
+    let Some(config) = config else {
+        bail!("give --config FILE")
+    };
     let cfg = Config::load(config)?;
     let store = SqliteStore::new(embedded::open_db(&cfg)?);
     match action {

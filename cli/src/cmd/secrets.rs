@@ -22,7 +22,7 @@ pub enum Action {
     NewKey { path: std::path::PathBuf },
 }
 
-pub fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
+pub fn run(config: Option<&Path>, action: Action) -> anyhow::Result<ExitCode> {
     if let Action::NewKey { path } = &action {
         if path.exists() {
             bail!(
@@ -38,6 +38,9 @@ pub fn run(config: &Path, action: Action) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let Some(config) = config else {
+        bail!("give --config FILE (it names the secrets file)")
+    };
     let cfg = Config::load(config)?;
     let file = embedded::open_secrets(&cfg)?;
     match action {
