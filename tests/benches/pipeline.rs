@@ -71,15 +71,7 @@ async fn setup(
     let mut cfg = Config::load(&path).unwrap();
     cfg.systems.business_central.as_mut().unwrap().rate = Some(budget);
     let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
-    secrets
-        .set("coupa-client-secret", &coupa.config().client_secret)
-        .unwrap();
-    secrets
-        .set("bc-client-secret", &bc.config().client_secret)
-        .unwrap();
-    secrets
-        .set("coupa-webhook-secret", &coupa.config().webhook_secret)
-        .unwrap();
+    mlc_cli::cmd::sandbox::store_secrets(&secrets, &coupa, &bc).unwrap();
     mlc_cli::embedded::pipeline(&cfg, &secrets).await.unwrap()
 }
 

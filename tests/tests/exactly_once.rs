@@ -261,3 +261,51 @@ async fn a_second_worker_waits_while_a_crashed_workers_claim_holds() {
     assert_eq!(inv.len(), 1);
     assert_eq!(inv[0].status, "Draft");
 }
+
+#[tokio::test]
+async fn a_draft_is_updated_only_with_its_current_entity_tag() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "ETAG-1");
+    let msg = mapped_post_message(&h).await;
+    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    assert!(
+        post_with_crash(&h.pipeline.env, bc, "w", &msg, Some(CrashPoint::AfterDraft))
+            .await
+            .is_err()
+    );
+    let draft = bc
+        .purchase_invoices_by_vendor_invoice_number("V10000", "ETAG-1")
+        .await
+        .unwrap()
+        .remove(0);
+    let etag = draft.etag.clone().unwrap();
+    let changed = bc
+        .update_purchase_invoice(
+            &draft.id,
+            &etag,
+            &serde_json::json!({"invoiceDate": "2026-01-31"}),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        changed.etag.as_deref(),
+        Some(etag.as_str()),
+        "the etag changes with the record"
+    );
+    let stale = bc
+        .update_purchase_invoice(
+            &draft.id,
+            &etag,
+            &serde_json::json!({"invoiceDate": "2026-02-01"}),
+        )
+        .await;
+    let err = stale.unwrap_err();
+    assert_eq!(err.http().status(), Some(409));
+    assert!(
+        err.bc_message()
+            .unwrap()
+            .starts_with("Request_EntityChanged"),
+        "{:?}",
+        err.bc_message()
+    );
+}

@@ -45,9 +45,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     // The demo's own key; a deployment takes it from MLC_SECRET_KEY or MLC_SECRET_KEY_FILE.
     let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate())?;
-    secrets.set("coupa-client-secret", &coupa.config().client_secret)?;
-    secrets.set("bc-client-secret", &bc.config().client_secret)?;
-    secrets.set("coupa-webhook-secret", &coupa.config().webhook_secret)?;
+    super::sandbox::store_secrets(&secrets, &coupa, &bc)?;
 
     let pipeline = embedded::pipeline(&cfg, &secrets).await?;
     pb.set_message("polling Coupa");

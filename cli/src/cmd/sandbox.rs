@@ -69,6 +69,17 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}, {{ segment = 3, dimen
     )
 }
 
+/// Stores the simulators' credentials under the secret names [`config_toml`] uses.
+pub fn store_secrets(
+    secrets: &mlc_shared::adapters::embedded::SecretFile,
+    coupa: &CoupaSim,
+    bc: &BcSim,
+) -> Result<(), mlc_shared::ports::SecretError> {
+    secrets.set("coupa-client-secret", &coupa.config().client_secret)?;
+    secrets.set("bc-client-secret", &bc.config().client_secret)?;
+    secrets.set("coupa-webhook-secret", &coupa.config().webhook_secret)
+}
+
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let coupa = CoupaSim::start_on(CoupaConfig::default(), a.coupa).await?;
     let bc = BcSim::start_on(BcConfig::default(), a.bc).await?;

@@ -74,15 +74,7 @@ impl Harness {
         std::fs::write(&path, text).unwrap();
         let cfg = Config::load(&path).unwrap();
         let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
-        secrets
-            .set("coupa-client-secret", &coupa.config().client_secret)
-            .unwrap();
-        secrets
-            .set("bc-client-secret", &bc.config().client_secret)
-            .unwrap();
-        secrets
-            .set("coupa-webhook-secret", &coupa.config().webhook_secret)
-            .unwrap();
+        mlc_cli::cmd::sandbox::store_secrets(&secrets, &coupa, &bc).unwrap();
         let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
         Self {
             coupa,

@@ -186,6 +186,22 @@ impl BcClient {
         }
     }
 
+    /// Changes writable fields of a draft; `etag` is the `@odata.etag` it was read with (a stale
+    /// one fails with 409 `Request_EntityChanged`: re-read and decide again).
+    pub async fn update_purchase_invoice(
+        &self,
+        id: &str,
+        etag: &str,
+        changes: &serde_json::Value,
+    ) -> Result<PurchaseInvoice, BcError> {
+        let url = self.url(&format!("purchaseInvoices({id})"));
+        Ok(self
+            .api
+            .send(&ApiRequest::patch_json(url, changes, etag))
+            .await?
+            .json()?)
+    }
+
     /// Creates a draft with all its lines in one deep insert (atomic: all lines or nothing).
     pub async fn create_purchase_invoice(
         &self,

@@ -133,6 +133,20 @@ impl ApiRequest {
         }
     }
 
+    /// A PATCH carrying `If-Match` (BC requires it: the entity's `@odata.etag`, or `*`). Safe to
+    /// repeat: if the first one landed, the repeat fails on the changed etag instead of applying
+    /// twice.
+    pub fn patch_json<T: serde::Serialize>(url: impl Into<String>, body: &T, etag: &str) -> Self {
+        Self {
+            method: Method::PATCH,
+            url: url.into(),
+            headers: Vec::new(),
+            json: Some(serde_json::to_vec(body).expect("serialisable body")),
+            idempotent: true,
+        }
+        .header(reqwest::header::IF_MATCH, etag)
+    }
+
     pub fn post_empty(url: impl Into<String>) -> Self {
         Self {
             method: Method::POST,
