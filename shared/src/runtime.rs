@@ -229,21 +229,41 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         m: Message,
         stats: &mut DrainStats,
     ) -> Result<(), StepError> {
+        let mut later = None;
         let result = match queue {
             QueueName::Ingest => self.handle_ingest(&m.body).await.map(|o| match o {
                 MapOutcome::Mapped => stats.mapped += 1,
                 MapOutcome::Parked(_) => stats.parked += 1,
                 MapOutcome::Skipped(_) => stats.skipped += 1,
             }),
-            QueueName::Post => self.handle_post(&m.body).await.map(|o| match o {
-                PostOutcome::Posted { .. } => stats.posted += 1,
-                PostOutcome::AlreadyPosted { .. } => stats.already_posted += 1,
-                PostOutcome::Parked(_) => stats.parked += 1,
-            }),
+            QueueName::Post => match self.handle_post(&m.body).await {
+                Ok(PostOutcome::Posted { .. }) => Ok(stats.posted += 1),
+                Ok(PostOutcome::AlreadyPosted { .. }) => Ok(stats.already_posted += 1),
+                Ok(PostOutcome::Parked(_)) => Ok(stats.parked += 1),
+                Ok(PostOutcome::Busy { owner, retry_in })
+                    if m.receive_count < self.max_receives =>
+                {
+                    later = Some(retry_in);
+                    tracing::info!(%owner, ?retry_in, "document claimed by another worker; retrying after its lease");
+                    Ok(())
+                }
+                Ok(PostOutcome::Busy { owner, .. }) => Err(StepError(format!(
+                    "still claimed by {owner} at the last allowed delivery"
+                ))),
+                Err(e) => Err(e),
+            },
         };
         let qerr = |e: crate::ports::QueueError| StepError::new("queue", e);
         match result {
-            Ok(()) => self.env.queue.ack(queue, &m.receipt).await.map_err(qerr),
+            Ok(()) => match later {
+                Some(wait) => self
+                    .env
+                    .queue
+                    .retry_later(queue, &m.receipt, wait)
+                    .await
+                    .map_err(qerr),
+                None => self.env.queue.ack(queue, &m.receipt).await.map_err(qerr),
+            },
             Err(e) => {
                 stats.failed_attempts += 1;
                 let last = m.receive_count >= self.max_receives;

@@ -253,10 +253,17 @@ async fn a_second_worker_waits_while_a_crashed_workers_claim_holds() {
     let other =
         mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "live-worker", &msg)
             .await;
-    assert!(
-        other.is_err(),
-        "the claim must hold off a second worker until its lease ends"
-    );
+    match other {
+        Ok(mlc_shared::steps::post::PostOutcome::Busy { owner, retry_in }) => {
+            assert_eq!(owner, "dead-worker");
+            // Come back when the lease has run out, not before.
+            assert!(
+                retry_in > std::time::Duration::from_secs(60),
+                "{retry_in:?}"
+            );
+        }
+        other => panic!("the claim must hold off a second worker until its lease ends: {other:?}"),
+    }
     let inv = h.bc_invoices_for("INV-LEASE");
     assert_eq!(inv.len(), 1);
     assert_eq!(inv[0].status, "Draft");

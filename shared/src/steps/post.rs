@@ -39,6 +39,11 @@ pub enum PostOutcome {
     },
     /// BC refused the document (bad vendor, G/L account, dimension): parked with BC's words.
     Parked(String),
+    /// Claimed by another worker; retry after its lease.
+    Busy {
+        owner: String,
+        retry_in: Duration,
+    },
 }
 
 /// Where the step stops when a test asks it to crash (fault injection in tests only).
@@ -104,10 +109,15 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
             return Ok(PostOutcome::AlreadyPosted { id, number });
         }
         Claim::Busy(e) => {
-            return Err(StepError(format!(
-                "{key} is being posted by {} (claim until {}); retrying later",
-                e.owner, e.lease_until
-            )));
+            // Another worker (or a crashed one whose lease has not run out) holds it: come back
+            // when the lease ends rather than burning deliveries on retries that must fail.
+            let left = (e.lease_until - env.clock.now())
+                .to_std()
+                .unwrap_or_default();
+            return Ok(PostOutcome::Busy {
+                owner: e.owner,
+                retry_in: left + Duration::from_secs(1),
+            });
         }
         Claim::Acquired(e) => e,
     };
