@@ -236,22 +236,21 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 MapOutcome::Parked(_) => stats.parked += 1,
                 MapOutcome::Skipped(_) => stats.skipped += 1,
             }),
-            QueueName::Post => match self.handle_post(&m.body).await {
-                Ok(PostOutcome::Posted { .. }) => Ok(stats.posted += 1),
-                Ok(PostOutcome::AlreadyPosted { .. }) => Ok(stats.already_posted += 1),
-                Ok(PostOutcome::Parked(_)) => Ok(stats.parked += 1),
-                Ok(PostOutcome::Busy { owner, retry_in })
-                    if m.receive_count < self.max_receives =>
-                {
-                    later = Some(retry_in);
-                    tracing::info!(%owner, ?retry_in, "document claimed by another worker; retrying after its lease");
-                    Ok(())
+            QueueName::Post => self.handle_post(&m.body).await.and_then(|o| {
+                match o {
+                    PostOutcome::Posted { .. } => stats.posted += 1,
+                    PostOutcome::AlreadyPosted { .. } => stats.already_posted += 1,
+                    PostOutcome::Parked(_) => stats.parked += 1,
+                    PostOutcome::Busy { owner, retry_in } if m.receive_count < self.max_receives => {
+                        tracing::info!(%owner, ?retry_in, "document claimed by another worker; retrying after its lease");
+                        later = Some(retry_in);
+                    }
+                    PostOutcome::Busy { owner, .. } => {
+                        return Err(StepError(format!("still claimed by {owner} at the last allowed delivery")));
+                    }
                 }
-                Ok(PostOutcome::Busy { owner, .. }) => Err(StepError(format!(
-                    "still claimed by {owner} at the last allowed delivery"
-                ))),
-                Err(e) => Err(e),
-            },
+                Ok(())
+            }),
         };
         let qerr = |e: crate::ports::QueueError| StepError::new("queue", e);
         match result {
