@@ -1,0 +1,251 @@
+//! The `mlc` binary as a user runs it: real process, real files, simulators over HTTP.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use mlc_sandbox::bc::{BcConfig, BcSim};
+use mlc_sandbox::coupa::{CoupaConfig, CoupaSim};
+use mlc_sandbox::demo;
+
+const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn mlc(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args(args)
+        .current_dir(dir)
+        .env("MLC_SECRET_KEY", KEY)
+        .env_remove("MLC_SECRET_KEY_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    coupa: CoupaSim,
+    bc: BcSim,
+}
+
+async fn deployment() -> Deployment {
+    let coupa = CoupaSim::start(CoupaConfig::default()).await.unwrap();
+    let bc = BcSim::start(BcConfig::default()).await.unwrap();
+    demo::seed_bc(&bc);
+    demo::seed_coupa(&coupa, 6, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets");
+    std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
+    let d = Deployment { dir, coupa, bc };
+    for (name, value) in [
+        (
+            "coupa-client-secret",
+            d.coupa.config().client_secret.clone(),
+        ),
+        ("bc-client-secret", d.bc.config().client_secret.clone()),
+        (
+            "coupa-webhook-secret",
+            d.coupa.config().webhook_secret.clone(),
+        ),
+    ] {
+        let o = mlc(
+            d.dir.path(),
+            &["secrets", "set", name, "-c", "mlc.toml"],
+            Some(&value),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    d
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_listed_by_name_and_never_printed_or_stored_in_clear() {
+    let d = deployment().await;
+    let o = mlc(d.dir.path(), &["secrets", "list", "-c", "mlc.toml"], None);
+    assert!(o.status.success());
+    let out = text(&o);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "bc-client-secret",
+            "coupa-client-secret",
+            "coupa-webhook-secret"
+        ]
+    );
+    let bytes = std::fs::read(d.dir.path().join("mlc.secrets")).unwrap();
+    let secret = d.bc.config().client_secret.as_bytes().to_vec();
+    assert!(
+        !bytes.windows(secret.len()).any(|w| w == secret.as_slice()),
+        "the secret is in the file in clear"
+    );
+    let o = mlc(
+        d.dir.path(),
+        &["secrets", "rm", "bc-client-secret", "-c", "mlc.toml"],
+        None,
+    );
+    assert!(o.status.success());
+    let o = mlc(d.dir.path(), &["secrets", "list", "-c", "mlc.toml"], None);
+    assert!(!text(&o).contains("bc-client-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_each_system_ok_or_its_exact_failure() {
+    let d = deployment().await;
+    let o = mlc(d.dir.path(), &["check", "-c", "mlc.toml"], None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("coupa: ok"), "{out}");
+    assert!(out.contains("business_central: ok"), "{out}");
+
+    let o = mlc(
+        d.dir.path(),
+        &["secrets", "set", "bc-client-secret", "-c", "mlc.toml"],
+        Some("wrong-secret"),
+    );
+    assert!(o.status.success());
+    let o = mlc(d.dir.path(), &["check", "-c", "mlc.toml"], None);
+    let out = text(&o);
+    assert!(!o.status.success());
+    assert!(out.contains("coupa: ok"), "{out}");
+    assert!(out.contains("business_central: FAILED"), "{out}");
+    assert!(out.contains("AADSTS7000215"), "{out}");
+    assert!(!out.contains("wrong-secret"), "a secret was printed: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_posts_what_is_approved_and_audit_shows_it() {
+    let d = deployment().await;
+    let o = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("posted "), "{out}");
+    let posted =
+        d.bc.purchase_invoices()
+            .into_iter()
+            .filter(|i| i.status == "Open")
+            .count();
+    assert!(posted > 0);
+
+    let o = mlc(
+        d.dir.path(),
+        &["audit", "-c", "mlc.toml", "--status", "posted", "--json"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let items: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), posted);
+    assert!(items[0]["target_document_number"].is_string());
+
+    let o = mlc(
+        d.dir.path(),
+        &["audit", "-c", "mlc.toml", "--status", "parked"],
+        None,
+    );
+    assert!(
+        text(&o).contains("no Business Central vendor mapped"),
+        "{}",
+        text(&o)
+    );
+    let o = mlc(
+        d.dir.path(),
+        &["audit", "-c", "mlc.toml", "--status", "nonsense"],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("unknown status 'nonsense'"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn map_import_adds_the_missing_vendor_and_the_parked_invoice_posts() {
+    let d = deployment().await;
+    mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    let before = d.bc.purchase_invoices().len();
+    d.bc.add_vendor("V90000", "Northwind Traders");
+    std::fs::write(
+        d.dir.path().join("map.csv"),
+        "kind,source,target\nsupplier,SUP-009,V90000\n",
+    )
+    .unwrap();
+    let o = mlc(
+        d.dir.path(),
+        &[
+            "map",
+            "import",
+            "map.csv",
+            "--integration",
+            "coupa-bc",
+            "-c",
+            "mlc.toml",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let northwind =
+        d.bc.purchase_invoices()
+            .into_iter()
+            .filter(|i| i.vendor_number == "V90000")
+            .count();
+    assert!(
+        northwind > 0,
+        "the parked Northwind invoices were not posted"
+    );
+    assert_eq!(d.bc.purchase_invoices().len(), before + northwind);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_mapping_file_is_refused_with_file_and_line() {
+    let d = deployment().await;
+    std::fs::write(
+        d.dir.path().join("bad.csv"),
+        "kind,source,target\nvendor,SUP-1,V1\n",
+    )
+    .unwrap();
+    let o = mlc(
+        d.dir.path(),
+        &[
+            "map",
+            "import",
+            "bad.csv",
+            "--integration",
+            "coupa-bc",
+            "-c",
+            "mlc.toml",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("bad.csv:2: unknown kind 'vendor'"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn demo_prints_what_moved_and_what_was_parked() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mlc(dir.path(), &["demo", "--invoices", "8"], None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Moved to Business Central"), "{out}");
+    assert!(
+        out.contains("no Business Central vendor mapped for Coupa supplier 'Northwind Traders'"),
+        "{out}"
+    );
+    assert!(out.contains("credit note"), "{out}");
+}
