@@ -32,19 +32,42 @@ pub const SUPPLIERS: [(&str, &str, Option<&str>); 5] = [
 
 impl Harness {
     pub async fn new() -> Self {
-        Self::with(
-            CoupaConfig {
-                rate_per_sec: None,
-                ..CoupaConfig::default()
-            },
-            BcConfig::default(),
-            "",
-        )
-        .await
+        // No limits on either side: the tests of pacing and throttling set their own.
+        let coupa = CoupaConfig {
+            rate_per_sec: None,
+            ..CoupaConfig::default()
+        };
+        let bc = BcConfig {
+            rate_limit: None,
+            ..BcConfig::default()
+        };
+        Self::with(coupa, bc, "").await
     }
 
     /// `extra_runtime` lines are added to `[runtime]` of the configuration.
     pub async fn with(coupa_cfg: CoupaConfig, bc_cfg: BcConfig, extra_runtime: &str) -> Self {
+        // The client paces to the simulators' limits; where a simulator has none, neither does it.
+        let coupa_rate = if coupa_cfg.rate_per_sec.is_none() {
+            "requests_per_second = 1000\n"
+        } else {
+            ""
+        };
+        let bc_rate = if bc_cfg.rate_limit.is_none() {
+            "rate = { requests = 1000000, window_secs = 1, concurrent = 5 }\n"
+        } else {
+            ""
+        };
+        // The client paces to the simulators' limits; where a simulator has none, neither does it.
+        let coupa_rate = if coupa_cfg.rate_per_sec.is_none() {
+            "requests_per_second = 1000\n"
+        } else {
+            ""
+        };
+        let bc_rate = if bc_cfg.rate_limit.is_none() {
+            "rate = { requests = 1000000, window_secs = 1, concurrent = 5 }\n"
+        } else {
+            ""
+        };
         let coupa = CoupaSim::start(coupa_cfg).await.unwrap();
         let bc = BcSim::start(bc_cfg).await.unwrap();
         for (name, number, vendor) in SUPPLIERS {
@@ -69,6 +92,14 @@ impl Harness {
             .replace(
                 "[runtime]\n",
                 &format!("[runtime]\nretry_base_delay_ms = 20\n{extra_runtime}\n"),
+            )
+            .replace(
+                "api_version = \"R40\"\n",
+                &format!("api_version = \"R40\"\n{coupa_rate}"),
+            )
+            .replace(
+                "client_secret = \"bc-client-secret\"\n",
+                &format!("client_secret = \"bc-client-secret\"\n{bc_rate}"),
             );
         let path = dir.path().join("mlc.toml");
         std::fs::write(&path, text).unwrap();
