@@ -57,17 +57,6 @@ impl Harness {
         } else {
             ""
         };
-        // The client paces to the simulators' limits; where a simulator has none, neither does it.
-        let coupa_rate = if coupa_cfg.rate_per_sec.is_none() {
-            "requests_per_second = 1000\n"
-        } else {
-            ""
-        };
-        let bc_rate = if bc_cfg.rate_limit.is_none() {
-            "rate = { requests = 1000000, window_secs = 1, concurrent = 5 }\n"
-        } else {
-            ""
-        };
         let coupa = CoupaSim::start(coupa_cfg).await.unwrap();
         let bc = BcSim::start(bc_cfg).await.unwrap();
         for (name, number, vendor) in SUPPLIERS {
