@@ -382,6 +382,13 @@ pub(crate) fn parse(text: &str, entity: &Entity) -> ApiResult<Expr> {
 }
 
 impl Expr {
+    /// Whether every field the expression reads is one of `fields`.
+    pub(crate) fn uses_only(&self, fields: &[&str]) -> bool {
+        let mut used = Vec::new();
+        fields_of(self, &mut used);
+        used.iter().all(|u| fields.contains(&u.as_str()))
+    }
+
     /// Evaluates against a rendered entity (its JSON fields).
     pub(crate) fn eval(&self, row: &Map<String, Value>) -> bool {
         match self {
