@@ -150,6 +150,20 @@ pub struct Pipeline<Q, S, C> {
     pub retry: crate::systems::http::RetryPolicy,
 }
 
+/// What to do with a delivered message after its step ran.
+#[derive(Debug)]
+pub enum Delivery {
+    /// Finished (posted, parked, skipped…): delete it.
+    Done,
+    /// Not now (another worker holds the document): deliver again after this long.
+    RetryIn(Duration),
+    /// The step failed: deliver again with backoff; `dead_lettered` on the last allowed delivery.
+    Failed {
+        error: StepError,
+        dead_lettered: bool,
+    },
+}
+
 /// What one drain did, for progress lines and the demo's summary.
 #[derive(Clone, Debug, Default)]
 pub struct DrainStats {
@@ -188,17 +202,25 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     pub async fn poll_all(&self) -> Result<Vec<(String, PollReport)>, StepError> {
         let mut out = Vec::new();
         for i in &self.integrations {
-            match i.kind {
-                IntegrationKind::CoupaToBusinessCentral => {
-                    out.push((
-                        i.name.clone(),
-                        poll::coupa_invoices(&self.env, self.coupa()?, i).await?,
-                    ));
-                }
-            }
+            out.push((i.name.clone(), self.poll_one(i).await?));
         }
         map::retry_parked(&self.env).await?;
         Ok(out)
+    }
+
+    /// Polls one integration by name and re-enqueues parked documents (the scheduled poller).
+    pub async fn poll_integration(&self, name: &str) -> Result<PollReport, StepError> {
+        let report = self.poll_one(self.integration(name)?).await?;
+        map::retry_parked(&self.env).await?;
+        Ok(report)
+    }
+
+    async fn poll_one(&self, i: &IntegrationConfig) -> Result<PollReport, StepError> {
+        match i.kind {
+            IntegrationKind::CoupaToBusinessCentral => {
+                poll::coupa_invoices(&self.env, self.coupa()?, i).await
+            }
+        }
     }
 
     /// The map step for one ingest message body.
@@ -221,67 +243,99 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         post::bc_purchase_invoice(&self.env, self.bc()?, &self.owner, &msg).await
     }
 
-    /// Runs one received message; on failure audits it (and its dead-lettering on the last
-    /// allowed delivery) and schedules the retry.
+    /// Runs the step of one delivered message (the `receive_count`-th delivery) and says what
+    /// the runtime must do with it. Failures are audited here, as `dead_lettered` on the last
+    /// allowed delivery, so both runtimes leave the same trail.
+    pub async fn run_message(
+        &self,
+        queue: QueueName,
+        body: &str,
+        receive_count: u32,
+        stats: &mut DrainStats,
+    ) -> Delivery {
+        let result = match queue {
+            QueueName::Ingest => self.handle_ingest(body).await.map(|o| {
+                match o {
+                    MapOutcome::Mapped => stats.mapped += 1,
+                    MapOutcome::Parked(_) => stats.parked += 1,
+                    MapOutcome::Skipped(_) => stats.skipped += 1,
+                }
+                Delivery::Done
+            }),
+            QueueName::Post => self.handle_post(body).await.and_then(|o| {
+                Ok(match o {
+                    PostOutcome::Posted { .. } => {
+                        stats.posted += 1;
+                        Delivery::Done
+                    }
+                    PostOutcome::AlreadyPosted { .. } => {
+                        stats.already_posted += 1;
+                        Delivery::Done
+                    }
+                    PostOutcome::Parked(_) => {
+                        stats.parked += 1;
+                        Delivery::Done
+                    }
+                    PostOutcome::Busy { owner, retry_in } if receive_count < self.max_receives => {
+                        tracing::info!(%owner, ?retry_in, "document claimed by another worker; retrying after its lease");
+                        Delivery::RetryIn(retry_in)
+                    }
+                    PostOutcome::Busy { owner, .. } => {
+                        return Err(StepError(format!("still claimed by {owner} at the last allowed delivery")));
+                    }
+                })
+            }),
+        };
+        match result {
+            Ok(d) => d,
+            Err(error) => {
+                stats.failed_attempts += 1;
+                let dead_lettered = receive_count >= self.max_receives;
+                if dead_lettered {
+                    stats.dead_lettered += 1;
+                }
+                self.audit_failure(queue, body, receive_count, &error, dead_lettered)
+                    .await;
+                Delivery::Failed {
+                    error,
+                    dead_lettered,
+                }
+            }
+        }
+    }
+
+    /// The embedded runtime's handling of one received message: run it, then ack it or
+    /// schedule its retry on the queue.
     async fn process(
         &self,
         queue: QueueName,
         m: Message,
         stats: &mut DrainStats,
     ) -> Result<(), StepError> {
-        let mut later = None;
-        let result = match queue {
-            QueueName::Ingest => self.handle_ingest(&m.body).await.map(|o| match o {
-                MapOutcome::Mapped => stats.mapped += 1,
-                MapOutcome::Parked(_) => stats.parked += 1,
-                MapOutcome::Skipped(_) => stats.skipped += 1,
-            }),
-            QueueName::Post => self.handle_post(&m.body).await.and_then(|o| {
-                match o {
-                    PostOutcome::Posted { .. } => stats.posted += 1,
-                    PostOutcome::AlreadyPosted { .. } => stats.already_posted += 1,
-                    PostOutcome::Parked(_) => stats.parked += 1,
-                    PostOutcome::Busy { owner, retry_in } if m.receive_count < self.max_receives => {
-                        tracing::info!(%owner, ?retry_in, "document claimed by another worker; retrying after its lease");
-                        later = Some(retry_in);
-                    }
-                    PostOutcome::Busy { owner, .. } => {
-                        return Err(StepError(format!("still claimed by {owner} at the last allowed delivery")));
-                    }
-                }
-                Ok(())
-            }),
-        };
         let qerr = |e: crate::ports::QueueError| StepError::new("queue", e);
-        match result {
-            Ok(()) => match later {
-                Some(wait) => self
-                    .env
-                    .queue
-                    .retry_later(queue, &m.receipt, wait)
-                    .await
-                    .map_err(qerr),
-                None => self.env.queue.ack(queue, &m.receipt).await.map_err(qerr),
-            },
-            Err(e) => {
-                stats.failed_attempts += 1;
-                let last = m.receive_count >= self.max_receives;
-                if last {
-                    stats.dead_lettered += 1;
-                }
-                self.audit_failure(queue, &m, &e, last).await;
+        let q = &self.env.queue;
+        match self
+            .run_message(queue, &m.body, m.receive_count, stats)
+            .await
+        {
+            Delivery::Done => q.ack(queue, &m.receipt).await.map_err(qerr),
+            Delivery::RetryIn(wait) => q.retry_later(queue, &m.receipt, wait).await.map_err(qerr),
+            Delivery::Failed { .. } => {
                 let wait = self.retry.backoff(m.receive_count);
-                self.env
-                    .queue
-                    .retry_later(queue, &m.receipt, wait)
-                    .await
-                    .map_err(qerr)
+                q.retry_later(queue, &m.receipt, wait).await.map_err(qerr)
             }
         }
     }
 
-    async fn audit_failure(&self, queue: QueueName, m: &Message, e: &StepError, last: bool) {
-        let (integration, source_id) = message_identity(&m.body);
+    async fn audit_failure(
+        &self,
+        queue: QueueName,
+        body: &str,
+        receive_count: u32,
+        e: &StepError,
+        last: bool,
+    ) {
+        let (integration, source_id) = message_identity(body);
         let step = if queue == QueueName::Ingest {
             Step::Map
         } else {
@@ -292,7 +346,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         } else {
             AuditStatus::Failed
         };
-        let text = format!("attempt {} of {}: {e}", m.receive_count, self.max_receives);
+        let text = format!("attempt {receive_count} of {}: {e}", self.max_receives);
         let item = audit_item(
             self.env.clock.now(),
             &integration,
@@ -305,7 +359,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         if let Err(err) = self.env.store.append_audit(&item).await {
             tracing::error!(error = %err, "could not write the audit trail");
         }
-        tracing::warn!(queue = queue.as_str(), %source_id, attempt = m.receive_count, error = %e, "step failed");
+        tracing::warn!(queue = queue.as_str(), %source_id, attempt = receive_count, error = %e, "step failed");
     }
 
     /// Works the queues with `workers` concurrent tasks until both are empty (nothing visible,
