@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     receipt       TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_messages_group ON queue_messages (queue, group_id, seq);
+-- receive walks one queue in seq order; without this it walked every queue's rows.
+CREATE INDEX IF NOT EXISTS queue_messages_queue_seq ON queue_messages (queue, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
 
 CREATE TABLE IF NOT EXISTS queue_dedup (
