@@ -1,2 +1,5 @@
 //! Implementations of the ports. `embedded`: one SQLite file and an encrypted secrets file.
 pub mod embedded;
+
+#[cfg(feature = "aws")]
+pub mod aws;

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Writes the sample Lambda events in this folder (see README.md).
+
+The files are committed; run this only after changing a sample here, from anywhere:
+
+    python3 events/generate.py
+
+It signs the webhook body (HMAC-SHA256, key WEBHOOK_SECRET, hex with `sha256=`) and derives the
+SQS FIFO group and deduplication ids the way `shared/src/ports/queue.rs::dedup_id` and
+`shared/src/steps/messages.rs` do. Standard library only. `cargo test -p mlc-infra` checks the
+result (signature, ids, md5 of bodies, shapes).
+"""
+
+import hashlib
+import hmac
+import json
+import os
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The VALUE of the secret named `coupa-webhook-secret` in the configuration, as the handler
+# tests provide it. A sample, not a real secret.
+WEBHOOK_SECRET = b"coupa-webhook-secret"
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STACK = "ml-connector"
+INTEGRATION = "coupa-bc"
+API_ID = "a1b2c3d4e5"
+
+
+def dedup_id(parts):
+    """Mirror of shared/src/ports/queue.rs::dedup_id."""
+    raw = "-".join(parts)
+    clean = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in raw)
+    if len(clean) <= 128:
+        return clean
+    return clean[:63] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:64]
+
+
+def compact(obj):
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def write(name, obj):
+    with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def epoch_ms(rfc3339):
+    return int(datetime.fromisoformat(rfc3339).timestamp() * 1000)
+
+
+# ----------------------------------------------------------------------------- webhook
+
+# A Coupa approved invoice as the webhook sends it (shared/apis/coupa.md §1.6, example A).
+COUPA_INVOICE = {
+    "id": 92010,
+    "created-at": "2024-04-01T02:16:48+03:00",
+    "updated-at": "2024-04-01T02:19:09+03:00",
+    "invoice-date": "2024-04-01T00:00:00+03:00",
+    "invoice-number": "Test 10",
+    "line-level-taxation": False,
+    "status": "approved",
+    "total-with-taxes": "100.00",
+    "gross-total": "100.00",
+    "supplier-total": "100.00",
+    "tax-rate": None,
+    "tax-amount": "0.00",
+    "payment-date": None,
+    "payment-notes": None,
+    "exported": False,
+    "last-exported-at": None,
+    "document-type": "Invoice",
+    "is-credit-note": False,
+    "line-count": 1,
+    "currency": {"id": 1, "code": "USD"},
+    "payment-term": {"id": 2, "code": "10 Days Net", "description": "10"},
+    "supplier": {"id": 8819, "name": "Acme Office Leasing", "number": "SUP-001"},
+    "invoice-lines": [
+        {
+            "id": 350285,
+            "description": "Office lease April 2024",
+            "line-num": 1,
+            "po-number": None,
+            "order-line-num": None,
+            "quantity": None,
+            "price": "100.00",
+            "tax-rate": None,
+            "tax-amount": "0.00",
+            "total": "100.00",
+            "type": "InvoiceAmountLine",
+            "tax-code": {"id": 1, "code": "test", "percentage": 0.0, "description": "Zero rated sales"},
+            "account": {
+                "id": 23586,
+                "name": "Rent-Administration-Head office",
+                "code": "6100-ADM-P100",
+                "active": True,
+                "account-type-id": 54,
+                "segment-1": "6100",
+                "segment-2": "ADM",
+                "segment-3": "P100",
+            },
+        }
+    ],
+}
+
+
+def webhook_event(signature):
+    body = compact(COUPA_INVOICE)
+    path = f"/webhooks/coupa/{INTEGRATION}"
+    received = "2024-03-31T23:19:10+00:00"
+    user_agent = "Coupa-Webhooks/1.0"
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhooks/{source}/{integration}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "accept": "application/json",
+            "content-length": str(len(body.encode())),
+            "content-type": "application/json",
+            "host": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
+            "user-agent": user_agent,
+            "x-amzn-trace-id": "Root=1-6609f02e-3f1e5c7a9b0d2e4f6a8c0b1d",
+            "x-coupa-signature": signature(body),
+            "x-forwarded-for": "203.0.113.10",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
+            "domainPrefix": API_ID,
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.10",
+                "userAgent": user_agent,
+            },
+            "requestId": "VbPQJhlPIAMEYbA=",
+            "routeKey": "POST /webhooks/{source}/{integration}",
+            "stage": "$default",
+            "time": "31/Mar/2024:23:19:10 +0000",
+            "timeEpoch": epoch_ms(received),
+        },
+        "pathParameters": {"source": "coupa", "integration": INTEGRATION},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def good_signature(body):
+    return "sha256=" + hmac.new(WEBHOOK_SECRET, body.encode(), hashlib.sha256).hexdigest()
+
+
+def bad_signature(body):
+    # Signed with another key: well-formed, wrong.
+    return "sha256=" + hmac.new(b"not-the-webhook-secret", body.encode(), hashlib.sha256).hexdigest()
+
+
+# ----------------------------------------------------------------------------- SQS FIFO
+
+
+def sqs_record(queue, body, group_id, dedup, seq, sent_ms, receive_count, sender, n):
+    return {
+        "messageId": f"0c4a7e2b-5d1f-4b8e-9a3c-{n:012x}",
+        "receiptHandle": f"AQEB{hashlib.sha256(f'{queue}{n}'.encode()).hexdigest()}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": str(sent_ms),
+            "SequenceNumber": str(seq),
+            "MessageGroupId": group_id,
+            "SenderId": f"AROAEXAMPLEROLEID12345:{STACK}-{sender}",
+            "MessageDeduplicationId": dedup,
+            "ApproximateFirstReceiveTimestamp": str(sent_ms + 25),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{queue}.fifo",
+        "awsRegion": REGION,
+    }
+
+
+def ingest_batch():
+    # (source id, version as seen, via, receive count, sender)
+    seen = [
+        ("92010", "2024-03-31T23:19:09+00:00", "poll", 1, "poller"),
+        ("92011", "2024-03-31T23:24:41+00:00", "poll", 1, "poller"),
+        # Coupa's own offset, as the webhook passes `updated-at` through; a second delivery.
+        ("92012", "2024-04-01T02:31:05+03:00", "webhook", 2, "webhook"),
+    ]
+    records = []
+    for n, (source_id, version, via, receives, sender) in enumerate(seen, start=1):
+        msg = {
+            "integration": INTEGRATION,
+            "kind": "invoice",
+            "source_id": source_id,
+            "version": version,
+            "via": via,
+        }
+        records.append(
+            sqs_record(
+                "ingest",
+                compact(msg),
+                dedup_id([INTEGRATION, "invoice", source_id]),
+                dedup_id([INTEGRATION, "invoice", source_id, version, ""]),
+                18849496460467696128 + n,
+                epoch_ms("2024-03-31T23:30:00+00:00") + n * 7,
+                receives,
+                sender,
+                n,
+            )
+        )
+    return {"Records": records}
+
+
+RESOLVED = [
+    {
+        "source_id": "92010",
+        "version": "2024-03-31T23:19:09Z",
+        "kind": "invoice",
+        "vendor_number": "V10000",
+        "vendor_invoice_number": "Test 10",
+        "supplier_name": "Acme Office Leasing",
+        "invoice_date": "2024-04-01",
+        "total": {"amount": "100.00", "currency": "USD"},
+        "lines": [
+            {
+                "description": "Office lease April 2024",
+                "gl_account": "6100",
+                "quantity": "1",
+                "unit_cost": "100.00",
+                "dimensions": [["DEPARTMENT", "ADM"], ["PROJECT", "P100"]],
+            }
+        ],
+    },
+    {
+        "source_id": "92011",
+        "version": "2024-03-31T23:24:41Z",
+        "kind": "invoice",
+        "vendor_number": "V20000",
+        "vendor_invoice_number": "INV-2024-0415",
+        "supplier_name": "Northwind Supplies",
+        "invoice_date": "2024-03-29",
+        "total": {"amount": "200.00", "currency": "USD"},
+        "lines": [
+            {
+                "description": "Toner cartridges",
+                "gl_account": "6420",
+                "quantity": "12",
+                "unit_cost": "10.1250",
+                "dimensions": [["DEPARTMENT", "ADM"], ["PROJECT", "P100"]],
+            },
+            {
+                "description": "Delivery",
+                "gl_account": "6430",
+                "quantity": "1",
+                "unit_cost": "78.50",
+                "dimensions": [["DEPARTMENT", "OPS"]],
+            },
+        ],
+    },
+]
+
+
+def post_batch():
+    records = []
+    for n, invoice in enumerate(RESOLVED, start=1):
+        ts = epoch_ms(invoice["version"].replace("Z", "+00:00")) // 1000
+        records.append(
+            sqs_record(
+                "post",
+                compact({"integration": INTEGRATION, "invoice": invoice}),
+                dedup_id([INTEGRATION, "invoice", invoice["source_id"]]),
+                dedup_id([INTEGRATION, "post", invoice["source_id"], str(ts)]),
+                18849496460467697152 + n,
+                epoch_ms("2024-03-31T23:30:02+00:00") + n * 11,
+                1,
+                "mapper",
+                100 + n,
+            )
+        )
+    return {"Records": records}
+
+
+if __name__ == "__main__":
+    write("webhook-coupa.json", webhook_event(good_signature))
+    write("webhook-coupa-bad-signature.json", webhook_event(bad_signature))
+    # With a SAM `Schedule` event and `Input`, Lambda receives the Input itself.
+    write("schedule-poll.json", {"integration": INTEGRATION})
+    write("sqs-ingest-batch.json", ingest_batch())
+    write("sqs-post-batch.json", post_batch())

@@ -1,0 +1,25 @@
+//! What the Lambda functions share. Each function's `main.rs` builds a [`Context`] once per
+//! execution environment (clients, configuration, secrets cache) and hands every event to one
+//! handler here. No business logic: the handlers decode the event, call the step in
+//! `mlc-shared`, and encode the answer (HTTP status, partial batch failures).
+
+mod context;
+pub mod poller;
+pub mod sqs;
+pub mod webhook;
+
+pub use context::{AwsPipeline, Context};
+pub use mlc_shared;
+
+/// JSON logs to CloudWatch, level from `RUST_LOG` (default info). Secrets never reach a log:
+/// they are `SecretString`, whose formatting is redacted.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .without_time() // CloudWatch stamps every line
+        .init();
+}

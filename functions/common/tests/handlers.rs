@@ -1,0 +1,377 @@
+//! Each Lambda handler on its sample event from `events/`, and the whole Coupa → Business
+//! Central slice through the AWS adapters: moto (SQS FIFO, DynamoDB, Secrets Manager) over the
+//! real AWS SDK, the sandbox systems over real HTTP.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
+use mlc_lambda::Context;
+use mlc_sandbox::bc::{BcConfig, BcSim};
+use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_shared::adapters::aws::{AwsSettings, ensure_resources};
+use mlc_shared::config::Config;
+use mlc_shared::ports::{Queue, QueueName};
+use mlc_shared::steps::post::{CrashPoint, post_with_crash};
+
+struct World {
+    coupa: CoupaSim,
+    bc: BcSim,
+    ctx: Context,
+    sdk: aws_config::SdkConfig,
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(mlc_sandbox::moto::endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// A deployment on moto: its own queues, tables and secrets (unique names, so tests run in
+/// parallel), and the two simulators with what the sample events refer to.
+async fn world() -> World {
+    let coupa = CoupaSim::start(CoupaConfig {
+        rate_per_sec: None,
+        ..CoupaConfig::default()
+    })
+    .await
+    .unwrap();
+    let bc = BcSim::start(BcConfig {
+        rate_limit: None,
+        ..BcConfig::default()
+    })
+    .await
+    .unwrap();
+    for (n, name) in [
+        ("V10000", "Fabrikam, Inc."),
+        ("V20000", "First Up Consultants"),
+    ] {
+        bc.add_vendor(n, name);
+    }
+    for gl in ["6100", "6420", "6430"] {
+        bc.add_account(gl, gl);
+    }
+    bc.add_dimension("DEPARTMENT", &["ADM", "OPS"]);
+    bc.add_dimension("PROJECT", &["P100"]);
+    for (name, number) in [
+        ("Fabrikam, Inc.", "SUP-001"),
+        ("First Up Consultants", "SUP-002"),
+    ] {
+        coupa.add_supplier(NewSupplier::new(name, number));
+    }
+
+    let sdk = sdk().await;
+    let prefix = format!("t{}", uuid_like());
+    let settings = ensure_resources(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &AwsSettings::local(&prefix),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for (name, value) in [
+        ("coupa-client-secret", coupa.config().client_secret.clone()),
+        ("bc-client-secret", bc.config().client_secret.clone()),
+        (
+            "coupa-webhook-secret",
+            coupa.config().webhook_secret.clone(),
+        ),
+    ] {
+        sm.create_secret()
+            .name(format!("{}{name}", settings.secret_prefix))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "unused.sqlite", "unused.secrets")
+        .replace(
+            "api_version = \"R40\"\n",
+            "api_version = \"R40\"\nrequests_per_second = 1000\n",
+        )
+        .replace("\"SUP-003\" = \"V30000\"\n\"SUP-004\" = \"V40000\"\n", "")
+        .replace("P-100", "P100");
+    let config = Config::parse(&text).unwrap();
+    let ctx = Context::new(config, settings, &sdk).await.unwrap();
+    World {
+        coupa,
+        bc,
+        ctx,
+        sdk,
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            ^ (std::process::id() as u128)
+    )
+}
+
+fn event<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn depth(w: &World, q: QueueName) -> u64 {
+    w.ctx.pipeline.env.queue.depth(q).await.unwrap()
+}
+
+fn invoice(w: &World, supplier: &str, number: &str) -> i64 {
+    let id = w.coupa.supplier_id_by_number(supplier).unwrap();
+    w.coupa
+        .add_invoice(NewInvoice::approved(id, number).line(NewInvoiceLine::qty(
+            "Toner",
+            "2",
+            "10.1250",
+            &["6100", "ADM", "P100"],
+        )))
+}
+
+/// What Lambda's SQS event source does: receive a batch, hand it to the function, delete what
+/// the function did not report as failed.
+async fn deliver(w: &World, q: QueueName) -> usize {
+    let queue = &w.ctx.pipeline.env.queue;
+    let received = queue.receive(q, 10).await.unwrap();
+    let n = received.len();
+    if n == 0 {
+        return 0;
+    }
+    let mut ev = SqsEvent::default();
+    for m in &received {
+        let mut r = SqsMessage::default();
+        r.message_id = Some(m.receipt.clone());
+        r.receipt_handle = Some(m.receipt.clone());
+        r.body = Some(m.body.clone());
+        r.attributes.insert(
+            "ApproximateReceiveCount".into(),
+            m.receive_count.to_string(),
+        );
+        r.attributes
+            .insert("MessageGroupId".into(), m.group_id.clone());
+        ev.records.push(r);
+    }
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, q, ev).await;
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    for m in received.iter().filter(|m| !failed.contains(&m.receipt)) {
+        queue.ack(q, &m.receipt).await.unwrap();
+    }
+    n
+}
+
+/// Runs the queues like the deployed mapper and poster until both are empty.
+async fn drain(w: &World) {
+    for _ in 0..200 {
+        let worked = deliver(w, QueueName::Post).await + deliver(w, QueueName::Ingest).await;
+        if worked == 0 && depth(w, QueueName::Ingest).await + depth(w, QueueName::Post).await == 0 {
+            return;
+        }
+        if worked == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    panic!("the queues did not drain");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_sample_is_accepted_and_queued() {
+    let w = world().await;
+    let req: ApiGatewayV2httpRequest = event("webhook-coupa.json");
+    let resp = mlc_lambda::webhook::handle(&w.ctx, req).await;
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    assert_eq!(depth(&w, QueueName::Ingest).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_sample_with_a_bad_signature_gets_401_and_nothing_is_queued() {
+    let w = world().await;
+    let req: ApiGatewayV2httpRequest = event("webhook-coupa-bad-signature.json");
+    let resp = mlc_lambda::webhook::handle(&w.ctx, req).await;
+    assert_eq!(resp.status_code, 401);
+    assert_eq!(depth(&w, QueueName::Ingest).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedule_sample_polls_its_integration() {
+    let w = world().await;
+    invoice(&w, "SUP-001", "POLL-1");
+    invoice(&w, "SUP-002", "POLL-2");
+    let out = mlc_lambda::poller::handle(&w.ctx, event("schedule-poll.json"))
+        .await
+        .unwrap();
+    assert_eq!(out["queued"], 2, "{out}");
+    assert_eq!(depth(&w, QueueName::Ingest).await, 2);
+    let unknown =
+        mlc_lambda::poller::handle(&w.ctx, serde_json::json!({"integration": "nope"})).await;
+    assert!(
+        unknown
+            .unwrap_err()
+            .to_string()
+            .contains("'nope' is not configured")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingest_batch_sample_is_mapped_and_queued_for_posting() {
+    let w = world().await;
+    let mut ev: SqsEvent = event("sqs-ingest-batch.json");
+    // The sample names Coupa ids 92010…; point each record at a real simulator invoice.
+    for (i, r) in ev.records.iter_mut().enumerate() {
+        let id = invoice(&w, "SUP-001", &format!("ING-{i}"));
+        let mut body: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        body["source_id"] = id.to_string().into();
+        r.body = Some(body.to_string());
+    }
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Ingest, ev).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "{:?}",
+        resp.batch_item_failures
+    );
+    assert_eq!(depth(&w, QueueName::Post).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_post_batch_sample_posts_each_invoice_once() {
+    let w = world().await;
+    let ev: SqsEvent = event("sqs-post-batch.json");
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev.clone()).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "{:?}",
+        resp.batch_item_failures
+    );
+    let again = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev).await;
+    assert!(again.batch_item_failures.is_empty());
+    let posted = w.bc.purchase_invoices();
+    assert_eq!(posted.len(), 2);
+    assert!(
+        posted
+            .iter()
+            .all(|i| i.status == "Open" && i.post_count == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_batch_stops_at_the_first_failure_and_reports_every_later_record() {
+    let w = world().await;
+    let mut ev: SqsEvent = event("sqs-post-batch.json");
+    let mut poison = ev.records[0].clone();
+    poison.message_id = Some("poison".into());
+    poison.body = Some("{not json".into());
+    ev.records.insert(1, poison);
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev.clone()).await;
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    let later = ev.records[2].message_id.clone().unwrap();
+    assert_eq!(
+        failed,
+        vec!["poison".to_string(), later],
+        "the record after the failure must not run"
+    );
+    assert_eq!(
+        w.bc.purchase_invoices().len(),
+        1,
+        "only the record before the failure was posted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_slice_runs_end_to_end_on_aws_exactly_once_even_when_a_poster_dies_after_the_draft() {
+    let w = world().await;
+    for n in 0..5 {
+        invoice(
+            &w,
+            if n % 2 == 0 { "SUP-001" } else { "SUP-002" },
+            &format!("AWS-{n}"),
+        );
+    }
+    mlc_lambda::poller::handle(&w.ctx, event("schedule-poll.json"))
+        .await
+        .unwrap();
+    // Map everything, then let one poster die right after creating its draft.
+    while deliver(&w, QueueName::Ingest).await > 0 {}
+    let q = &w.ctx.pipeline.env.queue;
+    let first = q.receive(QueueName::Post, 1).await.unwrap().remove(0);
+    let msg = serde_json::from_str(&first.body).unwrap();
+    let bc = w.ctx.pipeline.systems.bc.as_ref().unwrap();
+    assert!(
+        post_with_crash(
+            &w.ctx.pipeline.env,
+            bc,
+            "environment-that-died",
+            &msg,
+            Some(CrashPoint::AfterDraft)
+        )
+        .await
+        .is_err()
+    );
+    // Its claim's lease runs out (time passes), and its message comes back after the
+    // visibility timeout to a live poster.
+    expire_claims(&w).await;
+    // A repeat poll and a webhook for the same invoices must change nothing.
+    mlc_lambda::poller::handle(&w.ctx, event("schedule-poll.json"))
+        .await
+        .unwrap();
+    drain(&w).await;
+
+    let invoices = w.bc.purchase_invoices();
+    assert_eq!(invoices.len(), 5, "{invoices:?}");
+    assert!(
+        invoices
+            .iter()
+            .all(|i| i.status == "Open" && i.post_count == 1),
+        "{invoices:?}"
+    );
+    let dlq = q.dead_letters(QueueName::Post).await.unwrap();
+    assert!(dlq.is_empty());
+}
+
+/// Moves every ledger claim's lease into the past, as the passing of time would.
+async fn expire_claims(w: &World) {
+    let db = aws_sdk_dynamodb::Client::new(&w.sdk);
+    let table = &w.ctx.settings.tables.ledger;
+    let items = db
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    for item in items {
+        let key = item["ledger_key"].clone();
+        db.update_item()
+            .table_name(table)
+            .key("ledger_key", key)
+            .update_expression("SET lease_until = :past")
+            .expression_attribute_values(
+                ":past",
+                AttributeValue::S("2000-01-01T00:00:00.000000000Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,16 @@
+//! Lambda: webhooks from API Gateway (HTTP API) → verify → ingest queue.
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    mlc_lambda::init_tracing();
+    // Built once per execution environment; every invocation borrows it.
+    let ctx = &mlc_lambda::Context::from_env().await?;
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
+            Ok::<_, Error>(mlc_lambda::webhook::handle(ctx, event.payload).await)
+        },
+    ))
+    .await
+}

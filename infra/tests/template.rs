@@ -1,0 +1,1356 @@
+//! The semantics of `infra/template.yaml` that `cfn-lint` and `sam validate --lint` do not check,
+//! measured against the contract in `docs/aws-runtime.md`; and the sample events in `events/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use serde_json::Value as Json;
+use serde_yaml_ng::Value;
+use sha2::Sha256;
+
+// ------------------------------------------------------------------------------- the contract
+
+/// (logical id, crate dir under functions/, binary, timeout in seconds).
+const FUNCTIONS: &[(&str, &str, &str, i64)] = &[
+    ("WebhookFunction", "webhook", "mlc-fn-webhook", 10),
+    ("PollerFunction", "poller", "mlc-fn-poller", 300),
+    ("MapperFunction", "mapper", "mlc-fn-mapper", 60),
+    ("PosterFunction", "poster", "mlc-fn-poster", 120),
+];
+
+/// (consumer function, its source queue, that queue's dead-letter queue, contract name).
+const CONSUMERS: &[(&str, &str, &str, &str)] = &[
+    (
+        "MapperFunction",
+        "IngestQueue",
+        "IngestDeadLetterQueue",
+        "ingest.fifo",
+    ),
+    (
+        "PosterFunction",
+        "PostQueue",
+        "PostDeadLetterQueue",
+        "post.fifo",
+    ),
+];
+
+/// Every function's environment: variable → (resource or parameter, attribute it must take).
+const ENVIRONMENT: &[(&str, &str, Option<&str>)] = &[
+    ("MLC_CONFIG", "ConnectorConfig", None),
+    ("MLC_INGEST_QUEUE_URL", "IngestQueue", Some("QueueUrl")),
+    ("MLC_POST_QUEUE_URL", "PostQueue", Some("QueueUrl")),
+    (
+        "MLC_INGEST_DLQ_URL",
+        "IngestDeadLetterQueue",
+        Some("QueueUrl"),
+    ),
+    ("MLC_POST_DLQ_URL", "PostDeadLetterQueue", Some("QueueUrl")),
+    ("MLC_LEDGER_TABLE", "LedgerTable", None),
+    ("MLC_WATERMARKS_TABLE", "WatermarksTable", None),
+    ("MLC_MAPPINGS_TABLE", "MappingsTable", None),
+    ("MLC_PARKED_TABLE", "ParkedTable", None),
+    ("MLC_AUDIT_TABLE", "AuditTable", None),
+    ("MLC_SECRET_PREFIX", "SecretPrefix", None),
+    ("MLC_SECRET_TTL_SECS", "SecretTtlSeconds", None),
+];
+
+struct TableSpec {
+    logical_id: &'static str,
+    hash: &'static str,
+    range: Option<&'static str>,
+    /// (index name, hash, range); projection ALL.
+    gsis: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const TABLES: &[TableSpec] = &[
+    TableSpec {
+        logical_id: "LedgerTable",
+        hash: "ledger_key",
+        range: None,
+        gsis: &[],
+    },
+    TableSpec {
+        logical_id: "WatermarksTable",
+        hash: "watermark_key",
+        range: None,
+        gsis: &[],
+    },
+    TableSpec {
+        logical_id: "MappingsTable",
+        hash: "mapping_table",
+        range: Some("source_value"),
+        gsis: &[],
+    },
+    TableSpec {
+        logical_id: "ParkedTable",
+        hash: "document_key",
+        range: None,
+        gsis: &[],
+    },
+    TableSpec {
+        logical_id: "AuditTable",
+        hash: "audit_id",
+        range: None,
+        gsis: &[
+            ("by_document", "document", "at"),
+            ("by_status_date", "status", "at"),
+        ],
+    },
+];
+
+/// Least privilege: exactly these SAM policy templates, on exactly these resources.
+const POLICIES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "WebhookFunction",
+        &[
+            ("SQSSendMessagePolicy", "IngestQueue"),
+            ("DynamoDBWritePolicy", "AuditTable"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+        ],
+    ),
+    (
+        "PollerFunction",
+        &[
+            ("SQSSendMessagePolicy", "IngestQueue"),
+            ("DynamoDBCrudPolicy", "WatermarksTable"),
+            ("DynamoDBCrudPolicy", "ParkedTable"),
+            ("DynamoDBWritePolicy", "AuditTable"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+        ],
+    ),
+    (
+        "MapperFunction",
+        &[
+            ("SQSPollerPolicy", "IngestQueue"),
+            ("SQSSendMessagePolicy", "PostQueue"),
+            ("DynamoDBReadPolicy", "MappingsTable"),
+            ("DynamoDBCrudPolicy", "ParkedTable"),
+            ("DynamoDBWritePolicy", "AuditTable"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+        ],
+    ),
+    (
+        "PosterFunction",
+        &[
+            ("SQSPollerPolicy", "PostQueue"),
+            ("DynamoDBCrudPolicy", "LedgerTable"),
+            ("DynamoDBCrudPolicy", "ParkedTable"),
+            ("DynamoDBReadPolicy", "MappingsTable"),
+            ("DynamoDBWritePolicy", "AuditTable"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+        ],
+    ),
+];
+
+const WEBHOOK_ROUTE_PATH: &str = "/webhooks/{source}/{integration}";
+/// The value of the `coupa-webhook-secret` secret the sample webhook is signed with.
+const SAMPLE_WEBHOOK_SECRET: &[u8] = b"coupa-webhook-secret";
+
+// ------------------------------------------------------------------------------- helpers
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("infra/ has a parent")
+        .to_path_buf()
+}
+
+fn read(rel: &str) -> String {
+    let path = root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn template() -> Value {
+    serde_yaml_ng::from_str(&read("infra/template.yaml")).expect("infra/template.yaml parses")
+}
+
+fn event(name: &str) -> Json {
+    serde_json::from_str(&read(&format!("events/{name}")))
+        .unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+/// The tag of a short-form intrinsic (`!Ref` → "Ref") and the value under it.
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_string(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a plain string, got {v:?}"))
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Number(n) => n.as_i64().expect("an integer"),
+        Value::String(x) => x.parse().expect("an integer string"),
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+/// `!Ref X` or `{Ref: X}` → X.
+fn as_ref(v: &Value) -> Option<&str> {
+    match tagged(v) {
+        Some((tag, inner)) if tag == "Ref" => inner.as_str(),
+        _ => v.get("Ref").and_then(Value::as_str),
+    }
+}
+
+/// `!GetAtt X.Attr`, `!GetAtt [X, Attr]` or `{Fn::GetAtt: ...}` → (X, Attr).
+fn as_getatt(v: &Value) -> Option<(String, String)> {
+    let inner = match tagged(v) {
+        Some((tag, inner)) if tag == "GetAtt" => inner,
+        _ => v.get("Fn::GetAtt")?,
+    };
+    match inner {
+        Value::String(x) => {
+            let (r, a) = x.split_once('.')?;
+            Some((r.to_string(), a.to_string()))
+        }
+        Value::Sequence(seq) if seq.len() == 2 => {
+            Some((seq[0].as_str()?.to_string(), seq[1].as_str()?.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The text of a `!Sub` (string form only).
+fn as_sub(v: &Value) -> Option<&str> {
+    match tagged(v) {
+        Some((tag, inner)) if tag == "Sub" => inner.as_str(),
+        _ => v.get("Fn::Sub").and_then(Value::as_str),
+    }
+}
+
+/// The `${Name}` / `${Name.Attr}` variables of a `!Sub` string (not `${!Literal}`).
+fn sub_vars(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').expect("closed ${");
+        let var = &after[..end];
+        if !var.starts_with('!') {
+            out.push(var.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+fn resources(t: &Value) -> &serde_yaml_ng::Mapping {
+    t["Resources"].as_mapping().expect("Resources")
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    t["Resources"]
+        .get(id)
+        .unwrap_or_else(|| panic!("resource {id} is missing"))
+}
+
+fn type_of<'a>(t: &'a Value, id: &str) -> &'a str {
+    s(&resource(t, id)["Type"])
+}
+
+fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(&'a str, &'a Value)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(ty))
+        .map(|(k, r)| (s(k), r))
+        .collect()
+}
+
+/// A function property, falling back to `Globals.Function`.
+fn function_prop<'a>(t: &'a Value, id: &str, prop: &str) -> &'a Value {
+    let own = &resource(t, id)["Properties"][prop];
+    if own.is_null() {
+        &t["Globals"]["Function"][prop]
+    } else {
+        own
+    }
+}
+
+fn function_timeout(t: &Value, id: &str) -> i64 {
+    int(function_prop(t, id, "Timeout"))
+}
+
+fn is_fifo(queue: &Value) -> bool {
+    queue["Properties"]["FifoQueue"].as_bool() == Some(true)
+}
+
+/// Every logical name the template refers to, with where.
+fn collect_refs(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    if let Some(r) = as_ref(v) {
+        out.push((r.to_string(), at.to_string()));
+    }
+    if let Some((r, _)) = as_getatt(v) {
+        out.push((r, at.to_string()));
+    }
+    if let Some(text) = as_sub(v) {
+        for var in sub_vars(text) {
+            let name = var.split('.').next().unwrap_or_default().to_string();
+            out.push((name, at.to_string()));
+        }
+    }
+    match v {
+        Value::Tagged(t) => collect_refs(&t.value, at, out),
+        Value::Sequence(seq) => seq.iter().for_each(|x| collect_refs(x, at, out)),
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                let key = k.as_str().unwrap_or("?");
+                collect_refs(x, &format!("{at}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Mirror of `shared/src/ports/queue.rs::dedup_id` for the short case.
+fn dedup_id(parts: &[&str]) -> String {
+    let id: String = parts
+        .join("-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    assert!(
+        id.len() <= 128,
+        "long ids are hashed; the samples use short ones"
+    );
+    id
+}
+
+fn stack_name() -> String {
+    let cfg: toml::Table = toml::from_str(&read("samconfig.toml")).expect("samconfig.toml");
+    cfg["default"]["deploy"]["parameters"]["stack_name"]
+        .as_str()
+        .expect("a deploy stack_name")
+        .to_string()
+}
+
+/// The physical queue name of a queue resource named `${AWS::StackName}-...` for `stack`.
+fn queue_name(t: &Value, id: &str, stack: &str) -> String {
+    let name = &resource(t, id)["Properties"]["QueueName"];
+    let text = as_sub(name).expect("queue names are !Sub \"${AWS::StackName}-...\"");
+    text.replace("${AWS::StackName}", stack)
+}
+
+// ------------------------------------------------------------------------------- functions
+
+#[test]
+fn functions_are_exactly_the_contracts_four() {
+    let t = template();
+    let ids: BTreeSet<&str> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let want: BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.0).collect();
+    assert_eq!(ids, want);
+    assert!(
+        resources_of_type(&t, "AWS::Lambda::Function").is_empty(),
+        "functions are SAM functions"
+    );
+}
+
+#[test]
+fn every_function_is_a_cargo_lambda_arm64_al2023_binary_from_the_workspace() {
+    let t = template();
+    for &(id, dir, binary, _) in FUNCTIONS {
+        assert_eq!(
+            s(function_prop(&t, id, "Runtime")),
+            "provided.al2023",
+            "{id}"
+        );
+        assert_eq!(s(function_prop(&t, id, "Handler")), "bootstrap", "{id}");
+        let arch = function_prop(&t, id, "Architectures")
+            .as_sequence()
+            .expect("Architectures is a list");
+        assert_eq!(arch.len(), 1, "{id}");
+        assert_eq!(s(&arch[0]), "arm64", "{id}");
+
+        let f = resource(&t, id);
+        assert_eq!(s(&f["Metadata"]["BuildMethod"]), "rust-cargolambda", "{id}");
+        assert_eq!(
+            s(&f["Metadata"]["BuildProperties"]["Binary"]),
+            binary,
+            "{id}"
+        );
+
+        // CodeUri is the workspace root, relative to the template.
+        let code = root()
+            .join("infra")
+            .join(s(function_prop(&t, id, "CodeUri")));
+        let manifest =
+            std::fs::read_to_string(code.join("Cargo.toml")).expect("CodeUri/Cargo.toml");
+        assert!(
+            manifest.contains("[workspace]"),
+            "{id}: CodeUri is not the workspace root"
+        );
+
+        // The binary is what the function's crate builds (when that crate is there).
+        let crate_manifest = root().join("functions").join(dir).join("Cargo.toml");
+        if let Ok(text) = std::fs::read_to_string(&crate_manifest) {
+            let m: toml::Table = toml::from_str(&text).expect("function Cargo.toml");
+            let mut names: Vec<&str> = m
+                .get("bin")
+                .and_then(|b| b.as_array())
+                .map(|bins| bins.iter().filter_map(|b| b["name"].as_str()).collect())
+                .unwrap_or_default();
+            if names.is_empty() {
+                names.push(m["package"]["name"].as_str().expect("package name"));
+            }
+            assert!(
+                names.contains(&binary),
+                "functions/{dir} builds {names:?}, the template wants {binary}"
+            );
+        }
+    }
+}
+
+#[test]
+fn function_timeouts_and_memory() {
+    let t = template();
+    for &(id, _, _, timeout) in FUNCTIONS {
+        assert_eq!(function_timeout(&t, id), timeout, "{id}");
+        let mem = int(function_prop(&t, id, "MemorySize"));
+        assert!((128..=10240).contains(&mem), "{id}: MemorySize {mem}");
+    }
+}
+
+#[test]
+fn the_webhook_is_the_http_api_route_of_the_contract() {
+    let t = template();
+    let events = resource(&t, "WebhookFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("webhook events");
+    assert_eq!(events.len(), 1);
+    let (_, ev) = events.iter().next().unwrap();
+    assert_eq!(s(&ev["Type"]), "HttpApi");
+    let p = &ev["Properties"];
+    assert_eq!(s(&p["Method"]), "POST");
+    assert_eq!(s(&p["Path"]), WEBHOOK_ROUTE_PATH);
+    assert_eq!(s(&p["PayloadFormatVersion"]), "2.0");
+    let api = as_ref(&p["ApiId"]).expect("ApiId: !Ref the HTTP API");
+    assert_eq!(type_of(&t, api), "AWS::Serverless::HttpApi");
+}
+
+#[test]
+fn the_poller_runs_on_an_eventbridge_schedule_with_the_integration_as_input() {
+    let t = template();
+    let events = resource(&t, "PollerFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("poller events");
+    assert!(!events.is_empty());
+    let default_integration = s(&t["Parameters"]["PollIntegration"]["Default"]);
+    for (name, ev) in events {
+        assert_eq!(s(&ev["Type"]), "Schedule", "{name:?}");
+        let p = &ev["Properties"];
+        assert_eq!(as_ref(&p["Schedule"]), Some("PollSchedule"));
+        let input = as_sub(&p["Input"]).expect("Input: !Sub");
+        let input = input.replace("${PollIntegration}", default_integration);
+        let input: Json = serde_json::from_str(&input).expect("Input is JSON");
+        assert_eq!(
+            input,
+            event("schedule-poll.json"),
+            "events/schedule-poll.json"
+        );
+    }
+    let schedule = s(&t["Parameters"]["PollSchedule"]["Default"]);
+    assert!(schedule.starts_with("rate(") || schedule.starts_with("cron("));
+}
+
+#[test]
+fn the_sqs_triggers_are_scoped_event_source_mappings_on_fifo_queues() {
+    let t = template();
+    // A SAM `SQS` event would attach AWSLambdaSQSQueueExecutionRole (every queue): not allowed.
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        if let Some(events) = f["Properties"]["Events"].as_mapping() {
+            for (name, ev) in events {
+                assert_ne!(
+                    ev["Type"].as_str(),
+                    Some("SQS"),
+                    "{id} {name:?}: use an AWS::Lambda::EventSourceMapping"
+                );
+            }
+        }
+    }
+    let mappings = resources_of_type(&t, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(mappings.len(), CONSUMERS.len());
+    for &(function, queue, _, _) in CONSUMERS {
+        let found: Vec<_> = mappings
+            .iter()
+            .filter(|(_, m)| as_ref(&m["Properties"]["FunctionName"]) == Some(function))
+            .collect();
+        assert_eq!(found.len(), 1, "{function}: one trigger");
+        let p = &found[0].1["Properties"];
+        let (source, attr) = as_getatt(&p["EventSourceArn"]).expect("EventSourceArn: !GetAtt");
+        assert_eq!(
+            (source.as_str(), attr.as_str()),
+            (queue, "Arn"),
+            "{function}"
+        );
+        assert_eq!(type_of(&t, &source), "AWS::SQS::Queue");
+        assert!(is_fifo(resource(&t, &source)), "{source} is FIFO");
+        let types: Vec<&str> = p["FunctionResponseTypes"]
+            .as_sequence()
+            .expect("FunctionResponseTypes")
+            .iter()
+            .map(s)
+            .collect();
+        assert_eq!(types, ["ReportBatchItemFailures"], "{function}");
+        let batch = int(&p["BatchSize"]);
+        assert!(
+            (1..=10).contains(&batch),
+            "{function}: FIFO batches hold 1..=10"
+        );
+        assert!(
+            p["MaximumBatchingWindowInSeconds"].is_null(),
+            "{function}: FIFO sources take no batching window"
+        );
+        assert!(
+            p["Enabled"].as_bool() != Some(false),
+            "{function}: trigger disabled"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------- queues
+
+#[test]
+fn every_queue_is_fifo_with_a_fifo_dead_letter_queue() {
+    let t = template();
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    let mut dead_letter_targets = BTreeSet::new();
+    for (id, q) in &queues {
+        let p = &q["Properties"];
+        assert!(is_fifo(q), "{id} is not FIFO");
+        assert_eq!(
+            p["ContentBasedDeduplication"].as_bool(),
+            Some(false),
+            "{id}: the connector sets MessageDeduplicationId"
+        );
+        if let Some(name) = as_sub(&p["QueueName"]) {
+            assert!(name.ends_with(".fifo"), "{id}: {name}");
+        }
+        let retention = int(&p["MessageRetentionPeriod"]);
+        assert!((60..=1_209_600).contains(&retention), "{id}: retention");
+        let visibility = int(&p["VisibilityTimeout"]);
+        assert!((0..=43_200).contains(&visibility), "{id}: visibility");
+        let redrive = &p["RedrivePolicy"];
+        if !redrive.is_null() {
+            let (dlq, attr) = as_getatt(&redrive["deadLetterTargetArn"]).expect("!GetAtt DLQ.Arn");
+            assert_eq!(attr, "Arn");
+            assert_eq!(type_of(&t, &dlq), "AWS::SQS::Queue", "{id} → {dlq}");
+            let dlq_res = resource(&t, &dlq);
+            assert!(is_fifo(dlq_res), "{id}: its DLQ {dlq} is not FIFO");
+            assert!(
+                dlq_res["Properties"]["RedrivePolicy"].is_null(),
+                "{dlq} is a DLQ with a DLQ"
+            );
+            let max = int(&redrive["maxReceiveCount"]);
+            assert!((1..=1000).contains(&max), "{id}: maxReceiveCount {max}");
+            assert_eq!(max, 5, "{id}: the contract says 5");
+            let dlq_retention = int(&dlq_res["Properties"]["MessageRetentionPeriod"]);
+            assert!(dlq_retention >= retention, "{dlq} keeps less than {id}");
+            dead_letter_targets.insert(dlq);
+        }
+    }
+    // Every queue is either a source with a DLQ or a DLQ.
+    for (id, q) in &queues {
+        assert!(
+            !q["Properties"]["RedrivePolicy"].is_null() || dead_letter_targets.contains(*id),
+            "{id} has no dead-letter queue and is none"
+        );
+    }
+    for &(_, queue, dlq, contract) in CONSUMERS {
+        let redrive = &resource(&t, queue)["Properties"]["RedrivePolicy"];
+        assert_eq!(
+            as_getatt(&redrive["deadLetterTargetArn"]).map(|x| x.0),
+            Some(dlq.to_string())
+        );
+        let name = as_sub(&resource(&t, queue)["Properties"]["QueueName"]).expect("QueueName");
+        assert!(name.ends_with(&format!("-{contract}")), "{queue}: {name}");
+        assert_eq!(
+            int(&resource(&t, dlq)["Properties"]["MessageRetentionPeriod"]),
+            1_209_600,
+            "{dlq}: keep dead letters 14 days"
+        );
+    }
+}
+
+#[test]
+fn consumer_queues_hide_a_message_six_times_the_function_timeout() {
+    let t = template();
+    for &(function, queue, _, _) in CONSUMERS {
+        let visibility = int(&resource(&t, queue)["Properties"]["VisibilityTimeout"]);
+        let timeout = function_timeout(&t, function);
+        assert!(
+            visibility >= 6 * timeout,
+            "{queue}: VisibilityTimeout {visibility} < 6 x {function} Timeout {timeout}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------- tables
+
+#[test]
+fn tables_have_the_contracts_keys_and_indexes_pitr_and_encryption() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    let ids: BTreeSet<&str> = tables.iter().map(|(id, _)| *id).collect();
+    let want: BTreeSet<&str> = TABLES.iter().map(|x| x.logical_id).collect();
+    assert_eq!(ids, want);
+
+    fn keys(schema: &Value) -> Vec<(String, String)> {
+        schema
+            .as_sequence()
+            .expect("KeySchema")
+            .iter()
+            .map(|k| {
+                (
+                    s(&k["AttributeName"]).to_string(),
+                    s(&k["KeyType"]).to_string(),
+                )
+            })
+            .collect()
+    }
+    fn want_keys(hash: &str, range: Option<&str>) -> Vec<(String, String)> {
+        let mut v = vec![(hash.to_string(), "HASH".to_string())];
+        if let Some(r) = range {
+            v.push((r.to_string(), "RANGE".to_string()));
+        }
+        v
+    }
+
+    for spec in TABLES {
+        let table = resource(&t, spec.logical_id);
+        let p = &table["Properties"];
+        let id = spec.logical_id;
+        assert_eq!(s(&p["BillingMode"]), "PAY_PER_REQUEST", "{id}");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id}: point-in-time recovery"
+        );
+        assert_eq!(
+            p["SSESpecification"]["SSEEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+        assert_eq!(s(&table["DeletionPolicy"]), "Retain", "{id}");
+        assert_eq!(s(&table["UpdateReplacePolicy"]), "Retain", "{id}");
+        assert_eq!(
+            keys(&p["KeySchema"]),
+            want_keys(spec.hash, spec.range),
+            "{id}"
+        );
+
+        let gsis: BTreeMap<String, &Value> = p["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .map(|seq| {
+                seq.iter()
+                    .map(|g| (s(&g["IndexName"]).to_string(), g))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want_names: BTreeSet<String> = spec.gsis.iter().map(|g| g.0.to_string()).collect();
+        assert_eq!(
+            gsis.keys().cloned().collect::<BTreeSet<_>>(),
+            want_names,
+            "{id}: GSIs"
+        );
+        for &(name, hash, range) in spec.gsis {
+            let g = gsis[name];
+            assert_eq!(
+                keys(&g["KeySchema"]),
+                want_keys(hash, Some(range)),
+                "{id}.{name}"
+            );
+            assert_eq!(s(&g["Projection"]["ProjectionType"]), "ALL", "{id}.{name}");
+        }
+        assert!(p["LocalSecondaryIndexes"].is_null(), "{id}: no LSIs");
+
+        // Attribute definitions: exactly the key attributes, all strings (CloudFormation
+        // refuses definitions no key uses).
+        let defined: BTreeMap<String, String> = p["AttributeDefinitions"]
+            .as_sequence()
+            .expect("AttributeDefinitions")
+            .iter()
+            .map(|a| {
+                (
+                    s(&a["AttributeName"]).to_string(),
+                    s(&a["AttributeType"]).to_string(),
+                )
+            })
+            .collect();
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        used.insert(spec.hash.to_string());
+        used.extend(spec.range.map(str::to_string));
+        for &(_, h, r) in spec.gsis {
+            used.insert(h.to_string());
+            used.insert(r.to_string());
+        }
+        assert_eq!(
+            defined.keys().cloned().collect::<BTreeSet<_>>(),
+            used,
+            "{id}"
+        );
+        assert!(defined.values().all(|ty| ty == "S"), "{id}: string keys");
+    }
+}
+
+/// The AWS adapter (`shared/src/adapters/aws/`) is the code that queries the tables: every GSI
+/// it names must exist, and it must use every key attribute the template declares.
+#[test]
+fn the_aws_adapter_queries_what_the_tables_have() {
+    let dir = root().join("shared/src/adapters/aws");
+    let mut source = String::new();
+    for entry in std::fs::read_dir(&dir).expect("shared/src/adapters/aws") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            source.push_str(&std::fs::read_to_string(&path).expect("adapter source"));
+        }
+    }
+    if !source.to_lowercase().contains("dynamodb") {
+        eprintln!("the AWS adapter has no DynamoDB code yet; nothing to compare");
+        return;
+    }
+    let t = template();
+    let mut indexes = BTreeSet::new();
+    for spec in TABLES {
+        indexes.extend(spec.gsis.iter().map(|g| g.0));
+        for attr in [Some(spec.hash), spec.range].into_iter().flatten() {
+            assert!(
+                source.contains(&format!("\"{attr}\"")),
+                "the adapter never names key attribute {attr} of {}",
+                spec.logical_id
+            );
+        }
+    }
+    // Every "by_..." literal in the adapter is an index of the template.
+    let mut rest = source.as_str();
+    while let Some(i) = rest.find("\"by_") {
+        let lit = &rest[i + 1..];
+        let end = lit.find('"').expect("closed literal");
+        let name = &lit[..end];
+        assert!(
+            indexes.contains(name),
+            "the adapter queries index {name}, the template has {indexes:?}"
+        );
+        rest = &lit[end..];
+    }
+    assert!(!resources_of_type(&t, "AWS::DynamoDB::Table").is_empty());
+}
+
+// ------------------------------------------------------------------------------- environment
+
+#[test]
+fn every_function_gets_every_contract_variable_from_the_right_resource() {
+    let t = template();
+    let global = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for &(id, ..) in FUNCTIONS {
+        let own = &resource(&t, id)["Properties"]["Environment"]["Variables"];
+        for &(var, target, attr) in ENVIRONMENT {
+            // SAM merges a function's variables over the global ones.
+            let value = if own.get(var).is_some() {
+                &own[var]
+            } else {
+                &global[var]
+            };
+            assert!(!value.is_null(), "{id}: {var} is not set");
+            match attr {
+                None => assert_eq!(as_ref(value), Some(target), "{id}: {var}"),
+                Some(attr) => assert_eq!(
+                    as_getatt(value),
+                    Some((target.to_string(), attr.to_string())),
+                    "{id}: {var}"
+                ),
+            }
+        }
+        assert!(
+            own.get("AWS_ENDPOINT_URL").is_none() && global.get("AWS_ENDPOINT_URL").is_none(),
+            "AWS_ENDPOINT_URL is for a local emulator only"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------- IAM
+
+#[test]
+fn every_function_has_exactly_its_scoped_policy_templates() {
+    let t = template();
+    let queue_types = ["SQSSendMessagePolicy", "SQSPollerPolicy"];
+    let table_types = [
+        "DynamoDBCrudPolicy",
+        "DynamoDBReadPolicy",
+        "DynamoDBWritePolicy",
+    ];
+    for &(id, want) in POLICIES {
+        let f = &resource(&t, id)["Properties"];
+        assert!(f["Role"].is_null(), "{id}: SAM builds the role");
+        let policies = f["Policies"].as_sequence().expect("Policies");
+        let mut got = Vec::new();
+        for policy in policies {
+            let m = policy
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{id}: {policy:?} is not a scoped policy template"));
+            assert_eq!(m.len(), 1, "{id}: one template per list item");
+            let (name, args) = m.iter().next().unwrap();
+            let name = s(name);
+            let target = if queue_types.contains(&name) {
+                let (q, attr) =
+                    as_getatt(&args["QueueName"]).expect("QueueName: !GetAtt Q.QueueName");
+                assert_eq!(attr, "QueueName", "{id} {name}");
+                assert_eq!(type_of(&t, &q), "AWS::SQS::Queue", "{id} {name}");
+                q
+            } else if table_types.contains(&name) {
+                let table = as_ref(&args["TableName"]).expect("TableName: !Ref");
+                assert_eq!(type_of(&t, table), "AWS::DynamoDB::Table", "{id} {name}");
+                table.to_string()
+            } else if name == "AWSSecretsManagerGetSecretValuePolicy" {
+                let arn = as_sub(&args["SecretArn"]).expect("SecretArn: !Sub");
+                assert!(
+                    arn.ends_with(":secret:${SecretPrefix}*"),
+                    "{id}: secrets scoped to the prefix, got {arn}"
+                );
+                assert!(arn.starts_with(
+                    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                ));
+                "SecretPrefix".to_string()
+            } else {
+                panic!("{id}: unexpected policy {name}")
+            };
+            got.push((name.to_string(), target));
+        }
+        let mut want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{id}");
+    }
+    // Each trigger's function may read its queue.
+    for &(function, queue, _, _) in CONSUMERS {
+        let (_, want) = POLICIES.iter().find(|p| p.0 == function).unwrap();
+        assert!(want.contains(&("SQSPollerPolicy", queue)), "{function}");
+    }
+}
+
+// ------------------------------------------------------------------------------- alarms
+
+#[test]
+fn one_alarm_per_dead_letter_queue_and_per_function() {
+    let t = template();
+    assert!(!t["Conditions"]["HasAlarmTopic"].is_null());
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let dimension = |a: &Value, name: &str| -> Option<Value> {
+        a["Properties"]["Dimensions"]
+            .as_sequence()?
+            .iter()
+            .find(|d| d["Name"].as_str() == Some(name))
+            .map(|d| d["Value"].clone())
+    };
+    for &(_, _, dlq, _) in CONSUMERS {
+        let n = alarms
+            .iter()
+            .filter(|(_, a)| {
+                a["Properties"]["Namespace"].as_str() == Some("AWS/SQS")
+                    && a["Properties"]["MetricName"].as_str()
+                        == Some("ApproximateNumberOfMessagesVisible")
+                    && dimension(a, "QueueName")
+                        .and_then(|v| as_getatt(&v))
+                        .is_some_and(|(r, attr)| r == dlq && attr == "QueueName")
+            })
+            .inspect(|(id, a)| {
+                let p = &a["Properties"];
+                assert_eq!(int(&p["Threshold"]), 0, "{id}");
+                assert_eq!(s(&p["ComparisonOperator"]), "GreaterThanThreshold", "{id}");
+            })
+            .count();
+        assert_eq!(n, 1, "{dlq}: one depth alarm");
+    }
+    for &(function, ..) in FUNCTIONS {
+        let n = alarms
+            .iter()
+            .filter(|(_, a)| {
+                a["Properties"]["Namespace"].as_str() == Some("AWS/Lambda")
+                    && a["Properties"]["MetricName"].as_str() == Some("Errors")
+                    && dimension(a, "FunctionName").and_then(|v| as_ref(&v).map(str::to_string))
+                        == Some(function.to_string())
+            })
+            .inspect(|(id, a)| {
+                let p = &a["Properties"];
+                assert_eq!(int(&p["Threshold"]), 0, "{id}");
+                assert_eq!(s(&p["ComparisonOperator"]), "GreaterThanThreshold", "{id}");
+            })
+            .count();
+        assert_eq!(n, 1, "{function}: one Errors alarm");
+    }
+    // Every alarm notifies the topic when one is given, and nothing otherwise.
+    for (id, a) in &alarms {
+        let actions = &a["Properties"]["AlarmActions"];
+        let (tag, args) = tagged(actions).unwrap_or_else(|| panic!("{id}: AlarmActions !If"));
+        assert_eq!(tag, "If", "{id}");
+        assert_eq!(args[0].as_str(), Some("HasAlarmTopic"), "{id}");
+        assert_eq!(as_ref(&args[1][0]), Some("AlarmTopicArn"), "{id}");
+        assert_eq!(as_ref(&args[2]), Some("AWS::NoValue"), "{id}");
+    }
+}
+
+// ------------------------------------------------------------------------------- references
+
+#[test]
+fn every_reference_resolves_and_every_parameter_is_used() {
+    let t = template();
+    let mut refs = Vec::new();
+    collect_refs(&t["Globals"], "Globals", &mut refs);
+    collect_refs(&t["Resources"], "Resources", &mut refs);
+    collect_refs(&t["Outputs"], "Outputs", &mut refs);
+    collect_refs(&t["Conditions"], "Conditions", &mut refs);
+    let params: BTreeSet<&str> = t["Parameters"]
+        .as_mapping()
+        .expect("Parameters")
+        .keys()
+        .map(s)
+        .collect();
+    let known = |name: &str| {
+        name.starts_with("AWS::")
+            || params.contains(name)
+            || t["Resources"].get(name).is_some()
+            // SAM-generated: the function's role, the HTTP API's stage.
+            || name.strip_suffix("Role").is_some_and(|f| t["Resources"].get(f).is_some())
+    };
+    for (name, at) in &refs {
+        assert!(
+            known(name),
+            "{at}: {name} is neither a parameter nor a resource"
+        );
+    }
+    let used: BTreeSet<&str> = refs.iter().map(|(n, _)| n.as_str()).collect();
+    for p in &params {
+        assert!(used.contains(p), "parameter {p} is never used");
+    }
+    // Conditions named by !If exist.
+    let conditions = t["Conditions"].as_mapping().expect("Conditions");
+    fn ifs(v: &Value, out: &mut Vec<String>) {
+        if let Some((tag, inner)) = tagged(v) {
+            if tag == "If" {
+                out.push(s(&inner[0]).to_string());
+            }
+            ifs(inner, out);
+        }
+        match v {
+            Value::Sequence(seq) => seq.iter().for_each(|x| ifs(x, out)),
+            Value::Mapping(m) => m.values().for_each(|x| ifs(x, out)),
+            _ => {}
+        }
+    }
+    let mut named = Vec::new();
+    ifs(&t, &mut named);
+    for c in named {
+        assert!(
+            conditions.contains_key(c.as_str()),
+            "condition {c} is missing"
+        );
+    }
+}
+
+#[test]
+fn parameters_have_the_documented_defaults() {
+    let t = template();
+    let p = &t["Parameters"];
+    assert!(
+        p["ConnectorConfig"]["Default"].is_null(),
+        "no default config"
+    );
+    assert_eq!(p["ConnectorConfig"]["NoEcho"].as_bool(), Some(false));
+    // Lambda's 4 KB budget for all variables together.
+    assert!(int(&p["ConnectorConfig"]["MaxLength"]) <= 3400);
+    assert_eq!(s(&p["SecretPrefix"]["Default"]), "ml-connector/");
+    assert_eq!(s(&p["PollIntegration"]["Default"]), "coupa-bc");
+    assert_eq!(s(&p["PollSchedule"]["Default"]), "rate(5 minutes)");
+    assert_eq!(s(&p["AlarmTopicArn"]["Default"]), "");
+    assert_eq!(int(&p["SecretTtlSeconds"]["Default"]), 300);
+}
+
+#[test]
+fn outputs_give_the_webhook_url_queue_urls_and_table_names() {
+    let t = template();
+    let outputs = t["Outputs"].as_mapping().expect("Outputs");
+    let webhook = as_sub(&outputs["CoupaWebhookUrl"]["Value"]).expect("webhook URL");
+    assert!(webhook.starts_with("https://${WebhookApi}.execute-api."));
+    assert!(webhook.ends_with("/webhooks/coupa/${PollIntegration}"));
+    let mut queue_urls = BTreeSet::new();
+    let mut tables = BTreeSet::new();
+    for (_, o) in outputs {
+        if let Some((r, attr)) = as_getatt(&o["Value"])
+            && attr == "QueueUrl"
+        {
+            queue_urls.insert(r);
+        }
+        if let Some(r) = as_ref(&o["Value"]) {
+            tables.insert(r.to_string());
+        }
+    }
+    for (id, _) in resources_of_type(&t, "AWS::SQS::Queue") {
+        assert!(queue_urls.contains(id), "no output for {id}");
+    }
+    for spec in TABLES {
+        assert!(
+            tables.contains(spec.logical_id),
+            "no output for {}",
+            spec.logical_id
+        );
+    }
+}
+
+#[test]
+fn samconfig_points_at_the_template_and_deploys_with_iam() {
+    let cfg: toml::Table = toml::from_str(&read("samconfig.toml")).expect("samconfig.toml");
+    assert_eq!(cfg["version"].as_float(), Some(0.1));
+    let d = &cfg["default"];
+    assert_eq!(
+        d["build"]["parameters"]["template_file"].as_str(),
+        Some("infra/template.yaml")
+    );
+    assert!(root().join("infra/template.yaml").exists());
+    assert_eq!(
+        d["build"]["parameters"]["beta_features"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(d["validate"]["parameters"]["lint"].as_bool(), Some(true));
+    let deploy = &d["deploy"]["parameters"];
+    assert_eq!(deploy["capabilities"].as_str(), Some("CAPABILITY_IAM"));
+    assert_eq!(deploy["confirm_changeset"].as_bool(), Some(true));
+    assert_eq!(deploy["resolve_s3"].as_bool(), Some(true));
+    assert_eq!(deploy["stack_name"].as_str(), Some("ml-connector"));
+    assert!(
+        deploy.get("region").is_none(),
+        "the region comes from the user's profile"
+    );
+}
+
+// ------------------------------------------------------------------------------- events
+
+fn check_webhook_shape(e: &Json, t: &Value) -> String {
+    assert_eq!(e["version"], "2.0");
+    assert_eq!(e["routeKey"], format!("POST {WEBHOOK_ROUTE_PATH}"));
+    assert_eq!(e["requestContext"]["routeKey"], e["routeKey"]);
+    assert_eq!(e["requestContext"]["http"]["method"], "POST");
+    assert_eq!(e["requestContext"]["http"]["path"], e["rawPath"]);
+    assert_eq!(e["isBase64Encoded"], false);
+    let source = e["pathParameters"]["source"].as_str().expect("source");
+    let integration = e["pathParameters"]["integration"]
+        .as_str()
+        .expect("integration");
+    assert_eq!(source, "coupa");
+    assert_eq!(
+        integration,
+        s(&t["Parameters"]["PollIntegration"]["Default"])
+    );
+    assert_eq!(e["rawPath"], format!("/webhooks/{source}/{integration}"));
+    // HTTP API v2 lower-cases header names.
+    let headers = e["headers"].as_object().expect("headers");
+    assert!(headers.keys().all(|k| *k == k.to_lowercase()));
+    let body = e["body"].as_str().expect("body is a string").to_string();
+    assert_eq!(headers["content-length"], body.len().to_string());
+    let invoice: Json = serde_json::from_str(&body).expect("body is JSON");
+    assert_eq!(invoice["id"], 92010);
+    assert_eq!(invoice["status"], "approved");
+    assert!(invoice["updated-at"].is_string());
+    assert!(
+        invoice["invoice-lines"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    );
+    body
+}
+
+fn signature_of(e: &Json) -> String {
+    let sig = e["headers"]["x-coupa-signature"]
+        .as_str()
+        .expect("x-coupa-signature");
+    sig.strip_prefix("sha256=")
+        .expect("sha256= prefix")
+        .to_string()
+}
+
+#[test]
+fn the_webhook_sample_is_signed_with_the_sample_secret() {
+    let t = template();
+    let e = event("webhook-coupa.json");
+    let body = check_webhook_shape(&e, &t);
+    assert_eq!(
+        signature_of(&e),
+        hmac_hex(SAMPLE_WEBHOOK_SECRET, body.as_bytes())
+    );
+}
+
+#[test]
+fn the_bad_signature_sample_differs_only_in_its_signature() {
+    let t = template();
+    let good = event("webhook-coupa.json");
+    let mut bad = event("webhook-coupa-bad-signature.json");
+    let body = check_webhook_shape(&bad, &t);
+    let sig = signature_of(&bad);
+    assert_eq!(sig.len(), 64, "well-formed hex");
+    assert_ne!(sig, hmac_hex(SAMPLE_WEBHOOK_SECRET, body.as_bytes()));
+    bad["headers"]["x-coupa-signature"] = good["headers"]["x-coupa-signature"].clone();
+    assert_eq!(bad, good);
+}
+
+fn check_sqs_batch(file: &str, t: &Value, queue: &str, n: usize) -> Vec<Json> {
+    let e = event(file);
+    let records = e["Records"].as_array().expect("Records");
+    assert_eq!(records.len(), n, "{file}");
+    let arn_suffix = format!(":{}", queue_name(t, queue, &stack_name()));
+    let mut last_seq: Option<u128> = None;
+    let mut bodies = Vec::new();
+    for r in records {
+        assert_eq!(r["eventSource"], "aws:sqs");
+        let arn = r["eventSourceARN"].as_str().expect("eventSourceARN");
+        assert!(arn.starts_with("arn:aws:sqs:"), "{arn}");
+        assert!(arn.ends_with(&arn_suffix), "{file}: {arn} is not {queue}");
+        assert!(r["messageId"].is_string() && r["receiptHandle"].is_string());
+        assert!(r["md5OfBody"].as_str().is_some_and(|m| m.len() == 32));
+        let a = &r["attributes"];
+        for key in [
+            "ApproximateReceiveCount",
+            "SentTimestamp",
+            "SequenceNumber",
+            "MessageGroupId",
+            "MessageDeduplicationId",
+            "ApproximateFirstReceiveTimestamp",
+        ] {
+            assert!(a[key].is_string(), "{file}: attribute {key}");
+        }
+        let receives: u32 = a["ApproximateReceiveCount"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(receives >= 1);
+        let seq: u128 = a["SequenceNumber"].as_str().unwrap().parse().unwrap();
+        assert!(
+            last_seq.is_none_or(|l| l < seq),
+            "{file}: sequence numbers rise"
+        );
+        last_seq = Some(seq);
+        for id in ["MessageGroupId", "MessageDeduplicationId"] {
+            let v = a[id].as_str().unwrap();
+            assert!(v.len() <= 128 && !v.contains(':'), "{file}: {id} {v}");
+        }
+        let body: Json =
+            serde_json::from_str(r["body"].as_str().expect("body")).expect("JSON body");
+        let source_id = body["source_id"]
+            .as_str()
+            .or(body["invoice"]["source_id"].as_str())
+            .expect("source_id");
+        assert_eq!(
+            a["MessageGroupId"].as_str().unwrap(),
+            dedup_id(&[body["integration"].as_str().unwrap(), "invoice", source_id]),
+            "{file}: one message group per document"
+        );
+        bodies.push(body);
+    }
+    bodies
+}
+
+#[test]
+fn the_ingest_batch_carries_ingest_messages() {
+    let t = template();
+    let e = event("sqs-ingest-batch.json");
+    let bodies = check_sqs_batch("sqs-ingest-batch.json", &t, "IngestQueue", 3);
+    for (body, record) in bodies.iter().zip(e["Records"].as_array().unwrap()) {
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["integration", "kind", "source_id", "version", "via"])
+        );
+        assert_eq!(body["integration"], "coupa-bc");
+        assert_eq!(body["kind"], "invoice");
+        assert!(["webhook", "poll", "retry", "replay"].contains(&body["via"].as_str().unwrap()));
+        let version = body["version"].as_str().unwrap();
+        chrono::DateTime::parse_from_rfc3339(version).expect("RFC 3339 version");
+        assert_eq!(
+            record["attributes"]["MessageDeduplicationId"]
+                .as_str()
+                .unwrap(),
+            dedup_id(&[
+                "coupa-bc",
+                "invoice",
+                body["source_id"].as_str().unwrap(),
+                version,
+                ""
+            ])
+        );
+    }
+}
+
+#[test]
+fn the_post_batch_carries_resolved_invoices() {
+    let t = template();
+    let e = event("sqs-post-batch.json");
+    let bodies = check_sqs_batch("sqs-post-batch.json", &t, "PostQueue", 2);
+    let decimal = |v: &Json| {
+        let x = v.as_str().expect("decimals are strings");
+        assert!(
+            !x.is_empty()
+                && x.chars()
+                    .all(|c| c.is_ascii_digit() || c == '.' || c == '-'),
+            "{x}"
+        );
+        x.parse::<f64>().unwrap()
+    };
+    for (body, record) in bodies.iter().zip(e["Records"].as_array().unwrap()) {
+        assert_eq!(body["integration"], "coupa-bc");
+        let inv = &body["invoice"];
+        let keys: BTreeSet<&str> = inv
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "source_id",
+                "version",
+                "kind",
+                "vendor_number",
+                "vendor_invoice_number",
+                "supplier_name",
+                "invoice_date",
+                "total",
+                "lines"
+            ])
+        );
+        assert_eq!(inv["kind"], "invoice");
+        let version = chrono::DateTime::parse_from_rfc3339(inv["version"].as_str().unwrap())
+            .expect("RFC 3339 version");
+        chrono::NaiveDate::parse_from_str(inv["invoice_date"].as_str().unwrap(), "%Y-%m-%d")
+            .expect("invoice_date");
+        let total = decimal(&inv["total"]["amount"]);
+        assert_eq!(inv["total"]["currency"].as_str().map(str::len), Some(3));
+        let mut sum = 0.0;
+        for line in inv["lines"].as_array().expect("lines") {
+            let keys: BTreeSet<&str> = line
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from([
+                    "description",
+                    "gl_account",
+                    "quantity",
+                    "unit_cost",
+                    "dimensions"
+                ])
+            );
+            sum += decimal(&line["quantity"]) * decimal(&line["unit_cost"]);
+            for d in line["dimensions"].as_array().expect("dimensions") {
+                let pair = d.as_array().expect("[code, value]");
+                assert_eq!(pair.len(), 2);
+                assert!(pair.iter().all(Json::is_string));
+            }
+        }
+        assert!((sum - total).abs() < 0.005, "lines add up to the total");
+        assert_eq!(
+            record["attributes"]["MessageDeduplicationId"]
+                .as_str()
+                .unwrap(),
+            dedup_id(&[
+                "coupa-bc",
+                "post",
+                inv["source_id"].as_str().unwrap(),
+                &version.timestamp().to_string()
+            ])
+        );
+    }
+}
+
+#[test]
+fn the_schedule_sample_is_the_poll_input() {
+    let e = event("schedule-poll.json");
+    assert_eq!(e, serde_json::json!({"integration": "coupa-bc"}));
+}
+
+// ------------------------------------------------------------------------------- parameters file
+
+#[test]
+fn the_example_parameters_fit_the_template_and_lambdas_environment_budget() {
+    let t = template();
+    let file: Value = serde_yaml_ng::from_str(&read("infra/parameters.example.yaml"))
+        .expect("infra/parameters.example.yaml");
+    let params = t["Parameters"].as_mapping().expect("Parameters");
+    let given = file.as_mapping().expect("a mapping");
+    for (k, _) in given {
+        assert!(params.contains_key(k), "{k:?} is not a template parameter");
+    }
+    for (k, p) in params {
+        assert!(
+            !p["Default"].is_null() || given.contains_key(k),
+            "{k:?} has no default and no value"
+        );
+    }
+    let config = s(&file["ConnectorConfig"]);
+    let parsed: toml::Table = toml::from_str(config).expect("ConnectorConfig is TOML");
+    assert!(parsed.contains_key("systems") && parsed.contains_key("integrations"));
+    assert!(
+        !parsed.contains_key("runtime"),
+        "[runtime] is ignored on AWS"
+    );
+    assert!(config.len() as i64 <= int(&t["Parameters"]["ConnectorConfig"]["MaxLength"]));
+
+    // Lambda: 4 KB for all variables of a function (names + values). Size the others for a
+    // long stack name in the longest region name.
+    let stack = "x".repeat(40);
+    let queue_url = |suffix: &str| {
+        format!("https://sqs.ap-southeast-5.amazonaws.com/123456789012/{stack}-{suffix}")
+    };
+    let max_config = int(&t["Parameters"]["ConnectorConfig"]["MaxLength"]) as usize;
+    let mut total = 0;
+    for &(var, target, _) in ENVIRONMENT {
+        let value_len = match target {
+            "ConnectorConfig" => max_config,
+            "IngestQueue" => queue_url("ingest.fifo").len(),
+            "PostQueue" => queue_url("post.fifo").len(),
+            "IngestDeadLetterQueue" => queue_url("ingest-dlq.fifo").len(),
+            "PostDeadLetterQueue" => queue_url("post-dlq.fifo").len(),
+            "SecretPrefix" => 40,
+            _ => stack.len() + 12,
+        };
+        total += var.len() + value_len;
+    }
+    total += "RUST_LOG".len() + "info".len();
+    assert!(
+        total <= 4096,
+        "environment of {total} bytes exceeds Lambda's 4 KB"
+    );
+}

@@ -1,0 +1,524 @@
+//! `DynamoStore` against the moto server, over the real DynamoDB SDK: the same behaviours as
+//! the embedded store's tests.
+#![cfg(feature = "aws")]
+
+mod common;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::moto::Stack;
+use mlc_shared::adapters::aws::DynamoStore;
+use mlc_shared::ports::{
+    Audit, AuditFilter, AuditItem, AuditStatus, Claim, Ledger, LedgerKey, LedgerState, Mappings,
+    ParkedDoc, Parking, Step, StoreError, Watermarks,
+};
+use rust_decimal::Decimal;
+
+const LEASE: Duration = Duration::from_secs(60);
+const VISIBILITY: Duration = Duration::from_secs(30);
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn key(id: &str) -> LedgerKey {
+    LedgerKey {
+        integration: "coupa-bc".into(),
+        kind: "invoice".into(),
+        source_id: id.into(),
+    }
+}
+
+async fn store() -> DynamoStore {
+    Stack::new(VISIBILITY).await.store()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_from_two_handles_acquire_once() {
+    let stack = Stack::new(VISIBILITY).await;
+    let (a, b) = (stack.store(), stack.store());
+    let now = t("2024-04-01T08:00:00Z");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim(&key("92010"), &format!("worker-{i}"), now, LEASE)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut acquired = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Claim::Acquired(_) => acquired += 1,
+            Claim::Busy(_) => {}
+            Claim::Done(_) => panic!("nobody completed it"),
+        }
+    }
+    assert_eq!(acquired, 1);
+    let entry = a.ledger_entry(&key("92010")).await.unwrap().unwrap();
+    assert_eq!(entry.attempts, 1);
+    assert_eq!(entry.state, LedgerState::Claimed);
+}
+
+#[tokio::test]
+async fn lease_expiry_take_over_keeps_target_id() {
+    let s = store().await;
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("1");
+    match s.claim(&k, "a", now, LEASE).await.unwrap() {
+        Claim::Acquired(e) => {
+            assert_eq!((e.attempts, e.target_id), (1, None));
+            assert_eq!(e.lease_until, now + chrono::Duration::seconds(60));
+        }
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+    s.record_target(&k, "a", "guid-1").await.unwrap();
+    match s
+        .claim(&k, "b", now + chrono::Duration::seconds(30), LEASE)
+        .await
+        .unwrap()
+    {
+        Claim::Busy(e) => assert_eq!(e.owner, "a"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    let expired = now + chrono::Duration::seconds(60);
+    match s.claim(&k, "b", expired, LEASE).await.unwrap() {
+        Claim::Acquired(e) => {
+            assert_eq!(e.owner, "b");
+            assert_eq!(e.target_id.as_deref(), Some("guid-1"));
+            assert_eq!(e.attempts, 2);
+            assert_eq!(e.lease_until, expired + chrono::Duration::seconds(60));
+        }
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+    assert_eq!(s.ledger_entry(&k).await.unwrap().unwrap().owner, "b");
+}
+
+#[tokio::test]
+async fn same_owner_re_enters_its_claim() {
+    let s = store().await;
+    let now = t("2024-04-01T08:00:00Z");
+    s.claim(&key("1"), "a", now, LEASE).await.unwrap();
+    let later = now + chrono::Duration::seconds(10);
+    match s.claim(&key("1"), "a", later, LEASE).await.unwrap() {
+        Claim::Acquired(e) => {
+            assert_eq!(e.attempts, 1);
+            assert_eq!(e.lease_until, later + chrono::Duration::seconds(60));
+        }
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn complete_then_claim_is_done() {
+    let s = store().await;
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("1");
+    s.claim(&k, "a", now, LEASE).await.unwrap();
+    s.complete(&k, "a", "guid-1", "PI-1001").await.unwrap();
+    match s
+        .claim(&k, "b", now + chrono::Duration::days(1), LEASE)
+        .await
+        .unwrap()
+    {
+        Claim::Done(e) => {
+            assert_eq!(e.state, LedgerState::Done);
+            assert_eq!(e.target_id.as_deref(), Some("guid-1"));
+            assert_eq!(e.target_number.as_deref(), Some("PI-1001"));
+        }
+        other => panic!("expected Done, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn record_target_and_complete_after_a_take_over_are_lost_claim() {
+    let s = store().await;
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("1");
+    s.claim(&k, "a", now, LEASE).await.unwrap();
+    s.claim(&k, "b", now + chrono::Duration::seconds(61), LEASE)
+        .await
+        .unwrap();
+    match s.record_target(&k, "a", "guid-x").await {
+        Err(StoreError::LostClaim(which)) => assert_eq!(which, k.to_string()),
+        other => panic!("expected LostClaim, got {other:?}"),
+    }
+    assert!(matches!(
+        s.complete(&k, "a", "guid-x", "PI-1").await,
+        Err(StoreError::LostClaim(_))
+    ));
+    assert!(matches!(
+        s.record_target(&key("never-claimed"), "a", "guid-y").await,
+        Err(StoreError::LostClaim(_))
+    ));
+    assert_eq!(s.ledger_entry(&k).await.unwrap().unwrap().target_id, None);
+}
+
+#[tokio::test]
+async fn release_lets_another_worker_take_it_at_once() {
+    let s = store().await;
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("1");
+    s.claim(&k, "a", now, LEASE).await.unwrap();
+    s.record_target(&k, "a", "guid-1").await.unwrap();
+    s.release(&k, "a").await.unwrap();
+    match s.claim(&k, "b", now, LEASE).await.unwrap() {
+        Claim::Acquired(e) => {
+            assert_eq!(e.target_id.as_deref(), Some("guid-1"));
+            assert_eq!(e.attempts, 2);
+        }
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+    // Releasing a claim that is not ours does nothing.
+    s.release(&k, "a").await.unwrap();
+    assert!(matches!(
+        s.claim(&k, "c", now, LEASE).await.unwrap(),
+        Claim::Busy(_)
+    ));
+}
+
+#[tokio::test]
+async fn watermark_compare_and_set() {
+    let s = store().await;
+    assert_eq!(s.watermark("coupa").await.unwrap(), None);
+    assert!(s.set_watermark("coupa", None, "t1").await.unwrap());
+    assert!(!s.set_watermark("coupa", None, "t1b").await.unwrap());
+    let w = s.watermark("coupa").await.unwrap().unwrap();
+    assert_eq!((w.value.as_str(), w.version), ("t1", 1));
+    assert!(
+        s.set_watermark("coupa", Some(w.version), "t2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.set_watermark("coupa", Some(w.version), "t3")
+            .await
+            .unwrap()
+    );
+    let w2 = s.watermark("coupa").await.unwrap().unwrap();
+    assert_eq!(w2.value, "t2");
+    assert_eq!(w2.version, w.version + 1);
+    assert!(!s.set_watermark("other", Some(1), "x").await.unwrap());
+}
+
+#[tokio::test]
+async fn mappings_put_get_list_remove() {
+    let s = store().await;
+    s.put_mapping("supplier", "17", "V0001").await.unwrap();
+    s.put_mapping("supplier", "17", "V0002").await.unwrap();
+    s.put_mapping("gl_account", "6000", "61100").await.unwrap();
+    assert_eq!(
+        s.mapping("supplier", "17").await.unwrap().as_deref(),
+        Some("V0002")
+    );
+    assert_eq!(
+        s.list_mappings(None).await.unwrap(),
+        vec![
+            ("gl_account".into(), "6000".into(), "61100".into()),
+            ("supplier".into(), "17".into(), "V0002".into()),
+        ]
+    );
+    assert_eq!(
+        s.list_mappings(Some("supplier")).await.unwrap(),
+        vec![("supplier".into(), "17".into(), "V0002".into())]
+    );
+    assert!(s.remove_mapping("supplier", "17").await.unwrap());
+    assert!(!s.remove_mapping("supplier", "17").await.unwrap());
+    assert_eq!(s.mapping("supplier", "17").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn parking_replaces_and_unparks() {
+    let s = store().await;
+    let mut doc = ParkedDoc {
+        integration: "coupa-bc".into(),
+        kind: "invoice".into(),
+        source_id: "1".into(),
+        source_document_number: Some("INV-1".into()),
+        reason: "unknown vendor 17".into(),
+        message: "{\"id\":1}".into(),
+        at: t("2024-04-01T08:00:00Z"),
+    };
+    s.park(&doc).await.unwrap();
+    doc.reason = "unknown GL account 6000".into();
+    doc.at = t("2024-04-01T09:00:00Z");
+    s.park(&doc).await.unwrap();
+    let other = ParkedDoc {
+        source_id: "2".into(),
+        source_document_number: None,
+        at: t("2024-04-01T07:00:00Z"),
+        ..doc.clone()
+    };
+    s.park(&other).await.unwrap();
+    assert_eq!(s.parked().await.unwrap(), vec![other.clone(), doc.clone()]);
+    assert!(s.unpark("coupa-bc", "invoice", "1").await.unwrap());
+    assert!(!s.unpark("coupa-bc", "invoice", "1").await.unwrap());
+    assert_eq!(s.parked().await.unwrap(), vec![other]);
+}
+
+fn audit(at: &str, id: &str, status: AuditStatus, vendor: &str) -> AuditItem {
+    AuditItem {
+        at: t(at),
+        integration: "coupa-bc".into(),
+        document_kind: "invoice".into(),
+        source_id: id.into(),
+        source_document_number: Some(format!("INV-{id}")),
+        vendor: Some(vendor.into()),
+        amount: Some(Decimal::from_str("1234.50").unwrap()),
+        currency: Some("EUR".into()),
+        step: Step::Post,
+        status,
+        target_document_number: None,
+        target_id: None,
+        error: None,
+    }
+}
+
+async fn seeded() -> DynamoStore {
+    let s = store().await;
+    for item in [
+        audit("2024-04-01T08:00:00Z", "1", AuditStatus::Received, "Acme"),
+        audit("2024-04-01T09:00:00Z", "1", AuditStatus::Posted, "Acme"),
+        audit("2024-04-02T08:00:00Z", "2", AuditStatus::Received, "Globex"),
+        audit("2024-04-02T09:00:00Z", "2", AuditStatus::Failed, "Globex"),
+        audit("2024-04-03T08:00:00Z", "3", AuditStatus::Failed, "Acme"),
+    ] {
+        s.append_audit(&item).await.unwrap();
+    }
+    s
+}
+
+fn ids(items: &[AuditItem]) -> Vec<(&str, AuditStatus)> {
+    items
+        .iter()
+        .map(|i| (i.source_id.as_str(), i.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_query_by_document_uses_the_index_and_matches_id_or_number() {
+    let s = seeded().await;
+    // With the integration: the `by_document` index.
+    let by_index = s
+        .query_audit(&AuditFilter {
+            integration: Some("coupa-bc".into()),
+            document: Some("1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&by_index),
+        [("1", AuditStatus::Received), ("1", AuditStatus::Posted)]
+    );
+    assert_eq!(by_index[0].amount.unwrap().to_string(), "1234.50");
+    // Without it, or by the document number: a scan, same answer.
+    for filter in [
+        AuditFilter {
+            document: Some("1".into()),
+            ..Default::default()
+        },
+        AuditFilter {
+            document: Some("INV-1".into()),
+            ..Default::default()
+        },
+        AuditFilter {
+            integration: Some("coupa-bc".into()),
+            document: Some("INV-1".into()),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            s.query_audit(&filter).await.unwrap(),
+            by_index,
+            "{filter:?}"
+        );
+    }
+    let other = s
+        .query_audit(&AuditFilter {
+            integration: Some("another".into()),
+            document: Some("1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+}
+
+#[tokio::test]
+async fn audit_query_by_status_and_date_range() {
+    let s = seeded().await;
+    let failed = s
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Failed),
+            from: Some(t("2024-04-02T09:00:00Z")),
+            to: Some(t("2024-04-03T08:00:00Z")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&failed),
+        [("2", AuditStatus::Failed)],
+        "from inclusive, to exclusive"
+    );
+    let since = s
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Failed),
+            from: Some(t("2024-04-02T09:00:01Z")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&since), [("3", AuditStatus::Failed)]);
+    let before = s
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Received),
+            to: Some(t("2024-04-02T08:00:00Z")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&before), [("1", AuditStatus::Received)]);
+    let all_failed = s
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Failed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&all_failed),
+        [("2", AuditStatus::Failed), ("3", AuditStatus::Failed)]
+    );
+}
+
+#[tokio::test]
+async fn audit_query_by_vendor() {
+    let s = seeded().await;
+    let acme = s
+        .query_audit(&AuditFilter {
+            vendor: Some("Acme".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&acme),
+        [
+            ("1", AuditStatus::Received),
+            ("1", AuditStatus::Posted),
+            ("3", AuditStatus::Failed)
+        ]
+    );
+    let acme_failed = s
+        .query_audit(&AuditFilter {
+            vendor: Some("Acme".into()),
+            status: Some(AuditStatus::Failed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&acme_failed), [("3", AuditStatus::Failed)]);
+}
+
+#[tokio::test]
+async fn audit_query_limit_keeps_the_latest_newest_last() {
+    let s = seeded().await;
+    // Same timestamp: the order of appending breaks the tie.
+    let mut tie = audit(
+        "2024-04-03T08:00:00Z",
+        "4",
+        AuditStatus::Received,
+        "Initech",
+    );
+    s.append_audit(&tie).await.unwrap();
+    tie.status = AuditStatus::Mapped;
+    s.append_audit(&tie).await.unwrap();
+    let latest = s
+        .query_audit(&AuditFilter {
+            limit: Some(3),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&latest),
+        [
+            ("3", AuditStatus::Failed),
+            ("4", AuditStatus::Received),
+            ("4", AuditStatus::Mapped)
+        ]
+    );
+    let latest_failed = s
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Failed),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&latest_failed), [("3", AuditStatus::Failed)]);
+    let none = s
+        .query_audit(&AuditFilter {
+            limit: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn audit_amount_round_trips_exactly_and_absent_fields_stay_absent() {
+    let s = store().await;
+    let mut item = audit("2024-04-01T08:00:00Z", "1", AuditStatus::Posted, "Acme");
+    item.amount = Some(Decimal::from_str("12.3400").unwrap());
+    item.target_document_number = Some("PI-1001".into());
+    item.target_id = Some("guid-1".into());
+    s.append_audit(&item).await.unwrap();
+    let bare = AuditItem {
+        source_id: "2".into(),
+        source_document_number: None,
+        vendor: None,
+        amount: None,
+        currency: None,
+        error: Some(String::new()),
+        ..item.clone()
+    };
+    s.append_audit(&bare).await.unwrap();
+    let got = s.query_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(got.len(), 2);
+    let posted = got.iter().find(|i| i.source_id == "1").unwrap();
+    assert_eq!(posted.amount.unwrap().to_string(), "12.3400");
+    assert_eq!(posted, &item);
+    assert_eq!(got.iter().find(|i| i.source_id == "2").unwrap(), &bare);
+}
+
+#[tokio::test]
+async fn audit_query_reads_every_page() {
+    let s = store().await;
+    // Big items so a scan needs more than one 1 MB page.
+    let mut item = audit("2024-04-01T08:00:00Z", "1", AuditStatus::Failed, "Acme");
+    item.error = Some("x".repeat(100_000));
+    for i in 0..25 {
+        item.source_id = format!("{i}");
+        item.at = t("2024-04-01T08:00:00Z") + chrono::Duration::seconds(i);
+        s.append_audit(&item).await.unwrap();
+    }
+    let all = s.query_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 25);
+    assert!(all.windows(2).all(|w| w[0].at < w[1].at), "newest last");
+    let failed = s
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Failed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 25);
+}
