@@ -4,6 +4,7 @@
 //! `mlc-shared`, and encode the answer (HTTP status, partial batch failures).
 
 mod context;
+pub mod local;
 pub mod poller;
 pub mod sqs;
 pub mod webhook;

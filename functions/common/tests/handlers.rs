@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use mlc_lambda::Context;
 use mlc_sandbox::bc::{BcConfig, BcSim};
 use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
-use mlc_shared::adapters::aws::{AwsSettings, ensure_resources};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Queue, QueueName};
 use mlc_shared::steps::post::{CrashPoint, post_with_crash};
@@ -68,16 +67,10 @@ async fn world() -> World {
     }
 
     let sdk = sdk().await;
-    let prefix = format!("t{}", uuid_like());
-    let settings = ensure_resources(
-        &aws_sdk_sqs::Client::new(&sdk),
-        &aws_sdk_dynamodb::Client::new(&sdk),
-        &AwsSettings::local(&prefix),
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let settings =
+        mlc_lambda::local::stack(&sdk, &format!("t{}", uuid_like()), Duration::from_secs(2))
+            .await
+            .unwrap();
     for (name, value) in [
         ("coupa-client-secret", coupa.config().client_secret.clone()),
         ("bc-client-secret", bc.config().client_secret.clone()),
@@ -86,10 +79,7 @@ async fn world() -> World {
             coupa.config().webhook_secret.clone(),
         ),
     ] {
-        sm.create_secret()
-            .name(format!("{}{name}", settings.secret_prefix))
-            .secret_string(value)
-            .send()
+        mlc_lambda::local::put_secret(&sdk, &settings, name, &value)
             .await
             .unwrap();
     }

@@ -104,6 +104,24 @@ impl AwsSettings {
         })
     }
 
+    /// The environment variables that [`Self::from_env`] reads back into these settings (for
+    /// starting functions locally, and the benchmark).
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (INGEST_QUEUE_URL_ENV, self.ingest_queue_url.clone()),
+            (POST_QUEUE_URL_ENV, self.post_queue_url.clone()),
+            (INGEST_DLQ_URL_ENV, self.ingest_dlq_url.clone()),
+            (POST_DLQ_URL_ENV, self.post_dlq_url.clone()),
+            (LEDGER_TABLE_ENV, self.tables.ledger.clone()),
+            (WATERMARKS_TABLE_ENV, self.tables.watermarks.clone()),
+            (MAPPINGS_TABLE_ENV, self.tables.mappings.clone()),
+            (PARKED_TABLE_ENV, self.tables.parked.clone()),
+            (AUDIT_TABLE_ENV, self.tables.audit.clone()),
+            (SECRET_PREFIX_ENV, self.secret_prefix.clone()),
+            (SECRET_TTL_SECS_ENV, self.secret_ttl.as_secs().to_string()),
+        ]
+    }
+
     /// Settings for a local stack whose every queue and table name starts with `prefix`
     /// (`{prefix}-ingest.fifo`, `{prefix}-ledger`, ...). The queue "URLs" are the bare queue
     /// names until [`ensure_resources`] creates the queues and returns the real URLs.
@@ -166,6 +184,16 @@ mod tests {
         let mut env = full();
         env.insert(SECRET_TTL_SECS_ENV, "5");
         assert_eq!(read(&env).unwrap().secret_ttl, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn settings_survive_a_round_trip_through_the_environment() {
+        let s = read(&full()).unwrap();
+        let env: HashMap<&str, String> = s.to_env().into_iter().collect();
+        let back = AwsSettings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(back.tables.parked, s.tables.parked);
+        assert_eq!(back.ingest_dlq_url, s.ingest_dlq_url);
+        assert_eq!(back.secret_ttl, s.secret_ttl);
     }
 
     #[test]

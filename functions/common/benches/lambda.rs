@@ -1,0 +1,316 @@
+//! The Lambda functions as Lambda runs them (figures, never assertions): each release binary is
+//! started under a minimal Lambda Runtime API on loopback, with moto and the sandbox systems
+//! behind it, and handles one event. Reports per function: stripped binary size, time from
+//! process start to ready-for-first-event (its first `GET /runtime/invocation/next`), time to
+//! handle the event, and peak RSS (VmHWM) after handling it. The SQS functions get 10 records.
+//!
+//! `cargo bench -p mlc-lambda --bench lambda` (builds the four functions in release first).
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use mlc_sandbox::bc::{BcConfig, BcSim};
+use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use serde_json::{Value, json};
+
+const FUNCTIONS: [&str; 4] = [
+    "mlc-fn-webhook",
+    "mlc-fn-poller",
+    "mlc-fn-mapper",
+    "mlc-fn-poster",
+];
+
+/// One invocation's worth of the Runtime API (2018-06-01): hands out `event` once, then holds
+/// further `next` calls open (as Lambda does between invocations), and records the answer.
+#[derive(Default)]
+struct Stub {
+    event: Mutex<Option<Value>>,
+    ready: Mutex<Option<Instant>>,
+    answer: Mutex<Option<(Instant, String)>>,
+}
+
+async fn next(State(s): State<Arc<Stub>>) -> (HeaderMap, String) {
+    let event = s.event.lock().unwrap().take();
+    match event {
+        Some(ev) => {
+            s.ready.lock().unwrap().get_or_insert_with(Instant::now);
+            let mut h = HeaderMap::new();
+            h.insert(
+                "lambda-runtime-aws-request-id",
+                "bench-request-1".parse().unwrap(),
+            );
+            h.insert(
+                "lambda-runtime-deadline-ms",
+                (now_ms() + 300_000).to_string().parse().unwrap(),
+            );
+            h.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:bench"
+                    .parse()
+                    .unwrap(),
+            );
+            (h, ev.to_string())
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn answer(
+    State(s): State<Arc<Stub>>,
+    Path((_id, kind)): Path<(String, String)>,
+    body: String,
+) -> &'static str {
+    *s.answer.lock().unwrap() = Some((Instant::now(), format!("{kind}: {body}")));
+    ""
+}
+
+async fn init_error(State(s): State<Arc<Stub>>, body: String) -> &'static str {
+    *s.answer.lock().unwrap() = Some((Instant::now(), format!("init error: {body}")));
+    ""
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn stripped_size_mib(path: &std::path::Path) -> Option<f64> {
+    let copy = std::env::temp_dir().join(format!("mlc-bench-strip-{}", std::process::id()));
+    std::fs::copy(path, &copy).ok()?;
+    let ok = Command::new("strip").arg(&copy).status().ok()?.success();
+    let size = std::fs::metadata(&copy).ok()?.len() as f64 / 1024.0 / 1024.0;
+    let _ = std::fs::remove_file(&copy);
+    ok.then_some(size)
+}
+
+fn sqs_event(queue: &str, bodies: &[String]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            json!({
+                "messageId": format!("bench-{i}"), "receiptHandle": format!("bench-receipt-{i}"), "body": b,
+                "attributes": { "ApproximateReceiveCount": "1", "MessageGroupId": format!("g{i}"), "MessageDeduplicationId": format!("d{i}"),
+                                "SentTimestamp": "1711927802011", "SequenceNumber": "1" },
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"), "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::main]
+async fn main() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .current_dir(&root)
+        .args(["build", "--release", "--quiet"]);
+    for f in FUNCTIONS {
+        build.args(["-p", f]);
+    }
+    assert!(
+        build.status().expect("cargo build").success(),
+        "building the functions failed"
+    );
+
+    // The systems the functions talk to.
+    let coupa = CoupaSim::start(CoupaConfig {
+        rate_per_sec: None,
+        ..CoupaConfig::default()
+    })
+    .await
+    .unwrap();
+    let bc = BcSim::start(BcConfig {
+        rate_limit: None,
+        ..BcConfig::default()
+    })
+    .await
+    .unwrap();
+    mlc_sandbox::demo::seed_bc(&bc);
+    let sup = coupa.add_supplier(NewSupplier::new("Fabrikam, Inc.", "SUP-001"));
+    let ids: Vec<i64> = (0..10)
+        .map(|n| {
+            coupa.add_invoice(
+                NewInvoice::approved(sup, &format!("BENCH-{n}"))
+                    .line(NewInvoiceLine::qty(
+                        "a",
+                        "2",
+                        "10.1250",
+                        &["6100", "ADM", "P-100"],
+                    ))
+                    .line(NewInvoiceLine::qty(
+                        "b",
+                        "1",
+                        "99.00",
+                        &["6200", "SALES", "P-200"],
+                    ))
+                    .line(NewInvoiceLine::qty(
+                        "c",
+                        "3",
+                        "1.5000",
+                        &["6300", "PROD", "P-300"],
+                    )),
+            )
+        })
+        .collect();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(mlc_sandbox::moto::endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "bench",
+        ))
+        .load()
+        .await;
+    let settings =
+        mlc_lambda::local::stack(&sdk, &format!("bench{}", now_ms()), Duration::from_secs(60))
+            .await
+            .unwrap();
+    for (name, value) in [
+        ("coupa-client-secret", &coupa.config().client_secret),
+        ("bc-client-secret", &bc.config().client_secret),
+        ("coupa-webhook-secret", &coupa.config().webhook_secret),
+    ] {
+        mlc_lambda::local::put_secret(&sdk, &settings, name, value)
+            .await
+            .unwrap();
+    }
+    let config = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "unused", "unused")
+        .replace("api_version = \"R40\"\n", "api_version = \"R40\"\nrequests_per_second = 1000\n")
+        .replace("client_secret = \"bc-client-secret\"\n", "client_secret = \"bc-client-secret\"\nrate = { requests = 1000000, window_secs = 1, concurrent = 5 }\n");
+
+    // The events: the webhook and schedule samples, 10 ingest records, and the 10 post records
+    // the mapper produced (read back from the post queue).
+    let webhook: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("events/webhook-coupa.json")).unwrap(),
+    )
+    .unwrap();
+    let ingest: Vec<String> = ids
+        .iter()
+        .map(|id| json!({"integration": "coupa-bc", "kind": "invoice", "source_id": id.to_string(), "version": null, "via": "poll"}).to_string())
+        .collect();
+
+    let mut env: Vec<(&str, String)> = settings.to_env();
+    env.extend([
+        ("MLC_CONFIG", config),
+        (
+            "AWS_ENDPOINT_URL",
+            mlc_sandbox::moto::endpoint().to_string(),
+        ),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("RUST_LOG", "warn".into()),
+    ]);
+
+    println!(
+        "{:<16} {:>12} {:>14} {:>12} {:>14}  answer",
+        "function", "stripped MiB", "start→ready ms", "handle ms", "peak RSS MiB"
+    );
+    let mut post_bodies: Vec<String> = Vec::new();
+    for f in FUNCTIONS {
+        let event = match f {
+            "mlc-fn-webhook" => webhook.clone(),
+            "mlc-fn-poller" => json!({"integration": "coupa-bc"}),
+            "mlc-fn-mapper" => sqs_event("ingest.fifo", &ingest),
+            _ => sqs_event("post.fifo", &post_bodies),
+        };
+        let stub = Arc::new(Stub::default());
+        *stub.event.lock().unwrap() = Some(event);
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(stub.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let binary = root.join("target/release").join(f);
+        let started = Instant::now();
+        let mut child = Command::new(&binary)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("AWS_LAMBDA_FUNCTION_NAME", f)
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let deadline = started + Duration::from_secs(120);
+        let (done_at, answer) = loop {
+            if let Some(a) = stub.answer.lock().unwrap().clone() {
+                break a;
+            }
+            assert!(Instant::now() < deadline, "{f} gave no answer within 120 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let rss = peak_rss_mib(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        server.abort();
+        let ready = stub.ready.lock().unwrap().expect("asked for an event");
+        let size = stripped_size_mib(&binary)
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_else(|| "?".into());
+        let short: String = answer.chars().take(90).collect();
+        println!(
+            "{f:<16} {size:>12} {:>14.1} {:>12.1} {rss:>14.1}  {short}",
+            (ready - started).as_secs_f64() * 1000.0,
+            (done_at - ready).as_secs_f64() * 1000.0
+        );
+        if f == "mlc-fn-mapper" {
+            post_bodies = drain_post_queue(&sdk, &settings).await;
+            assert_eq!(
+                post_bodies.len(),
+                10,
+                "the mapper should have queued 10 invoices for posting"
+            );
+        }
+    }
+    let posted = bc
+        .purchase_invoices()
+        .iter()
+        .filter(|i| i.status == "Open")
+        .count();
+    println!("BC invoices posted by the poster: {posted}");
+}
+
+async fn drain_post_queue(
+    sdk: &aws_config::SdkConfig,
+    settings: &mlc_lambda::mlc_shared::adapters::aws::AwsSettings,
+) -> Vec<String> {
+    use mlc_lambda::mlc_shared::ports::{Queue, QueueName};
+    let q = mlc_lambda::mlc_shared::adapters::aws::SqsQueue::from_conf(sdk, settings);
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        let batch = q.receive(QueueName::Post, 10).await.unwrap();
+        if batch.is_empty() && out.len() >= 10 {
+            break;
+        }
+        for m in batch {
+            q.ack(QueueName::Post, &m.receipt).await.unwrap();
+            out.push(m.body);
+        }
+    }
+    out
+}

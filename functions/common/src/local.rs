@@ -1,0 +1,54 @@
+//! Running the functions away from AWS: a stack of the contract's queues, tables and secrets on
+//! a local emulator (moto), for `mlc-aws-local`, the handler tests and the benchmark.
+
+use std::time::Duration;
+
+use mlc_shared::adapters::aws::{AwsSettings, ensure_resources};
+
+/// Creates (where absent) the queues and tables of a stack named `prefix` on the SDK's endpoint,
+/// and returns its settings with the queue URLs SQS gave.
+pub async fn stack(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    visibility_timeout: Duration,
+) -> anyhow::Result<AwsSettings> {
+    ensure_resources(
+        &aws_sdk_sqs::Client::new(sdk),
+        &aws_sdk_dynamodb::Client::new(sdk),
+        &AwsSettings::local(prefix),
+        visibility_timeout,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the local stack '{prefix}': {e}"))
+}
+
+/// Stores a secret under the stack's prefix (creates it, or puts a new value).
+pub async fn put_secret(
+    sdk: &aws_config::SdkConfig,
+    settings: &AwsSettings,
+    name: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let id = format!("{}{name}", settings.secret_prefix);
+    let created = sm
+        .create_secret()
+        .name(&id)
+        .secret_string(value)
+        .send()
+        .await;
+    if created.is_err() {
+        sm.put_secret_value()
+            .secret_id(&id)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "storing secret '{id}': {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+    }
+    Ok(())
+}
