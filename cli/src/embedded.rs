@@ -31,18 +31,20 @@ pub fn open_secrets(cfg: &Config) -> anyhow::Result<SecretFile> {
     })
 }
 
+/// The queues of the configured database, with the configuration's queue settings.
+pub fn queue(cfg: &Config, db: Db) -> SqliteQueue {
+    let settings = QueueSettings {
+        visibility_timeout: Duration::from_secs(cfg.runtime.visibility_timeout_secs),
+        max_receives: cfg.runtime.max_receives,
+        ..QueueSettings::default()
+    };
+    SqliteQueue::new(db, SystemClock, settings)
+}
+
 pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<EmbeddedPipeline>> {
     let db = open_db(cfg)?;
     let store = SqliteStore::new(db.clone());
-    let queue = SqliteQueue::new(
-        db,
-        SystemClock,
-        QueueSettings {
-            visibility_timeout: Duration::from_secs(cfg.runtime.visibility_timeout_secs),
-            max_receives: cfg.runtime.max_receives,
-            ..QueueSettings::default()
-        },
-    );
+    let queue = queue(cfg, db);
     load_config_mappings(cfg, &store)
         .await
         .context("loading the mapping tables of the configuration")?;

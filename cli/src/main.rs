@@ -38,6 +38,9 @@ enum Command {
     },
     /// List and filter the audit trail.
     Audit(cmd::audit::Args),
+    /// Re-run a document, or the dead-lettered / parked ones matching a filter, from the audit
+    /// trail (exactly once: a posted document ends as already posted), and show the outcome.
+    Replay(cmd::replay::Args),
     /// Manage the encrypted secrets file (values are never printed).
     Secrets {
         /// The deployment's configuration (names the secrets file). Not needed for `new-key`.
@@ -73,6 +76,7 @@ async fn main() -> std::process::ExitCode {
         Command::Run { config, once } => cmd::run::run(&config, once).await,
         Command::Check { config } => cmd::check::run(&config).await,
         Command::Audit(args) => cmd::audit::run(args).await,
+        Command::Replay(args) => cmd::replay::run(args).await,
         Command::Secrets { config, action } => cmd::secrets::run(config.as_deref(), action),
         Command::Map { config, action } => cmd::map::run(config.as_deref(), action).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,

@@ -95,6 +95,7 @@ const TABLES: &[TableSpec] = &[
         gsis: &[
             ("by_document", "document", "at"),
             ("by_status_date", "status", "at"),
+            ("by_document_number", "source_document_number", "at"),
         ],
     },
 ];

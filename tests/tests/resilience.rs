@@ -239,3 +239,21 @@ async fn every_coupa_call_carries_the_api_version_and_json_accept_headers() {
     assert!(!api.is_empty());
     assert!(api.iter().all(|r| r.status < 400), "{api:?}");
 }
+
+#[tokio::test]
+async fn an_invoice_bc_refused_posts_once_the_account_exists_within_the_dedup_window() {
+    // Regression: the re-mapped post message once had the same dedup id as the refused one, so
+    // a retry within five minutes was dropped by the queue while the map step unparked it.
+    let h = Harness::new().await;
+    h.invoice("SUP-001", "GL-LATER", &[("1", "10.00", ["6999", "ADM", "P-100"])]);
+    h.run_once().await;
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1, "BC refuses an unknown G/L account: parked");
+    assert!(parked[0].reason.contains("6999"), "{}", parked[0].reason);
+    h.bc.add_account("6999", "Late account");
+    h.run_once().await;
+    let inv = h.bc_invoices_for("GL-LATER");
+    assert_eq!(inv.iter().filter(|i| i.status == "Open").count(), 1, "{inv:?}");
+    assert_eq!(inv.len(), 1, "the refused draft was resumed, not duplicated");
+    assert!(h.parked().await.is_empty());
+}

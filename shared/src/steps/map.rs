@@ -17,11 +17,34 @@ pub enum MapOutcome {
     Skipped(String),
 }
 
+/// Where the step stops when a test asks it to crash (fault injection in tests only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapCrash {
+    /// Before the source document is fetched.
+    BeforeSourceRead,
+    /// After the source document was fetched, before it is mapped or queued.
+    AfterSourceRead,
+    /// After the post message was queued, before the document is unparked and audited.
+    AfterEnqueue,
+}
+
 pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     coupa: &CoupaClient,
     integration: &IntegrationConfig,
     msg: &IngestMessage,
+) -> Result<MapOutcome, StepError> {
+    map_with_crash(env, coupa, integration, msg, None).await
+}
+
+/// As [`coupa_invoice`], abandoning the attempt at `crash` as a killed worker would (no ack,
+/// no unpark, no audit): for the tests that prove a restart neither duplicates nor loses.
+pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    coupa: &CoupaClient,
+    integration: &IntegrationConfig,
+    msg: &IngestMessage,
+    crash: Option<MapCrash>,
 ) -> Result<MapOutcome, StepError> {
     let name = &integration.name;
     let id: i64 = match msg.source_id.parse() {
@@ -36,11 +59,17 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
             .await;
         }
     };
+    if crash == Some(MapCrash::BeforeSourceRead) {
+        return Err(StepError("crash injected before the source read".into()));
+    }
     let wire = match coupa.invoice(id).await {
         Ok(w) => w,
         Err(e @ CoupaError::Malformed { .. }) => return park(env, msg, None, e.to_string()).await,
         Err(e) => return Err(StepError::new(&format!("fetching Coupa invoice {id}"), e)),
     };
+    if crash == Some(MapCrash::AfterSourceRead) {
+        return Err(StepError("crash injected after the source read".into()));
+    }
     let invoice = match coupa::invoice_from_wire(&wire) {
         Ok(inv) => inv,
         Err(e) => return park(env, msg, wire.invoice_number.clone(), e.to_string()).await,
@@ -82,6 +111,11 @@ pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
         .send(QueueName::Post, vec![post.to_outgoing()])
         .await
         .map_err(|e| StepError::new("enqueueing for posting", e))?;
+    if crash == Some(MapCrash::AfterEnqueue) {
+        return Err(StepError(
+            "crash injected after the post message was queued".into(),
+        ));
+    }
     unpark(env, msg).await?;
     write(env, audit(AuditStatus::Mapped)).await?;
     Ok(MapOutcome::Mapped)

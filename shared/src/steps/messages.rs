@@ -48,8 +48,14 @@ pub struct PostMessage {
 }
 
 impl PostMessage {
+    /// The dedup id is unique per map run, not (document, version): a re-mapped document (a
+    /// retry of a parked one, a replay, a second poll past the ingest dedup window) must reach
+    /// the post step even within five minutes of its first post message, or the map step would
+    /// unpark a document whose message the queue silently dropped. The ledger, not the queue,
+    /// keeps the post exactly once; a repeat only costs one claim read.
     pub fn to_outgoing(&self) -> OutgoingMessage {
         let kind = crate::model::DocumentKind::Invoice;
+        let run = uuid::Uuid::new_v4().simple().to_string();
         OutgoingMessage {
             group_id: group_id(&self.integration, kind, &self.invoice.source_id),
             dedup_id: dedup_id(&[
@@ -57,6 +63,7 @@ impl PostMessage {
                 "post",
                 &self.invoice.source_id,
                 &self.invoice.version.timestamp().to_string(),
+                &run,
             ]),
             body: serde_json::to_string(self).expect("serialisable"),
         }

@@ -22,9 +22,14 @@ pub fn decimal_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D
 
 fn parse(s: &str) -> Result<Decimal, String> {
     let s = s.trim();
-    s.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(s))
-        .map_err(|_| format!("'{s}' is not a decimal number"))
+    // `from_str_exact`, not `parse`: `parse` silently rounds digits past the 28th.
+    match Decimal::from_str_exact(s) {
+        Ok(d) => Ok(d),
+        Err(rust_decimal::Error::Underflow) => Err(format!(
+            "'{s}' is not a decimal number that can be kept exactly (more than 28 decimal places)"
+        )),
+        Err(_) => Decimal::from_scientific(s).map_err(|_| format!("'{s}' is not a decimal number")),
+    }
 }
 
 /// Serialises a decimal as a JSON number with its exact digits (BC wants numbers, A7).
@@ -57,6 +62,20 @@ mod tests {
         for json in [r#"{}"#, r#"{"v":null}"#, r#"{"v":""}"#] {
             let t: T = serde_json::from_str(json).unwrap();
             assert!(t.v.is_none(), "{json}");
+        }
+    }
+
+    #[test]
+    fn digits_a_decimal_cannot_hold_are_refused_not_rounded() {
+        for json in [
+            r#"{"v":"100.000000000000000000000000001"}"#,
+            r#"{"v":100.000000000000000000000000001}"#,
+        ] {
+            let e = serde_json::from_str::<T>(json).err().unwrap().to_string();
+            assert!(
+                e.contains("cannot be kept exactly") || e.contains("is not a decimal"),
+                "{e}"
+            );
         }
     }
 

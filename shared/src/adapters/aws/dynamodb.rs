@@ -855,6 +855,8 @@ struct Newest<'a> {
     filter: &'a AuditFilter,
     table: &'a str,
     found: Vec<(String, AuditItem)>,
+    /// Audit ids already found: an item can come back from two indexes.
+    seen: std::collections::HashSet<String>,
 }
 
 impl Newest<'_> {
@@ -863,7 +865,7 @@ impl Newest<'_> {
         for i in &page {
             let (id, item) = audit_item(self.table, i)?;
             oldest_seen = Some(item.at);
-            if matches(self.filter, &item) {
+            if matches(self.filter, &item) && self.seen.insert(id.clone()) {
                 self.found.push((id, item));
             }
         }
@@ -926,8 +928,8 @@ impl Audit for DynamoStore {
         Ok(())
     }
 
-    /// By the `by_document` index when the filter names an integration and a document that is
-    /// a source id there; else by the `by_status_date` index when it names a status; else a
+    /// By the `by_document` (source id, with the integration) and `by_document_number` indexes
+    /// when the filter names a document; else by `by_status_date` when it names a status; else a
     /// scan. Every condition is applied again to what comes back.
     async fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditItem>, StoreError> {
         if filter.limit == Some(0) {
@@ -938,16 +940,35 @@ impl Audit for DynamoStore {
             filter,
             table: t,
             found: Vec::new(),
+            seen: Default::default(),
         };
         let mut done = false;
-        if let (Some(integration), Some(document)) = (&filter.integration, &filter.document) {
-            let mut vals = vec![(":document", s(format!("{integration}/{document}")))];
-            let range = at_range(filter, &mut vals);
+        if let Some(document) = &filter.document {
+            // A document is named by its source id (`by_document`, which needs the integration)
+            // or by its number (`by_document_number`); both are asked, matches are merged.
             let mut any = false;
+            if let Some(integration) = &filter.integration {
+                let mut vals = vec![(":document", s(format!("{integration}/{document}")))];
+                let range = at_range(filter, &mut vals);
+                self.query_pages(
+                    t,
+                    Some("by_document"),
+                    &format!("#document = :document{range}"),
+                    vals,
+                    false,
+                    |page| {
+                        any |= !page.is_empty();
+                        newest.page(page)
+                    },
+                )
+                .await?;
+            }
+            let mut vals = vec![(":number", s(document))];
+            let range = at_range(filter, &mut vals);
             self.query_pages(
                 t,
-                Some("by_document"),
-                &format!("#document = :document{range}"),
+                Some("by_document_number"),
+                &format!("#source_document_number = :number{range}"),
                 vals,
                 false,
                 |page| {
@@ -956,8 +977,8 @@ impl Audit for DynamoStore {
                 },
             )
             .await?;
-            // Nothing under that source id: it may be a document number (scan below).
-            done = any;
+            // Without an integration a source id can only be found by a scan (below).
+            done = any || filter.integration.is_some();
         }
         if !done && let Some(status) = filter.status {
             let mut vals = vec![(":status", s(status.as_str()))];

@@ -236,6 +236,7 @@ pub async fn ensure_resources(
         &[
             ("by_document", "document", "at"),
             ("by_status_date", "status", "at"),
+            ("by_document_number", "source_document_number", "at"),
         ],
     )
     .await?;

@@ -73,10 +73,19 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
         .enumerate()
         .map(|(i, l)| line(l, i).map_err(&err))
         .collect::<Result<Vec<_>, _>>()?;
-    let total = w
-        .total_with_taxes
-        .or(w.gross_total)
-        .unwrap_or_else(|| lines.iter().map(|l| l.amount).sum::<Decimal>());
+    let total = match w.total_with_taxes.or(w.gross_total) {
+        Some(t) => t,
+        // Checked: amounts near Decimal's limit must park the document, not panic.
+        None => lines
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount))
+            .ok_or_else(|| {
+                err(
+                    "field 'total-with-taxes' is missing and the sum of the lines is too large"
+                        .to_string(),
+                )
+            })?,
+    };
 
     Ok(Invoice {
         source_id: w.id.to_string(),
@@ -105,11 +114,14 @@ fn line(l: &wire::InvoiceLine, index: usize) -> Result<InvoiceLine, String> {
         (None, Some(t)) if quantity.is_none() => t,
         _ => return Err(field("price")),
     };
-    let amount = l.total.unwrap_or_else(|| {
-        quantity
-            .map(|q| (q * unit_price).round_dp(2))
-            .unwrap_or(unit_price)
-    });
+    let amount = match (l.total, quantity) {
+        (Some(t), _) => t,
+        (None, Some(q)) => q
+            .checked_mul(unit_price)
+            .ok_or_else(|| format!("line {n}: field 'quantity' times field 'price' is too large"))?
+            .round_dp(2),
+        (None, None) => unit_price,
+    };
     Ok(InvoiceLine {
         line_num: n,
         description: l.description.clone().unwrap_or_default(),
@@ -191,6 +203,29 @@ mod tests {
         v["invoice-lines"][0]["quantity"] = "3".into();
         let inv = convert(v).unwrap();
         assert_eq!(inv.lines[0].unit_price.to_string(), "12.3456");
+    }
+
+    #[test]
+    fn amounts_too_large_for_a_decimal_are_an_error_not_a_panic() {
+        let max = "79228162514264337593543950335";
+        let mut v = sample();
+        v["invoice-lines"][0]["type"] = "InvoiceQuantityLine".into();
+        v["invoice-lines"][0]["price"] = max.into();
+        v["invoice-lines"][0]["quantity"] = "2".into();
+        v["invoice-lines"][0]["total"] = serde_json::Value::Null;
+        let e = convert(v).unwrap_err().to_string();
+        assert!(
+            e.contains("line 1: field 'quantity' times field 'price' is too large"),
+            "{e}"
+        );
+
+        let mut v = sample();
+        v["total-with-taxes"] = serde_json::Value::Null;
+        v["invoice-lines"][0]["total"] = max.into();
+        let second = v["invoice-lines"][0].clone();
+        v["invoice-lines"].as_array_mut().unwrap().push(second);
+        let e = convert(v).unwrap_err().to_string();
+        assert!(e.contains("the sum of the lines is too large"), "{e}");
     }
 
     #[test]

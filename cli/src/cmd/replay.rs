@@ -1,0 +1,566 @@
+//! `mlc replay`: re-runs documents from the audit trail, the dead-letter queues or the parked
+//! list, then drains the queues and reports each document's outcome.
+//!
+//! Replaying is always safe: the map step re-reads the source, and the post step's ledger claim
+//! plus natural-key lookup keep every document exactly once in the target (a replay of a posted
+//! document ends as `already_posted`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use mlc_shared::adapters::embedded::{Db, SqliteQueue, SqliteStore};
+use mlc_shared::config::Config;
+use mlc_shared::model::DocumentKind;
+use mlc_shared::ports::{
+    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Message, Parking, Queue, QueueName, Step,
+    SystemClock,
+};
+use mlc_shared::steps::{IngestMessage, PostMessage, audit_item};
+
+use crate::embedded;
+use crate::output::table;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The deployment's configuration.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// A document (source id or source document number) from the audit trail. Alone: re-run
+    /// it from the start (re-read from the source). With --dead-lettered or --parked: only
+    /// that document's dead letters or parked entry.
+    #[arg(long)]
+    document: Option<String>,
+    /// Move dead-lettered messages (both queues) back to their queue.
+    #[arg(long)]
+    dead_lettered: bool,
+    /// Re-enqueue parked documents (after a missing mapping was added).
+    #[arg(long)]
+    parked: bool,
+    /// Only documents of this integration.
+    #[arg(long)]
+    integration: Option<String>,
+    /// Only documents seen (with --document), dead-lettered (with --dead-lettered) or parked
+    /// (with --parked) from this date or instant, inclusive: 2026-11-01 or 2026-11-01T08:00:00Z.
+    #[arg(long)]
+    from: Option<String>,
+    /// Up to this date or instant (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// List what would be replayed; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// What brings a document back.
+#[derive(Clone, Debug)]
+enum Action {
+    /// A new ingest message (`via: "replay"`): the map step re-reads the source.
+    Ingest(IngestMessage),
+    /// A dead letter moved back to the end of its queue.
+    Redrive { queue: QueueName, receipt: String },
+    /// A parked document's ingest message, re-sent (`via: "replay"`).
+    Unpark(IngestMessage),
+}
+
+#[derive(Clone, Debug)]
+struct Target {
+    integration: String,
+    kind: String,
+    source_id: String,
+    number: Option<String>,
+    action: Action,
+    /// Why it is where it is (the park reason, the last error), for the listing.
+    detail: String,
+}
+
+impl Target {
+    fn doc(&self) -> (String, String, String) {
+        (
+            self.integration.clone(),
+            self.kind.clone(),
+            self.source_id.clone(),
+        )
+    }
+
+    fn how(&self) -> String {
+        match &self.action {
+            Action::Ingest(_) => "re-read from the source".into(),
+            Action::Redrive { queue, .. } => {
+                format!("dead letter moved back to the {} queue", queue.as_str())
+            }
+            Action::Unpark(_) => "parked: re-enqueued".into(),
+        }
+    }
+}
+
+struct Window {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at < t)
+    }
+    fn is_open(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+}
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.document.is_none() && !a.dead_lettered && !a.parked {
+        bail!("say what to replay: --document ID_OR_NUMBER, --dead-lettered or --parked");
+    }
+    let cfg = Config::load(&a.config)?;
+    if let Some(name) = &a.integration
+        && !cfg.integrations.iter().any(|i| &i.name == name)
+    {
+        let known: Vec<&str> = cfg.integrations.iter().map(|i| i.name.as_str()).collect();
+        bail!(
+            "integration '{name}' is not configured in {} (configured: {})",
+            a.config.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let path = &cfg.runtime.database;
+    if !path.exists() {
+        bail!(
+            "no database at {}: nothing has run with this configuration yet",
+            path.display()
+        );
+    }
+    let window = Window {
+        from: a.from.as_deref().map(instant).transpose()?,
+        to: a.to.as_deref().map(instant).transpose()?,
+    };
+    let db = Db::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let store = SqliteStore::new(db.clone());
+    let queue = embedded::queue(&cfg, db);
+
+    let targets = select(&a, &cfg, &store, &queue, &window).await?;
+    if targets.is_empty() {
+        eprintln!("nothing to replay: {}", describe(&a));
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let rows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            vec![
+                t.integration.clone(),
+                t.source_id.clone(),
+                t.number.clone().unwrap_or_default(),
+                t.how(),
+                t.detail.clone(),
+            ]
+        })
+        .collect();
+    const HEADERS: [&str; 5] = ["integration", "document", "number", "replay", "was"];
+    if a.dry_run {
+        println!(
+            "would replay {} document(s) (dry run: nothing changed)",
+            docs(&targets)
+        );
+        println!("{}", table(&HEADERS, &rows));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let started = SystemClock.now();
+    let mut replayed = Vec::new();
+    let mut audited = HashSet::new();
+    for t in &targets {
+        let moved =
+            match &t.action {
+                Action::Ingest(m) | Action::Unpark(m) => {
+                    queue
+                        .send(QueueName::Ingest, vec![m.to_outgoing()])
+                        .await
+                        .with_context(|| format!("re-enqueueing {}", t.source_id))?;
+                    true
+                }
+                Action::Redrive { queue: q, receipt } => queue
+                    .redrive_dead_letter(*q, receipt)
+                    .await
+                    .with_context(|| format!("moving back the dead letter of {}", t.source_id))?,
+            };
+        if !moved {
+            // Someone else (another replay) moved it meanwhile.
+            continue;
+        }
+        replayed.push(t.clone());
+        if audited.insert(t.doc()) {
+            let mut item = audit_item(
+                SystemClock.now(),
+                &t.integration,
+                &t.kind,
+                &t.source_id,
+                Step::Replay,
+                AuditStatus::Received,
+            );
+            item.source_document_number = t.number.clone();
+            store.append_audit(&item).await?;
+        }
+    }
+    println!("replaying {} document(s)", docs(&replayed));
+    println!("{}", table(&HEADERS, &rows));
+
+    let secrets = embedded::open_secrets(&cfg)?;
+    let pipeline = embedded::pipeline(&cfg, &secrets).await?;
+    let stats = pipeline
+        .drain(cfg.runtime.workers, Arc::new(|_| {}))
+        .await?;
+    tracing::info!(?stats, "replay drained");
+
+    let parked = store.parked().await?;
+    let mut outcome_rows = Vec::new();
+    let mut dead = false;
+    let mut seen = HashSet::new();
+    for t in &replayed {
+        if !seen.insert(t.doc()) {
+            continue;
+        }
+        let items = store
+            .query_audit(&AuditFilter {
+                integration: Some(t.integration.clone()),
+                document: Some(t.source_id.clone()),
+                from: Some(started),
+                ..AuditFilter::default()
+            })
+            .await?;
+        let last = items
+            .iter()
+            .rev()
+            .find(|i| i.source_id == t.source_id && i.step != Step::Replay);
+        let still_parked = parked.iter().find(|p| {
+            p.integration == t.integration && p.kind == t.kind && p.source_id == t.source_id
+        });
+        let (status, detail) = outcome(last, still_parked.map(|p| p.reason.as_str()));
+        dead |= status == "dead_lettered";
+        let number = last
+            .and_then(|i| i.source_document_number.clone())
+            .or_else(|| t.number.clone())
+            .unwrap_or_default();
+        outcome_rows.push(vec![
+            t.integration.clone(),
+            t.source_id.clone(),
+            number,
+            status.to_string(),
+            detail,
+        ]);
+    }
+    println!("\noutcome:");
+    println!(
+        "{}",
+        table(
+            &["integration", "document", "number", "status", "detail"],
+            &outcome_rows
+        )
+    );
+    Ok(if dead {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn outcome(last: Option<&AuditItem>, parked: Option<&str>) -> (&'static str, String) {
+    if let Some(reason) = parked {
+        return ("parked", reason.to_string());
+    }
+    let Some(i) = last else {
+        return ("no outcome", "nothing was recorded for it".into());
+    };
+    let target = || {
+        i.target_document_number
+            .as_deref()
+            .map(|n| format!("Business Central {n}"))
+            .unwrap_or_default()
+    };
+    match i.status {
+        AuditStatus::Posted => ("posted", target()),
+        AuditStatus::AlreadyPosted => ("already_posted", target()),
+        other => (
+            other.as_str(),
+            i.error
+                .clone()
+                .unwrap_or_else(|| format!("at step {}", i.step.as_str())),
+        ),
+    }
+}
+
+fn docs(targets: &[Target]) -> usize {
+    targets
+        .iter()
+        .map(Target::doc)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+fn describe(a: &Args) -> String {
+    let mut what = Vec::new();
+    if a.dead_lettered {
+        what.push("no dead-lettered message");
+    }
+    if a.parked {
+        what.push("no parked document");
+    }
+    let mut s = if what.is_empty() {
+        format!(
+            "no document '{}' in the audit trail",
+            a.document.as_deref().unwrap_or_default()
+        )
+    } else {
+        what.join(" and ")
+    };
+    if !what.is_empty()
+        && let Some(d) = &a.document
+    {
+        s += &format!(" for document '{d}'");
+    }
+    if let Some(i) = &a.integration {
+        s += &format!(" in integration '{i}'");
+    }
+    match (&a.from, &a.to) {
+        (Some(f), Some(t)) => s += &format!(" from {f} to {t}"),
+        (Some(f), None) => s += &format!(" from {f}"),
+        (None, Some(t)) => s += &format!(" before {t}"),
+        (None, None) => {}
+    }
+    s
+}
+
+/// The documents `--document` names: (integration, source id) → (kind, source document number).
+type Named = BTreeMap<(String, String), (String, Option<String>)>;
+
+async fn select(
+    a: &Args,
+    cfg: &Config,
+    store: &SqliteStore,
+    queue: &SqliteQueue,
+    window: &Window,
+) -> anyhow::Result<Vec<Target>> {
+    let configured = |name: &str| cfg.integrations.iter().any(|i| i.name == name);
+    let wanted = |name: &str| a.integration.as_deref().is_none_or(|w| w == name);
+    let named: Option<Named> = match &a.document {
+        None => None,
+        Some(d) => {
+            let items = store
+                .query_audit(&AuditFilter {
+                    integration: a.integration.clone(),
+                    document: Some(d.clone()),
+                    ..AuditFilter::default()
+                })
+                .await?;
+            let mut out = BTreeMap::new();
+            for i in items.iter().filter(|i| i.step != Step::Replay) {
+                let e = out
+                    .entry((i.integration.clone(), i.source_id.clone()))
+                    .or_insert_with(|| (i.document_kind.clone(), None));
+                if i.source_document_number.is_some() {
+                    e.1 = i.source_document_number.clone();
+                }
+            }
+            Some(out)
+        }
+    };
+    let doc_matches =
+        |integration: &str, source_id: &str, number: Option<&str>| match (&a.document, &named) {
+            (Some(d), Some(named)) => {
+                source_id == d
+                    || number == Some(d.as_str())
+                    || named.contains_key(&(integration.to_string(), source_id.to_string()))
+            }
+            _ => true,
+        };
+
+    let mut out = Vec::new();
+    if !a.dead_lettered && !a.parked {
+        // A document from the audit trail, re-read from the source.
+        for ((integration, source_id), (kind, number)) in named.iter().flatten() {
+            if !configured(integration) {
+                eprintln!(
+                    "skipping {integration}/{source_id}: integration '{integration}' is no longer configured"
+                );
+                continue;
+            }
+            let Some(kind) = parse_kind(kind) else {
+                continue;
+            };
+            if !window.is_open() {
+                let seen = store
+                    .query_audit(&AuditFilter {
+                        integration: Some(integration.clone()),
+                        document: Some(source_id.clone()),
+                        from: window.from,
+                        to: window.to,
+                        ..AuditFilter::default()
+                    })
+                    .await?;
+                if !seen.iter().any(|i| &i.source_id == source_id) {
+                    continue;
+                }
+            }
+            let last = store
+                .query_audit(&AuditFilter {
+                    integration: Some(integration.clone()),
+                    document: Some(source_id.clone()),
+                    ..AuditFilter::default()
+                })
+                .await?
+                .into_iter()
+                .rev()
+                .find(|i| &i.source_id == source_id && i.step != Step::Replay);
+            out.push(Target {
+                integration: integration.clone(),
+                kind: kind.as_str().to_string(),
+                source_id: source_id.clone(),
+                number: number.clone(),
+                action: Action::Ingest(IngestMessage {
+                    integration: integration.clone(),
+                    kind,
+                    source_id: source_id.clone(),
+                    version: None,
+                    via: "replay".into(),
+                }),
+                detail: last
+                    .map(|i| i.status.as_str().to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        return Ok(out);
+    }
+
+    if a.dead_lettered {
+        for q in [QueueName::Ingest, QueueName::Post] {
+            for m in queue.dead_letters(q).await? {
+                let Some(id) = identity(q, &m) else {
+                    eprintln!(
+                        "skipping an undecodable dead letter in the {} queue ({})",
+                        q.as_str(),
+                        m.receipt
+                    );
+                    continue;
+                };
+                if !wanted(&id.integration)
+                    || !doc_matches(&id.integration, &id.source_id, id.number.as_deref())
+                {
+                    continue;
+                }
+                let dead_items = store
+                    .query_audit(&AuditFilter {
+                        integration: Some(id.integration.clone()),
+                        document: Some(id.source_id.clone()),
+                        status: Some(AuditStatus::DeadLettered),
+                        ..AuditFilter::default()
+                    })
+                    .await?;
+                let dead_items: Vec<&AuditItem> = dead_items
+                    .iter()
+                    .filter(|i| i.source_id == id.source_id)
+                    .collect();
+                if !window.is_open() && !dead_items.iter().any(|i| window.contains(i.at)) {
+                    continue;
+                }
+                out.push(Target {
+                    integration: id.integration,
+                    kind: id.kind,
+                    source_id: id.source_id,
+                    number: id.number,
+                    action: Action::Redrive {
+                        queue: q,
+                        receipt: m.receipt.clone(),
+                    },
+                    detail: dead_items
+                        .last()
+                        .and_then(|i| i.error.clone())
+                        .unwrap_or_else(|| format!("{} deliveries", m.receive_count)),
+                });
+            }
+        }
+    }
+
+    if a.parked {
+        for p in store.parked().await? {
+            if !wanted(&p.integration)
+                || !doc_matches(
+                    &p.integration,
+                    &p.source_id,
+                    p.source_document_number.as_deref(),
+                )
+                || !window.contains(p.at)
+            {
+                continue;
+            }
+            let Ok(mut msg) = serde_json::from_str::<IngestMessage>(&p.message) else {
+                eprintln!(
+                    "skipping parked {}/{}: its stored message is unreadable",
+                    p.integration, p.source_id
+                );
+                continue;
+            };
+            msg.via = "replay".into();
+            out.push(Target {
+                integration: p.integration.clone(),
+                kind: p.kind.clone(),
+                source_id: p.source_id.clone(),
+                number: p.source_document_number.clone(),
+                action: Action::Unpark(msg),
+                detail: p.reason.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+struct Identity {
+    integration: String,
+    kind: String,
+    source_id: String,
+    number: Option<String>,
+}
+
+/// Whose message a dead letter is.
+fn identity(queue: QueueName, m: &Message) -> Option<Identity> {
+    match queue {
+        QueueName::Ingest => {
+            let msg: IngestMessage = serde_json::from_str(&m.body).ok()?;
+            Some(Identity {
+                integration: msg.integration,
+                kind: msg.kind.as_str().to_string(),
+                source_id: msg.source_id,
+                number: None,
+            })
+        }
+        QueueName::Post => {
+            let msg: PostMessage = serde_json::from_str(&m.body).ok()?;
+            Some(Identity {
+                integration: msg.integration,
+                kind: DocumentKind::Invoice.as_str().to_string(),
+                source_id: msg.invoice.source_id,
+                number: Some(msg.invoice.vendor_invoice_number),
+            })
+        }
+    }
+}
+
+/// A document kind as the audit trail and the parked list spell it ("invoice").
+fn parse_kind(s: &str) -> Option<DocumentKind> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("'{s}' is neither a date (2026-11-01) nor an RFC 3339 instant"))?;
+    Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+}

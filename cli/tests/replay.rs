@@ -1,0 +1,393 @@
+//! `mlc replay` as an operator runs it: the real binary, a real SQLite file, the simulators over
+//! HTTP. Every replay must end exactly once in Business Central.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use mlc_sandbox::bc::{BcConfig, BcSim};
+use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_sandbox::demo;
+use mlc_sandbox::faults::{FaultKind, FaultRule};
+
+const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn mlc(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args(args)
+        .current_dir(dir)
+        .env("MLC_SECRET_KEY", KEY)
+        .env_remove("MLC_SECRET_KEY_FILE")
+        .env_remove("MLC_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    coupa: CoupaSim,
+    bc: BcSim,
+}
+
+impl Deployment {
+    fn mlc(&self, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["-c", "mlc.toml"]);
+        mlc(self.dir.path(), &all, None)
+    }
+
+    /// An approved invoice of the Coupa supplier `supplier` (created if new) with one line.
+    fn invoice(&self, supplier: &str, number: &str) -> i64 {
+        let sid = self
+            .coupa
+            .supplier_id_by_number(supplier)
+            .unwrap_or_else(|| {
+                self.coupa
+                    .add_supplier(NewSupplier::new(&format!("Supplier {supplier}"), supplier))
+            });
+        self.coupa
+            .add_invoice(NewInvoice::approved(sid, number).line(NewInvoiceLine::qty(
+                "Toner cartridges",
+                "2",
+                "45.50",
+                &["6100", "ADM", "P-100"],
+            )))
+    }
+
+    fn bc_invoices(&self, number: &str) -> Vec<mlc_sandbox::bc::BcInvoiceView> {
+        self.bc
+            .purchase_invoices()
+            .into_iter()
+            .filter(|i| i.vendor_invoice_number == number)
+            .collect()
+    }
+
+    fn audit(&self, extra: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["audit", "--json"];
+        args.extend(extra);
+        let o = self.mlc(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// What a dry run must leave alone: the audit trail, BC, and the database file byte for byte
+    /// (queues, dead letters, parked list, ledger, mappings).
+    fn snapshot(&self) -> (Vec<serde_json::Value>, usize, Vec<u8>) {
+        let db = std::fs::read(self.dir.path().join("mlc.sqlite")).unwrap_or_default();
+        (self.audit(&[]), self.bc.purchase_invoices().len(), db)
+    }
+}
+
+/// Simulators with BC's demo master data, no Coupa invoices yet, a configuration (with
+/// `runtime` overrides) and the secrets stored through `mlc secrets set`.
+async fn deployment(runtime: &[(&str, &str)]) -> Deployment {
+    let coupa = CoupaSim::start(CoupaConfig::default()).await.unwrap();
+    let bc = BcSim::start(BcConfig::default()).await.unwrap();
+    demo::seed_bc(&bc);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets");
+    for (key, value) in runtime {
+        let lines: Vec<String> = cfg
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(str::to_string)
+            .collect();
+        cfg = lines
+            .join("\n")
+            .replacen("[runtime]\n", &format!("[runtime]\n{key} = {value}\n"), 1)
+            + "\n";
+    }
+    std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
+    let d = Deployment { dir, coupa, bc };
+    for (name, value) in [
+        (
+            "coupa-client-secret",
+            d.coupa.config().client_secret.clone(),
+        ),
+        ("bc-client-secret", d.bc.config().client_secret.clone()),
+        (
+            "coupa-webhook-secret",
+            d.coupa.config().webhook_secret.clone(),
+        ),
+    ] {
+        let o = mlc(
+            d.dir.path(),
+            &["secrets", "set", name, "-c", "mlc.toml"],
+            Some(&value),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    d
+}
+
+/// Sends `POST path` (no credentials) and returns the status: used to use up injected faults
+/// that outlived the run (a fault answers before authentication; without one BC says 401).
+async fn raw_post(base: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf);
+    head.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replaying_a_posted_invoice_ends_as_already_posted_and_bc_keeps_one() {
+    let d = deployment(&[]).await;
+    let id = d.invoice("SUP-001", "RP-1001");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(d.bc_invoices("RP-1001").len(), 1);
+
+    // By document number, and then by Coupa id: both are the same document.
+    for which in ["RP-1001".to_string(), id.to_string()] {
+        let o = d.mlc(&["replay", "--document", &which]);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("replaying 1 document(s)"), "{out}");
+        assert!(out.contains("already_posted"), "{out}");
+        let bc = d.bc_invoices("RP-1001");
+        assert_eq!(bc.len(), 1, "a replay created a second BC invoice");
+        assert_eq!(bc[0].post_count, 1);
+        assert!(out.contains(&bc[0].number), "{out}");
+    }
+    let replays = d.audit(&["--document", "RP-1001"]);
+    let steps: Vec<(&str, &str)> = replays
+        .iter()
+        .map(|i| (i["step"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| **s == ("replay", "received"))
+            .count(),
+        2,
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| **s == ("post", "already_posted"))
+            .count(),
+        2,
+        "{steps:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_lettered_post_is_replayed_after_the_fault_clears_and_posts_once() {
+    let d = deployment(&[("max_receives", "2"), ("retry_base_delay_ms", "10")]).await;
+    d.invoice("SUP-002", "RP-2001");
+    d.bc.fail_next(FaultRule {
+        method: "POST".into(),
+        path_contains: "/purchaseInvoices".into(),
+        count: 10,
+        kind: FaultKind::Status(500),
+    });
+    let o = d.mlc(&["run", "--once"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(d.bc_invoices("RP-2001").is_empty());
+    let dead = d.audit(&["--status", "dead_lettered"]);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+
+    // The fault clears: use up what is left of it.
+    let path = format!(
+        "{}/companies({})/purchaseInvoices",
+        d.bc.api_root().trim_start_matches(&d.bc.base_url()),
+        d.bc.company_id()
+    );
+    let mut left = 0;
+    while raw_post(&d.bc.base_url(), &path).await == 500 {
+        left += 1;
+        assert!(left <= 10, "the fault never cleared");
+    }
+
+    let o = d.mlc(&["replay", "--dead-lettered", "--dry-run"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("would replay 1 document(s)"), "{out}");
+    assert!(
+        out.contains("dead letter moved back to the post queue"),
+        "{out}"
+    );
+
+    let o = d.mlc(&["replay", "--dead-lettered", "--integration", "coupa-bc"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("posted"), "{out}");
+    let bc = d.bc_invoices("RP-2001");
+    assert_eq!(bc.len(), 1, "{bc:?}");
+    assert_eq!(bc[0].status, "Open");
+    assert_eq!(bc[0].post_count, 1);
+    let replayed = d.audit(&["--document", "RP-2001"]);
+    assert!(
+        replayed
+            .iter()
+            .any(|i| i["step"] == "replay" && i["status"] == "received"),
+        "{replayed:?}"
+    );
+
+    // It left the dead-letter queue: a second replay finds nothing, and says so.
+    let o = d.mlc(&["replay", "--dead-lettered"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing to replay: no dead-lettered message"),
+        "{}",
+        text(&o)
+    );
+    // And replaying the posted document again still leaves one invoice.
+    let o = d.mlc(&["replay", "--document", "RP-2001"]);
+    assert!(text(&o).contains("already_posted"), "{}", text(&o));
+    assert_eq!(d.bc_invoices("RP-2001").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replaying_parked_invoices_posts_them_once_the_vendor_is_mapped() {
+    let d = deployment(&[]).await;
+    d.invoice("SUP-001", "RP-3001");
+    d.invoice("SUP-009", "RP-3002");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(d.bc_invoices("RP-3002").is_empty());
+
+    // Still unmapped: the replay runs and the invoice stays parked, with its reason.
+    let o = d.mlc(&["replay", "--parked"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("parked"), "{out}");
+    assert!(out.contains("no Business Central vendor mapped"), "{out}");
+
+    // Nothing was parked after this date: the filter leaves nothing to do.
+    let o = d.mlc(&["replay", "--parked", "--from", "2999-01-01"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing to replay: no parked document from 2999-01-01"),
+        "{}",
+        text(&o)
+    );
+
+    d.bc.add_vendor("V90000", "Supplier SUP-009");
+    std::fs::write(
+        d.dir.path().join("map.csv"),
+        "kind,source,target\nsupplier,SUP-009,V90000\n",
+    )
+    .unwrap();
+    let o = d.mlc(&["map", "import", "map.csv", "--integration", "coupa-bc"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = d.mlc(&["replay", "--parked", "--document", "RP-3002"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("posted"), "{out}");
+    let bc = d.bc_invoices("RP-3002");
+    assert_eq!(bc.len(), 1);
+    assert_eq!(bc[0].vendor_number, "V90000");
+    assert_eq!(bc[0].post_count, 1);
+    assert_eq!(d.bc_invoices("RP-3001").len(), 1);
+    let o = d.mlc(&["replay", "--parked"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_lists_and_changes_nothing() {
+    let d = deployment(&[]).await;
+    d.invoice("SUP-001", "RP-4001");
+    d.invoice("SUP-009", "RP-4002");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    d.bc.add_vendor("V90000", "Supplier SUP-009");
+    std::fs::write(
+        d.dir.path().join("map.csv"),
+        "kind,source,target\nsupplier,SUP-009,V90000\n",
+    )
+    .unwrap();
+    let o = d.mlc(&["map", "import", "map.csv", "--integration", "coupa-bc"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let before = d.snapshot();
+    for args in [
+        vec!["replay", "--parked", "--dry-run"],
+        vec!["replay", "--document", "RP-4001", "--dry-run"],
+    ] {
+        let o = d.mlc(&args);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("would replay 1 document(s)"), "{out}");
+        assert!(out.contains("dry run: nothing changed"), "{out}");
+    }
+    let o = d.mlc(&["replay", "--parked", "--dry-run"]);
+    assert!(text(&o).contains("RP-4002"), "{}", text(&o));
+    let after = d.snapshot();
+    assert_eq!(before.0, after.0, "the audit trail changed");
+    assert_eq!(before.1, after.1, "BC changed");
+    assert!(before.2 == after.2, "the database file changed");
+    assert!(d.bc_invoices("RP-4002").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_refuses_clearly() {
+    let d = deployment(&[]).await;
+    d.invoice("SUP-001", "RP-5001");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = d.mlc(&["replay"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("say what to replay: --document"),
+        "{}",
+        text(&o)
+    );
+
+    let o = d.mlc(&["replay", "--document", "RP-5001", "--integration", "nope"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("integration 'nope' is not configured"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("coupa-bc"), "{}", text(&o));
+
+    let o = d.mlc(&["replay", "--document", "NO-SUCH-1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing to replay: no document 'NO-SUCH-1' in the audit trail"),
+        "{}",
+        text(&o)
+    );
+
+    let o = d.mlc(&["replay", "--dead-lettered"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    let o = d.mlc(&["replay", "--document", "RP-5001", "--from", "yesterday"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("'yesterday' is neither a date"),
+        "{}",
+        text(&o)
+    );
+}
