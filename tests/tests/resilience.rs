@@ -245,7 +245,11 @@ async fn an_invoice_bc_refused_posts_once_the_account_exists_within_the_dedup_wi
     // Regression: the re-mapped post message once had the same dedup id as the refused one, so
     // a retry within five minutes was dropped by the queue while the map step unparked it.
     let h = Harness::new().await;
-    h.invoice("SUP-001", "GL-LATER", &[("1", "10.00", ["6999", "ADM", "P-100"])]);
+    h.invoice(
+        "SUP-001",
+        "GL-LATER",
+        &[("1", "10.00", ["6999", "ADM", "P-100"])],
+    );
     h.run_once().await;
     let parked = h.parked().await;
     assert_eq!(parked.len(), 1, "BC refuses an unknown G/L account: parked");
@@ -253,7 +257,15 @@ async fn an_invoice_bc_refused_posts_once_the_account_exists_within_the_dedup_wi
     h.bc.add_account("6999", "Late account");
     h.run_once().await;
     let inv = h.bc_invoices_for("GL-LATER");
-    assert_eq!(inv.iter().filter(|i| i.status == "Open").count(), 1, "{inv:?}");
-    assert_eq!(inv.len(), 1, "the refused draft was resumed, not duplicated");
+    assert_eq!(
+        inv.iter().filter(|i| i.status == "Open").count(),
+        1,
+        "{inv:?}"
+    );
+    assert_eq!(
+        inv.len(),
+        1,
+        "the refused draft was resumed, not duplicated"
+    );
     assert!(h.parked().await.is_empty());
 }
