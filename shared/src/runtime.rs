@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, IntegrationConfig, IntegrationKind};
-use crate::ports::{AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store};
+use crate::ports::{
+    AuditFilter, AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store,
+};
 use crate::steps::map::{self, MapOutcome};
 use crate::steps::poll::{self, PollReport};
 use crate::steps::post::{self, PostOutcome};
@@ -205,6 +207,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
             out.push((i.name.clone(), self.poll_one(i).await?));
         }
         map::retry_parked(&self.env).await?;
+        self.audit_dead_letters().await?;
         Ok(out)
     }
 
@@ -212,7 +215,65 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     pub async fn poll_integration(&self, name: &str) -> Result<PollReport, StepError> {
         let report = self.poll_one(self.integration(name)?).await?;
         map::retry_parked(&self.env).await?;
+        self.audit_dead_letters().await?;
         Ok(report)
+    }
+
+    /// Writes a `dead_lettered` audit item for every document in a dead-letter queue that has
+    /// none: a worker that died during every delivery never got to write it, and finance must
+    /// see every document that stopped. Returns how many documents are dead-lettered.
+    pub async fn audit_dead_letters(&self) -> Result<usize, StepError> {
+        let mut count = 0;
+        for queue in [QueueName::Ingest, QueueName::Post] {
+            let dead = self
+                .env
+                .queue
+                .dead_letters(queue)
+                .await
+                .map_err(|e| StepError::new("reading the dead-letter queue", e))?;
+            for m in dead {
+                count += 1;
+                let (integration, source_id) = message_identity(&m.body);
+                let filter = AuditFilter {
+                    integration: Some(integration.clone()),
+                    document: Some(source_id.clone()),
+                    status: Some(AuditStatus::DeadLettered),
+                    ..AuditFilter::default()
+                };
+                let audited = self
+                    .env
+                    .store
+                    .query_audit(&filter)
+                    .await
+                    .map_err(|e| StepError::new("reading the audit trail", e))?;
+                if audited.is_empty() {
+                    let step = if queue == QueueName::Ingest {
+                        Step::Map
+                    } else {
+                        Step::Post
+                    };
+                    let text = format!(
+                        "moved to the dead-letter queue after {} deliveries without a recorded failure (the worker stopped during each)",
+                        m.receive_count
+                    );
+                    let item = audit_item(
+                        self.env.clock.now(),
+                        &integration,
+                        "invoice",
+                        &source_id,
+                        step,
+                        AuditStatus::DeadLettered,
+                    )
+                    .with_error(text);
+                    self.env
+                        .store
+                        .append_audit(&item)
+                        .await
+                        .map_err(|e| StepError::new("writing the audit trail", e))?;
+                }
+            }
+        }
+        Ok(count)
     }
 
     async fn poll_one(&self, i: &IntegrationConfig) -> Result<PollReport, StepError> {
@@ -279,6 +340,13 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                     PostOutcome::Busy { owner, retry_in } if receive_count < self.max_receives => {
                         tracing::info!(%owner, ?retry_in, "document claimed by another worker; retrying after its lease");
                         Delivery::RetryIn(retry_in)
+                    }
+                    PostOutcome::Unsettled { retry_in } if receive_count < self.max_receives => {
+                        tracing::info!(?retry_in, "an earlier create may still land in BC; looking again later");
+                        Delivery::RetryIn(retry_in)
+                    }
+                    PostOutcome::Unsettled { .. } => {
+                        return Err(StepError("an earlier create's outcome was still unknown at the last allowed delivery".into()));
                     }
                     PostOutcome::Busy { owner, .. } => {
                         return Err(StepError(format!("still claimed by {owner} at the last allowed delivery")));

@@ -99,6 +99,38 @@ async fn lease_expiry_take_over_keeps_target_id() {
 }
 
 #[tokio::test]
+async fn an_unsettled_create_survives_a_take_over_until_its_target_is_recorded() {
+    let s = store().await;
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("unsettled");
+    assert!(matches!(
+        s.claim(&k, "a", now, LEASE).await.unwrap(),
+        Claim::Acquired(_)
+    ));
+    s.record_unsettled_create(&k, "a", now).await.unwrap();
+    s.release(&k, "a").await.unwrap();
+    // Another worker's claim sees the create that may still land in the target.
+    match s
+        .claim(&k, "b", now + chrono::Duration::seconds(5), LEASE)
+        .await
+        .unwrap()
+    {
+        Claim::Acquired(e) => assert_eq!(e.unsettled_create_at, Some(now)),
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+    // Found after all: recording its id settles it.
+    s.record_target(&k, "b", "guid-late").await.unwrap();
+    let e = s.ledger_entry(&k).await.unwrap().unwrap();
+    assert_eq!(e.unsettled_create_at, None);
+    assert_eq!(e.target_id.as_deref(), Some("guid-late"));
+    // Only the claim holder may record it.
+    assert!(matches!(
+        s.record_unsettled_create(&k, "a", now).await,
+        Err(StoreError::LostClaim(_))
+    ));
+}
+
+#[tokio::test]
 async fn same_owner_re_enters_its_claim() {
     let s = store().await;
     let now = t("2024-04-01T08:00:00Z");

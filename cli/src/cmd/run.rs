@@ -48,7 +48,14 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             stats.failed_attempts,
             stats.dead_lettered
         );
-        return Ok(if stats.dead_lettered > 0 {
+        // Everything in a dead-letter queue needs a person, whenever it got there.
+        let waiting = pipeline.audit_dead_letters().await?;
+        if waiting > 0 {
+            println!(
+                "{waiting} message(s) in the dead-letter queues: see `mlc audit --status dead_lettered`, then `mlc replay --dead-lettered`"
+            );
+        }
+        return Ok(if stats.dead_lettered > 0 || waiting > 0 {
             ExitCode::from(2)
         } else {
             ExitCode::SUCCESS

@@ -66,6 +66,9 @@ pub struct LedgerEntry {
     pub target_id: Option<String>,
     pub target_number: Option<String>,
     pub attempts: u32,
+    /// When a create was sent whose outcome is unknown (a timeout, a 5xx): the target may still
+    /// commit it. Cleared once the target's id is recorded.
+    pub unsettled_create_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,12 +93,21 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-    /// Remembers the target's id while still holding the claim.
+    /// Remembers the target's id while still holding the claim (and forgets an unsettled create:
+    /// it is settled).
     fn record_target(
         &self,
         key: &LedgerKey,
         owner: &str,
         target_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Remembers, while holding the claim, that a create was sent at `at` whose outcome is
+    /// unknown, so no attempt creates again before the target has had time to commit it.
+    fn record_unsettled_create(
+        &self,
+        key: &LedgerKey,
+        owner: &str,
+        at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks it done, for good.
     fn complete(

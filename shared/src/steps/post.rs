@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use super::{Env, PostMessage, StepError, audit_item};
 use crate::model::ResolvedInvoice;
-use crate::ports::{AuditItem, AuditStatus, Claim, Clock, LedgerKey, Queue, Step, Store};
+use crate::ports::{
+    AuditItem, AuditStatus, Claim, Clock, LedgerEntry, LedgerKey, Queue, Step, Store,
+};
 use crate::systems::business_central::wire::{
     NewPurchaseInvoice, NewPurchaseInvoiceLine, PurchaseInvoice,
 };
@@ -25,6 +27,16 @@ use crate::systems::business_central::{BcClient, BcError};
 /// How long a claim protects a document from a second worker. Longer than a post takes;
 /// short enough that a crashed worker's document is picked up on the next redelivery.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(90);
+
+/// How long a create whose answer was lost (timeout, 5xx) may still commit in BC. BC cancels an
+/// operation after 8 minutes (408) and its gateway gives up at 10 (business-central.md A4), so
+/// a create not visible 10 minutes after it was sent never happened, and only then may the
+/// document be created again. Until then it is looked up, not created.
+pub const CREATE_SETTLE: Duration = Duration::from_secs(600);
+
+/// When to look again for an unsettled create: soon once (most land seconds late), then at the
+/// end of the settle window.
+const FIRST_RECHECK: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostOutcome {
@@ -42,6 +54,11 @@ pub enum PostOutcome {
     /// Claimed by another worker; retry after its lease.
     Busy {
         owner: String,
+        retry_in: Duration,
+    },
+    /// An earlier create's outcome is unknown and BC may still commit it: look again later,
+    /// never create a second one meanwhile.
+    Unsettled {
         retry_in: Duration,
     },
 }
@@ -125,7 +142,7 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
         return Err(StepError("crash injected after the ledger claim".into()));
     }
 
-    let result = post_claimed(env, bc, owner, &key, inv, entry.target_id.as_deref(), crash).await;
+    let result = post_claimed(env, bc, owner, &key, inv, &entry, crash).await;
     match result {
         Ok(Progress::Done {
             id,
@@ -149,6 +166,10 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
             park_rejected(env, msg, &why).await?;
             Ok(PostOutcome::Parked(why))
         }
+        Ok(Progress::Unsettled { retry_in }) => {
+            release(env, &key, owner).await;
+            Ok(PostOutcome::Unsettled { retry_in })
+        }
         Err(Failure::Crashed(why)) => Err(StepError(why)),
         Err(Failure::Retry(e)) => {
             release(env, &key, owner).await;
@@ -164,6 +185,9 @@ enum Progress {
         was_posted: bool,
     },
     Rejected(String),
+    Unsettled {
+        retry_in: Duration,
+    },
 }
 
 enum Failure {
@@ -183,10 +207,11 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
     owner: &str,
     key: &LedgerKey,
     inv: &ResolvedInvoice,
-    known_id: Option<&str>,
+    entry: &LedgerEntry,
     crash: Option<CrashPoint>,
 ) -> Result<Progress, Failure> {
     let bc_err = |what: &str, e: BcError| Failure::Retry(StepError::new(what, e));
+    let known_id = entry.target_id.as_deref();
 
     let mut existing = match known_id {
         Some(id) => bc
@@ -214,26 +239,45 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
 
     let (draft, fresh) = match existing {
         Some(d) => (d, false),
-        None => match bc.create_purchase_invoice(&draft_of(inv)).await {
-            Ok(d) => (d, true),
-            Err(e) if e.http().may_have_succeeded() => {
-                // The create may have happened with its answer lost: look before trying again.
-                match find_by_natural_key(bc, inv)
-                    .await
-                    .map_err(|e| bc_err("looking up after an unclear create", e))?
-                {
-                    Some(d) => (d, false),
-                    None => return Err(bc_err("creating the BC purchase invoice", e)),
+        None => {
+            let now = env.clock.now();
+            if let Some(wait) = entry
+                .unsettled_create_at
+                .and_then(|at| settle_wait(at, now))
+            {
+                return Ok(Progress::Unsettled { retry_in: wait });
+            }
+            match bc.create_purchase_invoice(&draft_of(inv)).await {
+                Ok(d) => (d, true),
+                Err(e) if e.http().may_have_succeeded() => {
+                    // The create may have happened with its answer lost: look before anything
+                    // else, and if it is not there yet, remember it may still land.
+                    match find_by_natural_key(bc, inv)
+                        .await
+                        .map_err(|e| bc_err("looking up after an unclear create", e))?
+                    {
+                        Some(d) => (d, false),
+                        None => {
+                            env.store
+                                .record_unsettled_create(key, owner, now)
+                                .await
+                                .map_err(|e| StepError::new("recording an unsettled create", e))?;
+                            tracing::warn!(%key, error = %e, "create outcome unknown; looking again before any new create");
+                            let retry_in =
+                                settle_wait(now, env.clock.now()).unwrap_or(FIRST_RECHECK);
+                            return Ok(Progress::Unsettled { retry_in });
+                        }
+                    }
                 }
+                Err(e) if e.http().is_rejection() => {
+                    return Ok(Progress::Rejected(format!(
+                        "Business Central refused the invoice: {}",
+                        e.bc_message().unwrap_or_else(|| e.to_string())
+                    )));
+                }
+                Err(e) => return Err(bc_err("creating the BC purchase invoice", e)),
             }
-            Err(e) if e.http().is_rejection() => {
-                return Ok(Progress::Rejected(format!(
-                    "Business Central refused the invoice: {}",
-                    e.bc_message().unwrap_or_else(|| e.to_string())
-                )));
-            }
-            Err(e) => return Err(bc_err("creating the BC purchase invoice", e)),
-        },
+        }
     };
     env.store
         .record_target(key, owner, &draft.id)
@@ -295,6 +339,23 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
         id: posted.id,
         number,
         was_posted: !draft.is_draft(),
+    })
+}
+
+/// How long to wait before looking again for a create sent at `sent` whose outcome is unknown;
+/// `None` once the settle window is over (a new create is then safe).
+fn settle_wait(
+    sent: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let elapsed = (now - sent).to_std().unwrap_or_default();
+    if elapsed >= CREATE_SETTLE {
+        return None;
+    }
+    Some(if elapsed < FIRST_RECHECK {
+        FIRST_RECHECK - elapsed
+    } else {
+        CREATE_SETTLE - elapsed
     })
 }
 

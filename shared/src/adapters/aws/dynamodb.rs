@@ -390,6 +390,10 @@ fn ledger_entry(key: &LedgerKey, table: &str, item: &Item) -> Result<LedgerEntry
         target_id: opt_s(item, "target_id"),
         target_number: opt_s(item, "target_number"),
         attempts: u32::try_from(req_n(item, table, "attempts")?).unwrap_or(u32::MAX),
+        unsettled_create_at: opt_s(item, "unsettled_create_at")
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
     })
 }
 
@@ -528,8 +532,25 @@ impl Ledger for DynamoStore {
         self.update_claimed(
             key,
             owner,
-            "SET #target_id = :target_id",
+            "SET #target_id = :target_id REMOVE #unsettled_create_at",
             vec![(":target_id", s(target_id))],
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn record_unsettled_create(
+        &self,
+        key: &LedgerKey,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update_claimed(
+            key,
+            owner,
+            "SET #unsettled_create_at = :at",
+            vec![(":at", s(ts(at)))],
             false,
         )
         .await

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::ports::StoreError;
 
 /// The schema this code writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     target_id     TEXT,
     target_number TEXT,
     attempts      INTEGER NOT NULL,
+    unsettled_create_at TEXT,
     PRIMARY KEY (integration, kind, source_id)
 );
 
@@ -211,6 +212,10 @@ impl Db {
             ));
         }
         tx.execute_batch(SCHEMA)?;
+        if version == 1 {
+            // Version 2 remembers creates whose outcome is unknown.
+            tx.execute_batch("ALTER TABLE ledger ADD COLUMN unsettled_create_at TEXT")?;
+        }
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         }
@@ -289,6 +294,35 @@ pub(crate) fn sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_version_1_file_gains_the_unsettled_create_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE ledger (integration TEXT NOT NULL, kind TEXT NOT NULL,
+                     source_id TEXT NOT NULL, state TEXT NOT NULL, owner TEXT NOT NULL,
+                     lease_until TEXT NOT NULL, target_id TEXT, target_number TEXT,
+                     attempts INTEGER NOT NULL, PRIMARY KEY (integration, kind, source_id));
+                 INSERT INTO ledger VALUES ('i', 'invoice', '1', 'done', 'w', 'x', 'g', '108001', 1);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let (version, unsettled): (i64, Option<String>) = db
+            .call(|c| {
+                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let u = c.query_row("SELECT unsettled_create_at FROM ledger", [], |r| r.get(0))?;
+                Ok((v, u))
+            })
+            .await
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(unsettled, None, "existing rows keep their data");
+    }
 
     #[tokio::test]
     async fn open_sets_wal_and_schema_version() {

@@ -57,6 +57,7 @@ fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<Ledge
     let owner: String = row.get("owner")?;
     let target_id: Option<String> = row.get("target_id")?;
     let target_number: Option<String> = row.get("target_number")?;
+    let unsettled: Option<String> = row.get("unsettled_create_at")?;
     Ok((|| {
         let state = match state.as_str() {
             "claimed" => LedgerState::Claimed,
@@ -71,6 +72,7 @@ fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<Ledge
             target_id,
             target_number,
             attempts,
+            unsettled_create_at: unsettled.as_deref().map(parse_ts).transpose()?,
         })
     })())
 }
@@ -78,7 +80,8 @@ fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<Ledge
 fn read_entry(conn: &rusqlite::Connection, key: &LedgerKey) -> Result<Option<LedgerEntry>, Fail> {
     let row = conn
         .query_row(
-            "SELECT state, owner, lease_until, target_id, target_number, attempts
+            "SELECT state, owner, lease_until, target_id, target_number, attempts,
+                    unsettled_create_at
              FROM ledger WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
             params![key.integration, key.kind, key.source_id],
             |r| ledger_entry(key, r),
@@ -166,6 +169,7 @@ impl Ledger for SqliteStore {
                         target_id: None,
                         target_number: None,
                         attempts: 1,
+                        unsettled_create_at: None,
                     }));
                 };
                 if entry.state == LedgerState::Done {
@@ -207,10 +211,34 @@ impl Ledger for SqliteStore {
             .db
             .call(move |conn| {
                 let n = conn.execute(
-                    "UPDATE ledger SET target_id = ?5
+                    "UPDATE ledger SET target_id = ?5, unsettled_create_at = NULL
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3
                        AND owner = ?4 AND state = 'claimed'",
                     params![key.integration, key.kind, key.source_id, owner, target_id],
+                )?;
+                if n == 0 {
+                    return Err(Fail::LostClaim(key.to_string()));
+                }
+                Ok(())
+            })
+            .await?)
+    }
+
+    async fn record_unsettled_create(
+        &self,
+        key: &LedgerKey,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (key, owner) = (key.clone(), owner.to_string());
+        Ok(self
+            .db
+            .call(move |conn| {
+                let n = conn.execute(
+                    "UPDATE ledger SET unsettled_create_at = ?5
+                     WHERE integration = ?1 AND kind = ?2 AND source_id = ?3
+                       AND owner = ?4 AND state = 'claimed'",
+                    params![key.integration, key.kind, key.source_id, owner, ts(at)],
                 )?;
                 if n == 0 {
                     return Err(Fail::LostClaim(key.to_string()));
@@ -675,6 +703,38 @@ mod tests {
             other => panic!("expected Acquired, got {other:?}"),
         }
         assert_eq!(s.ledger_entry(&k).await.unwrap().unwrap().owner, "b");
+    }
+
+    #[tokio::test]
+    async fn an_unsettled_create_survives_a_take_over_until_its_target_is_recorded() {
+        let (_d, s) = setup();
+        let now = t("2024-04-01T08:00:00Z");
+        let k = key("unsettled");
+        assert!(matches!(
+            s.claim(&k, "a", now, LEASE).await.unwrap(),
+            Claim::Acquired(_)
+        ));
+        s.record_unsettled_create(&k, "a", now).await.unwrap();
+        s.release(&k, "a").await.unwrap();
+        // Another worker's claim sees the create that may still land in the target.
+        match s
+            .claim(&k, "b", now + chrono::Duration::seconds(5), LEASE)
+            .await
+            .unwrap()
+        {
+            Claim::Acquired(e) => assert_eq!(e.unsettled_create_at, Some(now)),
+            other => panic!("expected Acquired, got {other:?}"),
+        }
+        // Found after all: recording its id settles it.
+        s.record_target(&k, "b", "guid-late").await.unwrap();
+        let e = s.ledger_entry(&k).await.unwrap().unwrap();
+        assert_eq!(e.unsettled_create_at, None);
+        assert_eq!(e.target_id.as_deref(), Some("guid-late"));
+        // Only the claim holder may record it.
+        assert!(matches!(
+            s.record_unsettled_create(&k, "a", now).await,
+            Err(StoreError::LostClaim(_))
+        ));
     }
 
     #[tokio::test]
