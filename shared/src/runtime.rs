@@ -133,6 +133,8 @@ pub async fn load_config_mappings<S: Store>(
                 vals.iter()
                     .map(move |(k, v)| (tables::dimension(&i.name, dim), k, v))
             }));
+        // Collected first: an iterator of closures held across an await makes the future !Send.
+        let rows: Vec<(String, &String, &String)> = rows.collect();
         for (table, source, target) in rows {
             store.put_mapping(&table, source, target).await?;
             n += 1;
@@ -510,4 +512,30 @@ fn message_identity(body: &str) -> (String, String) {
         .unwrap_or("(unknown)")
         .to_string();
     (integration, source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{Db, SqliteStore};
+    use crate::ports::Mappings;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    #[tokio::test]
+    async fn loading_the_configured_mappings_can_run_on_any_task() {
+        let cfg = Config::parse(include_str!("../../examples/mlc.toml")).unwrap();
+        let store = SqliteStore::new(Db::open_in_memory().unwrap());
+        let fut = load_config_mappings(&cfg, &store);
+        is_send(&fut);
+        assert_eq!(fut.await.unwrap(), 2);
+        assert_eq!(
+            store
+                .mapping("coupa-bc/supplier", "SUP-002")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("V20000")
+        );
+    }
 }
