@@ -172,14 +172,7 @@ async fn main() {
             )
         })
         .collect();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(mlc_sandbox::moto::endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "bench",
-        ))
-        .load()
-        .await;
+    let sdk = mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await;
     let settings =
         mlc_lambda::local::stack(&sdk, &format!("bench{}", now_ms()), Duration::from_secs(60))
             .await

@@ -5,6 +5,19 @@ use std::time::Duration;
 
 use mlc_shared::adapters::aws::{AwsSettings, ensure_resources};
 
+/// An SDK configuration for a local emulator at `endpoint` (moto): region us-east-1 and
+/// throw-away credentials, without touching the process environment.
+pub async fn emulator_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "emulator",
+        ))
+        .load()
+        .await
+}
+
 /// Creates (where absent) the queues and tables of a stack named `prefix` on the SDK's endpoint,
 /// and returns its settings with the queue URLs SQS gave.
 pub async fn stack(

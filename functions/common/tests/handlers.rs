@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -23,14 +22,7 @@ struct World {
 }
 
 async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(mlc_sandbox::moto::endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
+    mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await
 }
 
 /// A deployment on moto: its own queues, tables and secrets (unique names, so tests run in

@@ -25,6 +25,19 @@ impl Step {
             Step::Replay => "replay",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Step::Webhook,
+            Step::Poll,
+            Step::Map,
+            Step::Post,
+            Step::Confirm,
+            Step::Replay,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
 }
 
 /// Outcome of a step for one document, in words a finance user reads.

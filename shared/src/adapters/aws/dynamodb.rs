@@ -795,19 +795,6 @@ fn audit_id() -> String {
         .to_string()
 }
 
-fn step_from_str(v: &str) -> Option<Step> {
-    [
-        Step::Webhook,
-        Step::Poll,
-        Step::Map,
-        Step::Post,
-        Step::Confirm,
-        Step::Replay,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == v)
-}
-
 fn audit_item(t: &str, i: &Item) -> Result<(String, AuditItem), StoreError> {
     let bad = |what: &str, v: &str| StoreError::Backend(format!("table {t}: bad {what} '{v}'"));
     let amount = opt_s(i, "amount")
@@ -826,7 +813,7 @@ fn audit_item(t: &str, i: &Item) -> Result<(String, AuditItem), StoreError> {
             vendor: opt_s(i, "vendor"),
             amount,
             currency: opt_s(i, "currency"),
-            step: step_from_str(&step).ok_or_else(|| bad("step", &step))?,
+            step: Step::parse(&step).ok_or_else(|| bad("step", &step))?,
             status: AuditStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
             target_document_number: opt_s(i, "target_document_number"),
             target_id: opt_s(i, "target_id"),

@@ -37,19 +37,6 @@ impl SqliteStore {
 /// A lease that has certainly run out (what `release` leaves behind).
 const LONG_AGO: &str = "1970-01-01T00:00:00.000000000Z";
 
-fn step_from_str(s: &str) -> Option<Step> {
-    [
-        Step::Webhook,
-        Step::Poll,
-        Step::Map,
-        Step::Post,
-        Step::Confirm,
-        Step::Replay,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-}
-
 fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<LedgerEntry, Fail>> {
     let state: String = row.get("state")?;
     let lease: String = row.get("lease_until")?;
@@ -515,7 +502,7 @@ impl RawAudit {
             vendor: self.vendor,
             amount,
             currency: self.currency,
-            step: step_from_str(&self.step)
+            step: Step::parse(&self.step)
                 .ok_or_else(|| Fail::Other(format!("bad audit step '{}'", self.step)))?,
             status: AuditStatus::parse(&self.status)
                 .ok_or_else(|| Fail::Other(format!("bad audit status '{}'", self.status)))?,
