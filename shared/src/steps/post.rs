@@ -257,6 +257,10 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
                         .map_err(|e| bc_err("looking up after an unclear create", e))?
                     {
                         Some(d) => (d, false),
+                        // A 5xx the server answered is settled: it is not there, so retry.
+                        None if !e.http().may_still_commit() => {
+                            return Err(bc_err("creating the BC purchase invoice", e));
+                        }
                         None => {
                             env.store
                                 .record_unsettled_create(key, owner, now)

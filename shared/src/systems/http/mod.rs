@@ -73,6 +73,17 @@ impl HttpError {
         }
     }
 
+    /// The server may still be working on the request after we stopped waiting: a timeout or a
+    /// broken connection, or a gateway that gave up on its backend (502, 504). Unlike a plain
+    /// 5xx answer from the server itself, looking right away cannot settle whether it happened.
+    pub fn may_still_commit(&self) -> bool {
+        match self {
+            HttpError::Transport { .. } => true,
+            HttpError::Status { status, .. } => matches!(*status, 502 | 504),
+            _ => false,
+        }
+    }
+
     /// A client error that retrying will not fix (bad data, missing permission).
     pub fn is_rejection(&self) -> bool {
         matches!(self, HttpError::Status { status, .. } if (400..500).contains(status) && *status != 408 && *status != 429)
