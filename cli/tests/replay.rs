@@ -1,42 +1,16 @@
 //! `mlc replay` as an operator runs it: the real binary, a real SQLite file, the simulators over
 //! HTTP. Every replay must end exactly once in Business Central.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
+
+use common::{mlc, text};
 
 use mlc_sandbox::bc::{BcConfig, BcSim};
 use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
 use mlc_sandbox::demo;
 use mlc_sandbox::faults::{FaultKind, FaultRule};
-
-const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-fn mlc(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlc"))
-        .args(args)
-        .current_dir(dir)
-        .env("MLC_SECRET_KEY", KEY)
-        .env_remove("MLC_SECRET_KEY_FILE")
-        .env_remove("MLC_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 struct Deployment {
     dir: tempfile::TempDir,
