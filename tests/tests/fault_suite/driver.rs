@@ -59,15 +59,9 @@ impl Factory {
 
     /// A new pipeline (a new process, for the ledger: a new owner).
     pub async fn pipeline(&self) -> Arc<EmbeddedPipeline> {
-        // Built on a blocking thread: the wiring's future is not provably `Send` (a closure in
-        // `load_config_mappings`), and workers that restart pipelines run in spawned tasks.
-        let (cfg, h) = (self.cfg.clone(), self.h.clone());
-        let rt = tokio::runtime::Handle::current();
-        let p = tokio::task::spawn_blocking(move || {
-            rt.block_on(async { embedded::pipeline(&cfg, &h.secrets).await.unwrap() })
-        })
-        .await
-        .unwrap();
+        let p = embedded::pipeline(&self.cfg, &self.h.secrets)
+            .await
+            .unwrap();
         let p = match self.bc_timeout {
             None => p,
             Some(timeout) => Arc::new(Pipeline {
