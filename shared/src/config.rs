@@ -178,10 +178,83 @@ pub struct IntegrationConfig {
     pub poll_overlap_secs: u64,
     #[serde(default)]
     pub mapping: MappingConfig,
+    /// What else besides approved invoices this integration keeps in step. Everything that
+    /// writes master data or orders into the ERP, or payments into the source, is opt-in.
+    #[serde(default)]
+    pub sync: SyncConfig,
 }
 
 fn default_overlap() -> u64 {
     300
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Coupa purchase orders → BC purchase orders (created, updated, removed when cancelled).
+    #[serde(default)]
+    pub purchase_orders: bool,
+    /// Coupa suppliers ↔ BC vendors.
+    #[serde(default)]
+    pub suppliers: SupplierSync,
+    /// BC paid status → a payment on the Coupa invoice.
+    #[serde(default)]
+    pub payments: bool,
+    /// Check every line's G/L account and dimension values against BC's accounts, dimensions
+    /// and dimension values before anything is posted, so a bad line parks with its value named.
+    #[serde(default = "yes")]
+    pub check_master_data: bool,
+    /// BC change notifications (webhooks) for purchase invoices: a notification triggers the
+    /// paid-status poll at once instead of at the next scheduled poll.
+    #[serde(default)]
+    pub notifications: Option<NotificationConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            purchase_orders: false,
+            suppliers: SupplierSync::Off,
+            payments: false,
+            check_master_data: true,
+            notifications: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupplierSync {
+    /// Only the mapping table (and the config's `[mapping.suppliers]`) says which vendor.
+    #[default]
+    Off,
+    /// Match Coupa suppliers to existing BC vendors by the supplier key; report the rest as
+    /// unmatched (parked, visible in the audit trail).
+    Match,
+    /// As `match`, and create a BC vendor for a supplier that has none.
+    Create,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// The public URL BC posts notifications to, e.g. `https://mlc.example.com/webhooks/bc/coupa-bc`
+    /// (served by `mlc run`'s webhook listener or the webhook function).
+    pub url: String,
+    /// Name of the secret whose value is sent as `clientState` and must come back with every
+    /// notification (at most 50 characters: BC's limit is unclear, business-central.md A8).
+    pub client_state_secret: String,
+    /// Renew a subscription when it has less than this left (it lives three days).
+    #[serde(default = "default_renew_before")]
+    pub renew_before_hours: u64,
+}
+
+fn default_renew_before() -> u64 {
+    36
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -261,6 +334,15 @@ pub mod tables {
     }
     pub fn dimension(integration: &str, dimension: &str) -> String {
         format!("{integration}/dimension/{dimension}")
+    }
+    /// Coupa PO number → BC purchase order id (written when the order is created in BC).
+    pub fn purchase_order(integration: &str) -> String {
+        format!("{integration}/purchase_order")
+    }
+    /// BC purchase invoice id → Coupa invoice id (written when an invoice is posted), so a
+    /// paid BC invoice is traced back to its source.
+    pub fn posted_invoice(integration: &str) -> String {
+        format!("{integration}/posted_invoice")
     }
 }
 

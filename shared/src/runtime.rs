@@ -9,10 +9,17 @@ use crate::config::{Config, IntegrationConfig, IntegrationKind};
 use crate::ports::{
     AuditFilter, AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store,
 };
-use crate::steps::map::{self, MapOutcome};
-use crate::steps::poll::{self, PollReport};
+use crate::config::SupplierSync;
+use crate::model::DocumentKind;
+use crate::steps::map::{self, Clients, MapOutcome};
+use crate::steps::poll::{self, Feed, PollReport};
 use crate::steps::post::{self, PostOutcome};
-use crate::steps::{Env, IngestMessage, PostMessage, StepError, audit_item};
+use crate::steps::resolve::Lookups;
+use crate::steps::subscriptions::{self, RenewReport};
+use crate::steps::{
+    Env, IngestMessage, PostMessage, StepError, SyncMessage, SyncTask, audit_item, orders,
+    payments, suppliers,
+};
 use crate::systems::business_central::{BcClient, BcSettings};
 use crate::systems::coupa::{CoupaClient, CoupaSettings};
 use crate::systems::http::{HttpError, HttpSettings};
@@ -202,6 +209,42 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
             .ok_or_else(|| StepError("Business Central is not configured".into()))
     }
 
+    fn clients(&self) -> Result<Clients<'_>, StepError> {
+        Ok(Clients {
+            coupa: self.coupa()?,
+            lookups: self.systems.bc.as_ref().map(|bc| Lookups { bc }),
+        })
+    }
+
+    /// Creates or renews the integration's BC subscriptions (the scheduled renewer; also run by
+    /// `mlc run` each cycle). `client_state` is the configured secret's value.
+    pub async fn renew_subscriptions(
+        &self,
+        name: &str,
+        client_state: &crate::ports::SecretString,
+    ) -> Result<Option<RenewReport>, StepError> {
+        let i = self.integration(name)?;
+        let Some(cfg) = &i.sync.notifications else {
+            return Ok(None);
+        };
+        subscriptions::renew_subscriptions(self.bc()?, cfg, client_state, self.env.clock.now())
+            .await
+            .map(Some)
+            .map_err(|e| StepError::new("renewing BC subscriptions", e))
+    }
+
+    /// A request to the BC notification URL of an integration (handshake or notification).
+    pub async fn handle_bc_notification(
+        &self,
+        name: &str,
+        client_state: &crate::ports::SecretString,
+        validation_token: Option<&str>,
+        body: &[u8],
+    ) -> Result<subscriptions::NotificationReply, StepError> {
+        self.integration(name)?;
+        subscriptions::notification(&self.env, name, client_state, validation_token, body).await
+    }
+
     /// Polls every integration once and re-enqueues parked documents.
     pub async fn poll_all(&self) -> Result<Vec<(String, PollReport)>, StepError> {
         let mut out = Vec::new();
@@ -235,7 +278,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 .map_err(|e| StepError::new("reading the dead-letter queue", e))?;
             for m in dead {
                 count += 1;
-                let (integration, source_id) = message_identity(&m.body);
+                let (integration, kind, source_id) = message_identity(&m.body);
                 let filter = AuditFilter {
                     integration: Some(integration.clone()),
                     document: Some(source_id.clone()),
@@ -261,7 +304,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                     let item = audit_item(
                         self.env.clock.now(),
                         &integration,
-                        "invoice",
+                        &kind,
                         &source_id,
                         step,
                         AuditStatus::DeadLettered,
@@ -278,10 +321,26 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         Ok(count)
     }
 
+    /// Polls every feed the integration syncs; the report is the invoices' with the other
+    /// feeds' counts added.
     async fn poll_one(&self, i: &IntegrationConfig) -> Result<PollReport, StepError> {
         match i.kind {
             IntegrationKind::CoupaToBusinessCentral => {
-                poll::coupa_invoices(&self.env, self.coupa()?, i).await
+                let coupa = self.coupa()?;
+                let mut report = poll::coupa_invoices(&self.env, coupa, i).await?;
+                if i.sync.suppliers != SupplierSync::Off {
+                    let r = poll::coupa_feed(&self.env, coupa, i, Feed::Suppliers).await?;
+                    report.others.push(("suppliers".into(), r.enqueued));
+                }
+                if i.sync.purchase_orders {
+                    let r = poll::coupa_feed(&self.env, coupa, i, Feed::PurchaseOrders).await?;
+                    report.others.push(("purchase orders".into(), r.enqueued));
+                }
+                if i.sync.payments {
+                    let r = payments::poll_paid(&self.env, self.bc()?, i).await?;
+                    report.others.push(("payments".into(), r.queued));
+                }
+                Ok(report)
             }
         }
     }
@@ -291,16 +350,52 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         let msg: IngestMessage = serde_json::from_str(body)
             .map_err(|e| StepError::new("undecodable ingest message", e))?;
         let integration = self.integration(&msg.integration)?;
-        match integration.kind {
-            IntegrationKind::CoupaToBusinessCentral => {
-                map::coupa_invoice(&self.env, self.coupa()?, integration, &msg).await
+        match (integration.kind, msg.kind) {
+            (
+                IntegrationKind::CoupaToBusinessCentral,
+                DocumentKind::Invoice | DocumentKind::CreditNote,
+            ) => map::coupa_invoice(&self.env, &self.clients()?, integration, &msg).await,
+            (IntegrationKind::CoupaToBusinessCentral, DocumentKind::PurchaseOrder) => {
+                orders::map_coupa_order(&self.env, &self.clients()?, integration, &msg).await
+            }
+            (IntegrationKind::CoupaToBusinessCentral, DocumentKind::Supplier) => {
+                suppliers::map_coupa_supplier(&self.env, &self.clients()?, integration, &msg)
+                    .await
+            }
+            // A BC notification's trigger: run the paid-status poll now.
+            (IntegrationKind::CoupaToBusinessCentral, DocumentKind::Payment) => {
+                let r = payments::poll_paid(&self.env, self.bc()?, integration).await?;
+                Ok(MapOutcome::Skipped(format!(
+                    "paid-status poll: {} payment(s) queued",
+                    r.queued
+                )))
             }
         }
     }
 
     /// The post step for one post message body.
     pub async fn handle_post(&self, body: &str) -> Result<PostOutcome, StepError> {
-        let msg: PostMessage = serde_json::from_str(body)
+        let v: serde_json::Value = serde_json::from_str(body)
+            .map_err(|e| StepError::new("undecodable post message", e))?;
+        if v.get("task").is_some() {
+            let msg: SyncMessage = serde_json::from_value(v)
+                .map_err(|e| StepError::new("undecodable sync message", e))?;
+            self.integration(&msg.integration)?;
+            let (env, owner, name) = (&self.env, self.owner.as_str(), msg.integration.as_str());
+            return match &msg.task {
+                SyncTask::PurchaseOrder { order } => {
+                    orders::post_bc_order(env, self.bc()?, owner, name, order).await
+                }
+                SyncTask::Vendor { vendor } => {
+                    suppliers::post_bc_vendor(env, self.bc()?, owner, name, vendor).await
+                }
+                SyncTask::Payment { payment } => {
+                    payments::confirm_coupa_payment(env, self.coupa()?, owner, name, payment)
+                        .await
+                }
+            };
+        }
+        let msg: PostMessage = serde_json::from_value(v)
             .map_err(|e| StepError::new("undecodable post message", e))?;
         self.integration(&msg.integration)?;
         post::bc_purchase_invoice(&self.env, self.bc()?, &self.owner, &msg).await
@@ -405,7 +500,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         e: &StepError,
         last: bool,
     ) {
-        let (integration, source_id) = message_identity(body);
+        let (integration, kind, source_id) = message_identity(body);
         let step = if queue == QueueName::Ingest {
             Step::Map
         } else {
@@ -420,7 +515,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         let item = audit_item(
             self.env.clock.now(),
             &integration,
-            "invoice",
+            &kind,
             &source_id,
             step,
             status,
@@ -502,16 +597,29 @@ fn add(t: &mut DrainStats, l: &DrainStats) {
     t.dead_lettered += l.dead_lettered;
 }
 
-/// (integration, source id) of a message body, best effort, for audit items about failures.
-fn message_identity(body: &str) -> (String, String) {
+/// (integration, document kind, source id) of a message body, best effort, for audit items
+/// about failures.
+fn message_identity(body: &str) -> (String, String, String) {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let integration = v["integration"].as_str().unwrap_or("(unknown)").to_string();
+    if let Ok(sync) = serde_json::from_value::<SyncMessage>(v.clone()) {
+        return (
+            integration,
+            sync.task.kind().as_str().to_string(),
+            sync.task.source_id().to_string(),
+        );
+    }
+    let kind = v["kind"]
+        .as_str()
+        .or_else(|| v["invoice"]["kind"].as_str())
+        .unwrap_or("invoice")
+        .to_string();
     let source = v["source_id"]
         .as_str()
         .or_else(|| v["invoice"]["source_id"].as_str())
         .unwrap_or("(unknown)")
         .to_string();
-    (integration, source)
+    (integration, kind, source)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 mod documents;
 mod money;
+mod sync;
 
 pub use documents::*;
 pub use money::{Currency, CurrencyError, Money};
+pub use sync::*;

@@ -55,6 +55,8 @@ pub enum AuditStatus {
     Posted,
     /// Already posted earlier: nothing was done (the exactly-once guard at work).
     AlreadyPosted,
+    /// Changed in the target to match a changed source document (a purchase order).
+    Updated,
     /// A retryable failure; the message will be retried.
     Failed,
     /// Gave up after the maximum number of attempts; in the dead-letter queue, replayable.
@@ -71,6 +73,7 @@ impl AuditStatus {
             AuditStatus::Parked => "parked",
             AuditStatus::Posted => "posted",
             AuditStatus::AlreadyPosted => "already_posted",
+            AuditStatus::Updated => "updated",
             AuditStatus::Failed => "failed",
             AuditStatus::DeadLettered => "dead_lettered",
             AuditStatus::Rejected => "rejected",
@@ -84,6 +87,7 @@ impl AuditStatus {
             AuditStatus::Parked,
             AuditStatus::Posted,
             AuditStatus::AlreadyPosted,
+            AuditStatus::Updated,
             AuditStatus::Failed,
             AuditStatus::DeadLettered,
             AuditStatus::Rejected,

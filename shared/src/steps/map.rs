@@ -2,10 +2,9 @@
 //! G/L accounts and dimensions, and queue it for posting. What cannot be resolved is parked
 //! with the reason, and retried when the mapping exists.
 
-use super::resolve::{self, ResolveError};
+use super::resolve::{self, Lookups, ResolveError};
 use super::{Env, IngestMessage, PostMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
-use crate::model::InvoiceKind;
 use crate::ports::{AuditStatus, Clock, ParkedDoc, Queue, QueueName, Step, Store};
 use crate::systems::coupa::{self, CoupaClient, CoupaError};
 
@@ -28,20 +27,27 @@ pub enum MapCrash {
     AfterEnqueue,
 }
 
+/// The clients a map step reads through: the source, and the target's lookups (vendors,
+/// orders, master data) when the target is configured.
+pub struct Clients<'a> {
+    pub coupa: &'a CoupaClient,
+    pub lookups: Option<Lookups<'a>>,
+}
+
 pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
-    coupa: &CoupaClient,
+    clients: &Clients<'_>,
     integration: &IntegrationConfig,
     msg: &IngestMessage,
 ) -> Result<MapOutcome, StepError> {
-    map_with_crash(env, coupa, integration, msg, None).await
+    map_with_crash(env, clients, integration, msg, None).await
 }
 
 /// As [`coupa_invoice`], abandoning the attempt at `crash` as a killed worker would (no ack,
 /// no unpark, no audit): for the tests that prove a restart neither duplicates nor loses.
 pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
-    coupa: &CoupaClient,
+    clients: &Clients<'_>,
     integration: &IntegrationConfig,
     msg: &IngestMessage,
     crash: Option<MapCrash>,
@@ -62,7 +68,7 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
     if crash == Some(MapCrash::BeforeSourceRead) {
         return Err(StepError("crash injected before the source read".into()));
     }
-    let wire = match coupa.invoice(id).await {
+    let wire = match clients.coupa.invoice(id).await {
         Ok(w) => w,
         Err(e @ CoupaError::Malformed { .. }) => return park(env, msg, None, e.to_string()).await,
         Err(e) => return Err(StepError::new(&format!("fetching Coupa invoice {id}"), e)),
@@ -78,7 +84,7 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
         audit_item(
             env.clock.now(),
             name,
-            "invoice",
+            kind_name(invoice.kind),
             &msg.source_id,
             Step::Map,
             status,
@@ -92,16 +98,19 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
         write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
         return Ok(MapOutcome::Skipped(why));
     }
-    if invoice.kind == InvoiceKind::CreditNote {
-        let why = "a credit note must not become a Business Central purchase invoice; credit memos are not supported yet".to_string();
-        return park(env, msg, Some(invoice.number.clone()), why).await;
-    }
-    let resolved = match resolve::invoice(&invoice, integration, &env.store).await {
+    let resolved = match resolve::invoice(
+        &invoice,
+        integration,
+        &env.store,
+        clients.lookups.as_ref(),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(ResolveError::Unresolved(why)) => {
             return park(env, msg, Some(invoice.number.clone()), why).await;
         }
-        Err(ResolveError::Store(e)) => return Err(StepError::new("reading mappings", e)),
+        Err(e) => return Err(StepError::new("resolving", e)),
     };
     let post = PostMessage {
         integration: name.clone(),
@@ -217,4 +226,12 @@ pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(
             .map_err(|e| StepError::new("re-enqueueing parked documents", e))?;
     }
     Ok(n)
+}
+
+/// The audit trail's document kind of a Coupa invoice-type document.
+pub fn kind_name(kind: crate::model::InvoiceKind) -> &'static str {
+    match kind {
+        crate::model::InvoiceKind::Invoice => "invoice",
+        crate::model::InvoiceKind::CreditNote => "credit_note",
+    }
 }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DocumentKind, ResolvedInvoice};
+use crate::model::{DocumentKind, PaymentBack, ResolvedInvoice, ResolvedPurchaseOrder, VendorToCreate};
 use crate::ports::{OutgoingMessage, dedup_id};
 
 /// "Fetch and map this source document": what webhooks and polls enqueue.
@@ -65,6 +65,69 @@ impl PostMessage {
                 &self.invoice.version.timestamp().to_string(),
                 &run,
             ]),
+            body: serde_json::to_string(self).expect("serialisable"),
+        }
+    }
+}
+
+/// "Make the target match this": the post queue's other documents (purchase orders, vendors
+/// to create, payments to report back). Told apart from a [`PostMessage`] by its `task` field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncMessage {
+    pub integration: String,
+    #[serde(flatten)]
+    pub task: SyncTask,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum SyncTask {
+    PurchaseOrder { order: ResolvedPurchaseOrder },
+    Vendor { vendor: VendorToCreate },
+    Payment { payment: PaymentBack },
+}
+
+impl SyncTask {
+    pub fn kind(&self) -> DocumentKind {
+        match self {
+            SyncTask::PurchaseOrder { .. } => DocumentKind::PurchaseOrder,
+            SyncTask::Vendor { .. } => DocumentKind::Supplier,
+            SyncTask::Payment { .. } => DocumentKind::Payment,
+        }
+    }
+
+    pub fn source_id(&self) -> &str {
+        match self {
+            SyncTask::PurchaseOrder { order } => &order.source_id,
+            SyncTask::Vendor { vendor } => &vendor.supplier_source_id,
+            SyncTask::Payment { payment } => &payment.source_id,
+        }
+    }
+}
+
+impl SyncMessage {
+    /// Orders: per (order, version) and map run, like post messages (the ledger keeps each
+    /// version once). Vendors and payments: per document, so a repeat within five minutes is
+    /// dropped by the queue before it costs a ledger read.
+    pub fn to_outgoing(&self) -> OutgoingMessage {
+        let kind = self.task.kind();
+        let id = self.task.source_id();
+        let dedup = match &self.task {
+            SyncTask::PurchaseOrder { order } => dedup_id(&[
+                &self.integration,
+                "sync",
+                id,
+                &order.version.timestamp().to_string(),
+                &uuid::Uuid::new_v4().simple().to_string(),
+            ]),
+            SyncTask::Vendor { .. } => dedup_id(&[&self.integration, "vendor", id]),
+            SyncTask::Payment { payment } => {
+                dedup_id(&[&self.integration, "payment", id, &payment.target_id])
+            }
+        };
+        OutgoingMessage {
+            group_id: group_id(&self.integration, kind, id),
+            dedup_id: dedup,
             body: serde_json::to_string(self).expect("serialisable"),
         }
     }

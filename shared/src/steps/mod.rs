@@ -4,15 +4,20 @@
 //! webhook → ingest queue ← poll; ingest → map → post queue → post → target.
 
 mod audit;
+mod claim;
 pub mod map;
 mod messages;
+pub mod orders;
+pub mod payments;
 pub mod poll;
 pub mod post;
 pub mod resolve;
+pub mod subscriptions;
+pub mod suppliers;
 pub mod webhook;
 
 pub use audit::audit_item;
-pub use messages::{IngestMessage, PostMessage};
+pub use messages::{IngestMessage, PostMessage, SyncMessage, SyncTask};
 
 use crate::ports::{Clock, Queue, Store};
 

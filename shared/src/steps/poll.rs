@@ -8,7 +8,7 @@ use super::{Env, IngestMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
 use crate::model::DocumentKind;
 use crate::ports::{AuditStatus, Clock, Queue, QueueName, Step, Store};
-use crate::systems::coupa::{CoupaClient, PAGE_SIZE, PollWindow};
+use crate::systems::coupa::{CoupaClient, CoupaError, DocRef, PAGE_SIZE, PollWindow};
 
 #[derive(Clone, Debug)]
 pub struct PollReport {
@@ -19,10 +19,53 @@ pub struct PollReport {
     /// False when another poller moved the watermark first (harmless: the ledger absorbs
     /// the overlap).
     pub watermark_advanced: bool,
+    /// The integration's other feeds polled in the same cycle: (feed, documents queued).
+    pub others: Vec<(String, u32)>,
 }
 
 pub fn watermark_key(integration: &str) -> String {
-    format!("{integration}/coupa/invoices")
+    Feed::Invoices.watermark_key(integration)
+}
+
+/// What a Coupa poll reads. Each feed has its own watermark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Approved invoices (and credit notes).
+    Invoices,
+    PurchaseOrders,
+    Suppliers,
+}
+
+impl Feed {
+    pub fn watermark_key(self, integration: &str) -> String {
+        let feed = match self {
+            Feed::Invoices => "invoices",
+            Feed::PurchaseOrders => "purchase_orders",
+            Feed::Suppliers => "suppliers",
+        };
+        format!("{integration}/coupa/{feed}")
+    }
+
+    fn kind(self) -> DocumentKind {
+        match self {
+            Feed::Invoices => DocumentKind::Invoice,
+            Feed::PurchaseOrders => DocumentKind::PurchaseOrder,
+            Feed::Suppliers => DocumentKind::Supplier,
+        }
+    }
+
+    async fn page(
+        self,
+        coupa: &CoupaClient,
+        window: PollWindow,
+        after_id: i64,
+    ) -> Result<(Vec<DocRef>, Vec<CoupaError>), CoupaError> {
+        match self {
+            Feed::Invoices => coupa.approved_invoices_page(window, after_id).await,
+            Feed::PurchaseOrders => coupa.purchase_orders_page(window, after_id).await,
+            Feed::Suppliers => coupa.suppliers_page(window, after_id).await,
+        }
+    }
 }
 
 pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
@@ -30,7 +73,17 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
     coupa: &CoupaClient,
     integration: &IntegrationConfig,
 ) -> Result<PollReport, StepError> {
-    let key = watermark_key(&integration.name);
+    coupa_feed(env, coupa, integration, Feed::Invoices).await
+}
+
+pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    coupa: &CoupaClient,
+    integration: &IntegrationConfig,
+    feed: Feed,
+) -> Result<PollReport, StepError> {
+    let key = feed.watermark_key(&integration.name);
+    let kind = feed.kind();
     let stored = env
         .store
         .watermark(&key)
@@ -63,13 +116,14 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
         enqueued: 0,
         unreadable: 0,
         watermark_advanced: false,
+        others: Vec::new(),
     };
     let mut after_id = 0i64;
     loop {
-        let (refs, unreadable) = coupa
-            .approved_invoices_page(window, after_id)
+        let (refs, unreadable) = feed
+            .page(coupa, window, after_id)
             .await
-            .map_err(|e| StepError::new("listing Coupa invoices", e))?;
+            .map_err(|e| StepError::new(&format!("listing Coupa {}s", kind.as_str()), e))?;
         report.pages += 1;
         let page_len = refs.len() + unreadable.len();
         for e in &unreadable {
@@ -77,7 +131,7 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
             let item = audit_item(
                 env.clock.now(),
                 &integration.name,
-                "invoice",
+                kind.as_str(),
                 "(unknown)",
                 Step::Poll,
                 AuditStatus::Rejected,
@@ -95,7 +149,7 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
             .iter()
             .map(|r| IngestMessage {
                 integration: integration.name.clone(),
-                kind: DocumentKind::Invoice,
+                kind,
                 source_id: r.id.to_string(),
                 version: r.updated_at.map(|t| t.to_rfc3339()),
                 via: "poll".into(),
@@ -108,13 +162,13 @@ pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
                     messages.iter().map(IngestMessage::to_outgoing).collect(),
                 )
                 .await
-                .map_err(|e| StepError::new("enqueueing polled invoices", e))?;
+                .map_err(|e| StepError::new("enqueueing polled documents", e))?;
             report.enqueued += messages.len() as u32;
             for m in &messages {
                 let item = audit_item(
                     env.clock.now(),
                     &integration.name,
-                    "invoice",
+                    kind.as_str(),
                     &m.source_id,
                     Step::Poll,
                     AuditStatus::Received,

@@ -19,10 +19,11 @@ use crate::model::ResolvedInvoice;
 use crate::ports::{
     AuditItem, AuditStatus, Claim, Clock, LedgerEntry, LedgerKey, Queue, Step, Store,
 };
-use crate::systems::business_central::wire::{
-    NewPurchaseInvoice, NewPurchaseInvoiceLine, PurchaseInvoice,
+use crate::model::InvoiceKind;
+use crate::systems::business_central::wire::PurchaseInvoice;
+use crate::systems::business_central::{
+    BcClient, BcError, DocSet, NewDocumentLine, NewPurchaseDocument,
 };
-use crate::systems::business_central::{BcClient, BcError};
 
 /// How long a claim protects a document from a second worker. Longer than a post takes;
 /// short enough that a crashed worker's document is picked up on the next redelivery.
@@ -90,6 +91,7 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
     crash: Option<CrashPoint>,
 ) -> Result<PostOutcome, StepError> {
     let inv = &msg.invoice;
+    // Credit notes share Coupa's invoice ids, so one ledger kind covers both.
     let key = LedgerKey {
         integration: msg.integration.clone(),
         kind: "invoice".into(),
@@ -99,7 +101,7 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
         audit_item(
             env.clock.now(),
             &msg.integration,
-            "invoice",
+            super::map::kind_name(inv.kind),
             &inv.source_id,
             Step::Post,
             status,
@@ -212,10 +214,12 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
 ) -> Result<Progress, Failure> {
     let bc_err = |what: &str, e: BcError| Failure::Retry(StepError::new(what, e));
     let known_id = entry.target_id.as_deref();
+    let set = doc_set(inv);
+    let noun = set.noun();
 
     let mut existing = match known_id {
         Some(id) => bc
-            .purchase_invoice(id)
+            .document(set, id)
             .await
             .map_err(|e| bc_err("reading the recorded BC invoice", e))?,
         None => None,
@@ -229,7 +233,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
         && !found.is_draft()
     {
         let number = found.number.clone().unwrap_or_default();
-        complete(env, key, owner, &found.id, &number).await?;
+        complete(env, key, owner, inv, &found.id, &number).await?;
         return Ok(Progress::Done {
             id: found.id.clone(),
             number,
@@ -247,7 +251,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
             {
                 return Ok(Progress::Unsettled { retry_in: wait });
             }
-            match bc.create_purchase_invoice(&draft_of(inv)).await {
+            match bc.create_document(set, &draft_of(inv)).await {
                 Ok(d) => (d, true),
                 Err(e) if e.http().may_have_succeeded() => {
                     // The create may have happened with its answer lost: look before anything
@@ -259,7 +263,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
                         Some(d) => (d, false),
                         // A 5xx the server answered is settled: it is not there, so retry.
                         None if !e.http().may_still_commit() => {
-                            return Err(bc_err("creating the BC purchase invoice", e));
+                            return Err(bc_err(&format!("creating the BC {noun}"), e));
                         }
                         None => {
                             env.store
@@ -275,11 +279,11 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
                 }
                 Err(e) if e.http().is_rejection() => {
                     return Ok(Progress::Rejected(format!(
-                        "Business Central refused the invoice: {}",
+                        "Business Central refused the {noun}: {}",
                         e.bc_message().unwrap_or_else(|| e.to_string())
                     )));
                 }
-                Err(e) => return Err(bc_err("creating the BC purchase invoice", e)),
+                Err(e) => return Err(bc_err(&format!("creating the BC {noun}"), e)),
             }
         }
     };
@@ -294,7 +298,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
     }
 
     if draft.is_draft() {
-        if let Err((what, e)) = ensure_dimensions(bc, &draft.id, inv, fresh).await {
+        if let Err((what, e)) = ensure_dimensions(bc, set, &draft.id, inv, fresh).await {
             if e.http().is_rejection() {
                 return Ok(Progress::Rejected(format!(
                     "Business Central refused {what}: {}",
@@ -303,10 +307,10 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
             }
             return Err(bc_err(&format!("setting {what}"), e));
         }
-        if let Err(e) = bc.post_purchase_invoice(&draft.id).await {
+        if let Err(e) = bc.post_document(set, &draft.id).await {
             // Posted after all (answer lost, or an earlier attempt got there)? Read before judging.
             let now = bc
-                .purchase_invoice(&draft.id)
+                .document(set, &draft.id)
                 .await
                 .map_err(|e| bc_err("reading after a failed post", e))?;
             if now.as_ref().is_none_or(|d| d.is_draft()) {
@@ -317,7 +321,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
                         e.bc_message().unwrap_or_else(|| e.to_string())
                     )));
                 }
-                return Err(bc_err("posting the BC purchase invoice", e));
+                return Err(bc_err(&format!("posting the BC {noun}"), e));
             }
         }
     }
@@ -328,17 +332,17 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
     }
     // The post renumbers the invoice (gotcha 3): read the posted number by the stable id.
     let posted = bc
-        .purchase_invoice(&draft.id)
+        .document(set, &draft.id)
         .await
-        .map_err(|e| bc_err("reading the posted invoice", e))?
+        .map_err(|e| bc_err(&format!("reading the posted {noun}"), e))?
         .ok_or_else(|| {
             Failure::Retry(StepError(format!(
-                "BC invoice {} vanished after posting",
+                "BC {noun} {} vanished after posting",
                 draft.id
             )))
         })?;
     let number = posted.number.clone().unwrap_or_default();
-    complete(env, key, owner, &posted.id, &number).await?;
+    complete(env, key, owner, inv, &posted.id, &number).await?;
     Ok(Progress::Done {
         id: posted.id,
         number,
@@ -348,7 +352,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
 
 /// How long to wait before looking again for a create sent at `sent` whose outcome is unknown;
 /// `None` once the settle window is over (a new create is then safe).
-fn settle_wait(
+pub(crate) fn settle_wait(
     sent: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Duration> {
@@ -370,26 +374,37 @@ async fn find_by_natural_key(
     inv: &ResolvedInvoice,
 ) -> Result<Option<PurchaseInvoice>, BcError> {
     let mut found = bc
-        .purchase_invoices_by_vendor_invoice_number(&inv.vendor_number, &inv.vendor_invoice_number)
+        .documents_by_natural_key(
+            doc_set(inv),
+            &inv.vendor_number,
+            &inv.vendor_invoice_number,
+        )
         .await?;
     found.sort_by_key(|i| i.is_draft());
     Ok(found.into_iter().next())
 }
 
-fn draft_of(inv: &ResolvedInvoice) -> NewPurchaseInvoice {
-    NewPurchaseInvoice {
+/// An invoice becomes a purchase invoice; a credit note a purchase credit memo.
+fn doc_set(inv: &ResolvedInvoice) -> DocSet {
+    match inv.kind {
+        InvoiceKind::Invoice => DocSet::Invoice,
+        InvoiceKind::CreditNote => DocSet::CreditMemo,
+    }
+}
+
+fn draft_of(inv: &ResolvedInvoice) -> NewPurchaseDocument {
+    NewPurchaseDocument {
         vendor_number: inv.vendor_number.clone(),
-        vendor_invoice_number: inv.vendor_invoice_number.clone(),
-        invoice_date: inv.invoice_date,
+        external_number: inv.vendor_invoice_number.clone(),
+        date: inv.invoice_date,
         currency_code: inv.total.currency.to_string(),
-        purchase_invoice_lines: inv
+        lines: inv
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| NewPurchaseInvoiceLine {
+            .map(|(i, l)| NewDocumentLine {
                 sequence: (i as i32 + 1) * 10000,
-                line_type: "Account".into(),
-                line_object_number: l.gl_account.clone(),
+                gl_account: l.gl_account.clone(),
                 description: l.description.clone(),
                 quantity: l.quantity,
                 unit_cost: l.unit_cost,
@@ -402,6 +417,7 @@ fn draft_of(inv: &ResolvedInvoice) -> NewPurchaseInvoice {
 /// one, only the missing ones are added, so a retry never trips over "already exists".
 async fn ensure_dimensions(
     bc: &BcClient,
+    set: DocSet,
     invoice_id: &str,
     inv: &ResolvedInvoice,
     fresh: bool,
@@ -410,7 +426,7 @@ async fn ensure_dimensions(
         return Ok(());
     }
     let mut bc_lines = bc
-        .purchase_invoice_lines(invoice_id)
+        .document_lines(set, invoice_id)
         .await
         .map_err(|e| ("the invoice lines".to_string(), e))?;
     bc_lines.sort_by_key(|l| l.sequence.unwrap_or(i32::MAX));
@@ -430,7 +446,7 @@ async fn ensure_dimensions(
         let have: Vec<String> = if fresh {
             Vec::new()
         } else {
-            bc.line_dimensions(&bc_line.id)
+            bc.document_line_dimensions(set, &bc_line.id)
                 .await
                 .map_err(|e| (format!("the dimensions of line {n}"), e))?
                 .into_iter()
@@ -439,7 +455,7 @@ async fn ensure_dimensions(
         };
         for (code, value) in &line.dimensions {
             if !have.iter().any(|h| h.eq_ignore_ascii_case(code)) {
-                bc.add_line_dimension(&bc_line.id, code, value)
+                bc.add_document_line_dimension(set, &bc_line.id, code, value)
                     .await
                     .map_err(|e| (format!("dimension {code} value '{value}' on line {n}"), e))?;
             }
@@ -452,9 +468,21 @@ async fn complete<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     key: &LedgerKey,
     owner: &str,
+    inv: &ResolvedInvoice,
     id: &str,
     number: &str,
 ) -> Result<(), StepError> {
+    if inv.kind == InvoiceKind::Invoice {
+        // Before the ledger says done, so a paid BC invoice can always be traced to its source.
+        env.store
+            .put_mapping(
+                &crate::config::tables::posted_invoice(&key.integration),
+                &id.to_lowercase(),
+                &inv.source_id,
+            )
+            .await
+            .map_err(|e| StepError::new("recording the posted invoice", e))?;
+    }
     env.store
         .complete(key, owner, id, number)
         .await

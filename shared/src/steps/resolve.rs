@@ -1,11 +1,17 @@
 //! Resolving a canonical invoice against the mapping rules and tables: vendor, G/L account and
 //! dimension values per line. What cannot be resolved is named exactly, for the parked reason.
 
+use std::time::Duration;
+
 use rust_decimal::Decimal;
 
-use crate::config::{IntegrationConfig, SupplierKey, tables};
-use crate::model::{Invoice, ResolvedInvoice, ResolvedLine};
+use crate::config::{IntegrationConfig, SupplierKey, SupplierSync, tables};
+use crate::model::{
+    AccountCoding, Invoice, InvoiceKind, OrderState, PurchaseOrder, ResolvedInvoice,
+    ResolvedLine, ResolvedOrderLine, ResolvedPurchaseOrder, Supplier,
+};
 use crate::ports::{Mappings, StoreError};
+use crate::systems::business_central::{BcClient, BcError, MasterData};
 
 /// BC "Vendor Invoice No." is Code[35]; a longer one would be refused at create.
 pub const MAX_VENDOR_INVOICE_NUMBER: usize = 35;
@@ -19,15 +25,56 @@ pub enum ResolveError {
     Unresolved(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The target could not be asked (retry later).
+    #[error("reading Business Central: {0}")]
+    Target(#[from] BcError),
+}
+
+/// How long a snapshot of BC's master data serves before it is read again. A value missing
+/// from a snapshot older than [`RECHECK_AFTER`] is looked for once more in a fresh one, so a
+/// value just added in BC is found without waiting this long.
+pub const MASTER_DATA_TTL: Duration = Duration::from_secs(300);
+pub const RECHECK_AFTER: Duration = Duration::from_secs(10);
+
+/// Every problem of `lines` (line number, G/L account, dimension values) against BC's master
+/// data; empty when all is well.
+async fn check_master_data(
+    bc: &BcClient,
+    lines: &[(u32, &str, &[(String, String)])],
+) -> Result<Vec<String>, BcError> {
+    let problems = |md: &MasterData| {
+        let mut out = Vec::new();
+        for (n, gl, dims) in lines {
+            if let Err(e) = md.check_account(gl) {
+                out.push(format!("line {n}: {e}"));
+            }
+            for (code, value) in dims.iter() {
+                if let Err(e) = md.check_dimension(code, value) {
+                    out.push(format!("line {n}: {e}"));
+                }
+            }
+        }
+        out
+    };
+    let found = problems(&*bc.master_data_cached(MASTER_DATA_TTL).await?);
+    if found.is_empty() {
+        return Ok(found);
+    }
+    Ok(problems(&*bc.master_data_cached(RECHECK_AFTER).await?))
+}
+
+/// What resolution may ask the target: BC for vendors, orders and master data.
+pub struct Lookups<'a> {
+    pub bc: &'a BcClient,
 }
 
 pub async fn invoice<M: Mappings>(
     inv: &Invoice,
     integration: &IntegrationConfig,
     mappings: &M,
+    lookups: Option<&Lookups<'_>>,
 ) -> Result<ResolvedInvoice, ResolveError> {
     let name = &integration.name;
-    let rules = &integration.mapping;
     let unresolved = |s: String| ResolveError::Unresolved(s);
 
     if inv.number.chars().count() > MAX_VENDOR_INVOICE_NUMBER {
@@ -37,27 +84,16 @@ pub async fn invoice<M: Mappings>(
         )));
     }
 
-    let s = &inv.supplier;
-    let (key_name, key) = match rules.supplier_key {
-        SupplierKey::Number => ("number", s.number.clone()),
-        SupplierKey::Id => ("id", Some(s.source_id.clone())),
-        SupplierKey::TaxId => ("tax id", s.tax_id.clone()),
+    let order = match lookups {
+        Some(l) => order_of(inv, integration, mappings, l).await?,
+        None => None,
     };
-    let key = key.ok_or_else(|| {
-        unresolved(format!(
-            "Coupa supplier '{}' (id {}) has no {key_name}, which the supplier mapping is keyed by",
-            s.name, s.source_id
-        ))
-    })?;
-    let vendor_number = mappings
-        .mapping(&tables::supplier(name), &key)
-        .await?
-        .ok_or_else(|| {
-            unresolved(format!(
-                "no Business Central vendor mapped for Coupa supplier '{}' ({key_name} {key})",
-                s.name
-            ))
-        })?;
+    // An invoice against an order is the order's vendor's, whatever the supplier maps to.
+    let vendor_number = match order.as_ref().and_then(|o| o.vendor_number.clone()) {
+        Some(v) => v,
+        None => vendor_of(&inv.supplier, integration, mappings, lookups).await?,
+    };
+    let s = &inv.supplier;
 
     let mut lines = Vec::with_capacity(inv.lines.len());
     for l in &inv.lines {
@@ -67,31 +103,36 @@ pub async fn invoice<M: Mappings>(
             Some(code) => mappings.mapping(&tables::account_code(name), code).await?,
             None => None,
         };
-        let gl_account = match exact {
-            Some(gl) => gl,
-            None => segment_gl(mappings, integration, l, n).await?,
+        let from_order = order.as_ref().and_then(|o| {
+            let seq = l.po_line_num? as i32 * 10000;
+            o.purchase_order_lines
+                .as_deref()?
+                .iter()
+                .find(|ol| ol.sequence == Some(seq))?
+                .line_object_number
+                .clone()
+        });
+        let gl_account = match (from_order, exact) {
+            (Some(gl), _) | (None, Some(gl)) => gl,
+            (None, None) => segment_gl(mappings, integration, &l.account, n).await?,
         };
-        let mut dimensions = Vec::new();
-        for rule in &rules.dimensions {
-            let Some(value) = l.account.segment(rule.segment) else {
-                continue;
-            };
-            let value = if rule.translate {
-                mappings.mapping(&tables::dimension(name, &rule.dimension), value).await?.ok_or_else(|| {
-                    unresolved(format!(
-                        "line {n}: no Business Central value of dimension {} mapped for account segment-{} '{value}'",
-                        rule.dimension, rule.segment
-                    ))
-                })?
-            } else {
-                value.to_string()
-            };
-            dimensions.push((rule.dimension.clone(), value));
-        }
+        let dimensions = dimensions_of(&l.account, integration, mappings, n).await?;
         // An amount-only line becomes one unit at its amount: BC posts only lines with a quantity.
         let (quantity, unit_cost) = match l.quantity {
             Some(q) if q != Decimal::ZERO => (q, l.unit_price),
             _ => (Decimal::ONE, l.amount),
+        };
+        // A credit note's amounts are negative in Coupa; a BC credit memo's are positive (its
+        // kind is what makes it a credit).
+        let (quantity, unit_cost) = match inv.kind {
+            InvoiceKind::Invoice => (quantity, unit_cost),
+            InvoiceKind::CreditNote if l.amount > Decimal::ZERO => {
+                return Err(unresolved(format!(
+                    "line {n}: a credit note line with a positive amount ({}) cannot be part of a Business Central credit memo",
+                    l.amount
+                )));
+            }
+            InvoiceKind::CreditNote => (quantity.abs(), unit_cost.abs()),
         };
         lines.push(ResolvedLine {
             description: l.description.chars().take(MAX_DESCRIPTION).collect(),
@@ -102,6 +143,27 @@ pub async fn invoice<M: Mappings>(
         });
     }
 
+    if let Some(l) = lookups
+        && integration.sync.check_master_data
+    {
+        let coded: Vec<(u32, &str, &[(String, String)])> = lines
+            .iter()
+            .zip(&inv.lines)
+            .map(|(r, l)| (l.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
+            .collect();
+        let problems = check_master_data(l.bc, &coded).await?;
+        if !problems.is_empty() {
+            return Err(unresolved(problems.join("; ")));
+        }
+    }
+
+    let total = match inv.kind {
+        InvoiceKind::Invoice => inv.total.clone(),
+        InvoiceKind::CreditNote => crate::model::Money {
+            amount: inv.total.amount.abs(),
+            currency: inv.total.currency.clone(),
+        },
+    };
     Ok(ResolvedInvoice {
         source_id: inv.source_id.clone(),
         version: inv.version,
@@ -110,7 +172,212 @@ pub async fn invoice<M: Mappings>(
         vendor_invoice_number: inv.number.clone(),
         supplier_name: s.name.clone(),
         invoice_date: inv.invoice_date,
-        total: inv.total.clone(),
+        total,
+        lines,
+    })
+}
+
+/// The supplier-mapping key of a supplier under the integration's rules: (what it is, value).
+pub fn supplier_key(
+    s: &Supplier,
+    integration: &IntegrationConfig,
+) -> Result<(&'static str, String), ResolveError> {
+    let (key_name, key) = match integration.mapping.supplier_key {
+        SupplierKey::Number => ("number", s.number.clone()),
+        SupplierKey::Id => ("id", Some(s.source_id.clone())),
+        SupplierKey::TaxId => ("tax id", s.tax_id.clone()),
+    };
+    let key = key.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+        ResolveError::Unresolved(format!(
+            "Coupa supplier '{}' (id {}) has no {key_name}, which the supplier mapping is keyed by",
+            s.name, s.source_id
+        ))
+    })?;
+    Ok((key_name, key))
+}
+
+/// Finds the BC vendor of a supplier by the supplier key: the vendor with that number, or with
+/// that tax registration number. `Ok(None)` when BC has none; an `Unresolved` error when more
+/// than one vendor matches (a person must choose).
+pub async fn find_vendor(
+    bc: &BcClient,
+    integration: &IntegrationConfig,
+    s: &Supplier,
+    key: &str,
+) -> Result<Option<String>, ResolveError> {
+    let found: Vec<String> = match integration.mapping.supplier_key {
+        SupplierKey::Number => bc.vendor_by_number(key).await?.into_iter().collect(),
+        SupplierKey::TaxId => bc.vendor_by_tax_id(key).await?,
+        SupplierKey::Id => Vec::new(),
+    }
+    .into_iter()
+    .filter_map(|v| v.number)
+    .collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => Err(ResolveError::Unresolved(format!(
+            "Coupa supplier '{}' matches {} Business Central vendors ({}); map it by hand",
+            s.name,
+            many.len(),
+            many.join(", ")
+        ))),
+    }
+}
+
+/// The BC vendor number of a supplier: from the mapping table, else (when supplier sync is on)
+/// by looking BC up with the supplier key and recording what was found.
+async fn vendor_of<M: Mappings>(
+    s: &Supplier,
+    integration: &IntegrationConfig,
+    mappings: &M,
+    lookups: Option<&Lookups<'_>>,
+) -> Result<String, ResolveError> {
+    let (key_name, key) = supplier_key(s, integration)?;
+    let table = tables::supplier(&integration.name);
+    if let Some(v) = mappings.mapping(&table, &key).await? {
+        return Ok(v);
+    }
+    if let Some(l) = lookups
+        && integration.sync.suppliers != SupplierSync::Off
+        && let Some(v) = find_vendor(l.bc, integration, s, &key).await?
+    {
+        mappings.put_mapping(&table, &key, &v).await?;
+        return Ok(v);
+    }
+    let hint = match integration.sync.suppliers {
+        SupplierSync::Create => " yet (it is created when the supplier syncs)",
+        _ => "",
+    };
+    Err(ResolveError::Unresolved(format!(
+        "no Business Central vendor mapped for Coupa supplier '{}' ({key_name} {key}){hint}",
+        s.name
+    )))
+}
+
+/// The BC order an invoice was raised against (its lines' `po-number`), when purchase orders
+/// are synced. The order must be in BC already: an invoice never creates one.
+async fn order_of<M: Mappings>(
+    inv: &Invoice,
+    integration: &IntegrationConfig,
+    mappings: &M,
+    l: &Lookups<'_>,
+) -> Result<Option<crate::systems::business_central::wire::PurchaseOrder>, ResolveError> {
+    if !integration.sync.purchase_orders {
+        return Ok(None);
+    }
+    let Some(po) = inv.lines.iter().find_map(|l| l.po_number.clone()) else {
+        return Ok(None);
+    };
+    let not_there = || {
+        ResolveError::Unresolved(format!(
+            "purchase order {po} is not in Business Central yet (it is created when Coupa's order syncs)"
+        ))
+    };
+    let id = mappings
+        .mapping(&tables::purchase_order(&integration.name), &po)
+        .await?
+        .ok_or_else(not_there)?;
+    let order = l.bc.purchase_order(&id).await?.ok_or_else(not_there)?;
+    Ok(Some(order))
+}
+
+/// The dimension values of an account coding under the integration's rules.
+async fn dimensions_of<M: Mappings>(
+    account: &AccountCoding,
+    integration: &IntegrationConfig,
+    mappings: &M,
+    n: u32,
+) -> Result<Vec<(String, String)>, ResolveError> {
+    let mut dimensions = Vec::new();
+    for rule in &integration.mapping.dimensions {
+        let Some(value) = account.segment(rule.segment) else {
+            continue;
+        };
+        let value = if rule.translate {
+            mappings
+                .mapping(&tables::dimension(&integration.name, &rule.dimension), value)
+                .await?
+                .ok_or_else(|| {
+                    ResolveError::Unresolved(format!(
+                        "line {n}: no Business Central value of dimension {} mapped for account segment-{} '{value}'",
+                        rule.dimension, rule.segment
+                    ))
+                })?
+        } else {
+            value.to_string()
+        };
+        dimensions.push((rule.dimension.clone(), value));
+    }
+    Ok(dimensions)
+}
+
+/// Resolves a Coupa purchase order for BC: vendor, and per line the G/L account and dimension
+/// values, checked against BC's master data.
+pub async fn purchase_order<M: Mappings>(
+    po: &PurchaseOrder,
+    integration: &IntegrationConfig,
+    mappings: &M,
+    lookups: Option<&Lookups<'_>>,
+) -> Result<ResolvedPurchaseOrder, ResolveError> {
+    let state = match po.status.as_str() {
+        "issued" => OrderState::Active,
+        "closed" => OrderState::Closed,
+        "cancelled" => OrderState::Cancelled,
+        other => {
+            return Err(ResolveError::Unresolved(format!(
+                "purchase order status '{other}' is not synced (only issued, closed and cancelled)"
+            )));
+        }
+    };
+    let vendor_number = vendor_of(&po.supplier, integration, mappings, lookups).await?;
+    let mut lines = Vec::with_capacity(po.lines.len());
+    for l in &po.lines {
+        let n = l.line_num;
+        let exact = match l.account.code.as_deref() {
+            Some(code) => {
+                mappings
+                    .mapping(&tables::account_code(&integration.name), code)
+                    .await?
+            }
+            None => None,
+        };
+        let gl_account = match exact {
+            Some(gl) => gl,
+            None => segment_gl(mappings, integration, &l.account, n).await?,
+        };
+        lines.push(ResolvedOrderLine {
+            line_num: n,
+            description: l.description.chars().take(MAX_DESCRIPTION).collect(),
+            gl_account,
+            quantity: l.quantity,
+            unit_cost: l.unit_price,
+            dimensions: dimensions_of(&l.account, integration, mappings, n).await?,
+        });
+    }
+    if let Some(l) = lookups
+        && integration.sync.check_master_data
+        && state == OrderState::Active
+    {
+        let coded: Vec<(u32, &str, &[(String, String)])> = lines
+            .iter()
+            .map(|r| (r.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
+            .collect();
+        let problems = check_master_data(l.bc, &coded).await?;
+        if !problems.is_empty() {
+            return Err(ResolveError::Unresolved(problems.join("; ")));
+        }
+    }
+    Ok(ResolvedPurchaseOrder {
+        source_id: po.source_id.clone(),
+        version: po.version,
+        number: po.number.clone(),
+        state,
+        source_status: po.status.clone(),
+        vendor_number,
+        supplier_name: po.supplier.name.clone(),
+        currency: po.currency.clone(),
+        order_date: po.order_date,
         lines,
     })
 }
@@ -118,14 +385,14 @@ pub async fn invoice<M: Mappings>(
 async fn segment_gl<M: Mappings>(
     mappings: &M,
     integration: &IntegrationConfig,
-    l: &crate::model::InvoiceLine,
+    account: &AccountCoding,
     n: u32,
 ) -> Result<String, ResolveError> {
     let rule = &integration.mapping.gl_account;
-    let value = l.account.segment(rule.segment).ok_or_else(|| {
+    let value = account.segment(rule.segment).ok_or_else(|| {
         ResolveError::Unresolved(format!(
             "line {n}: account '{}' has no segment-{} to take the G/L account from",
-            l.account.code.as_deref().unwrap_or("(no code)"),
+            account.code.as_deref().unwrap_or("(no code)"),
             rule.segment
         ))
     })?;
@@ -157,6 +424,7 @@ mod tests {
             start_from: None,
             poll_overlap_secs: 0,
             mapping,
+            sync: crate::config::SyncConfig::default(),
         }
     }
 
@@ -200,6 +468,7 @@ mod tests {
                     segments: segments.iter().map(|s| Some(s.to_string())).collect(),
                 },
                 po_number: None,
+                po_line_num: None,
             }],
         }
     }
@@ -222,7 +491,7 @@ mod tests {
         i: &IntegrationConfig,
         s: &SqliteStore,
     ) -> Result<ResolvedInvoice, ResolveError> {
-        super::invoice(inv, i, s).await
+        super::invoice(inv, i, s, None).await
     }
 
     #[tokio::test]

@@ -37,6 +37,14 @@ pub fn decimal_number<S: serde::Serializer>(v: &Decimal, s: S) -> Result<S::Ok, 
     rust_decimal::serde::arbitrary_precision::serialize(&v.normalize(), s)
 }
 
+/// A decimal as a `serde_json::Value` number with its exact digits, for bodies built as JSON.
+pub fn decimal_json(v: Decimal) -> serde_json::Value {
+    serde_json::to_value(Exact(v)).expect("a decimal is a JSON number")
+}
+
+#[derive(serde::Serialize)]
+struct Exact(#[serde(serialize_with = "decimal_number")] Decimal);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +53,12 @@ mod tests {
     struct T {
         #[serde(default, deserialize_with = "decimal_opt")]
         v: Option<Decimal>,
+    }
+
+    #[test]
+    fn decimal_json_keeps_every_digit() {
+        let v = decimal_json("1234567.8912".parse().unwrap());
+        assert_eq!(v.to_string(), "1234567.8912");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 use reqwest::header::{ACCEPT, HeaderValue};
 
+use super::documents::DocSet;
 use super::wire::{
-    Company, DimensionSetLine, ErrorBody, NewDimensionSetLine, NewPurchaseInvoice, PurchaseInvoice,
+    Company, DimensionSetLine, ErrorBody, NewPurchaseInvoice, PurchaseInvoice,
     PurchaseInvoiceLine, Vendor,
 };
 use crate::ports::SecretString;
-use crate::systems::http::odata::{self, Collection};
+use crate::systems::http::odata;
 use crate::systems::http::{
     ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache,
 };
@@ -70,10 +71,19 @@ impl BcError {
 
 #[derive(Clone)]
 pub struct BcClient {
-    api: ApiClient,
-    root: String,
-    company: String,
-    page_size: Option<usize>,
+    pub(super) api: ApiClient,
+    pub(super) root: String,
+    pub(super) company: String,
+    pub(super) page_size: Option<usize>,
+    /// The last snapshot of accounts and dimensions ([`BcClient::master_data_cached`]).
+    pub(super) master: std::sync::Arc<
+        tokio::sync::Mutex<
+            Option<(
+                std::time::Instant,
+                std::sync::Arc<super::master_data::MasterData>,
+            )>,
+        >,
+    >,
 }
 
 impl BcClient {
@@ -105,6 +115,7 @@ impl BcClient {
             root,
             company,
             page_size: s.page_size,
+            master: Default::default(),
         })
     }
 
@@ -112,8 +123,29 @@ impl BcClient {
         &self.api.stats
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}/{path}", self.company)
+    }
+
+    /// The company's id, as configured (for subscription resources).
+    pub fn company_id(&self) -> &str {
+        self.company
+            .rsplit('(')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(')')
+    }
+
+    /// GET one entity; `None` on 404 (BC no longer has it).
+    pub(super) async fn get_opt<T: serde::de::DeserializeOwned>(
+        &self,
+        url: String,
+    ) -> Result<Option<T>, BcError> {
+        match self.api.send(&ApiRequest::get(url)).await {
+            Ok(resp) => Ok(Some(resp.json()?)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Authenticates and makes one cheap read (`mlc check`): the configured company must exist.
@@ -121,12 +153,7 @@ impl BcClient {
         self.api.authenticate().await?;
         let companies: Vec<Company> =
             odata::get_all(&self.api, &format!("{}/companies", self.root), None).await?;
-        let wanted = self
-            .company
-            .rsplit('(')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches(')');
+        let wanted = self.company_id();
         match companies.iter().find(|c| c.id.eq_ignore_ascii_case(wanted)) {
             Some(c) => Ok(format!(
                 "token ok; company '{}' found",
@@ -162,28 +189,13 @@ impl BcClient {
         vendor_number: &str,
         vendor_invoice_number: &str,
     ) -> Result<Vec<PurchaseInvoice>, BcError> {
-        let filter = format!(
-            "vendorNumber eq {} and vendorInvoiceNumber eq {}",
-            odata::string_literal(vendor_number),
-            odata::string_literal(vendor_invoice_number)
-        );
-        let url = odata::with_filter(&self.url("purchaseInvoices"), &filter);
-        Ok(odata::get_all(&self.api, &url, self.page_size).await?)
+        self.documents_by_natural_key(DocSet::Invoice, vendor_number, vendor_invoice_number)
+            .await
     }
 
     /// By id (stable across posting); `None` if BC no longer has it.
     pub async fn purchase_invoice(&self, id: &str) -> Result<Option<PurchaseInvoice>, BcError> {
-        match self
-            .api
-            .send(&ApiRequest::get(
-                self.url(&format!("purchaseInvoices({id})")),
-            ))
-            .await
-        {
-            Ok(resp) => Ok(Some(resp.json()?)),
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        self.document(DocSet::Invoice, id).await
     }
 
     /// Changes writable fields of a draft; `etag` is the `@odata.etag` it was read with (a stale
@@ -218,19 +230,12 @@ impl BcClient {
         &self,
         invoice_id: &str,
     ) -> Result<Vec<PurchaseInvoiceLine>, BcError> {
-        let url = self.url(&format!(
-            "purchaseInvoices({invoice_id})/purchaseInvoiceLines"
-        ));
-        Ok(odata::get_all(&self.api, &url, self.page_size).await?)
+        self.document_lines(DocSet::Invoice, invoice_id).await
     }
 
     pub async fn line_dimensions(&self, line_id: &str) -> Result<Vec<DimensionSetLine>, BcError> {
-        let url = self.url(&format!(
-            "purchaseInvoiceLines({line_id})/dimensionSetLines"
-        ));
-        let page: Collection<DimensionSetLine> =
-            self.api.send(&ApiRequest::get(url)).await?.json()?;
-        Ok(page.value)
+        self.document_line_dimensions(DocSet::Invoice, line_id)
+            .await
     }
 
     pub async fn add_line_dimension(
@@ -239,21 +244,12 @@ impl BcClient {
         code: &str,
         value_code: &str,
     ) -> Result<(), BcError> {
-        let url = self.url(&format!(
-            "purchaseInvoiceLines({line_id})/dimensionSetLines"
-        ));
-        let body = NewDimensionSetLine {
-            code: code.into(),
-            value_code: value_code.into(),
-        };
-        self.api.send(&ApiRequest::post_json(url, &body)).await?;
-        Ok(())
+        self.add_document_line_dimension(DocSet::Invoice, line_id, code, value_code)
+            .await
     }
 
     /// The bound action `Microsoft.NAV.post` (204, no body). The number changes; the id stays.
     pub async fn post_purchase_invoice(&self, id: &str) -> Result<(), BcError> {
-        let url = self.url(&format!("purchaseInvoices({id})/Microsoft.NAV.post"));
-        self.api.send(&ApiRequest::post_empty(url)).await?;
-        Ok(())
+        self.post_document(DocSet::Invoice, id).await
     }
 }

@@ -3,6 +3,13 @@
 //! paging by `@odata.nextLink`, a request budget per user.
 
 mod client;
+mod documents;
+mod master_data;
+mod orders;
+mod subscriptions;
 pub mod wire;
 
 pub use client::{BcClient, BcError, BcSettings, DEFAULT_API_URL, SCOPE};
+pub use documents::{DocSet, NewDocumentLine, NewPurchaseDocument};
+pub use master_data::MasterData;
+pub use subscriptions::SUBSCRIPTION_LIFETIME;

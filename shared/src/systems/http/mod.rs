@@ -158,6 +158,18 @@ impl ApiRequest {
         .header(reqwest::header::IF_MATCH, etag)
     }
 
+    /// A PUT with a JSON body. Not idempotent for our retry policy (retried only on 429, like
+    /// POST): a Coupa invoice PUT carrying `payments[]` appends a payment each time it lands.
+    pub fn put_json<T: serde::Serialize>(url: impl Into<String>, body: &T) -> Self {
+        Self {
+            method: Method::PUT,
+            url: url.into(),
+            headers: Vec::new(),
+            json: Some(serde_json::to_vec(body).expect("serialisable body")),
+            idempotent: false,
+        }
+    }
+
     pub fn post_empty(url: impl Into<String>) -> Self {
         Self {
             method: Method::POST,
@@ -166,6 +178,19 @@ impl ApiRequest {
             json: None,
             idempotent: false,
         }
+    }
+
+    /// A DELETE carrying `If-Match` (BC requires it). Safe to repeat: a repeat finds the entity
+    /// gone (404), which callers treat as done.
+    pub fn delete(url: impl Into<String>, etag: &str) -> Self {
+        Self {
+            method: Method::DELETE,
+            url: url.into(),
+            headers: Vec::new(),
+            json: None,
+            idempotent: true,
+        }
+        .header(reqwest::header::IF_MATCH, etag)
     }
 
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {

@@ -1,0 +1,240 @@
+//! Paid status back: BC purchase invoices this connector posted that became "Paid" are recorded
+//! as a payment on their Coupa invoice, exactly once.
+//!
+//! The poll reads BC's paid invoices modified since the stored high-water mark (minus an
+//! overlap: `ge`, never a strict `gt`, so invoices that share an instant are not dropped),
+//! following `@odata.nextLink` to the end, with the upper bound fixed when it starts; it queues
+//! one task per invoice and only then moves the mark. The confirm step claims the ledger, reads
+//! the Coupa invoice and sends the payment only if its reference is not there yet (a lost
+//! answer to the PUT is found on the next attempt instead of paying twice).
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+
+use super::claim::{self, Claimed};
+use super::post::PostOutcome;
+use super::{Env, StepError, SyncMessage, SyncTask, audit_item};
+use crate::config::{IntegrationConfig, tables};
+use crate::model::{Money, PaymentBack};
+use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store};
+use crate::systems::business_central::BcClient;
+use crate::systems::coupa::{CoupaClient, PaymentRecord};
+
+const KIND: &str = "payment";
+
+pub fn watermark_key(integration: &str) -> String {
+    format!("{integration}/bc/paid-invoices")
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PaidPollReport {
+    pub seen: u32,
+    /// Paid invoices this connector posted, queued for their Coupa payment.
+    pub queued: u32,
+    pub watermark_advanced: bool,
+}
+
+/// Where the paid poll stops when a test asks it to crash (fault injection in tests only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaidPollCrash {
+    /// After BC was read, before anything was queued.
+    AfterRead,
+}
+
+pub async fn poll_paid<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    bc: &BcClient,
+    integration: &IntegrationConfig,
+) -> Result<PaidPollReport, StepError> {
+    poll_paid_with_crash(env, bc, integration, None).await
+}
+
+pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    bc: &BcClient,
+    integration: &IntegrationConfig,
+    crash: Option<PaidPollCrash>,
+) -> Result<PaidPollReport, StepError> {
+    let name = &integration.name;
+    let key = watermark_key(name);
+    let stored = env
+        .store
+        .watermark(&key)
+        .await
+        .map_err(|e| StepError::new("reading the watermark", e))?;
+    let overlap = Duration::seconds(integration.poll_overlap_secs as i64);
+    let lower = match &stored {
+        Some(w) => {
+            DateTime::parse_from_rfc3339(&w.value)
+                .map_err(|e| StepError::new(&format!("stored watermark '{}' of {key}", w.value), e))?
+                .with_timezone(&Utc)
+                - overlap
+        }
+        None => integration
+            .start_from
+            .unwrap_or_else(|| env.clock.now() - Duration::days(30)),
+    };
+    // BC timestamps carry milliseconds; the bound is exclusive and what lands later in this
+    // millisecond is in the next poll's overlap.
+    let upper = env.clock.now().trunc_subsecs(3) + Duration::milliseconds(1);
+    let paid = bc
+        .paid_invoices_modified(lower, upper)
+        .await
+        .map_err(|e| StepError::new("listing paid BC invoices", e))?;
+    if crash == Some(PaidPollCrash::AfterRead) {
+        return Err(StepError("crash injected after the paid poll read BC".into()));
+    }
+    let mut report = PaidPollReport {
+        seen: paid.len() as u32,
+        ..PaidPollReport::default()
+    };
+    let mut out = Vec::new();
+    for inv in &paid {
+        let source = env
+            .store
+            .mapping(&tables::posted_invoice(name), &inv.id.to_lowercase())
+            .await
+            .map_err(|e| StepError::new("reading the posted-invoice mapping", e))?;
+        // Not one this connector posted: not ours to report.
+        let Some(source_id) = source else { continue };
+        let (Some(amount), Some(currency)) = (
+            inv.total_amount_including_tax,
+            inv_currency(inv).and_then(|c| crate::model::Currency::new(&c).ok()),
+        ) else {
+            tracing::warn!(bc_id = %inv.id, "paid invoice without amount or currency; skipped");
+            continue;
+        };
+        // BC's invoice has no payment date: the day it turned Paid is the best it tells.
+        let date = inv
+            .last_modified_date_time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc).date_naive())
+            .unwrap_or_else(|| env.clock.now().date_naive());
+        let payment = PaymentBack {
+            source_id,
+            source_document_number: inv.vendor_invoice_number.clone(),
+            target_id: inv.id.to_lowercase(),
+            target_number: inv.number.clone(),
+            amount: Money { amount, currency },
+            date,
+            reference: reference(&inv.id),
+        };
+        out.push(
+            SyncMessage {
+                integration: name.clone(),
+                task: SyncTask::Payment { payment },
+            }
+            .to_outgoing(),
+        );
+    }
+    report.queued = out.len() as u32;
+    if !out.is_empty() {
+        env.queue
+            .send(QueueName::Post, out)
+            .await
+            .map_err(|e| StepError::new("enqueueing payments", e))?;
+    }
+    // Everything up to `upper` is queued: only now may the mark move.
+    report.watermark_advanced = env
+        .store
+        .set_watermark(&key, stored.as_ref().map(|w| w.version), &upper.to_rfc3339())
+        .await
+        .map_err(|e| StepError::new("advancing the watermark", e))?;
+    Ok(report)
+}
+
+fn inv_currency(inv: &crate::systems::business_central::wire::PurchaseInvoice) -> Option<String> {
+    inv.currency_code.clone().filter(|c| !c.trim().is_empty())
+}
+
+/// The payment's reference in Coupa: one BC invoice is paid in full once, so its id names the
+/// payment uniquely.
+pub fn reference(bc_invoice_id: &str) -> String {
+    format!("Business Central payment of invoice {}", bc_invoice_id.to_lowercase())
+}
+
+pub async fn confirm_coupa_payment<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    coupa: &CoupaClient,
+    owner: &str,
+    integration: &str,
+    p: &PaymentBack,
+) -> Result<PostOutcome, StepError> {
+    let key = LedgerKey {
+        integration: integration.to_string(),
+        kind: KIND.into(),
+        source_id: p.source_id.clone(),
+    };
+    let audit = |status| {
+        let mut item = audit_item(
+            env.clock.now(),
+            integration,
+            KIND,
+            &p.source_id,
+            Step::Confirm,
+            status,
+        );
+        item.source_document_number = p.source_document_number.clone();
+        item.amount = Some(p.amount.amount);
+        item.currency = Some(p.amount.currency.to_string());
+        item.with_target(&p.target_id, p.target_number.as_deref())
+    };
+    match claim::claim(env, &key, owner).await? {
+        Claimed::Acquired(_) => {}
+        Claimed::Finished(outcome) => return Ok(outcome),
+    }
+    let id: i64 = match p.source_id.parse() {
+        Ok(id) => id,
+        Err(_) => {
+            claim::release(env, &key, owner).await;
+            return Err(StepError(format!("'{}' is not a Coupa invoice id", p.source_id)));
+        }
+    };
+    let fail = |what: &str, e: crate::systems::coupa::CoupaError| StepError::new(what, e);
+    let result = async {
+        let current = coupa
+            .invoice(id)
+            .await
+            .map_err(|e| fail("reading the Coupa invoice", e))?;
+        if current.has_payment_reference(&p.reference) {
+            return Ok(false);
+        }
+        let record = PaymentRecord {
+            reference: p.reference.clone(),
+            amount: p.amount.amount,
+            date: p.date,
+        };
+        coupa
+            .record_payment(id, &record)
+            .await
+            .map_err(|e| fail("recording the payment in Coupa", e))?;
+        Ok(true)
+    }
+    .await;
+    match result {
+        Ok(sent) => {
+            claim::complete(env, &key, owner, &p.target_id, &p.reference).await?;
+            let status = if sent {
+                AuditStatus::Posted
+            } else {
+                AuditStatus::AlreadyPosted
+            };
+            claim::write(env, audit(status)).await?;
+            Ok(if sent {
+                PostOutcome::Posted {
+                    id: p.target_id.clone(),
+                    number: p.reference.clone(),
+                }
+            } else {
+                PostOutcome::AlreadyPosted {
+                    id: p.target_id.clone(),
+                    number: p.reference.clone(),
+                }
+            })
+        }
+        Err(e) => {
+            claim::release(env, &key, owner).await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Suppliers ↔ vendors. A Coupa supplier is matched to the BC vendor with the same supplier key
+//! (vendor number = supplier number, or tax registration number = tax id) and the match is
+//! recorded in the supplier mapping table, which invoices and orders resolve their vendor by.
+//! A supplier with no vendor is created as one when the integration says so (`sync.suppliers =
+//! "create"`), otherwise parked as unmatched, visible in the audit trail until it is mapped.
+
+use super::claim::{self, Claimed};
+use super::map::{Clients, MapOutcome, park};
+use super::post::PostOutcome;
+use super::resolve::{self, ResolveError};
+use super::{Env, IngestMessage, StepError, SyncMessage, SyncTask, audit_item};
+use crate::config::{IntegrationConfig, SupplierKey, SupplierSync, tables};
+use crate::model::VendorToCreate;
+use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store};
+use crate::systems::business_central::BcClient;
+use crate::systems::business_central::wire::NewVendor;
+use crate::systems::coupa;
+
+const KIND: &str = "supplier";
+/// BC vendor `number` is Code[20] (A6.1).
+const MAX_VENDOR_NUMBER: usize = 20;
+
+pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    clients: &Clients<'_>,
+    integration: &IntegrationConfig,
+    msg: &IngestMessage,
+) -> Result<MapOutcome, StepError> {
+    let Ok(id) = msg.source_id.parse::<i64>() else {
+        let why = format!("'{}' is not a Coupa supplier id", msg.source_id);
+        return park(env, msg, None, why).await;
+    };
+    let Some(lookups) = clients.lookups.as_ref() else {
+        return Err(StepError("Business Central is not configured".into()));
+    };
+    let wire = match clients.coupa.supplier(id).await {
+        Ok(w) => w,
+        Err(e @ coupa::CoupaError::Malformed { .. }) => {
+            return park(env, msg, None, e.to_string()).await;
+        }
+        Err(e) => return Err(StepError::new(&format!("fetching Coupa supplier {id}"), e)),
+    };
+    let supplier = match coupa::supplier_from_wire(&wire) {
+        Ok(s) => s,
+        Err(e) => return park(env, msg, None, e.to_string()).await,
+    };
+    let shown = supplier.number.clone().or(Some(supplier.name.clone()));
+    let (key_name, key) = match resolve::supplier_key(&supplier, integration) {
+        Ok(k) => k,
+        Err(ResolveError::Unresolved(why)) => return park(env, msg, shown, why).await,
+        Err(e) => return Err(StepError::new("resolving", e)),
+    };
+    let audit = |status| {
+        let mut item = audit_item(
+            env.clock.now(),
+            &integration.name,
+            KIND,
+            &msg.source_id,
+            Step::Map,
+            status,
+        );
+        item.source_document_number = shown.clone();
+        item.vendor = Some(supplier.name.clone());
+        item
+    };
+    let table = tables::supplier(&integration.name);
+    let mapped = env
+        .store
+        .mapping(&table, &key)
+        .await
+        .map_err(|e| StepError::new("reading the supplier mapping", e))?;
+    let found = match mapped {
+        Some(v) => Some(v),
+        None => match resolve::find_vendor(lookups.bc, integration, &supplier, &key).await {
+            Ok(v) => v,
+            Err(ResolveError::Unresolved(why)) => return park(env, msg, shown, why).await,
+            Err(e) => return Err(StepError::new("looking up the vendor", e)),
+        },
+    };
+    if let Some(vendor) = found {
+        env.store
+            .put_mapping(&table, &key, &vendor)
+            .await
+            .map_err(|e| StepError::new("recording the supplier mapping", e))?;
+        env.store
+            .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
+            .await
+            .map_err(|e| StepError::new("unparking", e))?;
+        claim::write(env, audit(AuditStatus::Mapped).with_target(&vendor, Some(&vendor))).await?;
+        return Ok(MapOutcome::Mapped);
+    }
+    if integration.sync.suppliers != SupplierSync::Create {
+        let why = format!(
+            "unmatched: no Business Central vendor has this supplier's {key_name} '{key}', and vendor creation is off (sync.suppliers = \"match\"); map it with `mlc map import` or create the vendor in BC"
+        );
+        return park(env, msg, shown, why).await;
+    }
+    let number = match integration.mapping.supplier_key {
+        SupplierKey::Number if key.chars().count() <= MAX_VENDOR_NUMBER => Some(key.clone()),
+        SupplierKey::Number => {
+            let why = format!(
+                "supplier number '{key}' is longer than {MAX_VENDOR_NUMBER} characters, the limit of a Business Central vendor number"
+            );
+            return park(env, msg, shown, why).await;
+        }
+        _ => None,
+    };
+    let tax_id = supplier.tax_id.clone().filter(|t| !t.trim().is_empty());
+    if number.is_none() && tax_id.is_none() {
+        // Without a number or tax id a create whose answer was lost could not be found again.
+        let why = "no vendor number or tax id to create a Business Central vendor by: map this supplier by hand".to_string();
+        return park(env, msg, shown, why).await;
+    }
+    let task = SyncMessage {
+        integration: integration.name.clone(),
+        task: SyncTask::Vendor {
+            vendor: VendorToCreate {
+                supplier_source_id: supplier.source_id.clone(),
+                supplier_name: supplier.name.clone(),
+                mapping_key: key,
+                number,
+                tax_id,
+            },
+        },
+    };
+    env.queue
+        .send(QueueName::Post, vec![task.to_outgoing()])
+        .await
+        .map_err(|e| StepError::new("enqueueing the vendor", e))?;
+    env.store
+        .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
+        .await
+        .map_err(|e| StepError::new("unparking", e))?;
+    claim::write(env, audit(AuditStatus::Mapped)).await?;
+    Ok(MapOutcome::Mapped)
+}
+
+/// Creates the vendor exactly once: ledger claim, a look for it first (by number or tax id),
+/// then the create; the mapping is recorded before the ledger says done.
+pub async fn post_bc_vendor<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    bc: &BcClient,
+    owner: &str,
+    integration: &str,
+    v: &VendorToCreate,
+) -> Result<PostOutcome, StepError> {
+    let key = LedgerKey {
+        integration: integration.to_string(),
+        kind: KIND.into(),
+        source_id: v.supplier_source_id.clone(),
+    };
+    let audit = |status| {
+        let mut item = audit_item(
+            env.clock.now(),
+            integration,
+            KIND,
+            &v.supplier_source_id,
+            Step::Post,
+            status,
+        );
+        item.source_document_number = Some(v.mapping_key.clone());
+        item.vendor = Some(v.supplier_name.clone());
+        item
+    };
+    match claim::claim(env, &key, owner).await? {
+        Claimed::Acquired(_) => {}
+        Claimed::Finished(outcome) => return Ok(outcome),
+    }
+    let result = async {
+        let existing = match (&v.number, &v.tax_id) {
+            (Some(n), _) => bc.vendor_by_number(n).await?.into_iter().next(),
+            (None, Some(t)) => bc.vendor_by_tax_id(t).await?.into_iter().next(),
+            (None, None) => None,
+        };
+        let (vendor, created) = match existing {
+            Some(found) => (found, false),
+            None => {
+                let new = NewVendor {
+                    number: v.number.clone(),
+                    display_name: v.supplier_name.chars().take(100).collect(),
+                    tax_registration_number: v.tax_id.clone(),
+                    currency_code: None,
+                };
+                (bc.create_vendor(&new).await?, true)
+            }
+        };
+        Ok::<_, crate::systems::business_central::BcError>((vendor, created))
+    }
+    .await;
+    match result {
+        Ok((vendor, created)) => {
+            let number = vendor.number.clone().unwrap_or_default();
+            env.store
+                .put_mapping(&tables::supplier(integration), &v.mapping_key, &number)
+                .await
+                .map_err(|e| StepError::new("recording the supplier mapping", e))?;
+            claim::complete(env, &key, owner, &vendor.id, &number).await?;
+            let status = if created {
+                AuditStatus::Posted
+            } else {
+                AuditStatus::AlreadyPosted
+            };
+            claim::write(env, audit(status).with_target(&vendor.id, Some(&number))).await?;
+            Ok(PostOutcome::Posted {
+                id: vendor.id,
+                number,
+            })
+        }
+        Err(e) if e.http().is_rejection() => {
+            claim::release(env, &key, owner).await;
+            let why = format!(
+                "Business Central refused the new vendor: {}",
+                e.bc_message().unwrap_or_else(|| e.to_string())
+            );
+            let ingest = IngestMessage {
+                integration: integration.to_string(),
+                kind: crate::model::DocumentKind::Supplier,
+                source_id: v.supplier_source_id.clone(),
+                version: None,
+                via: "retry".into(),
+            };
+            park(env, &ingest, Some(v.mapping_key.clone()), why.clone()).await?;
+            Ok(PostOutcome::Parked(why))
+        }
+        Err(e) => {
+            // A create whose answer was lost is found by its number or tax id next time.
+            claim::release(env, &key, owner).await;
+            Err(StepError::new("creating the BC vendor", e))
+        }
+    }
+}

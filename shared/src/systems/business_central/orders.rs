@@ -1,0 +1,129 @@
+//! Purchase orders (A6.4). An order's `number` is read-only (assigned by BC), so the source
+//! order's reference travels in each line's `description2`; lines price by `directUnitCost`.
+//! Orders have no webhooks (A8): they are only ever polled from the source side.
+
+use super::client::{BcClient, BcError};
+use super::wire::{
+    DimensionSetLine, NewDimensionSetLine, NewPurchaseOrder, NewPurchaseOrderLine, PurchaseOrder,
+    PurchaseOrderLine,
+};
+use crate::systems::http::ApiRequest;
+use crate::systems::http::odata::{self, Collection};
+
+const EXPAND_LINES: &str = "$expand=purchaseOrderLines";
+
+impl BcClient {
+    /// By id, with its lines; `None` if BC no longer has it.
+    pub async fn purchase_order(&self, id: &str) -> Result<Option<PurchaseOrder>, BcError> {
+        self.get_opt(self.url(&format!("purchaseOrders({id})?{EXPAND_LINES}")))
+            .await
+    }
+
+    /// A vendor's orders with their lines (to find ours by the reference in `description2`).
+    pub async fn purchase_orders_of_vendor(
+        &self,
+        vendor_number: &str,
+    ) -> Result<Vec<PurchaseOrder>, BcError> {
+        let url = odata::with_filter(
+            &self.url("purchaseOrders"),
+            &format!("vendorNumber eq {}", odata::string_literal(vendor_number)),
+        );
+        let url = format!("{url}&{EXPAND_LINES}");
+        Ok(odata::get_all(&self.api, &url, self.page_size).await?)
+    }
+
+    /// Creates the order with its lines in one deep insert.
+    pub async fn create_purchase_order(
+        &self,
+        order: &NewPurchaseOrder,
+    ) -> Result<PurchaseOrder, BcError> {
+        let resp = self
+            .api
+            .send(&ApiRequest::post_json(self.url("purchaseOrders"), order))
+            .await?;
+        Ok(resp.json()?)
+    }
+
+    pub async fn add_purchase_order_line(
+        &self,
+        order_id: &str,
+        line: &NewPurchaseOrderLine,
+    ) -> Result<PurchaseOrderLine, BcError> {
+        let url = self.url(&format!("purchaseOrders({order_id})/purchaseOrderLines"));
+        Ok(self
+            .api
+            .send(&ApiRequest::post_json(url, line))
+            .await?
+            .json()?)
+    }
+
+    /// PATCH with the line's entity tag (BC requires If-Match; a stale tag fails with 409).
+    pub async fn update_purchase_order_line(
+        &self,
+        order_id: &str,
+        line_id: &str,
+        etag: &str,
+        changes: &serde_json::Value,
+    ) -> Result<PurchaseOrderLine, BcError> {
+        let url = self.url(&format!(
+            "purchaseOrders({order_id})/purchaseOrderLines({line_id})"
+        ));
+        Ok(self
+            .api
+            .send(&ApiRequest::patch_json(url, changes, etag))
+            .await?
+            .json()?)
+    }
+
+    /// Deletes a line; one already gone counts as deleted.
+    pub async fn delete_purchase_order_line(
+        &self,
+        order_id: &str,
+        line_id: &str,
+        etag: &str,
+    ) -> Result<(), BcError> {
+        let url = self.url(&format!(
+            "purchaseOrders({order_id})/purchaseOrderLines({line_id})"
+        ));
+        self.delete(url, etag).await
+    }
+
+    /// Deletes an order; one already gone counts as deleted.
+    pub async fn delete_purchase_order(&self, id: &str, etag: &str) -> Result<(), BcError> {
+        self.delete(self.url(&format!("purchaseOrders({id})")), etag)
+            .await
+    }
+
+    pub(super) async fn delete(&self, url: String, etag: &str) -> Result<(), BcError> {
+        match self.api.send(&ApiRequest::delete(url, etag)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn order_line_dimensions(
+        &self,
+        line_id: &str,
+    ) -> Result<Vec<DimensionSetLine>, BcError> {
+        let url = self.url(&format!("purchaseOrderLines({line_id})/dimensionSetLines"));
+        let page: Collection<DimensionSetLine> =
+            self.api.send(&ApiRequest::get(url)).await?.json()?;
+        Ok(page.value)
+    }
+
+    pub async fn add_order_line_dimension(
+        &self,
+        line_id: &str,
+        code: &str,
+        value_code: &str,
+    ) -> Result<(), BcError> {
+        let url = self.url(&format!("purchaseOrderLines({line_id})/dimensionSetLines"));
+        let body = NewDimensionSetLine {
+            code: code.into(),
+            value_code: value_code.into(),
+        };
+        self.api.send(&ApiRequest::post_json(url, &body)).await?;
+        Ok(())
+    }
+}
