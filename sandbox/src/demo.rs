@@ -134,6 +134,7 @@ fn random_line(rng: &mut StdRng) -> NewInvoiceLine {
         price,
         account_segments: vec![gl.into(), dept.into(), project.into()],
         po_number: None,
+        order_line_num: None,
     }
 }
 

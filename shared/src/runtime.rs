@@ -64,7 +64,7 @@ impl Systems {
                         token_url: c.token_url.clone(),
                         client_id: c.client_id.clone(),
                         client_secret,
-                        scopes: c.scopes.clone(),
+                        scopes: coupa_scopes(cfg),
                         api_version: c.api_version.clone(),
                         requests_per_second: c.requests_per_second,
                         http: HttpSettings::default(),
@@ -110,6 +110,31 @@ impl Systems {
             };
         Ok(Self { coupa, bc })
     }
+}
+
+/// The configured Coupa scopes plus what the integrations' sync settings need (coupa.md §1.1:
+/// `service.object.right`; the order and supplier scope names follow that pattern, unconfirmed).
+fn coupa_scopes(cfg: &Config) -> Vec<String> {
+    let mut scopes = cfg
+        .systems
+        .coupa
+        .as_ref()
+        .map(|c| c.scopes.clone())
+        .unwrap_or_default();
+    for i in &cfg.integrations {
+        let s = &i.sync;
+        let needed = [
+            (s.purchase_orders, "core.purchase_order.read"),
+            (s.suppliers != SupplierSync::Off, "core.supplier.read"),
+            (s.payments, "core.invoice.write"),
+        ];
+        for (on, scope) in needed {
+            if on && !scopes.iter().any(|x| x == scope) {
+                scopes.push(scope.to_string());
+            }
+        }
+    }
+    scopes
 }
 
 /// Loads the mapping tables given in the configuration into the store (config wins over

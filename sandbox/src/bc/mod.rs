@@ -2,10 +2,26 @@
 //! "Simulator checklist").
 //!
 //! Token endpoint `/{tenant}/oauth2/v2.0/token` (Entra shape), API under
-//! `/v2.0/{tenant}/{env}/api/v2.0/`, one company "CRONUS USA, Inc.", vendors, G/L accounts,
-//! dimensions, purchase invoices with lines and dimension set lines, `Microsoft.NAV.post`,
-//! server-driven paging, `$filter`, ETags, rate limit and concurrency queue.
-//! Not simulated: `$batch`, webhook subscriptions, `$metadata`.
+//! `/v2.0/{tenant}/{env}/api/v2.0/`, one company "CRONUS USA, Inc.".
+//!
+//! Simulated:
+//! - vendors (CRUD); accounts, dimensions, dimensionValues (read-only, 405 on writes);
+//! - purchaseInvoices, purchaseOrders and purchaseCreditMemos (A6.2–A6.4), one code path
+//!   told apart by `store::Kind`: lines (`purchaseInvoiceLines`, `purchaseOrderLines` with
+//!   `directUnitCost`, `purchaseCreditMemoLines`), nested and flat, deep insert, dimension
+//!   set lines on headers and lines, read-only fields refused (gotcha 2), `number` from a
+//!   number series; `Microsoft.NAV.post` on invoices and credit memos (renumbers, keeps
+//!   `id`, Draft → Open, a second post fails); orders stay "Draft";
+//! - server-driven paging, `$filter`, `$expand`, `$select`, ETags and If-Match (PATCH: 400
+//!   when missing, 409 when stale), rate limit and concurrency queue (A4);
+//! - webhook subscriptions at `{api root}/subscriptions` (A8): handshake on create and
+//!   renewal, quoted string keys, If-Match, 3-day expiry (lazy), 200 max, supported-set
+//!   check (no purchaseOrders); notifications for vendors, purchaseInvoices, accounts and
+//!   dimensions after `BcConfig::notification_delay`, coalesced, `collection` over 1,000,
+//!   retry on 408/429/5xx, subscription deleted on any other non-2xx.
+//!
+//! Not simulated: `$batch`, `$metadata`, `Microsoft.NAV.receiveAndInvoice`, order release
+//! and approvals, items, tax, credit memo application to invoices, the 36-hour retry span.
 
 mod auth;
 mod control;
@@ -15,6 +31,7 @@ mod handlers;
 mod odata;
 mod schema;
 mod store;
+mod subs;
 mod values;
 
 use std::collections::HashMap;
@@ -68,6 +85,9 @@ pub struct BcConfig {
     pub retry_after_secs: Option<u64>,
     /// A3: server page size 20,000; a client may ask for less with `Prefer`.
     pub max_page_size: usize,
+    /// A8: BC waits 30 s after the first change and coalesces what changed meanwhile into
+    /// one notification. Tests shorten it.
+    pub notification_delay: Duration,
 }
 
 impl Default for BcConfig {
@@ -85,6 +105,7 @@ impl Default for BcConfig {
             max_concurrent: 5,
             retry_after_secs: Some(1),
             max_page_size: 20000,
+            notification_delay: Duration::from_secs(30),
         }
     }
 }
@@ -124,6 +145,103 @@ pub struct BcLineView {
     pub dimensions: Vec<(String, String)>,
 }
 
+/// One purchase order as stored, for test assertions.
+#[derive(Clone, Debug, Serialize)]
+pub struct BcOrderView {
+    pub id: Uuid,
+    pub number: String,
+    pub vendor_number: String,
+    /// Always "Draft" (release and approval are not simulated).
+    pub status: String,
+    pub order_date: NaiveDate,
+    pub currency_code: String,
+    pub lines: Vec<BcOrderLineView>,
+    pub total: Decimal,
+    /// Header-level dimension set lines (code, valueCode).
+    pub dimensions: Vec<(String, String)>,
+    pub etag: String,
+    /// 1 when created, +1 per modification (each changes the ETag).
+    pub version: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BcOrderLineView {
+    pub id: Uuid,
+    pub sequence: i32,
+    pub line_type: String,
+    pub line_object_number: String,
+    pub description: String,
+    pub description2: String,
+    pub quantity: Decimal,
+    pub direct_unit_cost: Decimal,
+    pub amount: Decimal,
+    /// (code, valueCode)
+    pub dimensions: Vec<(String, String)>,
+    pub etag: String,
+}
+
+/// One purchase credit memo as stored, for test assertions.
+#[derive(Clone, Debug, Serialize)]
+pub struct BcCreditMemoView {
+    pub id: Uuid,
+    pub number: String,
+    pub vendor_number: String,
+    pub vendor_credit_memo_number: String,
+    /// "Draft" | "Open"
+    pub status: String,
+    pub posting_date: NaiveDate,
+    pub credit_memo_date: NaiveDate,
+    pub currency_code: String,
+    pub lines: Vec<BcLineView>,
+    pub total: Decimal,
+    /// Successful `Microsoft.NAV.post` calls.
+    pub post_count: u32,
+    pub dimensions: Vec<(String, String)>,
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BcVendorView {
+    pub id: Uuid,
+    pub number: String,
+    pub display_name: String,
+    pub tax_registration_number: String,
+    /// " " | "Payment" | "All"
+    pub blocked: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// A live webhook subscription (A8).
+#[derive(Clone, Debug, Serialize)]
+pub struct BcSubscriptionView {
+    pub id: String,
+    pub notification_url: String,
+    pub resource: String,
+    pub client_state: String,
+    pub expiration: DateTime<Utc>,
+}
+
+/// One notification POST the simulator made (each retry is its own entry).
+#[derive(Clone, Debug, Serialize)]
+pub struct BcNotificationView {
+    pub url: String,
+    /// The receiver's status; `None` when it could not be reached.
+    pub status: Option<u16>,
+    pub body: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// One validation handshake the simulator made (A8).
+#[derive(Clone, Debug, Serialize)]
+pub struct BcHandshakeView {
+    pub url: String,
+    pub status: Option<u16>,
+    /// 200 with the exact token as the body.
+    pub accepted: bool,
+    pub at: DateTime<Utc>,
+}
+
 pub(crate) struct Inner {
     cfg: BcConfig,
     addr: OnceLock<SocketAddr>,
@@ -136,6 +254,13 @@ pub(crate) struct Inner {
     slots: tokio::sync::Semaphore,
     waiting: AtomicUsize,
     throttled: AtomicU64,
+    subs: Mutex<Vec<subs::Subscription>>,
+    notifications: Mutex<Vec<BcNotificationView>>,
+    handshakes: Mutex<Vec<BcHandshakeView>>,
+    /// Wakes the webhook notifier after a change.
+    wake: tokio::sync::Notify,
+    /// Client for handshakes and notifications.
+    http: reqwest::Client,
 }
 
 /// A running Business Central simulator. Cheap to clone (shared state).
@@ -172,10 +297,16 @@ impl BcSim {
                 slots,
                 waiting: AtomicUsize::new(0),
                 throttled: AtomicU64::new(0),
+                subs: Mutex::new(Vec::new()),
+                notifications: Mutex::new(Vec::new()),
+                handshakes: Mutex::new(Vec::new()),
+                wake: tokio::sync::Notify::new(),
+                http: reqwest::Client::new(),
             }),
         };
         let local = crate::server::spawn(sim.router(), addr).await?;
         let _ = sim.inner.addr.set(local);
+        tokio::spawn(subs::notifier(sim.clone()));
         Ok(sim)
     }
 
@@ -226,16 +357,181 @@ impl BcSim {
     }
 
     pub fn add_vendor(&self, number: &str, name: &str) -> Uuid {
-        self.inner.store.lock().unwrap().add_vendor(number, name)
+        let id = self.inner.store.lock().unwrap().add_vendor(number, name);
+        self.wake();
+        id
+    }
+
+    /// A vendor with `taxRegistrationNumber` set (Text[20]; panics when invalid).
+    pub fn add_vendor_with_tax_id(&self, number: &str, name: &str, tax_id: &str) -> Uuid {
+        let body = serde_json::json!({
+            "number": number,
+            "displayName": name,
+            "taxRegistrationNumber": tax_id,
+        });
+        let id = self
+            .inner
+            .store
+            .lock()
+            .unwrap()
+            .create_vendor(&body)
+            .expect("valid seed vendor");
+        self.wake();
+        id
     }
 
     /// A G/L account of type "Posting".
     pub fn add_account(&self, number: &str, name: &str) -> Uuid {
-        self.inner.store.lock().unwrap().add_account(number, name)
+        let id = self.inner.store.lock().unwrap().add_account(number, name);
+        self.wake();
+        id
     }
 
     pub fn add_dimension(&self, code: &str, values: &[&str]) -> Uuid {
-        self.inner.store.lock().unwrap().add_dimension(code, values)
+        let id = self.inner.store.lock().unwrap().add_dimension(code, values);
+        self.wake();
+        id
+    }
+
+    /// Tells the webhook notifier that something may have changed.
+    pub(crate) fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    pub fn vendors(&self) -> Vec<BcVendorView> {
+        let store = self.inner.store.lock().unwrap();
+        let f = |v: &store::Vendor, k: &str| {
+            v.fields
+                .get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_owned()
+        };
+        store
+            .vendors
+            .iter()
+            .map(|v| BcVendorView {
+                id: v.meta.id,
+                number: f(v, "number"),
+                display_name: f(v, "displayName"),
+                tax_registration_number: f(v, "taxRegistrationNumber"),
+                blocked: f(v, "blocked"),
+                last_modified: v.meta.modified,
+            })
+            .collect()
+    }
+
+    /// Every purchase order with lines and their dimensions.
+    pub fn purchase_orders(&self) -> Vec<BcOrderView> {
+        let store = self.inner.store.lock().unwrap();
+        store
+            .orders
+            .iter()
+            .map(|o| {
+                let common = view(&store, o);
+                BcOrderView {
+                    id: o.meta.id,
+                    number: o.number.clone(),
+                    vendor_number: common.vendor_number,
+                    status: o.status().to_owned(),
+                    order_date: parse_date(o.document_date()),
+                    currency_code: common.currency_code,
+                    lines: o
+                        .lines
+                        .iter()
+                        .map(|l| BcOrderLineView {
+                            id: l.meta.id,
+                            sequence: l.sequence() as i32,
+                            line_type: l.line_type().to_owned(),
+                            line_object_number: l.object_number().to_owned(),
+                            description: l.description().to_owned(),
+                            description2: l.description2().to_owned(),
+                            quantity: l.quantity(),
+                            direct_unit_cost: l.unit_cost(),
+                            amount: l.amounts().1,
+                            dimensions: store.dim_codes(&l.dims),
+                            etag: l.meta.etag(),
+                        })
+                        .collect(),
+                    total: o.total(),
+                    dimensions: common.dimensions,
+                    etag: o.meta.etag(),
+                    version: o.meta.version,
+                    last_modified: o.meta.modified,
+                }
+            })
+            .collect()
+    }
+
+    /// Every purchase credit memo, drafts and posted.
+    pub fn purchase_credit_memos(&self) -> Vec<BcCreditMemoView> {
+        let store = self.inner.store.lock().unwrap();
+        store
+            .credit_memos
+            .iter()
+            .map(|c| {
+                let v = view(&store, c);
+                BcCreditMemoView {
+                    id: v.id,
+                    number: v.number,
+                    vendor_number: v.vendor_number,
+                    vendor_credit_memo_number: v.vendor_invoice_number,
+                    status: v.status,
+                    posting_date: v.posting_date,
+                    credit_memo_date: parse_date(c.document_date()),
+                    currency_code: v.currency_code,
+                    lines: v.lines,
+                    total: v.total,
+                    post_count: v.post_count,
+                    dimensions: v.dimensions,
+                    last_modified: v.last_modified,
+                }
+            })
+            .collect()
+    }
+
+    /// Live webhook subscriptions (expired ones are dropped first).
+    pub fn subscriptions(&self) -> Vec<BcSubscriptionView> {
+        self.live_subscriptions()
+            .into_iter()
+            .map(|s| BcSubscriptionView {
+                id: s.id,
+                notification_url: s.notification_url,
+                resource: s.resource,
+                client_state: s.client_state,
+                expiration: s.expiration,
+            })
+            .collect()
+    }
+
+    /// Moves a subscription's expiry (e.g. into the past). False when there is none.
+    pub fn set_subscription_expiry(&self, id: &str, at: DateTime<Utc>) -> bool {
+        let mut subs = self.inner.subs.lock().unwrap();
+        match subs.iter_mut().find(|s| s.id == id) {
+            Some(s) => {
+                s.expiration = at;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops a subscription as BC would after losing it. False when there is none.
+    pub fn remove_subscription(&self, id: &str) -> bool {
+        let mut subs = self.inner.subs.lock().unwrap();
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        subs.len() != before
+    }
+
+    /// Notification POSTs made so far (retries included), oldest first.
+    pub fn notifications(&self) -> Vec<BcNotificationView> {
+        self.inner.notifications.lock().unwrap().clone()
+    }
+
+    /// Validation handshakes made so far, oldest first.
+    pub fn handshakes(&self) -> Vec<BcHandshakeView> {
+        self.inner.handshakes.lock().unwrap().clone()
     }
 
     /// Every invoice, drafts and posted, with lines and their dimensions.
@@ -256,7 +552,9 @@ impl BcSim {
     }
 
     fn try_mark_paid(&self, invoice_id: Uuid) -> Result<(), ApiError> {
-        self.inner.store.lock().unwrap().mark_paid(invoice_id)
+        self.inner.store.lock().unwrap().mark_paid(invoice_id)?;
+        self.wake();
+        Ok(())
     }
 
     pub fn fail_next(&self, rule: FaultRule) {
@@ -286,7 +584,11 @@ impl BcSim {
     }
 }
 
-fn view(store: &Store, inv: &store::Invoice) -> BcInvoiceView {
+fn parse_date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+}
+
+fn view(store: &Store, inv: &store::Doc) -> BcInvoiceView {
     let vendor_number = store
         .vendor(inv.vendor_id)
         .and_then(|v| {

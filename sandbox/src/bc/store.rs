@@ -1,5 +1,7 @@
 //! Business Central records and the business rules the API enforces on them
-//! (business-central.md A6.1–A6.6 and gotchas 2–4).
+//! (business-central.md A6.1–A6.6 and gotchas 2–4). Purchase invoices, orders and credit
+//! memos share one record type, [`Doc`], told apart by [`Kind`]: the AL pages differ in
+//! field names and a few rules, not in how they behave.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -80,7 +82,159 @@ pub(crate) struct Line {
     pub dims: Vec<DimLine>,
 }
 
-pub(crate) struct Invoice {
+/// Which purchase document an entity set holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Invoice,
+    Order,
+    CreditMemo,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 3] = [Kind::Invoice, Kind::Order, Kind::CreditMemo];
+
+    pub(crate) fn header(self) -> &'static Entity {
+        match self {
+            Kind::Invoice => &schema::INVOICE,
+            Kind::Order => &schema::ORDER,
+            Kind::CreditMemo => &schema::CREDIT_MEMO,
+        }
+    }
+
+    pub(crate) fn line(self) -> &'static Entity {
+        match self {
+            Kind::Invoice => &schema::LINE,
+            Kind::Order => &schema::ORDER_LINE,
+            Kind::CreditMemo => &schema::CREDIT_MEMO_LINE,
+        }
+    }
+
+    pub(crate) fn set_name(self) -> &'static str {
+        match self {
+            Kind::Invoice => "purchaseInvoices",
+            Kind::Order => "purchaseOrders",
+            Kind::CreditMemo => "purchaseCreditMemos",
+        }
+    }
+
+    pub(crate) fn lines_name(self) -> &'static str {
+        match self {
+            Kind::Invoice => "purchaseInvoiceLines",
+            Kind::Order => "purchaseOrderLines",
+            Kind::CreditMemo => "purchaseCreditMemoLines",
+        }
+    }
+
+    pub(crate) fn from_set(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.set_name() == name)
+    }
+
+    pub(crate) fn from_lines(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.lines_name() == name)
+    }
+
+    /// The kind whose header EDM type is `type_name`.
+    pub(crate) fn from_header_type(type_name: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.header().type_name == type_name)
+    }
+
+    pub(crate) fn from_line_type(type_name: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.line().type_name == type_name)
+    }
+
+    /// `parentType` of dimension set lines on the header and on a line (A6.6).
+    pub(crate) fn parent_types(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Invoice => ("Purchase Invoice", "Purchase Invoice Line"),
+            Kind::Order => ("Purchase Order", "Purchase Order Line"),
+            Kind::CreditMemo => ("Purchase Credit Memo", "Purchase Credit Memo Line"),
+        }
+    }
+
+    /// The vendor's own document number: with the vendor, the natural key.
+    pub(crate) fn ext_field(self) -> Option<&'static str> {
+        match self {
+            Kind::Invoice => Some("vendorInvoiceNumber"),
+            Kind::Order => None,
+            Kind::CreditMemo => Some("vendorCreditMemoNumber"),
+        }
+    }
+
+    /// The document date field (AL "Document Date").
+    fn date_field(self) -> &'static str {
+        match self {
+            Kind::Invoice => "invoiceDate",
+            Kind::Order => "orderDate",
+            Kind::CreditMemo => "creditMemoDate",
+        }
+    }
+
+    /// A6.4: order lines carry `directUnitCost`; invoice and credit memo lines `unitCost`.
+    pub(crate) fn cost_field(self) -> &'static str {
+        match self {
+            Kind::Order => "directUnitCost",
+            _ => "unitCost",
+        }
+    }
+
+    /// `Microsoft.NAV.post` exists on invoices and credit memos; orders have
+    /// `receiveAndInvoice`, which is not simulated.
+    pub(crate) fn postable(self) -> bool {
+        self != Kind::Order
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Invoice => "invoice",
+            Kind::Order => "order",
+            Kind::CreditMemo => "credit memo",
+        }
+    }
+
+    /// AL table named in duplicate-line errors.
+    fn line_table(self) -> &'static str {
+        match self {
+            Kind::Invoice => "Purch. Inv. Line Aggregate",
+            Kind::Order => "Purchase Line",
+            Kind::CreditMemo => "Purch. Cr. Memo Line Aggregate",
+        }
+    }
+}
+
+/// What happened to a record, for webhook notifications (A8 `changeType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChangeType {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl ChangeType {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Created => "created",
+            ChangeType::Updated => "updated",
+            ChangeType::Deleted => "deleted",
+        }
+    }
+}
+
+/// One change of a record in a webhook-visible entity set, waiting for the notifier.
+#[derive(Clone, Debug)]
+pub(crate) struct Change {
+    pub set: &'static str,
+    pub id: Uuid,
+    pub change: ChangeType,
+    pub at: DateTime<Utc>,
+}
+
+/// A purchase invoice, order or credit memo (draft or posted).
+pub(crate) struct Doc {
+    pub kind: Kind,
     pub meta: Meta,
     pub number: String,
     pub posted: bool,
@@ -111,8 +265,16 @@ impl Line {
     pub(crate) fn quantity(&self) -> Decimal {
         d(&self.fields, "quantity")
     }
+    /// `unitCost`, or `directUnitCost` on order lines.
     pub(crate) fn unit_cost(&self) -> Decimal {
-        d(&self.fields, "unitCost")
+        if self.fields.contains_key("directUnitCost") {
+            d(&self.fields, "directUnitCost")
+        } else {
+            d(&self.fields, "unitCost")
+        }
+    }
+    pub(crate) fn description2(&self) -> &str {
+        s(&self.fields, "description2")
     }
     pub(crate) fn sequence(&self) -> i64 {
         self.fields
@@ -148,12 +310,15 @@ impl Line {
     }
 }
 
-impl Invoice {
+impl Doc {
     pub(crate) fn status(&self) -> &'static str {
-        match (self.posted, self.paid) {
-            (false, _) => "Draft",
-            (true, false) => "Open",
-            (true, true) => "Paid",
+        match (self.kind, self.posted, self.paid) {
+            // A6.4: new orders are "Draft" (Purchase Header status Open). Doubt: release
+            // ("Open") and approval ("In Review") are not simulated, so orders stay Draft.
+            (Kind::Order, ..) => "Draft",
+            (_, false, _) => "Draft",
+            (_, true, false) => "Open",
+            (_, true, true) => "Paid",
         }
     }
 
@@ -162,16 +327,23 @@ impl Invoice {
             - d(&self.fields, "discountAmount")
     }
 
+    /// `vendorInvoiceNumber` / `vendorCreditMemoNumber` ("" for orders).
     pub(crate) fn vendor_invoice_number(&self) -> &str {
-        s(&self.fields, "vendorInvoiceNumber")
+        self.kind.ext_field().map_or("", |k| s(&self.fields, k))
     }
 
-    /// Doubt: the exact text BC uses for edits of a posted invoice is not in the fact sheet.
+    /// The document date (`invoiceDate`, `orderDate`, `creditMemoDate`).
+    pub(crate) fn document_date(&self) -> &str {
+        s(&self.fields, self.kind.date_field())
+    }
+
+    /// Doubt: the exact text BC uses for edits of a posted document is not in the fact sheet.
     fn ensure_draft(&self) -> ApiResult<()> {
         if self.posted {
-            return Err(ApiError::dialog(
-                "The invoice has been posted and can no longer be modified.",
-            ));
+            return Err(ApiError::dialog(format!(
+                "The {} has been posted and can no longer be modified.",
+                self.kind.noun()
+            )));
         }
         Ok(())
     }
@@ -273,9 +445,16 @@ pub(crate) struct Store {
     pub accounts: Vec<Account>,
     pub dimensions: Vec<Dimension>,
     pub currencies: Vec<Currency>,
-    pub invoices: Vec<Invoice>,
+    pub invoices: Vec<Doc>,
+    pub orders: Vec<Doc>,
+    pub credit_memos: Vec<Doc>,
+    /// Changes not yet seen by the webhook notifier (drained every window).
+    pub changes: Vec<Change>,
     next_draft_no: u64,
     next_posted_no: u64,
+    next_order_no: u64,
+    next_cm_draft_no: u64,
+    next_cm_posted_no: u64,
     next_vendor_no: u64,
 }
 
@@ -299,8 +478,15 @@ impl Store {
             dimensions: Vec::new(),
             currencies,
             invoices: Vec::new(),
+            orders: Vec::new(),
+            credit_memos: Vec::new(),
+            changes: Vec::new(),
             next_draft_no: 1001,
             next_posted_no: 108001,
+            // Doubt: CRONUS number series starts; any unused codes will do.
+            next_order_no: 106001,
+            next_cm_draft_no: 1001,
+            next_cm_posted_no: 109001,
             next_vendor_no: 10,
         }
     }
@@ -311,27 +497,57 @@ impl Store {
         self.vendors.iter().find(|v| v.meta.id == id)
     }
 
-    pub(crate) fn invoice(&self, id: Uuid) -> ApiResult<&Invoice> {
-        self.invoices
+    pub(crate) fn docs(&self, kind: Kind) -> &Vec<Doc> {
+        match kind {
+            Kind::Invoice => &self.invoices,
+            Kind::Order => &self.orders,
+            Kind::CreditMemo => &self.credit_memos,
+        }
+    }
+
+    fn docs_mut(&mut self, kind: Kind) -> &mut Vec<Doc> {
+        match kind {
+            Kind::Invoice => &mut self.invoices,
+            Kind::Order => &mut self.orders,
+            Kind::CreditMemo => &mut self.credit_memos,
+        }
+    }
+
+    pub(crate) fn invoice(&self, id: Uuid) -> ApiResult<&Doc> {
+        self.doc(Kind::Invoice, id)
+    }
+
+    pub(crate) fn doc(&self, kind: Kind, id: Uuid) -> ApiResult<&Doc> {
+        self.docs(kind)
             .iter()
             .find(|i| i.meta.id == id)
             .ok_or_else(ApiError::not_found)
     }
 
-    fn invoice_mut(&mut self, id: Uuid) -> ApiResult<&mut Invoice> {
-        self.invoices
+    fn doc_mut(&mut self, kind: Kind, id: Uuid) -> ApiResult<&mut Doc> {
+        self.docs_mut(kind)
             .iter_mut()
             .find(|i| i.meta.id == id)
             .ok_or_else(ApiError::not_found)
     }
 
-    /// The invoice holding a line, by the line id alone (flat `purchaseInvoiceLines(id)`).
-    pub(crate) fn invoice_of_line(&self, line_id: Uuid) -> ApiResult<Uuid> {
-        self.invoices
+    /// The document holding a line, by the line id alone (flat `purchaseInvoiceLines(id)`).
+    pub(crate) fn doc_of_line(&self, kind: Kind, line_id: Uuid) -> ApiResult<Uuid> {
+        self.docs(kind)
             .iter()
             .find(|i| i.lines.iter().any(|l| l.meta.id == line_id))
             .map(|i| i.meta.id)
             .ok_or_else(ApiError::not_found)
+    }
+
+    /// Records a change for the webhook notifier (A8).
+    pub(crate) fn changed(&mut self, set: &'static str, id: Uuid, change: ChangeType) {
+        self.changes.push(Change {
+            set,
+            id,
+            change,
+            at: Utc::now(),
+        });
     }
 
     fn dim_names(&self, dl: &DimLine) -> (&Dimension, Option<&DimValue>) {
@@ -371,6 +587,7 @@ impl Store {
             number: number.to_uppercase(),
             name: name.into(),
         });
+        self.changed("accounts", id, ChangeType::Created);
         id
     }
 
@@ -395,6 +612,7 @@ impl Store {
             name,
             values,
         });
+        self.changed("dimensions", id, ChangeType::Created);
         id
     }
 
@@ -411,12 +629,14 @@ impl Store {
     }
 
     pub(crate) fn render_vendor(&self, v: &Vendor) -> Map<String, Value> {
-        let balance: Decimal = self
-            .invoices
-            .iter()
-            .filter(|i| i.vendor_id == v.meta.id && i.posted && !i.paid)
-            .map(Invoice::total)
-            .sum();
+        // Open posted invoices raise the balance, open posted credit memos lower it.
+        let open = |docs: &Vec<Doc>| -> Decimal {
+            docs.iter()
+                .filter(|i| i.vendor_id == v.meta.id && i.posted && !i.paid)
+                .map(Doc::total)
+                .sum()
+        };
+        let balance = open(&self.invoices) - open(&self.credit_memos);
         let mut m = Map::new();
         m.insert("@odata.etag".into(), json!(v.meta.etag()));
         m.insert("id".into(), json!(v.meta.id));
@@ -500,155 +720,132 @@ impl Store {
         }))
     }
 
-    /// The fields of [`Self::render_invoice`] that filters commonly use, rendered the same way,
+    /// The fields of [`Self::render_doc`] that filters commonly use, rendered the same way,
     /// so a filter on them can pick rows before the (much dearer) full rendering.
-    pub(crate) fn invoice_key_row(&self, inv: &Invoice) -> Map<String, Value> {
+    pub(crate) fn doc_key_row(&self, doc: &Doc) -> Map<String, Value> {
         let vendor_number = self
-            .vendor(inv.vendor_id)
+            .vendor(doc.vendor_id)
             .map(|v| s(&v.fields, "number").to_owned())
             .unwrap_or_default();
         let mut m = Map::new();
-        m.insert("id".into(), json!(inv.meta.id));
-        m.insert("number".into(), json!(inv.number));
-        m.insert(
-            "vendorInvoiceNumber".into(),
-            inv.fields
-                .get("vendorInvoiceNumber")
-                .cloned()
-                .unwrap_or(json!("")),
-        );
+        m.insert("id".into(), json!(doc.meta.id));
+        m.insert("number".into(), json!(doc.number));
+        if let Some(k) = doc.kind.ext_field() {
+            m.insert(k.into(), doc.fields.get(k).cloned().unwrap_or(json!("")));
+        }
         m.insert("vendorNumber".into(), json!(vendor_number));
-        m.insert("status".into(), json!(inv.status()));
+        m.insert("status".into(), json!(doc.status()));
         m.insert(
             "lastModifiedDateTime".into(),
-            json!(datetime(inv.meta.modified)),
+            json!(datetime(doc.meta.modified)),
         );
         m
     }
 
-    pub(crate) fn render_invoice(&self, inv: &Invoice) -> Map<String, Value> {
-        let vendor = self.vendor(inv.vendor_id);
+    /// Renders a document header from its kind's field table: stored values for what the
+    /// client wrote, computed ones for the rest.
+    pub(crate) fn render_doc(&self, doc: &Doc) -> Map<String, Value> {
+        let vendor = self.vendor(doc.vendor_id);
         let vf = |k: &str| {
             vendor
                 .map(|v| s(&v.fields, k).to_owned())
                 .unwrap_or_default()
         };
-        let f = |k: &str| inv.fields.get(k).cloned().unwrap_or(json!(""));
-        let currency = s(&inv.fields, "currencyCode");
-        let currency_id = self
-            .currencies
-            .iter()
-            .find(|c| c.code == currency)
-            .map(|c| c.id)
-            .unwrap_or(ZERO);
-        let total = inv.total();
+        let currency = s(&doc.fields, "currencyCode");
+        let total = doc.total();
         let mut m = Map::new();
-        m.insert("@odata.etag".into(), json!(inv.meta.etag()));
-        m.insert("id".into(), json!(inv.meta.id));
-        m.insert("number".into(), json!(inv.number));
-        for k in [
-            "postingDate",
-            "invoiceDate",
-            "dueDate",
-            "vendorInvoiceNumber",
-        ] {
-            m.insert(k.into(), f(k));
+        m.insert("@odata.etag".into(), json!(doc.meta.etag()));
+        for (name, ty, _) in doc.kind.header().fields {
+            let name = *name;
+            let v = match name {
+                "id" => json!(doc.meta.id),
+                "number" => json!(doc.number),
+                "vendorId" | "payToVendorId" => json!(doc.vendor_id),
+                "vendorNumber" | "payToVendorNumber" => json!(vf("number")),
+                "vendorName" | "payToName" => json!(vf("displayName")),
+                "payToContact" => json!(""),
+                "payToAddressLine1" | "payToAddressLine2" | "payToCity" | "payToCountry"
+                | "payToState" | "payToPostCode"
+                    if !doc.fields.contains_key(name) =>
+                {
+                    let vendor_field = match name {
+                        "payToAddressLine1" => "addressLine1",
+                        "payToAddressLine2" => "addressLine2",
+                        "payToCity" => "city",
+                        "payToCountry" => "country",
+                        "payToState" => "state",
+                        _ => "postalCode",
+                    };
+                    json!(vf(vendor_field))
+                }
+                "currencyId" => json!(
+                    self.currencies
+                        .iter()
+                        .find(|c| c.code == currency)
+                        .map(|c| c.id)
+                        .unwrap_or(ZERO)
+                ),
+                // A6.1 note: blank currency = LCY, shown as the LCY code.
+                "currencyCode" => json!(if currency.is_empty() { LCY } else { currency }),
+                "discountAmount" => num(d(&doc.fields, "discountAmount")),
+                "discountAppliedBeforeTax" => json!(false),
+                "totalAmountExcludingTax" | "totalAmountIncludingTax" => num(total),
+                // Tax is not simulated (no tax setup).
+                "totalTaxAmount" => num(Decimal::ZERO),
+                "status" => json!(doc.status()),
+                "lastModifiedDateTime" => json!(datetime(doc.meta.modified)),
+                _ => doc.fields.get(name).cloned().unwrap_or_else(|| match ty {
+                    Ty::Guid => json!(ZERO),
+                    Ty::Bool => json!(false),
+                    Ty::Decimal | Ty::Int => json!(0),
+                    // BC renders a blank date as 0001-01-01.
+                    Ty::Date => json!("0001-01-01"),
+                    _ => json!(""),
+                }),
+            };
+            m.insert(name.into(), v);
         }
-        m.insert("vendorId".into(), json!(inv.vendor_id));
-        m.insert("vendorNumber".into(), json!(vf("number")));
-        m.insert("vendorName".into(), json!(vf("displayName")));
-        m.insert("payToName".into(), json!(vf("displayName")));
-        m.insert("payToContact".into(), json!(""));
-        m.insert("payToVendorId".into(), json!(inv.vendor_id));
-        m.insert("payToVendorNumber".into(), json!(vf("number")));
-        for k in [
-            "shipToName",
-            "shipToContact",
-            "buyFromAddressLine1",
-            "buyFromAddressLine2",
-            "buyFromCity",
-            "buyFromCountry",
-            "buyFromState",
-            "buyFromPostCode",
-            "shipToAddressLine1",
-            "shipToAddressLine2",
-            "shipToCity",
-            "shipToCountry",
-            "shipToState",
-            "shipToPostCode",
-        ] {
-            m.insert(k.into(), f(k));
-        }
-        m.insert("payToAddressLine1".into(), json!(vf("addressLine1")));
-        m.insert("payToAddressLine2".into(), json!(vf("addressLine2")));
-        m.insert("payToCity".into(), json!(vf("city")));
-        m.insert("payToCountry".into(), json!(vf("country")));
-        m.insert("payToState".into(), json!(vf("state")));
-        m.insert("payToPostCode".into(), json!(vf("postalCode")));
-        m.insert("shortcutDimension1Code".into(), f("shortcutDimension1Code"));
-        m.insert("shortcutDimension2Code".into(), f("shortcutDimension2Code"));
-        m.insert("currencyId".into(), json!(currency_id));
-        // A6.1 note: blank currency = LCY, shown as the LCY code.
-        m.insert(
-            "currencyCode".into(),
-            json!(if currency.is_empty() { LCY } else { currency }),
-        );
-        m.insert("orderId".into(), json!(ZERO));
-        m.insert("orderNumber".into(), json!(""));
-        m.insert("purchaser".into(), f("purchaser"));
-        m.insert(
-            "pricesIncludeTax".into(),
-            inv.fields
-                .get("pricesIncludeTax")
-                .cloned()
-                .unwrap_or(json!(false)),
-        );
-        m.insert(
-            "discountAmount".into(),
-            num(d(&inv.fields, "discountAmount")),
-        );
-        m.insert("discountAppliedBeforeTax".into(), json!(false));
-        m.insert("totalAmountExcludingTax".into(), num(total));
-        m.insert("totalTaxAmount".into(), num(Decimal::ZERO));
-        m.insert("totalAmountIncludingTax".into(), num(total));
-        m.insert("status".into(), json!(inv.status()));
-        m.insert(
-            "lastModifiedDateTime".into(),
-            json!(datetime(inv.meta.modified)),
-        );
         m
     }
 
-    pub(crate) fn render_line(&self, inv: &Invoice, l: &Line) -> Map<String, Value> {
+    pub(crate) fn render_line(&self, doc: &Doc, l: &Line) -> Map<String, Value> {
         let (discount, net) = l.amounts();
         let mut m = Map::new();
         m.insert("@odata.etag".into(), json!(l.meta.etag()));
         m.insert("id".into(), json!(l.meta.id));
-        m.insert("documentId".into(), json!(inv.meta.id));
-        for (name, ty, access) in schema::LINE.fields {
-            if *access == Access::Writable {
-                let default = match ty {
-                    Ty::Guid => json!(ZERO),
-                    Ty::Decimal => json!(0),
-                    Ty::Int => json!(0),
-                    _ => json!(""),
-                };
-                m.insert(
-                    (*name).into(),
-                    l.fields.get(*name).cloned().unwrap_or(default),
-                );
-            }
+        m.insert("documentId".into(), json!(doc.meta.id));
+        for (name, ty, access) in doc.kind.line().fields {
+            let name = *name;
+            let v = match name {
+                "id" | "documentId" => continue,
+                "discountAmount" => num(discount),
+                "discountAppliedBeforeTax" => json!(false),
+                "amountExcludingTax"
+                | "amountIncludingTax"
+                | "netAmount"
+                | "netAmountIncludingTax" => num(net),
+                "taxPercent" | "totalTaxAmount" | "invoiceDiscountAllocation" | "netTaxAmount" => {
+                    json!(0)
+                }
+                // Receiving and invoicing orders is not simulated.
+                "receivedQuantity" | "invoicedQuantity" => json!(0),
+                // BC sets Qty. to Receive / to Invoice to the quantity when it is validated.
+                "receiveQuantity" | "invoiceQuantity" => l
+                    .fields
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| num(l.quantity())),
+                _ if *access == Access::Writable => {
+                    l.fields.get(name).cloned().unwrap_or_else(|| match ty {
+                        Ty::Guid => json!(ZERO),
+                        Ty::Decimal | Ty::Int => json!(0),
+                        _ => json!(""),
+                    })
+                }
+                _ => continue,
+            };
+            m.insert(name.into(), v);
         }
-        m.insert("discountAmount".into(), num(discount));
-        m.insert("discountAppliedBeforeTax".into(), json!(false));
-        m.insert("amountExcludingTax".into(), num(net));
-        m.insert("taxPercent".into(), json!(0));
-        m.insert("totalTaxAmount".into(), json!(0));
-        m.insert("amountIncludingTax".into(), num(net));
-        m.insert("invoiceDiscountAllocation".into(), json!(0));
-        m.insert("netAmount".into(), num(net));
-        m.insert("netTaxAmount".into(), json!(0));
-        m.insert("netAmountIncludingTax".into(), num(net));
         m
     }
 
@@ -712,6 +909,7 @@ impl Store {
         let meta = Meta::new();
         let id = meta.id;
         self.vendors.push(Vendor { meta, fields });
+        self.changed("vendors", id, ChangeType::Created);
         Ok(id)
     }
 
@@ -743,28 +941,47 @@ impl Store {
             .expect("checked");
         v.fields = merged;
         v.meta.bump();
+        self.changed("vendors", id, ChangeType::Updated);
         Ok(())
     }
 
     pub(crate) fn delete_vendor(&mut self, id: Uuid) -> ApiResult<()> {
         let v = self.vendor(id).ok_or_else(ApiError::not_found)?;
-        if self.invoices.iter().any(|i| i.vendor_id == id && !i.posted) {
-            return Err(ApiError::dialog(format!(
-                "You cannot delete Vendor {} because there are one or more outstanding purchase Invoices for this vendor.",
-                s(&v.fields, "number")
-            )));
+        for kind in Kind::ALL {
+            if self
+                .docs(kind)
+                .iter()
+                .any(|i| i.vendor_id == id && !i.posted)
+            {
+                let what = match kind {
+                    Kind::Invoice => "Invoices",
+                    Kind::Order => "Orders",
+                    Kind::CreditMemo => "Credit Memos",
+                };
+                return Err(ApiError::dialog(format!(
+                    "You cannot delete Vendor {} because there are one or more outstanding purchase {what} for this vendor.",
+                    s(&v.fields, "number")
+                )));
+            }
         }
         self.vendors.retain(|v| v.meta.id != id);
+        self.changed("vendors", id, ChangeType::Deleted);
         Ok(())
     }
 
     // ---------- purchase invoices ----------
 
-    /// Vendor named by `vendorId` and/or `vendorNumber` (A6.2 create validation).
-    fn resolve_vendor(&self, f: &Map<String, Value>) -> ApiResult<Option<Uuid>> {
+    /// Vendor named by `vendorId` and/or `vendorNumber` (A6.2 create validation; the order
+    /// and credit memo pages say "buy-from vendor").
+    fn resolve_vendor(&self, kind: Kind, f: &Map<String, Value>) -> ApiResult<Option<Uuid>> {
         let by_id = f.get("vendorId").and_then(Value::as_str);
         let by_no = f.get("vendorNumber").and_then(Value::as_str);
-        let not_found = || ApiError::dialog("The vendor cannot be found.");
+        let not_found = || {
+            ApiError::dialog(match kind {
+                Kind::Invoice => "The vendor cannot be found.",
+                _ => "The buy-from vendor cannot be found.",
+            })
+        };
         let vendor = match (by_id, by_no) {
             (None, None) => return Ok(None),
             (Some(id), _) => self
@@ -781,10 +998,13 @@ impl Store {
         if let (Some(_), Some(no)) = (by_id, by_no)
             && s(&vendor.fields, "number") != no
         {
-            // Doubt: wording modelled on the documented currency mismatch message.
-            return Err(ApiError::dialog(
-                "The vendor values do not match to a specific Vendor.",
-            ));
+            // Doubt: invoice wording modelled on the documented currency mismatch message;
+            // the order and credit memo texts are from their AL pages.
+            return Err(ApiError::dialog(match kind {
+                Kind::Invoice => "The vendor values do not match to a specific Vendor.",
+                Kind::Order => "The buy-from vendor values do not match to a specific Vendor.",
+                Kind::CreditMemo => "The buy-from vendor values do not match to a Vendor.",
+            }));
         }
         if s(&vendor.fields, "blocked") == "All" {
             return Err(ApiError::dialog(format!(
@@ -850,13 +1070,13 @@ impl Store {
     }
 
     /// Builds (without storing) a line from a request body, validating it against the
-    /// invoice's other lines. `flat` allows `documentId` (flat `purchaseInvoiceLines` POST).
-    fn build_line(&self, others: &[Line], body: &Value, flat: bool) -> ApiResult<Line> {
+    /// document's other lines. `flat` allows `documentId` (flat `purchaseInvoiceLines` POST).
+    fn build_line(&self, kind: Kind, others: &[Line], body: &Value, flat: bool) -> ApiResult<Line> {
         let also: &[&str] = if flat { &["documentId"] } else { &[] };
-        let mut f = validate(&schema::LINE, body, also)?;
+        let mut f = validate(kind.line(), body, also)?;
         f.remove("documentId");
         let taken: Vec<i64> = others.iter().map(Line::sequence).collect();
-        self.complete_line(&taken, &mut f)?;
+        self.complete_line(kind, &taken, &mut f)?;
         Ok(Line {
             meta: Meta::new(),
             fields: f,
@@ -865,14 +1085,20 @@ impl Store {
     }
 
     /// Fills defaults and checks relations of a line's fields.
-    fn complete_line(&self, taken: &[i64], f: &mut Map<String, Value>) -> ApiResult<()> {
+    fn complete_line(
+        &self,
+        kind: Kind,
+        taken: &[i64],
+        f: &mut Map<String, Value>,
+    ) -> ApiResult<()> {
         match f.get("sequence").and_then(Value::as_i64) {
             Some(seq) => {
                 if taken.contains(&seq) {
                     return Err(ApiError::bad(
                         "Internal_EntityWithSameKeyExists",
                         format!(
-                            "The Purch. Inv. Line Aggregate already exists. Identification fields and values: Line No.='{seq}'"
+                            "The {} already exists. Identification fields and values: Line No.='{seq}'",
+                            kind.line_table()
                         ),
                     ));
                 }
@@ -917,7 +1143,7 @@ impl Store {
                         })?,
                     None if object_no.is_empty() => {
                         f.insert("accountId".into(), json!(ZERO));
-                        return self.finish_line(f, None);
+                        return self.finish_line(kind, f, None);
                     }
                     None => self
                         .accounts
@@ -940,7 +1166,7 @@ impl Store {
                 f.insert("lineObjectNumber".into(), json!(account.number));
                 f.insert("accountId".into(), json!(account.meta.id));
                 let name = account.name.clone();
-                self.finish_line(f, Some(name))
+                self.finish_line(kind, f, Some(name))
             }
             "Comment" => {
                 if !object_no.is_empty() {
@@ -948,7 +1174,7 @@ impl Store {
                         "A comment line cannot have a value in the No. field.",
                     ));
                 }
-                self.finish_line(f, None)
+                self.finish_line(kind, f, None)
             }
             other => {
                 // Items, resources, fixed assets and charges are not simulated: any number is unknown.
@@ -966,13 +1192,14 @@ impl Store {
                         table,
                     ));
                 }
-                self.finish_line(f, None)
+                self.finish_line(kind, f, None)
             }
         }
     }
 
     fn finish_line(
         &self,
+        kind: Kind,
         f: &mut Map<String, Value>,
         account_name: Option<String>,
     ) -> ApiResult<()> {
@@ -983,23 +1210,29 @@ impl Store {
             f.insert("description".into(), json!(n));
         }
         // Quantities and unit costs carry 5 decimals in BC (rounding precision 0.00001).
-        for k in ["quantity", "unitCost"] {
+        for k in ["quantity", kind.cost_field()] {
             let v = d(f, k).round_dp_with_strategy(5, RoundingStrategy::MidpointAwayFromZero);
             f.insert(k.into(), num(v));
         }
         Ok(())
     }
 
-    pub(crate) fn create_invoice(&mut self, body: &Value) -> ApiResult<Uuid> {
-        let mut f = validate(&schema::INVOICE, body, &["purchaseInvoiceLines"])?;
-        let raw_lines = match f.remove("purchaseInvoiceLines") {
+    pub(crate) fn create_doc(&mut self, kind: Kind, body: &Value) -> ApiResult<Uuid> {
+        let mut f = validate(kind.header(), body, &[kind.lines_name()])?;
+        let raw_lines = match f.remove(kind.lines_name()) {
             None => Vec::new(),
             Some(Value::Array(a)) => a,
             Some(_) => return Err(ApiError::invalid_body()),
         };
-        let vendor_id = self.resolve_vendor(&f)?.ok_or_else(|| {
-            ApiError::dialog("A \"vendorNumber\" or a \"vendorID\" must be provided.")
+        let vendor_id = self.resolve_vendor(kind, &f)?.ok_or_else(|| {
+            ApiError::dialog(match kind {
+                Kind::Invoice => "A \"vendorNumber\" or a \"vendorID\" must be provided.",
+                _ => "A \"vendorNumber\" or a \"vendorId\" must be provided.",
+            })
         })?;
+        if kind == Kind::CreditMemo {
+            check_no_invoice_link(&f)?;
+        }
         let vendor = self.vendor(vendor_id).expect("resolved");
         if !f.contains_key("currencyCode") && !f.contains_key("currencyId") {
             f.insert(
@@ -1012,8 +1245,7 @@ impl Store {
         let mut fields = Map::new();
         for (k, v) in [
             ("postingDate", today.clone()),
-            ("invoiceDate", today),
-            ("vendorInvoiceNumber", String::new()),
+            (kind.date_field(), today),
             ("shipToName", self.company_name.clone()),
             (
                 "buyFromAddressLine1",
@@ -1028,11 +1260,16 @@ impl Store {
             ("buyFromState", s(&vendor.fields, "state").into()),
             ("buyFromPostCode", s(&vendor.fields, "postalCode").into()),
         ] {
-            fields.insert(k.into(), json!(v));
+            if kind.header().field(k).is_some() {
+                fields.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(k) = kind.ext_field() {
+            fields.insert(k.into(), json!(""));
         }
         fields.extend(f);
-        if !fields.contains_key("dueDate") {
-            fields.insert("dueDate".into(), fields["invoiceDate"].clone());
+        if kind.header().field("dueDate").is_some() && !fields.contains_key("dueDate") {
+            fields.insert("dueDate".into(), fields[kind.date_field()].clone());
         }
         for k in [
             "vendorId",
@@ -1045,14 +1282,21 @@ impl Store {
         // Deep insert: every line must be valid or nothing is created (atomic).
         let mut lines: Vec<Line> = Vec::new();
         for raw in &raw_lines {
-            let line = self.build_line(&lines, raw, false)?;
+            let line = self.build_line(kind, &lines, raw, false)?;
             lines.push(line);
         }
         let meta = Meta::new();
         let id = meta.id;
-        let number = self.next_draft_no.to_string();
-        self.next_draft_no += 1;
-        self.invoices.push(Invoice {
+        // `number` is Editable = false and comes from the kind's number series.
+        let counter = match kind {
+            Kind::Invoice => &mut self.next_draft_no,
+            Kind::Order => &mut self.next_order_no,
+            Kind::CreditMemo => &mut self.next_cm_draft_no,
+        };
+        let number = counter.to_string();
+        *counter += 1;
+        self.docs_mut(kind).push(Doc {
+            kind,
             meta,
             number,
             posted: false,
@@ -1063,13 +1307,17 @@ impl Store {
             lines,
             dims: Vec::new(),
         });
+        self.changed(kind.set_name(), id, ChangeType::Created);
         Ok(id)
     }
 
-    pub(crate) fn patch_invoice(&mut self, id: Uuid, body: &Value) -> ApiResult<()> {
-        let mut f = validate(&schema::INVOICE, body, &[])?;
-        self.invoice(id)?.ensure_draft()?;
-        let vendor = self.resolve_vendor(&f)?;
+    pub(crate) fn patch_doc(&mut self, kind: Kind, id: Uuid, body: &Value) -> ApiResult<()> {
+        let mut f = validate(kind.header(), body, &[])?;
+        self.doc(kind, id)?.ensure_draft()?;
+        if kind == Kind::CreditMemo {
+            check_no_invoice_link(&f)?;
+        }
+        let vendor = self.resolve_vendor(kind, &f)?;
         self.resolve_currency(&mut f)?;
         for k in [
             "vendorId",
@@ -1079,44 +1327,55 @@ impl Store {
         ] {
             f.remove(k);
         }
-        let inv = self.invoice_mut(id)?;
+        let doc = self.doc_mut(kind, id)?;
         if let Some(v) = vendor {
-            inv.vendor_id = v;
+            doc.vendor_id = v;
         }
-        inv.fields.extend(f);
-        inv.meta.bump();
+        doc.fields.extend(f);
+        doc.meta.bump();
+        self.changed(kind.set_name(), id, ChangeType::Updated);
         Ok(())
     }
 
-    pub(crate) fn delete_invoice(&mut self, id: Uuid) -> ApiResult<()> {
-        self.invoice(id)?.ensure_draft()?;
-        self.invoices.retain(|i| i.meta.id != id);
+    pub(crate) fn delete_doc(&mut self, kind: Kind, id: Uuid) -> ApiResult<()> {
+        self.doc(kind, id)?.ensure_draft()?;
+        self.docs_mut(kind).retain(|i| i.meta.id != id);
+        self.changed(kind.set_name(), id, ChangeType::Deleted);
         Ok(())
     }
 
-    pub(crate) fn add_line(&mut self, inv_id: Uuid, body: &Value, flat: bool) -> ApiResult<Uuid> {
-        let inv = self.invoice(inv_id)?;
-        inv.ensure_draft()?;
-        let line = self.build_line(&inv.lines, body, flat)?;
+    pub(crate) fn add_line(
+        &mut self,
+        kind: Kind,
+        doc_id: Uuid,
+        body: &Value,
+        flat: bool,
+    ) -> ApiResult<Uuid> {
+        let doc = self.doc(kind, doc_id)?;
+        doc.ensure_draft()?;
+        let line = self.build_line(kind, &doc.lines, body, flat)?;
         let line_id = line.meta.id;
-        let inv = self.invoice_mut(inv_id)?;
-        inv.lines.push(line);
-        inv.lines.sort_by_key(Line::sequence);
-        // Totals live on the header, so adding a line modifies it too.
-        inv.meta.bump();
+        let doc = self.doc_mut(kind, doc_id)?;
+        doc.lines.push(line);
+        doc.lines.sort_by_key(Line::sequence);
+        // Totals live on the header, so adding a line modifies it too (and A8: a line
+        // change notifies the header's subscription).
+        doc.meta.bump();
+        self.changed(kind.set_name(), doc_id, ChangeType::Updated);
         Ok(line_id)
     }
 
     pub(crate) fn patch_line(
         &mut self,
-        inv_id: Uuid,
+        kind: Kind,
+        doc_id: Uuid,
         line_id: Uuid,
         body: &Value,
     ) -> ApiResult<()> {
-        let given = validate(&schema::LINE, body, &[])?;
-        let inv = self.invoice(inv_id)?;
-        inv.ensure_draft()?;
-        let line = inv
+        let given = validate(kind.line(), body, &[])?;
+        let doc = self.doc(kind, doc_id)?;
+        doc.ensure_draft()?;
+        let line = doc
             .lines
             .iter()
             .find(|l| l.meta.id == line_id)
@@ -1137,47 +1396,52 @@ impl Store {
             merged.remove("sequence");
             merged.insert("sequence".into(), json!(line.sequence()));
         }
-        let taken: Vec<i64> = inv
+        let taken: Vec<i64> = doc
             .lines
             .iter()
             .filter(|l| l.meta.id != line_id)
             .map(Line::sequence)
             .collect();
-        self.complete_line(&taken, &mut merged)?;
-        let inv = self.invoice_mut(inv_id)?;
-        let line = inv
+        self.complete_line(kind, &taken, &mut merged)?;
+        let doc = self.doc_mut(kind, doc_id)?;
+        let line = doc
             .lines
             .iter_mut()
             .find(|l| l.meta.id == line_id)
             .expect("checked");
         line.fields = merged;
         line.meta.bump();
-        inv.lines.sort_by_key(Line::sequence);
-        inv.meta.bump();
+        doc.lines.sort_by_key(Line::sequence);
+        doc.meta.bump();
+        self.changed(kind.set_name(), doc_id, ChangeType::Updated);
         Ok(())
     }
 
-    pub(crate) fn delete_line(&mut self, inv_id: Uuid, line_id: Uuid) -> ApiResult<()> {
-        let inv = self.invoice_mut(inv_id)?;
-        inv.ensure_draft()?;
-        let before = inv.lines.len();
-        inv.lines.retain(|l| l.meta.id != line_id);
-        if inv.lines.len() == before {
+    pub(crate) fn delete_line(&mut self, kind: Kind, doc_id: Uuid, line_id: Uuid) -> ApiResult<()> {
+        let doc = self.doc_mut(kind, doc_id)?;
+        doc.ensure_draft()?;
+        let before = doc.lines.len();
+        doc.lines.retain(|l| l.meta.id != line_id);
+        if doc.lines.len() == before {
             return Err(ApiError::not_found());
         }
-        inv.meta.bump();
+        doc.meta.bump();
+        self.changed(kind.set_name(), doc_id, ChangeType::Updated);
         Ok(())
     }
 
-    /// `Microsoft.NAV.post` (A6.2 "Bound action post", gotchas 3–4).
-    pub(crate) fn post_invoice(&mut self, id: Uuid) -> ApiResult<()> {
-        let inv = self.invoice(id)?;
-        if inv.posted {
-            return Err(ApiError::dialog(
-                "The action can be applied to a draft invoice only.",
-            ));
+    /// `Microsoft.NAV.post` on invoices and credit memos (A6.2 "Bound action post",
+    /// gotchas 3–4): renumbers from the posted series, keeps `id`, Draft → Open.
+    pub(crate) fn post_doc(&mut self, kind: Kind, id: Uuid) -> ApiResult<()> {
+        let doc = self.doc(kind, id)?;
+        if doc.posted {
+            // Texts from the AL pages (`GetDraftInvoice`, DraftCreditMemoActionErr).
+            return Err(ApiError::dialog(format!(
+                "The action can be applied to a draft {} only.",
+                kind.noun()
+            )));
         }
-        let posting: Vec<&Line> = inv.lines.iter().filter(|l| l.posts()).collect();
+        let posting: Vec<&Line> = doc.lines.iter().filter(|l| l.posts()).collect();
         if posting.iter().any(|l| l.quantity().is_zero()) {
             return Err(ApiError::dialog(
                 "One or more document lines with a value in the No. field do not have a quantity specified.",
@@ -1187,7 +1451,7 @@ impl Store {
             return Err(ApiError::dialog("There is nothing to post."));
         }
         let vendor = self
-            .vendor(inv.vendor_id)
+            .vendor(doc.vendor_id)
             .ok_or_else(|| ApiError::dialog("The vendor cannot be found."))?;
         let vendor_no = s(&vendor.fields, "number");
         if s(&vendor.fields, "blocked") == "All" {
@@ -1195,49 +1459,60 @@ impl Store {
                 "You cannot post this type of document when Vendor {vendor_no} is blocked with type All"
             )));
         }
-        // CRONUS has "Ext. Doc. No. Mandatory" on: the vendor invoice number must be set
-        // and unique per vendor among posted invoices.
-        let ext = inv.vendor_invoice_number();
+        // CRONUS has "Ext. Doc. No. Mandatory" on: the vendor's document number must be set
+        // and unique per vendor among posted documents of the kind.
+        let ext = doc.vendor_invoice_number();
+        let (field_caption, doc_type, title) = match kind {
+            Kind::CreditMemo => ("Vendor Cr. Memo No.", "Credit Memo", "Purchase Credit Memo"),
+            _ => ("Vendor Invoice No.", "Invoice", "Purchase Invoice"),
+        };
         if ext.is_empty() {
             return Err(ApiError::bad(
                 "Application_FieldValidationException",
                 format!(
-                    "Vendor Invoice No. must have a value in Purchase Header: Document Type=Invoice, No.={}. It cannot be zero or empty.",
-                    inv.number
+                    "{field_caption} must have a value in Purchase Header: Document Type={doc_type}, No.={}. It cannot be zero or empty.",
+                    doc.number
                 ),
             ));
         }
         if self
-            .invoices
+            .docs(kind)
             .iter()
-            .any(|o| o.posted && o.vendor_id == inv.vendor_id && o.vendor_invoice_number() == ext)
+            .any(|o| o.posted && o.vendor_id == doc.vendor_id && o.vendor_invoice_number() == ext)
         {
             return Err(ApiError::dialog(format!(
-                "Purchase Invoice {ext} already exists for this vendor."
+                "{title} {ext} already exists for this vendor."
             )));
         }
-        if inv.total() < Decimal::ZERO {
-            return Err(ApiError::dialog(
-                "The total amount for the invoice must be 0 or greater.",
-            ));
+        if doc.total() < Decimal::ZERO {
+            return Err(ApiError::dialog(format!(
+                "The total amount for the {} must be 0 or greater.",
+                kind.noun()
+            )));
         }
-        let number = self.next_posted_no.to_string();
-        self.next_posted_no += 1;
-        let inv = self.invoice_mut(id)?;
-        inv.number = number;
-        inv.posted = true;
-        inv.post_count += 1;
-        inv.meta.bump();
+        let counter = match kind {
+            Kind::CreditMemo => &mut self.next_cm_posted_no,
+            _ => &mut self.next_posted_no,
+        };
+        let number = counter.to_string();
+        *counter += 1;
+        let doc = self.doc_mut(kind, id)?;
+        doc.number = number;
+        doc.posted = true;
+        doc.post_count += 1;
+        doc.meta.bump();
+        self.changed(kind.set_name(), id, ChangeType::Updated);
         Ok(())
     }
 
     pub(crate) fn mark_paid(&mut self, id: Uuid) -> ApiResult<()> {
-        let inv = self.invoice_mut(id)?;
+        let inv = self.doc_mut(Kind::Invoice, id)?;
         if !inv.posted {
             return Err(ApiError::dialog("Only a posted invoice can be paid."));
         }
         inv.paid = true;
         inv.meta.bump();
+        self.changed(Kind::Invoice.set_name(), id, ChangeType::Updated);
         Ok(())
     }
 
@@ -1245,15 +1520,15 @@ impl Store {
 
     fn dims_of(&mut self, parent: Parent) -> ApiResult<&mut Vec<DimLine>> {
         match parent {
-            Parent::Invoice(i) => {
-                let inv = self.invoice_mut(i)?;
-                inv.ensure_draft()?;
-                Ok(&mut inv.dims)
+            Parent::Doc(k, i) => {
+                let doc = self.doc_mut(k, i)?;
+                doc.ensure_draft()?;
+                Ok(&mut doc.dims)
             }
-            Parent::Line(i, l) => {
-                let inv = self.invoice_mut(i)?;
-                inv.ensure_draft()?;
-                let line = inv
+            Parent::Line(k, i, l) => {
+                let doc = self.doc_mut(k, i)?;
+                doc.ensure_draft()?;
+                let line = doc
                     .lines
                     .iter_mut()
                     .find(|x| x.meta.id == l)
@@ -1265,9 +1540,9 @@ impl Store {
 
     pub(crate) fn dims_ref(&self, parent: Parent) -> ApiResult<&Vec<DimLine>> {
         match parent {
-            Parent::Invoice(i) => Ok(&self.invoice(i)?.dims),
-            Parent::Line(i, l) => Ok(&self
-                .invoice(i)?
+            Parent::Doc(k, i) => Ok(&self.doc(k, i)?.dims),
+            Parent::Line(k, i, l) => Ok(&self
+                .doc(k, i)?
                 .lines
                 .iter()
                 .find(|x| x.meta.id == l)
@@ -1353,46 +1628,65 @@ impl Store {
         Ok(())
     }
 
-    /// A dimension change rewrites the parent's Dimension Set ID: its ETag changes.
+    /// A dimension change rewrites the parent's Dimension Set ID: its ETag changes. A8: a
+    /// line change notifies the header's subscription.
     fn touch(&mut self, parent: Parent) {
-        if let Some(inv) = self.invoices.iter_mut().find(|i| {
-            i.meta.id
-                == match parent {
-                    Parent::Invoice(i) | Parent::Line(i, _) => i,
-                }
-        }) {
+        let (kind, doc_id) = match parent {
+            Parent::Doc(k, i) | Parent::Line(k, i, _) => (k, i),
+        };
+        if let Ok(doc) = self.doc_mut(kind, doc_id) {
             match parent {
-                Parent::Invoice(_) => inv.meta.bump(),
-                Parent::Line(_, l) => {
-                    if let Some(line) = inv.lines.iter_mut().find(|x| x.meta.id == l) {
+                Parent::Doc(..) => doc.meta.bump(),
+                Parent::Line(_, _, l) => {
+                    if let Some(line) = doc.lines.iter_mut().find(|x| x.meta.id == l) {
                         line.meta.bump();
                     }
                 }
             }
+            self.changed(kind.set_name(), doc_id, ChangeType::Updated);
         }
     }
+}
+
+/// Linking a credit memo to a posted invoice (`invoiceId`/`invoiceNumber`) is not simulated;
+/// only the blank values are accepted, so a client relying on it fails loudly.
+fn check_no_invoice_link(f: &Map<String, Value>) -> ApiResult<()> {
+    let id_set = f
+        .get("invoiceId")
+        .and_then(Value::as_str)
+        .is_some_and(|v| Uuid::parse_str(v).map_or(true, |u| !u.is_nil()));
+    let no_set = f
+        .get("invoiceNumber")
+        .and_then(Value::as_str)
+        .is_some_and(|v| !v.is_empty());
+    if id_set || no_set {
+        return Err(ApiError::dialog(
+            "The \"invoiceId\" does not match to an Invoice.",
+        ));
+    }
+    Ok(())
 }
 
 /// The record a dimension set line hangs off.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Parent {
-    Invoice(Uuid),
-    /// (invoice id, line id)
-    Line(Uuid, Uuid),
+    Doc(Kind, Uuid),
+    /// (kind, document id, line id)
+    Line(Kind, Uuid, Uuid),
 }
 
 impl Parent {
     pub(crate) fn id(&self) -> Uuid {
         match self {
-            Parent::Invoice(i) => *i,
-            Parent::Line(_, l) => *l,
+            Parent::Doc(_, i) => *i,
+            Parent::Line(_, _, l) => *l,
         }
     }
 
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
-            Parent::Invoice(_) => "Purchase Invoice",
-            Parent::Line(..) => "Purchase Invoice Line",
+            Parent::Doc(k, _) => k.parent_types().0,
+            Parent::Line(k, ..) => k.parent_types().1,
         }
     }
 }

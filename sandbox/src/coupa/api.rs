@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::filters::{self, FieldVal, Kind};
-use super::model::{Data, Invoice, Payment, Supplier, now_secs};
-use super::{CoupaSim, is_api};
+use super::model::{Data, Invoice, Payment, PurchaseOrder, Supplier, now_secs};
+use super::{CoupaSim, Listing, is_api};
 
 /// coupa.md §1.4 error body: `{"errors": {<field>: [<message>]}}`.
 pub(crate) fn error_for(status: StatusCode, field: &str, message: &str) -> Response {
@@ -30,9 +30,18 @@ pub(crate) async fn not_found() -> Response {
 /// Scopes that allow a request, by resource and verb. coupa.md §1.1: scopes are
 /// `service.object.right`; `core.invoice.read/write` are seen in use. Doubt: the supplier
 /// scope name is unconfirmed, so `core.supplier.*` and `core.common.read` both pass.
+/// Doubt: `core.purchase_order.read/write` is unconfirmed too (§1.1 found no vendor list);
+/// it follows the documented pattern, and here ONLY it passes — the stricter choice, so a
+/// client configured without it fails in tests rather than on a tenant.
 fn scope_allows(path: &str, method: &str, scopes: &[String]) -> Option<bool> {
     let has = |s: &str| scopes.iter().any(|x| x == s);
-    if path.starts_with("/api/invoices") {
+    if path.starts_with("/api/purchase_orders") {
+        Some(if method == "GET" {
+            has("core.purchase_order.read") || has("core.purchase_order.write")
+        } else {
+            has("core.purchase_order.write")
+        })
+    } else if path.starts_with("/api/invoices") {
         Some(if method == "GET" {
             has("core.invoice.read") || has("core.invoice.write")
         } else {
@@ -127,6 +136,21 @@ const INVOICE_FIELDS: &[(&str, Kind)] = &[
 ];
 const INVOICE_SORT: &[&str] = &["id", "created-at", "updated-at", "invoice-date"];
 
+const PURCHASE_ORDER_FIELDS: &[(&str, Kind)] = &[
+    ("id", Kind::Int),
+    ("created-at", Kind::Time),
+    ("updated-at", Kind::Time),
+    ("po-number", Kind::Str),
+    ("status", Kind::Str),
+    ("version", Kind::Int),
+    ("exported", Kind::Bool),
+    ("supplier[id]", Kind::Int),
+    ("supplier[name]", Kind::Str),
+    ("supplier[number]", Kind::Str),
+    ("currency[code]", Kind::Str),
+];
+const PURCHASE_ORDER_SORT: &[&str] = &["id", "created-at", "updated-at"];
+
 const SUPPLIER_FIELDS: &[(&str, Kind)] = &[
     ("id", Kind::Int),
     ("created-at", Kind::Time),
@@ -155,6 +179,24 @@ fn invoice_field(d: &Data, inv: &Invoice, field: &str) -> FieldVal {
         "supplier[name]" => FieldVal::Str(supplier.map(|s| s.name.clone())),
         "supplier[number]" => FieldVal::Str(supplier.and_then(|s| s.number.clone())),
         "currency[code]" => FieldVal::Str(Some(inv.currency.clone())),
+        _ => FieldVal::Str(None),
+    }
+}
+
+fn purchase_order_field(d: &Data, po: &PurchaseOrder, field: &str) -> FieldVal {
+    let supplier = d.suppliers.get(&po.supplier_id);
+    match field {
+        "id" => FieldVal::Int(po.id),
+        "created-at" => FieldVal::Time(po.created_at),
+        "updated-at" => FieldVal::Time(po.updated_at),
+        "po-number" => FieldVal::Str(Some(po.po_number.clone())),
+        "status" => FieldVal::Str(Some(po.status.clone())),
+        "version" => FieldVal::Int(po.version),
+        "exported" => FieldVal::Bool(po.exported),
+        "supplier[id]" => FieldVal::Int(po.supplier_id),
+        "supplier[name]" => FieldVal::Str(supplier.map(|s| s.name.clone())),
+        "supplier[number]" => FieldVal::Str(supplier.and_then(|s| s.number.clone())),
+        "currency[code]" => FieldVal::Str(Some(po.currency.clone())),
         _ => FieldVal::Str(None),
     }
 }
@@ -205,8 +247,57 @@ pub(crate) async fn list_invoices(
             .map(|inv| d.render_invoice(inv, offset_tz))
             .collect()
     };
-    sim.list_page_served();
+    sim.list_page_served(Listing::Invoices);
     Json(Value::Array(page)).into_response()
+}
+
+/// `GET /api/purchase_orders` — coupa.md §1.8 index, with the §1.3 filters and paging.
+pub(crate) async fn list_purchase_orders(
+    State(sim): State<CoupaSim>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let pairs = crate::query::parse_pairs(raw.as_deref());
+    let offset_tz = sim.inner.offset;
+    let q = match filters::parse(
+        &pairs,
+        PURCHASE_ORDER_FIELDS,
+        PURCHASE_ORDER_SORT,
+        offset_tz,
+    ) {
+        Ok(q) => q,
+        Err(e) => return bad_args(e),
+    };
+    let page: Vec<Value> = {
+        let d = sim.inner.data.lock().unwrap();
+        let mut rows: Vec<&PurchaseOrder> = d
+            .purchase_orders
+            .values()
+            .filter(|po| q.matches(&|f| purchase_order_field(&d, po, f)))
+            .collect();
+        rows.sort_by(|a, b| {
+            q.order(
+                (&purchase_order_field(&d, a, &q.order_by), a.id),
+                (&purchase_order_field(&d, b, &q.order_by), b.id),
+            )
+        });
+        rows.into_iter()
+            .skip(q.offset)
+            .take(q.limit)
+            .map(|po| d.render_purchase_order(po, offset_tz))
+            .collect()
+    };
+    sim.list_page_served(Listing::PurchaseOrders);
+    Json(Value::Array(page)).into_response()
+}
+
+pub(crate) async fn show_purchase_order(
+    State(sim): State<CoupaSim>,
+    Path(id): Path<String>,
+) -> Response {
+    match id.parse().ok().and_then(|id| sim.purchase_order_json(id)) {
+        Some(v) => Json(v).into_response(),
+        None => not_found().await,
+    }
 }
 
 pub(crate) async fn show_invoice(State(sim): State<CoupaSim>, Path(id): Path<String>) -> Response {
@@ -271,6 +362,11 @@ fn opt_string(v: &Value) -> Result<Option<String>, ()> {
     }
 }
 
+/// A Coupa date or datetime (§1.7 shows both `2009-06-23` and `2009-06-23T00:00:00-08:00`).
+fn is_date(s: &str, offset: chrono::FixedOffset) -> bool {
+    filters::parse_instant(s, offset).is_some()
+}
+
 /// One validated change to an invoice; applied only once the whole body is valid.
 type Edit = Box<dyn FnOnce(&mut Invoice, &mut i64)>;
 
@@ -323,6 +419,9 @@ pub(crate) async fn update_invoice(
                 let Ok(s) = opt_string(&value) else {
                     return bad("must be a string");
                 };
+                if s.as_deref().is_some_and(|t| !is_date(t, sim.inner.offset)) {
+                    return bad("must be a date or datetime");
+                }
                 ops.push(Box::new(move |inv, _| inv.payment_date = s));
             }
             "payment-notes" => {
@@ -359,6 +458,16 @@ pub(crate) async fn update_invoice(
                     ) else {
                         return bad("payment attributes must be strings");
                     };
+                    // §1.7: `notes` is string(255); longer is refused (stricter than truncating).
+                    if notes.as_ref().is_some_and(|n| n.chars().count() > 255) {
+                        return bad("notes is too long (maximum is 255 characters)");
+                    }
+                    if date
+                        .as_deref()
+                        .is_some_and(|t| !is_date(t, sim.inner.offset))
+                    {
+                        return bad("payment-date must be a date or datetime");
+                    }
                     parsed.push((get("id").as_i64(), amount, notes, check, date));
                 }
                 ops.push(Box::new(move |inv, next_id| {

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::CoupaSim;
+use super::{CoupaSim, NewOrderLine, NewPurchaseOrder};
 use crate::faults::FaultRule;
 
 pub(crate) fn routes() -> Router<CoupaSim> {
@@ -17,6 +17,11 @@ pub(crate) fn routes() -> Router<CoupaSim> {
         .route("/_sandbox/faults", post(add_fault))
         .route("/_sandbox/expire-tokens", post(expire_tokens))
         .route("/_sandbox/invoices/{id}/status", post(set_status))
+        .route("/_sandbox/purchase_orders", post(add_purchase_order))
+        .route(
+            "/_sandbox/purchase_orders/{id}/status",
+            post(set_purchase_order_status),
+        )
         .route("/_sandbox/webhook", post(webhook))
 }
 
@@ -52,11 +57,80 @@ async fn set_status(
     sim.set_invoice_status(id, &b.status);
     match sim.invoice_json(id) {
         Some(v) => Json(v).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"errors": {"error": ["Not found"]}})),
-        )
-            .into_response(),
+        None => not_found(),
+    }
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"errors": {"error": ["Not found"]}})),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct OrderLineBody {
+    description: String,
+    /// Decimal strings, as Coupa renders them.
+    quantity: String,
+    price: String,
+    #[serde(default)]
+    segments: Vec<String>,
+    uom: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PurchaseOrderBody {
+    supplier_id: i64,
+    po_number: String,
+    status: Option<String>,
+    currency: Option<String>,
+    #[serde(default)]
+    lines: Vec<OrderLineBody>,
+}
+
+/// Adds a purchase order; answers `{"id": …}` with 201, or 400 on a bad decimal.
+async fn add_purchase_order(
+    State(sim): State<CoupaSim>,
+    Json(b): Json<PurchaseOrderBody>,
+) -> Response {
+    let mut po = NewPurchaseOrder::issued(b.supplier_id, &b.po_number);
+    if let Some(st) = b.status {
+        po = po.status(&st);
+    }
+    if let Some(c) = b.currency {
+        po = po.currency(&c);
+    }
+    for l in b.lines {
+        let (Ok(quantity), Ok(price)) = (l.quantity.parse(), l.price.parse()) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"errors": {"lines": ["quantity and price must be decimal strings"]}})),
+            )
+                .into_response();
+        };
+        po = po.line(NewOrderLine {
+            description: l.description,
+            quantity,
+            price,
+            account_segments: l.segments,
+            uom: l.uom.unwrap_or_else(|| "EA".into()),
+        });
+    }
+    let id = sim.add_purchase_order(po);
+    (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
+}
+
+async fn set_purchase_order_status(
+    State(sim): State<CoupaSim>,
+    Path(id): Path<i64>,
+    Json(b): Json<StatusBody>,
+) -> Response {
+    sim.set_purchase_order_status(id, &b.status);
+    match sim.purchase_order_json(id) {
+        Some(v) => Json(v).into_response(),
+        None => not_found(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Coupa Core REST API simulator (coupa.md §1).
 //!
-//! Serves `/oauth2/token`, `/api/invoices`, `/api/suppliers` with Coupa's auth, headers,
+//! Serves `/oauth2/token`, `/api/invoices`, `/api/purchase_orders`, `/api/suppliers` with Coupa's auth, headers,
 //! paging, filter syntax, JSON conventions and rate limit, plus `/_sandbox/*` control
 //! routes so a separately running sandbox can be driven over HTTP.
 
@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use crate::faults::{FaultQueue, FaultRule};
 use crate::ratelimit::TokenBucket;
 use crate::reqlog::{RequestLog, RequestLogStore};
-use model::{Data, Invoice, Line, Supplier, now_secs, trunc_secs};
+use model::{Data, Invoice, Line, OrderLine, PurchaseOrder, Supplier, now_secs, trunc_secs};
 
 pub use webhook::signature as webhook_signature;
 
@@ -103,6 +103,15 @@ impl NewInvoice {
         }
     }
 
+    /// An approved USD credit note dated today, without lines. Its amounts render negative
+    /// whatever sign the lines are given with (coupa.md §1.6).
+    pub fn credit_note(supplier_id: i64, invoice_number: &str) -> Self {
+        NewInvoice {
+            document_type: "Credit Note".into(),
+            ..Self::approved(supplier_id, invoice_number)
+        }
+    }
+
     pub fn line(mut self, line: NewInvoiceLine) -> Self {
         self.lines.push(line);
         self
@@ -116,7 +125,10 @@ pub struct NewInvoiceLine {
     pub price: Decimal,
     /// segment-1..N; the account code is the segments joined with "-".
     pub account_segments: Vec<String>,
+    /// Rendered as `po-number` and `order-header-num` (coupa.md §1.6 line fields).
     pub po_number: Option<String>,
+    /// Rendered as `order-line-num`.
+    pub order_line_num: Option<u32>,
 }
 
 impl NewInvoiceLine {
@@ -128,6 +140,7 @@ impl NewInvoiceLine {
             price: price.parse().expect("decimal price"),
             account_segments: segments.iter().map(|s| s.to_string()).collect(),
             po_number: None,
+            order_line_num: None,
         }
     }
 
@@ -138,9 +151,91 @@ impl NewInvoiceLine {
             ..Self::qty(description, "1", price, segments)
         }
     }
+
+    /// Bills line `order_line_num` of the PO numbered `po_number`: the rendered line carries
+    /// `po-number`, `order-header-num` and `order-line-num` (coupa.md §1.6 line fields).
+    pub fn against_po(mut self, po_number: &str, order_line_num: u32) -> Self {
+        self.po_number = Some(po_number.into());
+        self.order_line_num = Some(order_line_num);
+        self
+    }
+}
+
+/// A purchase order to add (coupa.md §1.8).
+pub struct NewPurchaseOrder {
+    pub supplier_id: i64,
+    pub po_number: String,
+    /// issued, closed, cancelled, draft, buyer_hold, … (§1.8, unofficial enum).
+    pub status: String,
+    pub currency: String,
+    pub lines: Vec<NewOrderLine>,
+}
+
+impl NewPurchaseOrder {
+    /// An issued USD purchase order without lines.
+    pub fn issued(supplier_id: i64, po_number: &str) -> Self {
+        NewPurchaseOrder {
+            supplier_id,
+            po_number: po_number.into(),
+            status: "issued".into(),
+            currency: "USD".into(),
+            lines: Vec::new(),
+        }
+    }
+
+    pub fn status(mut self, status: &str) -> Self {
+        self.status = status.into();
+        self
+    }
+
+    pub fn currency(mut self, code: &str) -> Self {
+        self.currency = code.into();
+        self
+    }
+
+    pub fn line(mut self, line: NewOrderLine) -> Self {
+        self.lines.push(line);
+        self
+    }
+}
+
+/// A purchase order line; numbered 1, 2, … in the order added.
+pub struct NewOrderLine {
+    pub description: String,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    /// segment-1..N; the account code is the segments joined with "-".
+    pub account_segments: Vec<String>,
+    /// `uom{code}`; "EA" unless set.
+    pub uom: String,
+}
+
+impl NewOrderLine {
+    /// A quantity line; `price`/`quantity` are decimal strings such as "12.3456".
+    pub fn qty(description: &str, quantity: &str, price: &str, segments: &[&str]) -> Self {
+        NewOrderLine {
+            description: description.into(),
+            quantity: quantity.parse().expect("decimal quantity"),
+            price: price.parse().expect("decimal price"),
+            account_segments: segments.iter().map(|s| s.to_string()).collect(),
+            uom: "EA".into(),
+        }
+    }
+
+    pub fn uom(mut self, code: &str) -> Self {
+        self.uom = code.into();
+        self
+    }
 }
 
 type PageHook = Box<dyn FnOnce(&CoupaSim) + Send>;
+
+/// Which list responses a page hook counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Listing {
+    Invoices,
+    PurchaseOrders,
+}
 
 #[derive(Default)]
 struct PageHooks {
@@ -163,7 +258,7 @@ pub(crate) struct Inner {
     faults: FaultQueue,
     log: RequestLogStore,
     bucket: Option<TokenBucket>,
-    pages: Mutex<PageHooks>,
+    pages: Mutex<HashMap<Listing, PageHooks>>,
     http: reqwest::Client,
 }
 
@@ -196,6 +291,8 @@ impl CoupaSim {
                     next_invoice_id: 1,
                     next_line_id: 1,
                     next_payment_id: 1,
+                    next_po_id: 1,
+                    next_order_line_id: 1,
                     ..Data::default()
                 }),
                 tokens: Mutex::new(HashMap::new()),
@@ -203,7 +300,7 @@ impl CoupaSim {
                 faults: FaultQueue::default(),
                 log: RequestLogStore::default(),
                 bucket,
-                pages: Mutex::new(PageHooks::default()),
+                pages: Mutex::new(HashMap::new()),
                 http: reqwest::Client::new(),
             }),
         };
@@ -220,6 +317,8 @@ impl CoupaSim {
                 "/api/invoices/{id}",
                 get(api::show_invoice).put(api::update_invoice),
             )
+            .route("/api/purchase_orders", get(api::list_purchase_orders))
+            .route("/api/purchase_orders/{id}", get(api::show_purchase_order))
             .route("/api/suppliers", get(api::list_suppliers))
             .route("/api/suppliers/{id}", get(api::show_supplier))
             .merge(control::routes())
@@ -271,6 +370,166 @@ impl CoupaSim {
             .map(|s| s.id)
     }
 
+    fn with_supplier(&self, id: i64, f: impl FnOnce(&mut Supplier)) -> bool {
+        let mut d = self.inner.data.lock().unwrap();
+        match d.suppliers.get_mut(&id) {
+            Some(s) => {
+                f(s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Bumps the supplier's updated-at to now (an edit in Coupa's supplier record).
+    pub fn touch_supplier(&self, id: i64) {
+        self.with_supplier(id, |s| s.updated_at = now_secs());
+    }
+
+    /// Sets (or, with `None`, clears) the supplier's `tax-id` and bumps updated-at.
+    pub fn set_supplier_tax_id(&self, id: i64, tax_id: Option<&str>) {
+        self.with_supplier(id, |s| {
+            s.tax_id = tax_id.map(str::to_owned);
+            s.updated_at = now_secs();
+        });
+    }
+
+    /// Sets the supplier's updated-at exactly (truncated to seconds).
+    pub fn set_supplier_updated_at(&self, id: i64, at: DateTime<FixedOffset>) {
+        self.with_supplier(id, |s| s.updated_at = trunc_secs(at.to_utc()));
+    }
+
+    /// Exactly what `GET /api/suppliers/:id` would return.
+    pub fn supplier_json(&self, id: i64) -> Option<serde_json::Value> {
+        let d = self.inner.data.lock().unwrap();
+        d.suppliers
+            .get(&id)
+            .map(|s| d.render_supplier(s, self.inner.offset))
+    }
+
+    /// Adds a purchase order; created-at = updated-at = now, version 1.
+    pub fn add_purchase_order(&self, po: NewPurchaseOrder) -> i64 {
+        let mut d = self.inner.data.lock().unwrap();
+        let id = d.next_po_id;
+        d.next_po_id += 1;
+        let now = now_secs();
+        let mut lines = Vec::new();
+        for (i, l) in po.lines.into_iter().enumerate() {
+            lines.push(new_order_line(&mut d, i as u32 + 1, l));
+        }
+        d.purchase_orders.insert(
+            id,
+            PurchaseOrder {
+                id,
+                po_number: po.po_number,
+                status: po.status,
+                version: 1,
+                supplier_id: po.supplier_id,
+                currency: po.currency,
+                lines,
+                created_at: now,
+                updated_at: now,
+                exported: false,
+                overrides: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Test knob: from now on, the rendered PO has `key` set to `value` (`Null` removes the
+    /// key), to model a field missing or shaped unexpectedly (coupa.md §1.4: "payload structure
+    /// can change"). Does not bump updated-at or version.
+    pub fn override_purchase_order_field(&self, id: i64, key: &str, value: serde_json::Value) {
+        let mut d = self.inner.data.lock().unwrap();
+        if let Some(po) = d.purchase_orders.get_mut(&id) {
+            po.overrides.retain(|(k, _)| k != key);
+            po.overrides.push((key.to_owned(), value));
+        }
+    }
+
+    /// Applies a change to a PO and bumps updated-at and `version`; false if no such PO.
+    fn change_purchase_order(&self, id: i64, f: impl FnOnce(&mut Data, i64)) -> bool {
+        let mut d = self.inner.data.lock().unwrap();
+        if !d.purchase_orders.contains_key(&id) {
+            return false;
+        }
+        f(&mut d, id);
+        let po = d.purchase_orders.get_mut(&id).expect("checked above");
+        po.updated_at = now_secs();
+        po.version += 1;
+        true
+    }
+
+    /// Changes the status (issued, closed, cancelled, …); bumps updated-at and version.
+    pub fn set_purchase_order_status(&self, id: i64, status: &str) {
+        self.change_purchase_order(id, |d, id| {
+            d.purchase_orders.get_mut(&id).expect("exists").status = status.to_owned();
+        });
+    }
+
+    /// Changes one line's quantity (a decimal string); bumps updated-at and version.
+    /// Panics if the PO has no such line (a test-setup mistake).
+    pub fn set_purchase_order_line_quantity(&self, id: i64, line_num: u32, qty: &str) {
+        let qty: Decimal = qty.parse().expect("decimal quantity");
+        self.change_purchase_order(id, |d, id| {
+            let po = d.purchase_orders.get_mut(&id).expect("exists");
+            let line = po
+                .lines
+                .iter_mut()
+                .find(|l| l.line_num == line_num)
+                .unwrap_or_else(|| panic!("purchase order {id} has no line {line_num}"));
+            line.quantity = qty;
+        });
+    }
+
+    /// Appends a line (numbered after the last one); bumps updated-at and version.
+    /// Returns the new line's number, or `None` if there is no such PO.
+    pub fn add_purchase_order_line(&self, id: i64, line: NewOrderLine) -> Option<u32> {
+        let mut num = None;
+        self.change_purchase_order(id, |d, id| {
+            let next = d.purchase_orders[&id]
+                .lines
+                .iter()
+                .map(|l| l.line_num)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let l = new_order_line(d, next, line);
+            d.purchase_orders
+                .get_mut(&id)
+                .expect("exists")
+                .lines
+                .push(l);
+            num = Some(next);
+        });
+        num
+    }
+
+    /// Sets updated-at exactly (truncated to seconds), without bumping version.
+    pub fn set_purchase_order_updated_at(&self, id: i64, at: DateTime<FixedOffset>) {
+        let mut d = self.inner.data.lock().unwrap();
+        if let Some(po) = d.purchase_orders.get_mut(&id) {
+            po.updated_at = trunc_secs(at.to_utc());
+        }
+    }
+
+    /// Id of the purchase order with this `po-number`, if any.
+    pub fn purchase_order_id_by_number(&self, po_number: &str) -> Option<i64> {
+        let d = self.inner.data.lock().unwrap();
+        d.purchase_orders
+            .values()
+            .find(|po| po.po_number == po_number)
+            .map(|po| po.id)
+    }
+
+    /// Exactly what `GET /api/purchase_orders/:id` would return.
+    pub fn purchase_order_json(&self, id: i64) -> Option<serde_json::Value> {
+        let d = self.inner.data.lock().unwrap();
+        d.purchase_orders
+            .get(&id)
+            .map(|po| d.render_purchase_order(po, self.inner.offset))
+    }
+
     /// Adds an invoice; created-at = updated-at = now.
     pub fn add_invoice(&self, inv: NewInvoice) -> i64 {
         let mut d = self.inner.data.lock().unwrap();
@@ -292,6 +551,7 @@ impl CoupaSim {
                 price: l.price,
                 account_segments: l.account_segments,
                 po_number: l.po_number,
+                order_line_num: l.order_line_num,
             });
         }
         d.invoices.insert(
@@ -366,7 +626,21 @@ impl CoupaSim {
     /// Runs `f` right after the `page_number`-th (1-based, counted from now)
     /// `GET /api/invoices` list response is built, to mutate data while a client pages.
     pub fn after_list_page(&self, page_number: usize, f: Box<dyn FnOnce(&CoupaSim) + Send>) {
-        let mut p = self.inner.pages.lock().unwrap();
+        self.add_page_hook(Listing::Invoices, page_number, f);
+    }
+
+    /// Like [`CoupaSim::after_list_page`], counting `GET /api/purchase_orders` list responses.
+    pub fn after_purchase_order_list_page(
+        &self,
+        page_number: usize,
+        f: Box<dyn FnOnce(&CoupaSim) + Send>,
+    ) {
+        self.add_page_hook(Listing::PurchaseOrders, page_number, f);
+    }
+
+    fn add_page_hook(&self, listing: Listing, page_number: usize, f: PageHook) {
+        let mut all = self.inner.pages.lock().unwrap();
+        let p = all.entry(listing).or_default();
         let target = p.served + page_number.max(1);
         p.pending.push((target, f));
     }
@@ -399,10 +673,11 @@ impl CoupaSim {
         webhook::send(self, url, invoice_id).await
     }
 
-    /// Called by the list handler once a page is built; runs due hooks outside the lock.
-    fn list_page_served(&self) {
+    /// Called by a list handler once a page is built; runs due hooks outside the lock.
+    fn list_page_served(&self, listing: Listing) {
         let due: Vec<PageHook> = {
-            let mut p = self.inner.pages.lock().unwrap();
+            let mut all = self.inner.pages.lock().unwrap();
+            let p = all.entry(listing).or_default();
             p.served += 1;
             let served = p.served;
             let (due, keep): (Vec<_>, Vec<_>) =
@@ -413,6 +688,23 @@ impl CoupaSim {
         for f in due {
             f(self);
         }
+    }
+}
+
+fn new_order_line(d: &mut Data, line_num: u32, l: NewOrderLine) -> OrderLine {
+    let id = d.next_order_line_id;
+    d.next_order_line_id += 1;
+    if !l.account_segments.is_empty() {
+        d.account_id(&l.account_segments.join("-"));
+    }
+    OrderLine {
+        id,
+        line_num,
+        description: l.description,
+        quantity: l.quantity,
+        price: l.price,
+        account_segments: l.account_segments,
+        uom: l.uom,
     }
 }
 

@@ -46,6 +46,48 @@ pub(crate) struct Line {
     pub price: Decimal,
     pub account_segments: Vec<String>,
     pub po_number: Option<String>,
+    /// The PO line this invoice line bills (`order-line-num`, coupa.md §1.6 line fields).
+    pub order_line_num: Option<u32>,
+}
+
+/// A purchase order (coupa.md §1.8).
+pub(crate) struct PurchaseOrder {
+    pub id: i64,
+    pub po_number: String,
+    pub status: String,
+    /// Coupa's `version` is a number (§1.4: "version and similar values use number").
+    /// Doubt: whether Coupa bumps it on status changes or only on change orders is not
+    /// documented; the simulator bumps it on every change (the stricter case for a client
+    /// that must not key anything on it).
+    pub version: i64,
+    pub supplier_id: i64,
+    pub currency: String,
+    pub lines: Vec<OrderLine>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub exported: bool,
+    /// Test knob: top-level keys replaced in the rendered JSON (`Null` removes the key).
+    pub overrides: Vec<(String, Value)>,
+}
+
+pub(crate) struct OrderLine {
+    pub id: i64,
+    pub line_num: u32,
+    pub description: String,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub account_segments: Vec<String>,
+    pub uom: String,
+}
+
+impl PurchaseOrder {
+    fn line_total(l: &OrderLine) -> Decimal {
+        round2(l.price * l.quantity)
+    }
+
+    pub(crate) fn total(&self) -> Decimal {
+        self.lines.iter().map(Self::line_total).sum()
+    }
 }
 
 pub(crate) struct Payment {
@@ -143,12 +185,15 @@ pub(crate) fn drop_nulls(v: Value) -> Value {
 pub(crate) struct Data {
     pub suppliers: BTreeMap<i64, Supplier>,
     pub invoices: BTreeMap<i64, Invoice>,
+    pub purchase_orders: BTreeMap<i64, PurchaseOrder>,
     /// Account code → id, so the same code always renders with the same account id.
     pub accounts: HashMap<String, i64>,
     pub next_supplier_id: i64,
     pub next_invoice_id: i64,
     pub next_line_id: i64,
     pub next_payment_id: i64,
+    pub next_po_id: i64,
+    pub next_order_line_id: i64,
 }
 
 impl Data {
@@ -234,16 +279,39 @@ impl Data {
         drop_nulls(Value::Object(m))
     }
 
-    fn render_line(&self, inv: &Invoice, l: &Line) -> Value {
-        let code = l.account_segments.join("-");
+    /// `account{id,name,code,active,segment-1..N}` (coupa.md §1.6), or null without segments.
+    fn render_account(&self, segments: &[String]) -> Value {
+        if segments.is_empty() {
+            return Value::Null;
+        }
+        let code = segments.join("-");
         let mut account = Map::new();
         account.insert("id".into(), json!(self.accounts.get(&code).copied()));
         account.insert("name".into(), json!(code));
         account.insert("code".into(), json!(code));
         account.insert("active".into(), json!(true));
-        for (i, seg) in l.account_segments.iter().enumerate() {
+        for (i, seg) in segments.iter().enumerate() {
             account.insert(format!("segment-{}", i + 1), json!(seg));
         }
+        Value::Object(account)
+    }
+
+    /// The id of line `line_num` of the PO numbered `po_number`, if both exist.
+    fn order_line_id(&self, po_number: &str, line_num: u32) -> Option<i64> {
+        self.purchase_orders
+            .values()
+            .find(|po| po.po_number == po_number)?
+            .lines
+            .iter()
+            .find(|l| l.line_num == line_num)
+            .map(|l| l.id)
+    }
+
+    fn render_line(&self, inv: &Invoice, l: &Line) -> Value {
+        let order_line_id = match (&l.po_number, l.order_line_num) {
+            (Some(po), Some(n)) => self.order_line_id(po, n),
+            _ => None,
+        };
         let kind = if l.quantity.is_some() {
             "InvoiceQuantityLine"
         } else {
@@ -258,9 +326,66 @@ impl Data {
             "quantity": l.quantity.map(dec4),
             "total": money2(inv.line_total(l)),
             "tax-amount": "0.00",
+            // §1.6 line fields: the PO is named by `po-number` and `order-header-num`, the
+            // PO line by `order-line-num` (and `order-line-id` when that line exists here).
             "po-number": l.po_number,
-            "account": if l.account_segments.is_empty() { Value::Null } else { Value::Object(account) },
+            "order-header-num": l.po_number,
+            // Doubt: the type of `order-line-num` is shown in no sample (null in Example A);
+            // rendered as a string, the less convenient case for a client.
+            "order-line-num": l.order_line_num.map(|n| n.to_string()),
+            "order-line-id": order_line_id,
+            "account": self.render_account(&l.account_segments),
         })
+    }
+
+    /// coupa.md §1.8 fields. No verbatim JSON PO was found (§1.8), so the shape follows the
+    /// invoice conventions of §1.4: hyphenated keys, money as strings, nulls dropped.
+    pub(crate) fn render_purchase_order(&self, po: &PurchaseOrder, offset: FixedOffset) -> Value {
+        let supplier = self.suppliers.get(&po.supplier_id);
+        let lines: Vec<Value> = po
+            .lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "id": l.id,
+                    "line-num": l.line_num,
+                    "type": "OrderQuantityLine",
+                    "description": l.description,
+                    "quantity": dec4(l.quantity),
+                    "price": dec4(l.price),
+                    "total": money2(PurchaseOrder::line_total(l)),
+                    "uom": { "code": l.uom },
+                    "currency": currency_json(&po.currency),
+                    "account": self.render_account(&l.account_segments),
+                })
+            })
+            .collect();
+        let mut v = drop_nulls(json!({
+            "id": po.id,
+            "created-at": render_time(po.created_at, offset),
+            "updated-at": render_time(po.updated_at, offset),
+            "po-number": po.po_number,
+            "status": po.status,
+            "version": po.version,
+            "type": "OrderHeader",
+            "total": money2(po.total()),
+            "currency": currency_json(&po.currency),
+            "supplier": match supplier {
+                Some(s) => json!({ "id": s.id, "name": s.name, "number": s.number }),
+                None => json!({ "id": po.supplier_id }),
+            },
+            "exported": po.exported,
+            "order-lines": lines,
+        }));
+        if let Value::Object(m) = &mut v {
+            for (k, val) in &po.overrides {
+                match val {
+                    Value::Null => m.remove(k),
+                    other => m.insert(k.clone(), other.clone()),
+                };
+            }
+        }
+        v
     }
 }
 

@@ -75,6 +75,8 @@ pub struct InvoiceLine {
     pub amount: Decimal,
     pub account: AccountCoding,
     pub po_number: Option<String>,
+    /// The line of `po_number` this line bills, when the source says (Coupa `order-line-num`).
+    pub po_line_num: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +86,8 @@ pub enum InvoiceKind {
     CreditNote,
 }
 
-/// A supplier invoice or credit note, as read from the source.
+/// A supplier invoice or credit note, as read from the source. A credit note's amounts keep
+/// the sign the source gives them (Coupa shows them negative).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
     pub source_id: String,
@@ -104,17 +107,31 @@ pub struct Invoice {
 pub struct PurchaseOrderLine {
     pub line_num: u32,
     pub description: String,
+    /// 1 for an amount-only line (the price is then the line amount).
     pub quantity: Decimal,
+    /// Unit price with the scale the source sent (4+ decimals are kept).
     pub unit_price: Decimal,
+    /// The line total as the source gives it, else quantity × unit price rounded to cents.
+    pub amount: Decimal,
+    /// Unit of measure code ("EA", "HR"), when the source gives one.
+    pub uom: Option<String>,
     pub account: AccountCoding,
 }
 
+/// A purchase order, as read from the source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseOrder {
     pub source_id: String,
+    /// Source version (an instant, the last update); part of the dedup id.
+    pub version: DateTime<Utc>,
+    /// The source's own revision counter (Coupa `version`), when it gives one.
+    pub revision: Option<i64>,
     pub number: String,
+    /// Source status as given (Coupa: issued, closed, cancelled, buyer_hold, …).
     pub status: String,
     pub supplier: Supplier,
+    /// The order date; when the source has none, the creation date in the source's offset.
+    pub order_date: Option<NaiveDate>,
     pub currency: Currency,
     pub lines: Vec<PurchaseOrderLine>,
 }

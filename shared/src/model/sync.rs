@@ -41,6 +41,22 @@ impl ResolvedPurchaseOrder {
         format!("Coupa PO {}", self.number).chars().take(50).collect()
     }
 
+    /// A digest of everything the ERP's copy is built from (not the source's timestamps, which
+    /// have whole seconds and may not move between two quick changes): equal digests mean
+    /// there is nothing new to write.
+    pub fn content_digest(&self) -> String {
+        use sha2::Digest;
+        let content = serde_json::json!([
+            self.state,
+            self.vendor_number,
+            self.currency.to_string(),
+            self.order_date,
+            self.lines,
+        ]);
+        let hash = sha2::Sha256::digest(content.to_string().as_bytes());
+        hash.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn total(&self) -> Decimal {
         self.lines.iter().map(|l| l.quantity * l.unit_cost).sum()
     }

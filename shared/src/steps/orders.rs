@@ -119,10 +119,12 @@ pub async fn post_bc_order<Q: Queue, S: Store, C: Clock>(
     integration: &str,
     order: &ResolvedPurchaseOrder,
 ) -> Result<PostOutcome, StepError> {
+    // One entry per content, not per timestamp: a change within the same second (Coupa's
+    // resolution) is still a change, and the same content seen again is nothing to do.
     let key = LedgerKey {
         integration: integration.to_string(),
         kind: KIND.into(),
-        source_id: format!("{}-v{}", order.source_id, order.version.timestamp()),
+        source_id: format!("{}-{}", order.source_id, order.content_digest()),
     };
     let audit = |status| {
         let mut item = audit_item(

@@ -151,7 +151,17 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
                 integration: integration.name.clone(),
                 kind,
                 source_id: r.id.to_string(),
-                version: r.updated_at.map(|t| t.to_rfc3339()),
+                version: r.updated_at.map(|t| {
+                    // Coupa's `updated-at` has whole seconds: a document updated in the second
+                    // this poll ends may change again within that second, keeping its
+                    // `updated-at`. Such a "hot" version must not share a dedup id with the
+                    // next poll's sighting, or the queue would drop the change.
+                    if t >= upper - Duration::seconds(1) {
+                        format!("{}~{}", t.to_rfc3339(), uuid::Uuid::new_v4().simple())
+                    } else {
+                        t.to_rfc3339()
+                    }
+                }),
                 via: "poll".into(),
             })
             .collect();

@@ -44,8 +44,37 @@ impl Harness {
         Self::with(coupa, bc, "").await
     }
 
+    /// Unlimited simulators, and `sync` as the integration's `[integrations.sync]` table.
+    pub async fn with_sync(sync: &str) -> Self {
+        Self::with_sync_and_mapping(sync, "").await
+    }
+
+    /// As [`Harness::with_sync`], with `mapping` lines added to `[integrations.mapping]`.
+    pub async fn with_sync_and_mapping(sync: &str, mapping: &str) -> Self {
+        let coupa = CoupaConfig {
+            rate_per_sec: None,
+            ..CoupaConfig::default()
+        };
+        let bc = BcConfig {
+            rate_limit: None,
+            notification_delay: std::time::Duration::from_millis(50),
+            ..BcConfig::default()
+        };
+        Self::build(coupa, bc, "", sync, mapping).await
+    }
+
     /// `extra_runtime` lines are added to `[runtime]` of the configuration.
     pub async fn with(coupa_cfg: CoupaConfig, bc_cfg: BcConfig, extra_runtime: &str) -> Self {
+        Self::build(coupa_cfg, bc_cfg, extra_runtime, "", "").await
+    }
+
+    async fn build(
+        coupa_cfg: CoupaConfig,
+        bc_cfg: BcConfig,
+        extra_runtime: &str,
+        sync: &str,
+        mapping: &str,
+    ) -> Self {
         // The client paces to the simulators' limits; where a simulator has none, neither does it.
         let coupa_rate = if coupa_cfg.rate_per_sec.is_none() {
             "requests_per_second = 1000\n"
@@ -89,6 +118,10 @@ impl Harness {
             .replace(
                 "client_secret = \"bc-client-secret\"\n",
                 &format!("client_secret = \"bc-client-secret\"\n{bc_rate}"),
+            )
+            .replace(
+                "[integrations.mapping]\n",
+                &format!("[integrations.sync]\n{sync}\n\n[integrations.mapping]\n{mapping}\n"),
             );
         let path = dir.path().join("mlc.toml");
         std::fs::write(&path, text).unwrap();

@@ -1,5 +1,6 @@
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use reqwest::header::{ACCEPT, HeaderName, HeaderValue};
+use rust_decimal::Decimal;
 
 use super::wire;
 use crate::ports::SecretString;
@@ -30,15 +31,33 @@ pub struct CoupaSettings {
 pub enum CoupaError {
     #[error(transparent)]
     Http(#[from] HttpError),
-    #[error("Coupa invoice {id} cannot be read: {message}")]
-    Malformed { id: String, message: String },
+    /// "Coupa purchase order 12 cannot be read: …"
+    #[error("Coupa {kind} {id} cannot be read: {message}")]
+    Malformed {
+        /// "invoice", "purchase order" or "supplier".
+        kind: &'static str,
+        id: String,
+        message: String,
+    },
 }
 
-/// One page's worth of a poll: an invoice reference, or why an element could not be read.
+/// One listed document of a poll page: its id and, when readable, its `updated-at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvoiceRef {
+pub struct DocRef {
     pub id: i64,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub type InvoiceRef = DocRef;
+
+/// A payment to record on a Coupa invoice (coupa.md §1.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    /// Unique per payment in the paying system; sent as the payment's `notes` (string(255)), so
+    /// a repeat is detectable with [`wire::Invoice::has_payment_reference`] before sending.
+    pub reference: String,
+    pub amount: Decimal,
+    pub date: NaiveDate,
 }
 
 /// The instants a poll covers: `[lower, upper)`, fixed when the poll starts.
@@ -103,24 +122,72 @@ impl CoupaClient {
         window: PollWindow,
         after_id: i64,
     ) -> Result<(Vec<InvoiceRef>, Vec<CoupaError>), CoupaError> {
+        self.keyset_page(
+            "invoice",
+            "invoices",
+            &[("status", "approved")],
+            window,
+            after_id,
+        )
+        .await
+    }
+
+    /// One page of purchase orders updated in `window` (every status but `draft`, so a PO
+    /// cancelled or closed after it was sent is seen again), ids above `after_id`, in id order.
+    /// Same keyset paging as [`CoupaClient::approved_invoices_page`].
+    pub async fn purchase_orders_page(
+        &self,
+        window: PollWindow,
+        after_id: i64,
+    ) -> Result<(Vec<DocRef>, Vec<CoupaError>), CoupaError> {
+        // coupa.md §1.3 shows `status[not_eq]=…` on purchase orders.
+        self.keyset_page(
+            "purchase order",
+            "purchase_orders",
+            &[("status[not_eq]", "draft")],
+            window,
+            after_id,
+        )
+        .await
+    }
+
+    /// One page of suppliers (any status) updated in `window`, ids above `after_id`, in id
+    /// order. Same keyset paging as [`CoupaClient::approved_invoices_page`].
+    pub async fn suppliers_page(
+        &self,
+        window: PollWindow,
+        after_id: i64,
+    ) -> Result<(Vec<DocRef>, Vec<CoupaError>), CoupaError> {
+        self.keyset_page("supplier", "suppliers", &[], window, after_id)
+            .await
+    }
+
+    /// `GET /api/{resource}?{filters}&updated-at[gt_or_eq]=lower&updated-at[lt]=upper&id[gt]=after&limit=50`.
+    /// Elements that cannot be read as a [`wire::DocStub`] come back as errors naming them, so
+    /// one bad element neither stops the poll nor vanishes silently.
+    async fn keyset_page(
+        &self,
+        kind: &'static str,
+        resource: &str,
+        filters: &[(&str, &str)],
+        window: PollWindow,
+        after_id: i64,
+    ) -> Result<(Vec<DocRef>, Vec<CoupaError>), CoupaError> {
         let limit = PAGE_SIZE.to_string();
         let after = after_id.to_string();
         let lower = coupa_time(window.lower);
         let upper = coupa_time(window.upper);
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/api/invoices", self.base),
-            [
-                ("status", "approved"),
-                ("updated-at[gt_or_eq]", lower.as_str()),
-                ("updated-at[lt]", upper.as_str()),
-                ("id[gt]", after.as_str()),
-                ("limit", limit.as_str()),
-            ],
-        )
-        .map_err(|e| HttpError::Decode {
-            url: self.base.clone(),
-            message: e.to_string(),
-        })?;
+        let params = filters.iter().copied().chain([
+            ("updated-at[gt_or_eq]", lower.as_str()),
+            ("updated-at[lt]", upper.as_str()),
+            ("id[gt]", after.as_str()),
+            ("limit", limit.as_str()),
+        ]);
+        let url = reqwest::Url::parse_with_params(&format!("{}/api/{resource}", self.base), params)
+            .map_err(|e| HttpError::Decode {
+                url: self.base.clone(),
+                message: e.to_string(),
+            })?;
         let resp = self.api.send(&ApiRequest::get(url.as_str())).await?;
         let elements: Vec<serde_json::Value> = resp.json()?;
         let mut refs = Vec::with_capacity(elements.len());
@@ -130,18 +197,19 @@ impl CoupaClient {
                 .get("id")
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| format!("(element {i} of the page)"));
-            match serde_json::from_value::<wire::InvoiceStub>(e) {
+            match serde_json::from_value::<wire::DocStub>(e) {
                 Ok(stub) => {
                     let updated_at = stub
                         .updated_at
                         .as_deref()
                         .and_then(|s| super::convert::instant(s).ok());
-                    refs.push(InvoiceRef {
+                    refs.push(DocRef {
                         id: stub.id,
                         updated_at,
                     });
                 }
                 Err(err) => unreadable.push(CoupaError::Malformed {
+                    kind,
                     id: id_hint,
                     message: err.to_string(),
                 }),
@@ -150,14 +218,77 @@ impl CoupaClient {
         Ok((refs, unreadable))
     }
 
-    /// The full invoice, as wire type and raw JSON (for the audit of a document that won't map).
-    pub async fn invoice(&self, id: i64) -> Result<wire::Invoice, CoupaError> {
+    /// `GET /api/{resource}/{id}` read as `T`; an unreadable body is `Malformed` naming it.
+    async fn show<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &'static str,
+        resource: &str,
+        id: i64,
+    ) -> Result<T, CoupaError> {
         let resp = self
             .api
-            .send(&ApiRequest::get(format!("{}/api/invoices/{id}", self.base)))
+            .send(&ApiRequest::get(format!(
+                "{}/api/{resource}/{id}",
+                self.base
+            )))
             .await?;
         serde_json::from_slice(&resp.body).map_err(|e| CoupaError::Malformed {
+            kind,
             id: id.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The full invoice.
+    pub async fn invoice(&self, id: i64) -> Result<wire::Invoice, CoupaError> {
+        self.show("invoice", "invoices", id).await
+    }
+
+    /// The full purchase order with its `order-lines` (coupa.md §1.8).
+    pub async fn purchase_order(&self, id: i64) -> Result<wire::PurchaseOrder, CoupaError> {
+        self.show("purchase order", "purchase_orders", id).await
+    }
+
+    /// The supplier record (coupa.md §1.9).
+    pub async fn supplier(&self, id: i64) -> Result<wire::Supplier, CoupaError> {
+        self.show("supplier", "suppliers", id).await
+    }
+
+    /// Records one payment on an invoice: `PUT /api/invoices/{id}` with `paid`, `payment-date`
+    /// and a one-element `payments[]` (coupa.md §1.7; apis/README.md "Coupa paid status").
+    /// Amounts go as decimal strings. Not retried after an ambiguous failure (a repeat would
+    /// append a second payment): check [`wire::Invoice::has_payment_reference`] first.
+    pub async fn record_payment(
+        &self,
+        invoice_id: i64,
+        p: &PaymentRecord,
+    ) -> Result<wire::Invoice, CoupaError> {
+        let date = p.date.format("%Y-%m-%d").to_string();
+        // At least cents, as in §1.7's example ("989.00"); finer scales are sent as they are
+        // (Coupa keeps decimal(32,4)).
+        let mut amount = p.amount;
+        if amount.scale() < 2 {
+            amount.rescale(2);
+        }
+        let body = serde_json::json!({
+            "paid": true,
+            "payment-date": date,
+            "payments": [{
+                "amount-paid": amount.to_string(),
+                "payment-date": date,
+                "notes": p.reference,
+            }],
+        });
+        let resp = self
+            .api
+            .send(&ApiRequest::put_json(
+                format!("{}/api/invoices/{invoice_id}", self.base),
+                &body,
+            ))
+            .await?;
+        serde_json::from_slice(&resp.body).map_err(|e| CoupaError::Malformed {
+            kind: "invoice",
+            id: invoice_id.to_string(),
             message: e.to_string(),
         })
     }

@@ -6,8 +6,13 @@ mod client;
 mod convert;
 pub mod wire;
 
-pub use client::{CoupaClient, CoupaError, CoupaSettings, InvoiceRef, PAGE_SIZE, PollWindow};
-pub use convert::{ConversionError, invoice_from_wire};
+pub use client::{
+    CoupaClient, CoupaError, CoupaSettings, DocRef, InvoiceRef, PAGE_SIZE, PaymentRecord,
+    PollWindow,
+};
+pub use convert::{
+    ConversionError, ConvertError, invoice_from_wire, purchase_order_from_wire, supplier_from_wire,
+};
 
 /// The webhook signature header (product decision; see `../shared/apis/README.md`).
 pub const SIGNATURE_HEADER: &str = "X-Coupa-Signature";

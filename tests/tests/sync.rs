@@ -1,0 +1,390 @@
+//! Coupa ↔ Business Central beyond approved invoices (issue 6): purchase orders, suppliers ↔
+//! vendors, G/L and dimension checks against BC, credit memos, paid status back. Both
+//! simulators over real HTTP, a real SQLite file, the same pipeline wiring `mlc` uses.
+
+mod common;
+
+use common::Harness;
+use mlc_sandbox::coupa::{NewInvoice, NewInvoiceLine, NewOrderLine, NewPurchaseOrder, NewSupplier};
+use mlc_sandbox::faults::{FaultKind, FaultRule};
+use mlc_shared::ports::{AuditStatus, Mappings};
+use mlc_shared::steps::payments::{self, PaidPollCrash};
+
+const ORDERS: &str = "purchase_orders = true";
+
+fn order(h: &Harness, supplier: &str, number: &str) -> i64 {
+    h.coupa.add_purchase_order(
+        NewPurchaseOrder::issued(h.supplier_id(supplier), number)
+            .line(NewOrderLine::qty("Laptops", "4", "1050.00", &["6200", "SALES", "P-100"]))
+            .line(NewOrderLine::qty("Paper", "10", "4.50", &["6100", "ADM", "P-200"])),
+    )
+}
+
+fn bc_orders_with(h: &Harness, reference: &str) -> Vec<mlc_sandbox::bc::BcOrderView> {
+    h.bc
+        .purchase_orders()
+        .into_iter()
+        .filter(|o| o.lines.iter().any(|l| l.description2 == reference))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_issued_purchase_order_becomes_a_bc_order_with_its_lines_and_dimensions() {
+    let h = Harness::with_sync(ORDERS).await;
+    order(&h, "SUP-001", "PO-1001");
+    h.run_once().await;
+
+    let orders = bc_orders_with(&h, "Coupa PO PO-1001");
+    assert_eq!(orders.len(), 1);
+    let o = &orders[0];
+    assert_eq!(o.vendor_number, "V10000");
+    assert_eq!(o.lines.len(), 2);
+    assert_eq!(o.lines[0].line_object_number, "6200");
+    assert_eq!(o.lines[0].quantity.to_string(), "4");
+    assert_eq!(o.lines[0].direct_unit_cost.to_string(), "1050");
+    assert_eq!(
+        o.lines[0].dimensions,
+        vec![
+            ("DEPARTMENT".to_string(), "SALES".to_string()),
+            ("PROJECT".to_string(), "P-100".to_string())
+        ]
+    );
+    assert_eq!(h.audit(AuditStatus::Posted).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_purchase_order_seen_in_several_polls_is_created_once() {
+    let h = Harness::with_sync(ORDERS).await;
+    let id = order(&h, "SUP-001", "PO-1002");
+    h.run_once().await;
+    h.coupa
+        .set_purchase_order_updated_at(id, chrono::Utc::now().fixed_offset());
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(bc_orders_with(&h, "Coupa PO PO-1002").len(), 1);
+}
+
+#[tokio::test]
+async fn a_purchase_order_changed_in_coupa_is_updated_in_bc_with_the_entity_tag() {
+    let h = Harness::with_sync(ORDERS).await;
+    let id = order(&h, "SUP-002", "PO-1003");
+    h.run_once().await;
+    let before = bc_orders_with(&h, "Coupa PO PO-1003").remove(0);
+
+    h.coupa.set_purchase_order_line_quantity(id, 1, "6");
+    h.coupa
+        .add_purchase_order_line(id, NewOrderLine::qty("Toner", "2", "80.00", &["6100", "ADM", "P-100"]));
+    h.bc.clear_requests();
+    h.run_once().await;
+
+    let after = bc_orders_with(&h, "Coupa PO PO-1003");
+    assert_eq!(after.len(), 1, "updated, never duplicated");
+    let after = &after[0];
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.lines.len(), 3);
+    assert_eq!(after.lines[0].quantity.to_string(), "6");
+    assert_ne!(after.etag, before.etag);
+    let patches: Vec<_> = h
+        .bc
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("purchaseOrderLines"))
+        .collect();
+    assert_eq!(patches.len(), 1, "one changed line, one PATCH");
+    assert_eq!(
+        patches[0].if_match.as_deref(),
+        Some(before.lines[0].etag.as_str()),
+        "the PATCH carries the line's entity tag"
+    );
+    assert_eq!(h.audit(AuditStatus::Updated).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_purchase_order_whose_create_answer_is_lost_is_found_by_its_reference_not_created_again()
+{
+    let h = Harness::with_sync(ORDERS).await;
+    order(&h, "SUP-001", "PO-1004");
+    h.bc.fail_next(FaultRule::new(
+        "POST",
+        "/purchaseOrders",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.run_once().await;
+    assert_eq!(bc_orders_with(&h, "Coupa PO PO-1004").len(), 1);
+}
+
+#[tokio::test]
+async fn a_purchase_order_cancelled_in_coupa_is_removed_from_bc() {
+    let h = Harness::with_sync(ORDERS).await;
+    let id = order(&h, "SUP-001", "PO-1005");
+    h.run_once().await;
+    assert_eq!(bc_orders_with(&h, "Coupa PO PO-1005").len(), 1);
+    h.coupa.set_purchase_order_status(id, "cancelled");
+    h.run_once().await;
+    assert!(bc_orders_with(&h, "Coupa PO PO-1005").is_empty());
+}
+
+#[tokio::test]
+async fn an_invoice_against_a_purchase_order_takes_the_orders_vendor_and_accounts() {
+    let h = Harness::with_sync(ORDERS).await;
+    order(&h, "SUP-003", "PO-1006");
+    h.run_once().await;
+    // The invoice's own coding says 6100; the order line it bills says 6200.
+    let inv = NewInvoice::approved(h.supplier_id("SUP-003"), "INV-PO-1").line(
+        NewInvoiceLine::qty("Laptops", "4", "1050.00", &["6100", "SALES", "P-100"])
+            .against_po("PO-1006", 1),
+    );
+    h.coupa.add_invoice(inv);
+    h.run_once().await;
+
+    let posted = h.bc_invoices_for("INV-PO-1");
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].vendor_number, "V30000");
+    assert_eq!(posted[0].lines[0].line_object_number, "6200");
+    assert_eq!(posted[0].status, "Open");
+}
+
+#[tokio::test]
+async fn an_invoice_against_an_order_not_yet_in_bc_is_parked_naming_the_order() {
+    let h = Harness::with_sync(ORDERS).await;
+    let inv = NewInvoice::approved(h.supplier_id("SUP-001"), "INV-PO-2").line(
+        NewInvoiceLine::qty("x", "1", "10.00", &["6100", "ADM", "P-100"]).against_po("PO-9999", 1),
+    );
+    h.coupa.add_invoice(inv);
+    h.run_once().await;
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].reason.contains("PO-9999"), "{}", parked[0].reason);
+    assert!(h.bc_invoices_for("INV-PO-2").is_empty());
+}
+
+#[tokio::test]
+async fn a_supplier_is_matched_to_the_bc_vendor_with_its_number() {
+    let h = Harness::with_sync("suppliers = \"match\"").await;
+    // Not in the configured mapping table, but BC has a vendor with the supplier's number.
+    h.bc.add_vendor("SUP-020", "Adatum Corporation");
+    h.coupa
+        .add_supplier(NewSupplier::new("Adatum Corporation", "SUP-020"));
+    h.run_once().await;
+    let mapped = h
+        .pipeline
+        .env
+        .store
+        .mapping("coupa-bc/supplier", "SUP-020")
+        .await
+        .unwrap();
+    assert_eq!(mapped.as_deref(), Some("SUP-020"));
+    assert_eq!(h.bc.vendors().len(), 5, "nothing created");
+}
+
+#[tokio::test]
+async fn a_supplier_is_matched_by_tax_id_when_the_mapping_is_keyed_so() {
+    let h = Harness::with_sync_and_mapping("suppliers = \"match\"", "supplier_key = \"tax_id\"")
+        .await;
+    h.bc
+        .add_vendor_with_tax_id("V77000", "Tailspin Toys", "DE123456789");
+    h.coupa.add_supplier(NewSupplier {
+        name: "Tailspin Toys".into(),
+        number: Some("SUP-077".into()),
+        tax_id: Some("DE123456789".into()),
+    });
+    h.run_once().await;
+    let mapped = h
+        .pipeline
+        .env
+        .store
+        .mapping("coupa-bc/supplier", "DE123456789")
+        .await
+        .unwrap();
+    assert_eq!(mapped.as_deref(), Some("V77000"));
+}
+
+#[tokio::test]
+async fn a_new_supplier_is_created_as_a_bc_vendor_once_and_its_invoice_then_posts() {
+    let h = Harness::with_sync("suppliers = \"create\"").await;
+    // SUP-009 has no BC vendor (see the harness).
+    h.simple_invoice("SUP-009", "INV-NEW-1");
+    h.run_once().await;
+    h.run_once().await;
+    let created: Vec<_> = h
+        .bc
+        .vendors()
+        .into_iter()
+        .filter(|v| v.number == "SUP-009")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].display_name, "Northwind Traders");
+    let posted = h.bc_invoices_for("INV-NEW-1");
+    assert_eq!(posted.len(), 1, "the parked invoice posts once the vendor exists");
+    assert_eq!(posted[0].vendor_number, "SUP-009");
+}
+
+#[tokio::test]
+async fn a_supplier_without_a_vendor_is_reported_unmatched_when_creation_is_off() {
+    let h = Harness::with_sync("suppliers = \"match\"").await;
+    h.run_once().await;
+    let parked = h.parked().await;
+    let unmatched: Vec<_> = parked
+        .iter()
+        .filter(|p| p.kind == "supplier" && p.reason.starts_with("unmatched"))
+        .collect();
+    assert_eq!(unmatched.len(), 1, "{parked:?}");
+    assert_eq!(
+        unmatched[0].source_document_number.as_deref(),
+        Some("SUP-009")
+    );
+    assert!(h.bc.vendors().iter().all(|v| v.number != "SUP-009"));
+}
+
+#[tokio::test]
+async fn a_line_whose_dimension_value_bc_does_not_have_is_parked_naming_the_value() {
+    let h = Harness::new().await;
+    h.invoice(
+        "SUP-001",
+        "INV-DIM-1",
+        &[
+            ("1", "10.00", ["6100", "ADM", "P-100"]),
+            ("1", "10.00", ["6100", "MARKETING", "P-100"]),
+        ],
+    );
+    h.run_once().await;
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        parked[0].reason,
+        "line 2: dimension DEPARTMENT has no value 'MARKETING' in Business Central"
+    );
+    assert!(h.bc_invoices().is_empty(), "nothing was sent to BC");
+}
+
+#[tokio::test]
+async fn a_line_whose_gl_account_bc_does_not_have_is_parked_naming_the_account() {
+    let h = Harness::new().await;
+    h.invoice("SUP-001", "INV-GL-1", &[("1", "10.00", ["7999", "ADM", "P-100"])]);
+    h.run_once().await;
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        parked[0].reason,
+        "line 1: G/L account '7999' does not exist in Business Central"
+    );
+}
+
+#[tokio::test]
+async fn a_credit_note_becomes_one_posted_bc_credit_memo() {
+    let h = Harness::new().await;
+    let note = NewInvoice::credit_note(h.supplier_id("SUP-002"), "CN-1")
+        .line(NewInvoiceLine::qty("Returned paper", "2", "4.50", &["6100", "ADM", "P-100"]));
+    let id = h.coupa.add_invoice(note);
+    h.run_once().await;
+    h.coupa.touch_invoice(id);
+    h.run_once().await;
+
+    let memos = h.bc.purchase_credit_memos();
+    assert_eq!(memos.len(), 1);
+    let m = &memos[0];
+    assert_eq!(m.vendor_number, "V20000");
+    assert!(m.vendor_credit_memo_number.eq_ignore_ascii_case("CN-1"));
+    assert_eq!(m.status, "Open");
+    assert_eq!(m.post_count, 1);
+    assert_eq!(m.total, rust_decimal::Decimal::new(9, 0));
+    assert!(h.bc_invoices().is_empty(), "not a purchase invoice");
+}
+
+// ---- paid status back ----------------------------------------------------------------------
+
+const PAYMENTS: &str = "payments = true";
+
+async fn posted_invoice(h: &Harness, number: &str) -> (i64, uuid::Uuid) {
+    let id = h.simple_invoice("SUP-001", number);
+    h.run_once().await;
+    let bc_id = h.bc_invoices_for(number)[0].id;
+    (id, bc_id)
+}
+
+fn coupa_payments(h: &Harness, id: i64) -> Vec<serde_json::Value> {
+    h.coupa.invoice_json(id).unwrap()["payments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_paid_bc_invoice_is_recorded_once_on_its_coupa_invoice_though_seen_in_three_polls() {
+    let h = Harness::with_sync(PAYMENTS).await;
+    let (id, bc_id) = posted_invoice(&h, "INV-PAY-1").await;
+    h.bc.mark_paid(bc_id);
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    let payments = coupa_payments(&h, id);
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(payments[0]["amount-paid"], "24.69");
+    assert_eq!(
+        payments[0]["notes"],
+        payments::reference(&bc_id.to_string())
+    );
+    assert_eq!(h.coupa.invoice_json(id).unwrap()["paid"], true);
+}
+
+#[tokio::test]
+async fn a_payment_whose_put_answer_is_lost_is_not_sent_twice() {
+    let h = Harness::with_sync(PAYMENTS).await;
+    let (id, bc_id) = posted_invoice(&h, "INV-PAY-2").await;
+    h.bc.mark_paid(bc_id);
+    h.coupa.fail_next(FaultRule::new(
+        "PUT",
+        "/api/invoices/",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(coupa_payments(&h, id).len(), 1);
+}
+
+#[tokio::test]
+async fn an_invoice_not_posted_by_the_connector_is_not_reported_to_coupa() {
+    let h = Harness::with_sync(PAYMENTS).await;
+    let (id, bc_id) = posted_invoice(&h, "INV-PAY-3").await;
+    // Forget the link, as if BC's invoice had been keyed by hand.
+    h.pipeline
+        .env
+        .store
+        .remove_mapping("coupa-bc/posted_invoice", &bc_id.to_string())
+        .await
+        .unwrap();
+    h.bc.mark_paid(bc_id);
+    h.run_once().await;
+    assert!(coupa_payments(&h, id).is_empty());
+}
+
+#[tokio::test]
+async fn a_paid_poll_that_crashes_between_read_and_enqueue_loses_nothing() {
+    let h = Harness::with_sync(PAYMENTS).await;
+    let (id, bc_id) = posted_invoice(&h, "INV-PAY-4").await;
+    h.bc.mark_paid(bc_id);
+    let integration = &h.pipeline.integrations[0];
+    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    let key = payments::watermark_key("coupa-bc");
+    let before = h.pipeline.env.store.watermark(&key).await.unwrap();
+    let crashed = payments::poll_paid_with_crash(
+        &h.pipeline.env,
+        bc,
+        integration,
+        Some(PaidPollCrash::AfterRead),
+    )
+    .await;
+    assert!(crashed.is_err());
+    assert_eq!(
+        h.pipeline.env.store.watermark(&key).await.unwrap(),
+        before,
+        "the watermark moves only after the enqueue"
+    );
+    h.run_once().await;
+    assert_eq!(coupa_payments(&h, id).len(), 1, "picked up by the next poll");
+}
+
+use mlc_shared::ports::Watermarks;
+
