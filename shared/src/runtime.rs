@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::SupplierSync;
 use crate::config::{Config, IntegrationConfig, IntegrationKind};
+use crate::model::DocumentKind;
 use crate::ports::{
     AuditFilter, AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store,
 };
-use crate::config::SupplierSync;
-use crate::model::DocumentKind;
 use crate::steps::map::{self, Clients, MapOutcome};
 use crate::steps::poll::{self, Feed, PollReport};
 use crate::steps::post::{self, PostOutcome};
@@ -384,8 +384,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 orders::map_coupa_order(&self.env, &self.clients()?, integration, &msg).await
             }
             (IntegrationKind::CoupaToBusinessCentral, DocumentKind::Supplier) => {
-                suppliers::map_coupa_supplier(&self.env, &self.clients()?, integration, &msg)
-                    .await
+                suppliers::map_coupa_supplier(&self.env, &self.clients()?, integration, &msg).await
             }
             // A BC notification's trigger: run the paid-status poll now.
             (IntegrationKind::CoupaToBusinessCentral, DocumentKind::Payment) => {
@@ -415,13 +414,12 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                     suppliers::post_bc_vendor(env, self.bc()?, owner, name, vendor).await
                 }
                 SyncTask::Payment { payment } => {
-                    payments::confirm_coupa_payment(env, self.coupa()?, owner, name, payment)
-                        .await
+                    payments::confirm_coupa_payment(env, self.coupa()?, owner, name, payment).await
                 }
             };
         }
-        let msg: PostMessage = serde_json::from_value(v)
-            .map_err(|e| StepError::new("undecodable post message", e))?;
+        let msg: PostMessage =
+            serde_json::from_value(v).map_err(|e| StepError::new("undecodable post message", e))?;
         self.integration(&msg.integration)?;
         post::bc_purchase_invoice(&self.env, self.bc()?, &self.owner, &msg).await
     }

@@ -15,14 +15,23 @@ const ORDERS: &str = "purchase_orders = true";
 fn order(h: &Harness, supplier: &str, number: &str) -> i64 {
     h.coupa.add_purchase_order(
         NewPurchaseOrder::issued(h.supplier_id(supplier), number)
-            .line(NewOrderLine::qty("Laptops", "4", "1050.00", &["6200", "SALES", "P-100"]))
-            .line(NewOrderLine::qty("Paper", "10", "4.50", &["6100", "ADM", "P-200"])),
+            .line(NewOrderLine::qty(
+                "Laptops",
+                "4",
+                "1050.00",
+                &["6200", "SALES", "P-100"],
+            ))
+            .line(NewOrderLine::qty(
+                "Paper",
+                "10",
+                "4.50",
+                &["6100", "ADM", "P-200"],
+            )),
     )
 }
 
 fn bc_orders_with(h: &Harness, reference: &str) -> Vec<mlc_sandbox::bc::BcOrderView> {
-    h.bc
-        .purchase_orders()
+    h.bc.purchase_orders()
         .into_iter()
         .filter(|o| o.lines.iter().any(|l| l.description2 == reference))
         .collect()
@@ -72,8 +81,10 @@ async fn a_purchase_order_changed_in_coupa_is_updated_in_bc_with_the_entity_tag(
     let before = bc_orders_with(&h, "Coupa PO PO-1003").remove(0);
 
     h.coupa.set_purchase_order_line_quantity(id, 1, "6");
-    h.coupa
-        .add_purchase_order_line(id, NewOrderLine::qty("Toner", "2", "80.00", &["6100", "ADM", "P-100"]));
+    h.coupa.add_purchase_order_line(
+        id,
+        NewOrderLine::qty("Toner", "2", "80.00", &["6100", "ADM", "P-100"]),
+    );
     h.bc.clear_requests();
     h.run_once().await;
 
@@ -84,12 +95,11 @@ async fn a_purchase_order_changed_in_coupa_is_updated_in_bc_with_the_entity_tag(
     assert_eq!(after.lines.len(), 3);
     assert_eq!(after.lines[0].quantity.to_string(), "6");
     assert_ne!(after.etag, before.etag);
-    let patches: Vec<_> = h
-        .bc
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH" && r.path.contains("purchaseOrderLines"))
-        .collect();
+    let patches: Vec<_> =
+        h.bc.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path.contains("purchaseOrderLines"))
+            .collect();
     assert_eq!(patches.len(), 1, "one changed line, one PATCH");
     assert_eq!(
         patches[0].if_match.as_deref(),
@@ -180,10 +190,9 @@ async fn a_supplier_is_matched_to_the_bc_vendor_with_its_number() {
 
 #[tokio::test]
 async fn a_supplier_is_matched_by_tax_id_when_the_mapping_is_keyed_so() {
-    let h = Harness::with_sync_and_mapping("suppliers = \"match\"", "supplier_key = \"tax_id\"")
-        .await;
-    h.bc
-        .add_vendor_with_tax_id("V77000", "Tailspin Toys", "DE123456789");
+    let h =
+        Harness::with_sync_and_mapping("suppliers = \"match\"", "supplier_key = \"tax_id\"").await;
+    h.bc.add_vendor_with_tax_id("V77000", "Tailspin Toys", "DE123456789");
     h.coupa.add_supplier(NewSupplier {
         name: "Tailspin Toys".into(),
         number: Some("SUP-077".into()),
@@ -207,16 +216,19 @@ async fn a_new_supplier_is_created_as_a_bc_vendor_once_and_its_invoice_then_post
     h.simple_invoice("SUP-009", "INV-NEW-1");
     h.run_once().await;
     h.run_once().await;
-    let created: Vec<_> = h
-        .bc
-        .vendors()
-        .into_iter()
-        .filter(|v| v.number == "SUP-009")
-        .collect();
+    let created: Vec<_> =
+        h.bc.vendors()
+            .into_iter()
+            .filter(|v| v.number == "SUP-009")
+            .collect();
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].display_name, "Northwind Traders");
     let posted = h.bc_invoices_for("INV-NEW-1");
-    assert_eq!(posted.len(), 1, "the parked invoice posts once the vendor exists");
+    assert_eq!(
+        posted.len(),
+        1,
+        "the parked invoice posts once the vendor exists"
+    );
     assert_eq!(posted[0].vendor_number, "SUP-009");
 }
 
@@ -261,7 +273,11 @@ async fn a_line_whose_dimension_value_bc_does_not_have_is_parked_naming_the_valu
 #[tokio::test]
 async fn a_line_whose_gl_account_bc_does_not_have_is_parked_naming_the_account() {
     let h = Harness::new().await;
-    h.invoice("SUP-001", "INV-GL-1", &[("1", "10.00", ["7999", "ADM", "P-100"])]);
+    h.invoice(
+        "SUP-001",
+        "INV-GL-1",
+        &[("1", "10.00", ["7999", "ADM", "P-100"])],
+    );
     h.run_once().await;
     let parked = h.parked().await;
     assert_eq!(parked.len(), 1);
@@ -274,8 +290,12 @@ async fn a_line_whose_gl_account_bc_does_not_have_is_parked_naming_the_account()
 #[tokio::test]
 async fn a_credit_note_becomes_one_posted_bc_credit_memo() {
     let h = Harness::new().await;
-    let note = NewInvoice::credit_note(h.supplier_id("SUP-002"), "CN-1")
-        .line(NewInvoiceLine::qty("Returned paper", "2", "4.50", &["6100", "ADM", "P-100"]));
+    let note = NewInvoice::credit_note(h.supplier_id("SUP-002"), "CN-1").line(NewInvoiceLine::qty(
+        "Returned paper",
+        "2",
+        "4.50",
+        &["6100", "ADM", "P-100"],
+    ));
     let id = h.coupa.add_invoice(note);
     h.run_once().await;
     h.coupa.touch_invoice(id);
@@ -383,8 +403,140 @@ async fn a_paid_poll_that_crashes_between_read_and_enqueue_loses_nothing() {
         "the watermark moves only after the enqueue"
     );
     h.run_once().await;
-    assert_eq!(coupa_payments(&h, id).len(), 1, "picked up by the next poll");
+    assert_eq!(
+        coupa_payments(&h, id).len(),
+        1,
+        "picked up by the next poll"
+    );
 }
 
 use mlc_shared::ports::Watermarks;
 
+// ---- BC change notifications ---------------------------------------------------------------
+
+/// A harness whose integration subscribes to BC notifications at a receiver served here with
+/// the library's handler (what `mlc run` and the webhook function call).
+async fn with_notifications() -> (Harness, mlc_shared::ports::SecretString) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/webhooks/bc/coupa-bc",
+        listener.local_addr().unwrap()
+    );
+    let h = Harness::with_sync(&format!(
+        "payments = true\n[integrations.sync.notifications]\nurl = \"{url}\"\nclient_state_secret = \"bc-client-state\"\n"
+    ))
+    .await;
+    let state = mlc_shared::ports::SecretString::new("s3cret-state-4711");
+    h.secrets.set("bc-client-state", state.expose()).unwrap();
+    let pipeline = h.pipeline.clone();
+    let st = state.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/bc/{integration}",
+        axum::routing::any(
+            move |axum::extract::Path(i): axum::extract::Path<String>,
+                  axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >,
+                  body: axum::body::Bytes| {
+                let (p, st) = (pipeline.clone(), st.clone());
+                async move {
+                    use mlc_shared::steps::subscriptions::NotificationReply as R;
+                    match p
+                        .handle_bc_notification(
+                            &i,
+                            &st,
+                            q.get("validationToken").map(String::as_str),
+                            &body,
+                        )
+                        .await
+                    {
+                        Ok(R::Validation(t)) => (axum::http::StatusCode::OK, t),
+                        Ok(R::Accepted { .. }) => (axum::http::StatusCode::ACCEPTED, String::new()),
+                        Ok(R::Unauthorized) => {
+                            (axum::http::StatusCode::UNAUTHORIZED, String::new())
+                        }
+                        Ok(R::BadRequest(t)) => (axum::http::StatusCode::BAD_REQUEST, t),
+                        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                    }
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (h, state)
+}
+
+#[tokio::test]
+async fn a_subscription_is_created_renewed_before_it_expires_and_recreated_if_lost() {
+    let (h, state) = with_notifications().await;
+    let renew = || h.pipeline.renew_subscriptions("coupa-bc", &state);
+
+    let r = renew().await.unwrap().unwrap();
+    assert_eq!(r.created, 1);
+    let subs = h.bc.subscriptions();
+    assert_eq!(subs.len(), 1);
+    assert!(subs[0].resource.ends_with("/purchaseInvoices"));
+    assert_eq!(subs[0].client_state, state.expose());
+    assert!(h.bc.handshakes().iter().all(|hs| hs.accepted));
+
+    assert_eq!(
+        renew().await.unwrap().unwrap().current,
+        1,
+        "three days left: left alone"
+    );
+
+    let soon = chrono::Utc::now() + chrono::Duration::hours(20);
+    h.bc.set_subscription_expiry(&subs[0].id, soon);
+    assert_eq!(renew().await.unwrap().unwrap().renewed, 1);
+    let renewed = &h.bc.subscriptions()[0];
+    assert_eq!(renewed.id, subs[0].id);
+    assert!(renewed.expiration > chrono::Utc::now() + chrono::Duration::days(2));
+
+    h.bc.remove_subscription(&subs[0].id);
+    assert_eq!(
+        renew().await.unwrap().unwrap().created,
+        1,
+        "lost: created again"
+    );
+    assert_eq!(h.bc.subscriptions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_bc_notification_triggers_the_paid_status_poll() {
+    let (h, state) = with_notifications().await;
+    h.pipeline
+        .renew_subscriptions("coupa-bc", &state)
+        .await
+        .unwrap();
+    let (id, bc_id) = posted_invoice(&h, "INV-NOTE-1").await;
+    h.bc.mark_paid(bc_id);
+    // BC posts the notification after its delay; no scheduled poll runs here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !h.bc.notifications().iter().any(|n| n.status == Some(202)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    h.pipeline
+        .drain(2, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap();
+    assert_eq!(coupa_payments(&h, id).len(), 1);
+}
+
+#[tokio::test]
+async fn a_notification_with_another_client_state_is_refused() {
+    let (h, state) = with_notifications().await;
+    let body = br#"{"value":[{"subscriptionId":"x","clientState":"guess","resource":"api/v2.0/companies(1)/purchaseInvoices(2)","changeType":"updated"}]}"#;
+    let reply = h
+        .pipeline
+        .handle_bc_notification("coupa-bc", &state, None, body)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        mlc_shared::steps::subscriptions::NotificationReply::Unauthorized
+    );
+}

@@ -38,7 +38,10 @@ impl ResolvedPurchaseOrder {
     /// The reference each ERP line carries (BC `description2`, Text[50]), by which the order is
     /// found again when its id was never recorded.
     pub fn reference(&self) -> String {
-        format!("Coupa PO {}", self.number).chars().take(50).collect()
+        format!("Coupa PO {}", self.number)
+            .chars()
+            .take(50)
+            .collect()
     }
 
     /// A digest of everything the ERP's copy is built from (not the source's timestamps, which

@@ -98,20 +98,14 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
         write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
         return Ok(MapOutcome::Skipped(why));
     }
-    let resolved = match resolve::invoice(
-        &invoice,
-        integration,
-        &env.store,
-        clients.lookups.as_ref(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(ResolveError::Unresolved(why)) => {
-            return park(env, msg, Some(invoice.number.clone()), why).await;
-        }
-        Err(e) => return Err(StepError::new("resolving", e)),
-    };
+    let resolved =
+        match resolve::invoice(&invoice, integration, &env.store, clients.lookups.as_ref()).await {
+            Ok(r) => r,
+            Err(ResolveError::Unresolved(why)) => {
+                return park(env, msg, Some(invoice.number.clone()), why).await;
+            }
+            Err(e) => return Err(StepError::new("resolving", e)),
+        };
     let post = PostMessage {
         integration: name.clone(),
         invoice: resolved,

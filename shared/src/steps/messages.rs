@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DocumentKind, PaymentBack, ResolvedInvoice, ResolvedPurchaseOrder, VendorToCreate};
+use crate::model::{
+    DocumentKind, PaymentBack, ResolvedInvoice, ResolvedPurchaseOrder, VendorToCreate,
+};
 use crate::ports::{OutgoingMessage, dedup_id};
 
 /// "Fetch and map this source document": what webhooks and polls enqueue.

@@ -278,7 +278,9 @@ async fn sync<Q: Queue, S: Store, C: Clock>(
     let number_of = |o: &PurchaseOrder| o.number.clone().unwrap_or_default();
     match (order.state, existing) {
         (OrderState::Closed, None) => Ok((
-            Change::LeftAlone("closed in Coupa before it reached Business Central: not created".into()),
+            Change::LeftAlone(
+                "closed in Coupa before it reached Business Central: not created".into(),
+            ),
             String::new(),
             String::new(),
         )),
@@ -290,7 +292,9 @@ async fn sync<Q: Queue, S: Store, C: Clock>(
             String::new(),
         )),
         (OrderState::Closed, Some(o)) => Ok((
-            Change::LeftAlone("closed in Coupa: the Business Central order is left as it is".into()),
+            Change::LeftAlone(
+                "closed in Coupa: the Business Central order is left as it is".into(),
+            ),
             o.id.clone(),
             number_of(&o),
         )),

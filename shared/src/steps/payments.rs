@@ -65,7 +65,9 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
     let lower = match &stored {
         Some(w) => {
             DateTime::parse_from_rfc3339(&w.value)
-                .map_err(|e| StepError::new(&format!("stored watermark '{}' of {key}", w.value), e))?
+                .map_err(|e| {
+                    StepError::new(&format!("stored watermark '{}' of {key}", w.value), e)
+                })?
                 .with_timezone(&Utc)
                 - overlap
         }
@@ -81,7 +83,9 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
         .await
         .map_err(|e| StepError::new("listing paid BC invoices", e))?;
     if crash == Some(PaidPollCrash::AfterRead) {
-        return Err(StepError("crash injected after the paid poll read BC".into()));
+        return Err(StepError(
+            "crash injected after the paid poll read BC".into(),
+        ));
     }
     let mut report = PaidPollReport {
         seen: paid.len() as u32,
@@ -137,7 +141,11 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
     // Everything up to `upper` is queued: only now may the mark move.
     report.watermark_advanced = env
         .store
-        .set_watermark(&key, stored.as_ref().map(|w| w.version), &upper.to_rfc3339())
+        .set_watermark(
+            &key,
+            stored.as_ref().map(|w| w.version),
+            &upper.to_rfc3339(),
+        )
         .await
         .map_err(|e| StepError::new("advancing the watermark", e))?;
     Ok(report)
@@ -150,7 +158,10 @@ fn inv_currency(inv: &crate::systems::business_central::wire::PurchaseInvoice) -
 /// The payment's reference in Coupa: one BC invoice is paid in full once, so its id names the
 /// payment uniquely.
 pub fn reference(bc_invoice_id: &str) -> String {
-    format!("Business Central payment of invoice {}", bc_invoice_id.to_lowercase())
+    format!(
+        "Business Central payment of invoice {}",
+        bc_invoice_id.to_lowercase()
+    )
 }
 
 pub async fn confirm_coupa_payment<Q: Queue, S: Store, C: Clock>(
@@ -187,7 +198,10 @@ pub async fn confirm_coupa_payment<Q: Queue, S: Store, C: Clock>(
         Ok(id) => id,
         Err(_) => {
             claim::release(env, &key, owner).await;
-            return Err(StepError(format!("'{}' is not a Coupa invoice id", p.source_id)));
+            return Err(StepError(format!(
+                "'{}' is not a Coupa invoice id",
+                p.source_id
+            )));
         }
     };
     let fail = |what: &str, e: crate::systems::coupa::CoupaError| StepError::new(what, e);

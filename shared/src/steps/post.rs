@@ -15,11 +15,11 @@
 use std::time::Duration;
 
 use super::{Env, PostMessage, StepError, audit_item};
+use crate::model::InvoiceKind;
 use crate::model::ResolvedInvoice;
 use crate::ports::{
     AuditItem, AuditStatus, Claim, Clock, LedgerEntry, LedgerKey, Queue, Step, Store,
 };
-use crate::model::InvoiceKind;
 use crate::systems::business_central::wire::PurchaseInvoice;
 use crate::systems::business_central::{
     BcClient, BcError, DocSet, NewDocumentLine, NewPurchaseDocument,
@@ -374,11 +374,7 @@ async fn find_by_natural_key(
     inv: &ResolvedInvoice,
 ) -> Result<Option<PurchaseInvoice>, BcError> {
     let mut found = bc
-        .documents_by_natural_key(
-            doc_set(inv),
-            &inv.vendor_number,
-            &inv.vendor_invoice_number,
-        )
+        .documents_by_natural_key(doc_set(inv), &inv.vendor_number, &inv.vendor_invoice_number)
         .await?;
     found.sort_by_key(|i| i.is_draft());
     Ok(found.into_iter().next())

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use crate::config::{IntegrationConfig, SupplierKey, SupplierSync, tables};
 use crate::model::{
-    AccountCoding, Invoice, InvoiceKind, OrderState, PurchaseOrder, ResolvedInvoice,
-    ResolvedLine, ResolvedOrderLine, ResolvedPurchaseOrder, Supplier,
+    AccountCoding, Invoice, InvoiceKind, OrderState, PurchaseOrder, ResolvedInvoice, ResolvedLine,
+    ResolvedOrderLine, ResolvedPurchaseOrder, Supplier,
 };
 use crate::ports::{Mappings, StoreError};
 use crate::systems::business_central::{BcClient, BcError, MasterData};
@@ -36,12 +36,11 @@ pub enum ResolveError {
 pub const MASTER_DATA_TTL: Duration = Duration::from_secs(300);
 pub const RECHECK_AFTER: Duration = Duration::from_secs(10);
 
-/// Every problem of `lines` (line number, G/L account, dimension values) against BC's master
-/// data; empty when all is well.
-async fn check_master_data(
-    bc: &BcClient,
-    lines: &[(u32, &str, &[(String, String)])],
-) -> Result<Vec<String>, BcError> {
+/// A line as the master-data check sees it: number, G/L account, dimension values.
+type CodedLine<'a> = (u32, &'a str, &'a [(String, String)]);
+
+/// Every problem of `lines` against BC's master data; empty when all is well.
+async fn check_master_data(bc: &BcClient, lines: &[CodedLine<'_>]) -> Result<Vec<String>, BcError> {
     let problems = |md: &MasterData| {
         let mut out = Vec::new();
         for (n, gl, dims) in lines {
@@ -146,7 +145,7 @@ pub async fn invoice<M: Mappings>(
     if let Some(l) = lookups
         && integration.sync.check_master_data
     {
-        let coded: Vec<(u32, &str, &[(String, String)])> = lines
+        let coded: Vec<CodedLine<'_>> = lines
             .iter()
             .zip(&inv.lines)
             .map(|(r, l)| (l.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
@@ -359,7 +358,7 @@ pub async fn purchase_order<M: Mappings>(
         && integration.sync.check_master_data
         && state == OrderState::Active
     {
-        let coded: Vec<(u32, &str, &[(String, String)])> = lines
+        let coded: Vec<CodedLine<'_>> = lines
             .iter()
             .map(|r| (r.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
             .collect();

@@ -86,7 +86,11 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
             .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
             .await
             .map_err(|e| StepError::new("unparking", e))?;
-        claim::write(env, audit(AuditStatus::Mapped).with_target(&vendor, Some(&vendor))).await?;
+        claim::write(
+            env,
+            audit(AuditStatus::Mapped).with_target(&vendor, Some(&vendor)),
+        )
+        .await?;
         return Ok(MapOutcome::Mapped);
     }
     if integration.sync.suppliers != SupplierSync::Create {

@@ -2,8 +2,8 @@ use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::documents::DocSet;
 use super::wire::{
-    Company, DimensionSetLine, ErrorBody, NewPurchaseInvoice, PurchaseInvoice,
-    PurchaseInvoiceLine, Vendor,
+    Company, DimensionSetLine, ErrorBody, NewPurchaseInvoice, PurchaseInvoice, PurchaseInvoiceLine,
+    Vendor,
 };
 use crate::ports::SecretString;
 use crate::systems::http::odata;
@@ -76,15 +76,18 @@ pub struct BcClient {
     pub(super) company: String,
     pub(super) page_size: Option<usize>,
     /// The last snapshot of accounts and dimensions ([`BcClient::master_data_cached`]).
-    pub(super) master: std::sync::Arc<
-        tokio::sync::Mutex<
-            Option<(
-                std::time::Instant,
-                std::sync::Arc<super::master_data::MasterData>,
-            )>,
-        >,
-    >,
+    pub(super) master: MasterSlot,
 }
+
+/// When the last master-data snapshot was read, and the snapshot; shared by a client's clones.
+pub(super) type MasterSlot = std::sync::Arc<
+    tokio::sync::Mutex<
+        Option<(
+            std::time::Instant,
+            std::sync::Arc<super::master_data::MasterData>,
+        )>,
+    >,
+>;
 
 impl BcClient {
     pub fn new(s: BcSettings) -> Result<Self, HttpError> {

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::client::{BcClient, BcError};
 use super::wire::{DimensionSetLine, NewDimensionSetLine, PurchaseInvoice, PurchaseInvoiceLine};
-use crate::systems::http::odata::{self, Collection};
 use crate::systems::http::ApiRequest;
+use crate::systems::http::odata::{self, Collection};
 use crate::systems::wire::decimal_json;
 
 /// Which kind of purchase document.

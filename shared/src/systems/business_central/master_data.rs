@@ -47,10 +47,7 @@ impl BcClient {
     pub async fn vendor_by_tax_id(&self, tax_id: &str) -> Result<Vec<Vendor>, BcError> {
         let url = odata::with_filter(
             &self.url("vendors"),
-            &format!(
-                "taxRegistrationNumber eq {}",
-                odata::string_literal(tax_id)
-            ),
+            &format!("taxRegistrationNumber eq {}", odata::string_literal(tax_id)),
         );
         Ok(odata::get_all(&self.api, &url, self.page_size).await?)
     }

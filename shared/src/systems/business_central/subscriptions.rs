@@ -24,10 +24,7 @@ impl BcClient {
         Ok(odata::get_all(&self.api, &url, None).await?)
     }
 
-    pub async fn create_subscription(
-        &self,
-        s: &NewSubscription,
-    ) -> Result<Subscription, BcError> {
+    pub async fn create_subscription(&self, s: &NewSubscription) -> Result<Subscription, BcError> {
         let url = format!("{}/subscriptions", self.root);
         Ok(self
             .api
@@ -56,10 +53,6 @@ impl BcClient {
 
     /// Gotcha 10: the key is a quoted string, `subscriptions('<id>')`.
     fn subscription_url(&self, id: &str) -> String {
-        format!(
-            "{}/subscriptions({})",
-            self.root,
-            odata::string_literal(id)
-        )
+        format!("{}/subscriptions({})", self.root, odata::string_literal(id))
     }
 }
