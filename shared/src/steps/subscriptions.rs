@@ -97,8 +97,7 @@ pub enum NotificationReply {
 
 /// Handles one request to the notification URL: the handshake (`validationToken` in the query,
 /// any method), or a notification batch, which queues one paid-status poll for the
-/// integration. Polls triggered within the same 30 seconds (BC's coalescing window) share a
-/// dedup id, so a burst costs one poll.
+/// integration.
 pub async fn notification<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     integration: &str,
@@ -127,12 +126,22 @@ pub async fn notification<Q: Queue, S: Store, C: Clock>(
     if !all_ours {
         return Ok(NotificationReply::Unauthorized);
     }
-    let bucket = env.clock.now().timestamp() / 30;
+    // BC retries a notification it could not deliver with the same body: one poll for it.
+    // Another change makes another body, and another poll (the one before may have read BC
+    // before this change was visible).
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(body)
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     let msg = IngestMessage {
         integration: integration.to_string(),
         kind: DocumentKind::Payment,
         source_id: "paid-status-poll".into(),
-        version: Some(bucket.to_string()),
+        version: Some(digest),
         via: "notification".into(),
     };
     env.queue
