@@ -5,7 +5,7 @@ The files are committed; run this only after changing a sample here, from anywhe
 
     python3 events/generate.py
 
-It signs the webhook body (HMAC-SHA256, key WEBHOOK_SECRET, hex with `sha256=`) and derives the
+It signs the Coupa webhook body (HMAC-SHA256, key WEBHOOK_SECRET, hex with `sha256=`) and derives the
 SQS FIFO group and deduplication ids the way `shared/src/ports/queue.rs::dedup_id` and
 `shared/src/steps/messages.rs` do. Standard library only. `cargo test -p mlc-infra` checks the
 result (signature, ids, md5 of bodies, shapes).
@@ -22,6 +22,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # The VALUE of the secret named `coupa-webhook-secret` in the configuration, as the handler
 # tests provide it. A sample, not a real secret.
 WEBHOOK_SECRET = b"coupa-webhook-secret"
+
+# The VALUE of the secret named by `sync.notifications.client_state_secret` (the handler tests
+# call it `bc-client-state`): the `clientState` of the BC subscriptions, which BC sends back in
+# every notification. A sample, not a real secret; at most 50 characters (business-central.md A8).
+BC_CLIENT_STATE = "mlc-sample-client-state"
+BC_COMPANY = "f64eba74-dacd-4854-a584-1834f68cfc3a"
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -108,50 +114,128 @@ COUPA_INVOICE = {
 }
 
 
-def webhook_event(signature):
-    body = compact(COUPA_INVOICE)
-    path = f"/webhooks/coupa/{INTEGRATION}"
-    received = "2024-03-31T23:19:10+00:00"
-    user_agent = "Coupa-Webhooks/1.0"
-    return {
+def http_event(method, route_key, path, path_parameters, headers, body, received, query=None):
+    """An HTTP API (payload 2.0) proxy event as API Gateway hands it to the function."""
+    user_agent = headers.get("user-agent")
+    query = query or {}
+    # The Coupa sample's id as it was; others derived, so each sample has its own.
+    request_id = (
+        "VbPQJhlPIAMEYbA="
+        if path.startswith("/webhooks/coupa/")
+        else hashlib.sha256(f"{method} {path} {received}".encode()).hexdigest()[:15].upper() + "="
+    )
+    raw_query = "&".join(f"{k}={v}" for k, v in query.items())
+    event = {
         "version": "2.0",
-        "routeKey": "POST /webhooks/{source}/{integration}",
+        "routeKey": route_key,
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": raw_query,
         "headers": {
-            "accept": "application/json",
-            "content-length": str(len(body.encode())),
-            "content-type": "application/json",
+            **headers,
             "host": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
-            "user-agent": user_agent,
             "x-amzn-trace-id": "Root=1-6609f02e-3f1e5c7a9b0d2e4f6a8c0b1d",
-            "x-coupa-signature": signature(body),
             "x-forwarded-for": "203.0.113.10",
             "x-forwarded-port": "443",
             "x-forwarded-proto": "https",
         },
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": API_ID,
-            "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
-            "domainPrefix": API_ID,
-            "http": {
-                "method": "POST",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.10",
-                "userAgent": user_agent,
-            },
-            "requestId": "VbPQJhlPIAMEYbA=",
-            "routeKey": "POST /webhooks/{source}/{integration}",
-            "stage": "$default",
-            "time": "31/Mar/2024:23:19:10 +0000",
-            "timeEpoch": epoch_ms(received),
-        },
-        "pathParameters": {"source": "coupa", "integration": INTEGRATION},
-        "body": body,
-        "isBase64Encoded": False,
     }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    event["requestContext"] = {
+        "accountId": ACCOUNT,
+        "apiId": API_ID,
+        "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
+        "domainPrefix": API_ID,
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "203.0.113.10",
+            **({"userAgent": user_agent} if user_agent else {}),
+        },
+        "requestId": request_id,
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": datetime.fromisoformat(received).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": epoch_ms(received),
+    }
+    event["pathParameters"] = path_parameters
+    if body is not None:
+        event["body"] = body
+        event["headers"]["content-length"] = str(len(body.encode()))
+    event["isBase64Encoded"] = False
+    event["headers"] = dict(sorted(event["headers"].items()))
+    return event
+
+
+def webhook_event(signature):
+    body = compact(COUPA_INVOICE)
+    return http_event(
+        "POST",
+        "POST /webhooks/{source}/{integration}",
+        f"/webhooks/coupa/{INTEGRATION}",
+        {"source": "coupa", "integration": INTEGRATION},
+        {
+            "accept": "application/json",
+            "content-type": "application/json",
+            "user-agent": "Coupa-Webhooks/1.0",
+            "x-coupa-signature": signature(body),
+        },
+        body,
+        "2024-03-31T23:19:10+00:00",
+    )
+
+
+# ----------------------------------------------------------------------------- BC notifications
+
+
+def bc_notification_event():
+    """A BC change notification (business-central.md A8): a thin batch, one purchase invoice
+    changed, carrying the subscription's clientState. It comes by POST, so through the
+    generic `POST /webhooks/{source}/{integration}` route."""
+    body = compact(
+        {
+            "value": [
+                {
+                    "subscriptionId": "c670ea73cacb459bb51dc1740da2f1db",
+                    "clientState": BC_CLIENT_STATE,
+                    "expirationDateTime": "2024-04-03T23:00:00Z",
+                    "resource": f"api/v2.0/companies({BC_COMPANY})/purchaseInvoices(26814998-936a-401c-81c1-0e848a64971d)",
+                    "changeType": "updated",
+                    "lastModifiedDateTime": "2024-03-31T23:19:40.467Z",
+                }
+            ]
+        }
+    )
+    return http_event(
+        "POST",
+        "POST /webhooks/{source}/{integration}",
+        f"/webhooks/bc/{INTEGRATION}",
+        {"source": "bc", "integration": INTEGRATION},
+        {"content-type": "application/json; charset=utf-8"},
+        body,
+        "2024-03-31T23:20:10+00:00",
+    )
+
+
+BC_VALIDATION_TOKEN = "b1d8a9e0f3c24c7e9a5d6b2f1e0c3a7d"
+
+
+def bc_handshake_event():
+    """BC's validation handshake on creating or renewing a subscription (A8):
+    `notificationUrl?validationToken=<token>`, no body. Its method is undocumented; this is
+    the GET, through the template's `GET /webhooks/bc/{integration}` route (no `source`
+    path parameter there)."""
+    return http_event(
+        "GET",
+        "GET /webhooks/bc/{integration}",
+        f"/webhooks/bc/{INTEGRATION}",
+        {"integration": INTEGRATION},
+        {},
+        None,
+        "2024-03-31T23:00:00+00:00",
+        query={"validationToken": BC_VALIDATION_TOKEN},
+    )
 
 
 def good_signature(body):
@@ -295,5 +379,8 @@ if __name__ == "__main__":
     write("webhook-coupa-bad-signature.json", webhook_event(bad_signature))
     # With a SAM `Schedule` event and `Input`, Lambda receives the Input itself.
     write("schedule-poll.json", {"integration": INTEGRATION})
+    write("schedule-renew-subscriptions.json", {"integration": INTEGRATION, "task": "renew_subscriptions"})
+    write("webhook-bc-notification.json", bc_notification_event())
+    write("webhook-bc-handshake.json", bc_handshake_event())
     write("sqs-ingest-batch.json", ingest_batch())
     write("sqs-post-batch.json", post_batch())

@@ -1,6 +1,7 @@
 //! The embedded runtime's wiring: one SQLite file for queues and store, the encrypted secrets
 //! file, the system clients, the pipeline.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use mlc_shared::adapters::embedded::{
     Db, QueueSettings, SecretFile, SecretKey, SqliteQueue, SqliteStore,
 };
 use mlc_shared::config::Config;
-use mlc_shared::ports::SystemClock;
+use mlc_shared::ports::{SecretString, Secrets, SystemClock};
 use mlc_shared::runtime::{Pipeline, Systems, load_config_mappings};
 use mlc_shared::steps::Env;
 use mlc_shared::systems::http::RetryPolicy;
@@ -65,4 +66,179 @@ pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<
             max_delay: Duration::from_secs(60),
         },
     }))
+}
+
+/// The BC notification `clientState` of every integration with `sync.notifications`, by
+/// integration name: the value of the secret its `client_state_secret` names, read once (it is
+/// never logged or printed; an error names the secret, not its value).
+pub async fn bc_client_states(
+    cfg: &Config,
+    secrets: &impl Secrets,
+) -> anyhow::Result<BTreeMap<String, SecretString>> {
+    let mut out = BTreeMap::new();
+    for i in &cfg.integrations {
+        if let Some(n) = &i.sync.notifications {
+            let value = secrets.get(&n.client_state_secret).await.with_context(|| {
+                format!(
+                    "the client state secret '{}' of integration '{}' (sync.notifications)",
+                    n.client_state_secret, i.name
+                )
+            })?;
+            out.insert(i.name.clone(), value);
+        }
+    }
+    Ok(out)
+}
+
+/// A running embedded setup for the CLI's own tests: both simulators, a real SQLite file and
+/// secrets file, and the webhook listener on a free port.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use std::net::SocketAddr;
+
+    use mlc_sandbox::bc::{BcConfig, BcSim};
+    use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+    use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::webhook_server::{WebhookSecrets, router_with};
+
+    /// The sample value of the `bc-client-state` secret.
+    pub const CLIENT_STATE: &str = "mlc-test-client-state-7f3a";
+
+    pub struct Kit {
+        pub coupa: CoupaSim,
+        pub bc: BcSim,
+        pub _dir: tempfile::TempDir,
+        pub pipeline: Arc<EmbeddedPipeline>,
+        /// The webhook listener.
+        pub addr: SocketAddr,
+    }
+
+    impl Kit {
+        /// `notifications`: whether integration `coupa-bc` has `sync.notifications`, pointing
+        /// at this kit's listener.
+        pub async fn start(notifications: bool) -> Self {
+            let coupa = CoupaSim::start(CoupaConfig {
+                rate_per_sec: None,
+                ..CoupaConfig::default()
+            })
+            .await
+            .unwrap();
+            let bc = BcSim::start(BcConfig {
+                rate_limit: None,
+                notification_delay: Duration::from_millis(50),
+                ..BcConfig::default()
+            })
+            .await
+            .unwrap();
+            coupa.add_supplier(NewSupplier::new("Fabrikam, Inc.", "SUP-001"));
+            bc.add_vendor("V10000", "Fabrikam, Inc.");
+            bc.add_account("6100", "Office Supplies");
+            bc.add_dimension("DEPARTMENT", &["ADM"]);
+            bc.add_dimension("PROJECT", &["P-100"]);
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let sync = if notifications {
+                format!(
+                    "notifications = {{ url = \"http://{addr}/webhooks/bc/coupa-bc\", client_state_secret = \"bc-client-state\" }}"
+                )
+            } else {
+                String::new()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let text = crate::cmd::sandbox::config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets")
+                .replace("[runtime]\n", "[runtime]\nretry_base_delay_ms = 20\n")
+                .replace(
+                    "api_version = \"R40\"\n",
+                    "api_version = \"R40\"\nrequests_per_second = 1000\n",
+                )
+                .replace(
+                    "client_secret = \"bc-client-secret\"\n",
+                    "client_secret = \"bc-client-secret\"\nrate = { requests = 1000000, window_secs = 1, concurrent = 5 }\n",
+                )
+                .replace(
+                    "[integrations.mapping]\n",
+                    &format!("[integrations.sync]\n{sync}\n\n[integrations.mapping]\n"),
+                );
+            let path = dir.path().join("mlc.toml");
+            std::fs::write(&path, text).unwrap();
+            let cfg = Config::load(&path).unwrap();
+            let secrets =
+                SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
+            crate::cmd::sandbox::store_secrets(&secrets, &coupa, &bc).unwrap();
+            secrets.set("bc-client-state", CLIENT_STATE).unwrap();
+            let pipeline = pipeline(&cfg, &secrets).await.unwrap();
+            let app = router_with(
+                pipeline.clone(),
+                WebhookSecrets {
+                    coupa: Some(secrets.read("coupa-webhook-secret").unwrap()),
+                    bc_client_states: bc_client_states(&cfg, &secrets).await.unwrap(),
+                },
+            );
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Self {
+                coupa,
+                bc,
+                _dir: dir,
+                pipeline,
+                addr,
+            }
+        }
+
+        pub fn notification_url(&self) -> String {
+            format!("http://{}/webhooks/bc/coupa-bc", self.addr)
+        }
+
+        /// An approved Coupa invoice that maps cleanly.
+        pub fn simple_invoice(&self, supplier: &str, number: &str) -> i64 {
+            let id = self.coupa.supplier_id_by_number(supplier).unwrap();
+            self.coupa
+                .add_invoice(NewInvoice::approved(id, number).line(NewInvoiceLine::qty(
+                    "Toner",
+                    "2",
+                    "10.1250",
+                    &["6100", "ADM", "P-100"],
+                )))
+        }
+    }
+
+    #[derive(Debug)]
+    pub struct RawResponse {
+        pub status: u16,
+        pub content_type: String,
+        pub body: String,
+    }
+
+    /// One HTTP/1.1 request over a plain socket (the CLI has no HTTP client).
+    pub async fn raw_http(addr: SocketAddr, method: &str, target: &str, body: &str) -> RawResponse {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let raw = String::from_utf8(raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .expect("a status line");
+        let content_type = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        RawResponse {
+            status,
+            content_type,
+            body: body.to_string(),
+        }
+    }
 }

@@ -145,6 +145,10 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
 ];
 
 const WEBHOOK_ROUTE_PATH: &str = "/webhooks/{source}/{integration}";
+/// BC's handshake route (GET); BC's POSTs take the generic route.
+const BC_ROUTE_PATH: &str = "/webhooks/bc/{integration}";
+/// The value of the client state secret the BC samples carry.
+const SAMPLE_BC_CLIENT_STATE: &str = "mlc-sample-client-state";
 /// The value of the `coupa-webhook-secret` secret the sample webhook is signed with.
 const SAMPLE_WEBHOOK_SECRET: &[u8] = b"coupa-webhook-secret";
 
@@ -435,21 +439,68 @@ fn function_timeouts_and_memory() {
     }
 }
 
+/// The webhook function's HTTP API routes: (method, path), each checked to be on the API.
+fn webhook_routes(t: &Value) -> BTreeSet<(String, String)> {
+    let events = resource(t, "WebhookFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("webhook events");
+    let mut out = BTreeSet::new();
+    for (name, ev) in events {
+        assert_eq!(s(&ev["Type"]), "HttpApi", "{name:?}");
+        let p = &ev["Properties"];
+        assert_eq!(s(&p["PayloadFormatVersion"]), "2.0", "{name:?}");
+        let api = as_ref(&p["ApiId"]).expect("ApiId: !Ref the HTTP API");
+        assert_eq!(type_of(t, api), "AWS::Serverless::HttpApi");
+        out.insert((s(&p["Method"]).to_string(), s(&p["Path"]).to_string()));
+    }
+    out
+}
+
+/// Does a request `method path` reach the webhook function through one of `routes`? (HTTP API
+/// matching: `{x}` is one whole segment; `ANY` is every method.)
+fn routed(routes: &BTreeSet<(String, String)>, method: &str, path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    routes.iter().any(|(m, p)| {
+        let want: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+        (m == method || m.eq_ignore_ascii_case("ANY"))
+            && want.len() == segs.len()
+            && want
+                .iter()
+                .zip(&segs)
+                .all(|(w, g)| (w.starts_with('{') && w.ends_with('}')) || w == g)
+    })
+}
+
 #[test]
 fn the_webhook_is_the_http_api_route_of_the_contract() {
     let t = template();
-    let events = resource(&t, "WebhookFunction")["Properties"]["Events"]
-        .as_mapping()
-        .expect("webhook events");
-    assert_eq!(events.len(), 1);
-    let (_, ev) = events.iter().next().unwrap();
-    assert_eq!(s(&ev["Type"]), "HttpApi");
-    let p = &ev["Properties"];
-    assert_eq!(s(&p["Method"]), "POST");
-    assert_eq!(s(&p["Path"]), WEBHOOK_ROUTE_PATH);
-    assert_eq!(s(&p["PayloadFormatVersion"]), "2.0");
-    let api = as_ref(&p["ApiId"]).expect("ApiId: !Ref the HTTP API");
-    assert_eq!(type_of(&t, api), "AWS::Serverless::HttpApi");
+    let routes = webhook_routes(&t);
+    assert!(
+        routes.contains(&("POST".into(), WEBHOOK_ROUTE_PATH.into())),
+        "{routes:?}"
+    );
+    assert!(routed(&routes, "POST", "/webhooks/coupa/coupa-bc"));
+    // Coupa is POST-only.
+    for method in ["GET", "PUT", "DELETE", "PATCH"] {
+        assert!(
+            !routed(&routes, method, "/webhooks/coupa/coupa-bc"),
+            "{method} reaches the Coupa webhook: {routes:?}"
+        );
+    }
+}
+
+#[test]
+fn the_bc_notification_route_takes_get_and_post() {
+    // BC's handshake method is undocumented (business-central.md A8): both must arrive.
+    let t = template();
+    let routes = webhook_routes(&t);
+    assert!(
+        routes.contains(&("GET".into(), BC_ROUTE_PATH.into())),
+        "{routes:?}"
+    );
+    assert!(routed(&routes, "GET", "/webhooks/bc/coupa-bc"));
+    assert!(routed(&routes, "POST", "/webhooks/bc/coupa-bc"));
+    assert_eq!(routes.len(), 2, "exactly the two routes: {routes:?}");
 }
 
 #[test]
@@ -459,22 +510,60 @@ fn the_poller_runs_on_an_eventbridge_schedule_with_the_integration_as_input() {
         .as_mapping()
         .expect("poller events");
     assert!(!events.is_empty());
-    let default_integration = s(&t["Parameters"]["PollIntegration"]["Default"]);
     for (name, ev) in events {
         assert_eq!(s(&ev["Type"]), "Schedule", "{name:?}");
-        let p = &ev["Properties"];
-        assert_eq!(as_ref(&p["Schedule"]), Some("PollSchedule"));
-        let input = as_sub(&p["Input"]).expect("Input: !Sub");
-        let input = input.replace("${PollIntegration}", default_integration);
-        let input: Json = serde_json::from_str(&input).expect("Input is JSON");
-        assert_eq!(
-            input,
-            event("schedule-poll.json"),
-            "events/schedule-poll.json"
-        );
+        assert_eq!(s(&ev["Properties"]["State"]), "ENABLED", "{name:?}");
     }
+    let p = &events["Poll"]["Properties"];
+    assert_eq!(as_ref(&p["Schedule"]), Some("PollSchedule"));
+    assert_eq!(
+        schedule_input(&t, p),
+        event("schedule-poll.json"),
+        "events/schedule-poll.json"
+    );
     let schedule = s(&t["Parameters"]["PollSchedule"]["Default"]);
     assert!(schedule.starts_with("rate(") || schedule.starts_with("cron("));
+}
+
+/// A schedule's `Input: !Sub '...'` with the default `PollIntegration`, as JSON.
+fn schedule_input(t: &Value, props: &Value) -> Json {
+    let default_integration = s(&t["Parameters"]["PollIntegration"]["Default"]);
+    let input = as_sub(&props["Input"]).expect("Input: !Sub");
+    let vars = sub_vars(input);
+    assert!(
+        vars.iter().all(|v| v == "PollIntegration"),
+        "Input uses only ${{PollIntegration}}: {vars:?}"
+    );
+    let input = input.replace("${PollIntegration}", default_integration);
+    serde_json::from_str(&input).expect("Input is JSON")
+}
+
+#[test]
+fn the_poller_renews_the_bc_subscriptions_every_12_hours() {
+    // BC subscriptions live 3 days (business-central.md A8); renewal every 12 hours leaves
+    // several attempts before one expires.
+    let t = template();
+    let events = resource(&t, "PollerFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("poller events");
+    assert_eq!(events.len(), 2, "the poll and the renewal");
+    let p = &events["RenewSubscriptions"]["Properties"];
+    assert_eq!(s(&events["RenewSubscriptions"]["Type"]), "Schedule");
+    assert_eq!(s(&p["Schedule"]), "rate(12 hours)");
+    assert_eq!(s(&p["State"]), "ENABLED");
+    let input = schedule_input(&t, p);
+    assert_eq!(
+        input,
+        serde_json::json!({"integration": "coupa-bc", "task": "renew_subscriptions"})
+    );
+    assert_eq!(
+        input,
+        event("schedule-renew-subscriptions.json"),
+        "events/schedule-renew-subscriptions.json"
+    );
+    // Its own rule name, distinct from the poll's.
+    let name = |ev: &str| as_sub(&events[ev]["Properties"]["Name"]).expect("Name: !Sub");
+    assert_ne!(name("Poll"), name("RenewSubscriptions"));
 }
 
 #[test]
@@ -999,6 +1088,9 @@ fn outputs_give_the_webhook_url_queue_urls_and_table_names() {
     let webhook = as_sub(&outputs["CoupaWebhookUrl"]["Value"]).expect("webhook URL");
     assert!(webhook.starts_with("https://${WebhookApi}.execute-api."));
     assert!(webhook.ends_with("/webhooks/coupa/${PollIntegration}"));
+    let bc = as_sub(&outputs["BcNotificationUrl"]["Value"]).expect("BC notification URL");
+    assert!(bc.starts_with("https://${WebhookApi}.execute-api."));
+    assert!(bc.ends_with("/webhooks/bc/${PollIntegration}"));
     let mut queue_urls = BTreeSet::new();
     let mut tables = BTreeSet::new();
     for (_, o) in outputs {
@@ -1294,6 +1386,81 @@ fn the_post_batch_carries_resolved_invoices() {
             ])
         );
     }
+}
+
+/// A BC sample: an HTTP API v2 event whose route key is one of the template's routes, with
+/// that route's method and exactly its path parameters.
+fn check_bc_shape(e: &Json, t: &Value, method: &str) {
+    let routes = webhook_routes(t);
+    assert_eq!(e["version"], "2.0");
+    let route_key = e["routeKey"].as_str().expect("routeKey");
+    assert_eq!(e["requestContext"]["routeKey"], route_key);
+    let (m, path) = route_key.split_once(' ').expect("METHOD PATH");
+    assert_eq!(m, method);
+    assert!(
+        routes.contains(&(m.to_string(), path.to_string())),
+        "{route_key} is not a template route: {routes:?}"
+    );
+    assert_eq!(e["requestContext"]["http"]["method"], method);
+    assert_eq!(e["requestContext"]["http"]["path"], e["rawPath"]);
+    let integration = s(&t["Parameters"]["PollIntegration"]["Default"]);
+    assert_eq!(e["rawPath"], format!("/webhooks/bc/{integration}"));
+    // The path parameters are exactly the route's variables.
+    let params = e["pathParameters"].as_object().expect("pathParameters");
+    let vars: BTreeSet<&str> = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .collect();
+    assert_eq!(
+        params.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        vars
+    );
+    assert_eq!(params["integration"], integration);
+    if let Some(source) = params.get("source") {
+        assert_eq!(source, "bc");
+    }
+    let headers = e["headers"].as_object().expect("headers");
+    assert!(headers.keys().all(|k| *k == k.to_lowercase()));
+    assert_eq!(e["isBase64Encoded"], false);
+}
+
+#[test]
+fn the_bc_notification_sample_is_a_thin_batch_with_the_sample_client_state() {
+    let t = template();
+    let e = event("webhook-bc-notification.json");
+    check_bc_shape(&e, &t, "POST");
+    let body = e["body"].as_str().expect("body");
+    assert_eq!(e["headers"]["content-length"], body.len().to_string());
+    let batch: Json = serde_json::from_str(body).expect("body is JSON");
+    let value = batch["value"].as_array().expect("value");
+    assert!(!value.is_empty());
+    for n in value {
+        assert_eq!(n["clientState"], SAMPLE_BC_CLIENT_STATE);
+        assert!(
+            ["created", "updated", "deleted", "collection"].contains(&s_json(&n["changeType"]))
+        );
+        assert!(s_json(&n["resource"]).contains("/purchaseInvoices"));
+        assert!(n["subscriptionId"].is_string());
+    }
+    assert!(SAMPLE_BC_CLIENT_STATE.len() <= 50, "BC's strictest limit");
+}
+
+#[test]
+fn the_bc_handshake_sample_is_a_get_with_a_validation_token_and_no_body() {
+    let t = template();
+    let e = event("webhook-bc-handshake.json");
+    check_bc_shape(&e, &t, "GET");
+    let token = e["queryStringParameters"]["validationToken"]
+        .as_str()
+        .expect("validationToken");
+    assert!(!token.is_empty());
+    assert_eq!(e["rawQueryString"], format!("validationToken={token}"));
+    assert!(e.get("body").is_none_or(Json::is_null));
+}
+
+fn s_json(v: &Json) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
 
 #[test]

@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mlc_shared::config::Config;
-use mlc_shared::ports::Secrets;
+use mlc_shared::ports::{SecretString, Secrets};
+use mlc_shared::steps::StepError;
+use mlc_shared::steps::poll::PollReport;
+use mlc_shared::steps::subscriptions::RenewReport;
 
-use crate::embedded;
+use crate::embedded::{self, EmbeddedPipeline};
 use crate::output::spinner;
+use crate::webhook_server::WebhookSecrets;
 
 pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
@@ -20,10 +24,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         let pb = spinner("polling");
         let reports = pipeline.poll_all().await?;
         for (name, r) in &reports {
-            pb.println(format!(
-                "{name}: polled {} page(s), queued {} invoice(s)",
-                r.pages, r.enqueued
-            ));
+            pb.println(poll_line(name, r));
         }
         let pb2 = pb.clone();
         let stats = pipeline
@@ -62,6 +63,8 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         });
     }
 
+    // BC subscriptions are renewed only with a listener to answer BC's handshake.
+    let mut renewals: Vec<(String, SecretString)> = Vec::new();
     if let Some(addr) = &cfg.runtime.webhook_listen {
         let coupa_secret = match cfg
             .systems
@@ -77,15 +80,38 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+        let bc_client_states = embedded::bc_client_states(&cfg, &secrets).await?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        eprintln!(
-            "webhooks: POST http://{}/webhooks/coupa/<integration>",
-            listener.local_addr()?
+        let local = listener.local_addr()?;
+        eprintln!("webhooks: POST http://{local}/webhooks/coupa/<integration>");
+        for name in bc_client_states.keys() {
+            eprintln!("Business Central notifications: GET/POST http://{local}/webhooks/bc/{name}");
+        }
+        renewals = bc_client_states
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let app = crate::webhook_server::router_with(
+            pipeline.clone(),
+            WebhookSecrets {
+                coupa: coupa_secret,
+                bc_client_states,
+            },
         );
-        let app = crate::webhook_server::router(pipeline.clone(), coupa_secret);
         tokio::spawn(async move { axum::serve(listener, app).await });
+    } else {
+        for i in cfg
+            .integrations
+            .iter()
+            .filter(|i| i.sync.notifications.is_some())
+        {
+            eprintln!(
+                "warning: integration '{}' has sync.notifications but runtime.webhook_listen is not set: its BC subscriptions are not renewed (the poll still runs)",
+                i.name
+            );
+        }
     }
 
     let poller = {
@@ -95,15 +121,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                match p.poll_all().await {
-                    Ok(reports) => {
-                        for (name, r) in reports {
-                            tracing::info!(integration = %name, pages = r.pages, queued = r.enqueued, "polled");
-                        }
-                    }
-                    // The next tick tries again from the same watermark: nothing is lost.
-                    Err(e) => tracing::error!(error = %e, "poll failed"),
-                }
+                cycle(&p, &renewals).await;
             }
         })
     };
@@ -123,4 +141,132 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     poller.abort();
     worker.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `--once` summary of one integration's poll, with its other feeds:
+/// "coupa-bc: polled 1 page(s), queued 3 invoice(s), 2 purchase orders, 1 suppliers, 0 payments".
+fn poll_line(name: &str, r: &PollReport) -> String {
+    let mut line = format!(
+        "{name}: polled {} page(s), queued {} invoice(s)",
+        r.pages, r.enqueued
+    );
+    for (feed, n) in &r.others {
+        line.push_str(&format!(", {n} {feed}"));
+    }
+    line
+}
+
+/// What one cycle of the long-running loop did (the loop has logged it; the tests read it).
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct Cycle {
+    pub renewals: Vec<(String, Result<Option<RenewReport>, StepError>)>,
+    pub polled: Result<Vec<(String, PollReport)>, StepError>,
+}
+
+/// One cycle of `mlc run`: renew the BC subscriptions of `renewals` (integration, client
+/// state), then poll every integration. Every failure is logged and the next cycle tries
+/// again; a failed renewal never stops the poll (the poll is the backstop of notifications).
+pub(crate) async fn cycle(p: &EmbeddedPipeline, renewals: &[(String, SecretString)]) -> Cycle {
+    let mut renewed = Vec::new();
+    for (name, client_state) in renewals {
+        let r = p.renew_subscriptions(name, client_state).await;
+        match &r {
+            Ok(Some(rep)) => tracing::info!(
+                integration = %name,
+                created = rep.created,
+                renewed = rep.renewed,
+                current = rep.current,
+                "BC subscriptions"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(integration = %name, error = %e, "renewing BC subscriptions failed")
+            }
+        }
+        renewed.push((name.clone(), r));
+    }
+    let polled = p.poll_all().await;
+    match &polled {
+        Ok(reports) => {
+            for (name, r) in reports {
+                let others = r
+                    .others
+                    .iter()
+                    .map(|(feed, n)| format!("{feed}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                tracing::info!(integration = %name, pages = r.pages, queued = r.enqueued, others = %others, "polled");
+            }
+        }
+        // The next tick tries again from the same watermark: nothing is lost.
+        Err(e) => tracing::error!(error = %e, "poll failed"),
+    }
+    Cycle {
+        renewals: renewed,
+        polled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mlc_shared::ports::{Queue, QueueName};
+    use mlc_shared::systems::coupa::PollWindow;
+
+    use super::*;
+    use crate::embedded::testkit::{CLIENT_STATE, Kit};
+
+    #[test]
+    fn the_once_summary_names_every_feed() {
+        let now = chrono::Utc::now();
+        let r = PollReport {
+            window: PollWindow {
+                lower: now,
+                upper: now,
+            },
+            pages: 1,
+            enqueued: 3,
+            unreadable: 0,
+            watermark_advanced: true,
+            others: vec![
+                ("purchase orders".into(), 2),
+                ("suppliers".into(), 1),
+                ("payments".into(), 0),
+            ],
+        };
+        assert_eq!(
+            poll_line("coupa-bc", &r),
+            "coupa-bc: polled 1 page(s), queued 3 invoice(s), 2 purchase orders, 1 suppliers, 0 payments"
+        );
+        let plain = PollReport {
+            others: vec![],
+            ..r
+        };
+        assert_eq!(
+            poll_line("coupa-bc", &plain),
+            "coupa-bc: polled 1 page(s), queued 3 invoice(s)"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_cycle_renews_then_polls_and_a_failed_renewal_does_not_stop_the_poll() {
+        let k = Kit::start(true).await;
+        k.simple_invoice("SUP-001", "CYCLE-1");
+        // BC refuses this client state (over 50 characters): the renewal fails.
+        let refused = vec![("coupa-bc".to_string(), SecretString::new("x".repeat(60)))];
+        let c = cycle(&k.pipeline, &refused).await;
+        assert!(c.renewals[0].1.is_err(), "{c:?}");
+        assert_eq!(c.polled.unwrap()[0].1.enqueued, 1, "the poll ran anyway");
+        assert!(k.bc.subscriptions().is_empty());
+        let depth = k.pipeline.env.queue.depth(QueueName::Ingest).await.unwrap();
+        assert_eq!(depth, 1);
+
+        let ours = vec![("coupa-bc".to_string(), SecretString::new(CLIENT_STATE))];
+        let c = cycle(&k.pipeline, &ours).await;
+        let report = c.renewals[0].1.as_ref().unwrap().clone().unwrap();
+        assert_eq!(report.created, 1);
+        assert!(c.polled.is_ok());
+        assert_eq!(k.bc.subscriptions().len(), 1);
+        assert!(k.bc.handshakes().iter().all(|h| h.accepted));
+    }
 }
