@@ -209,6 +209,17 @@ async fn a_bad_mapping_file_is_refused_with_file_and_line() {
     );
 }
 
+/// The table rows (after the `---` rule) of the section whose heading starts with `heading`.
+fn section<'a>(out: &'a str, heading: &str) -> Vec<&'a str> {
+    let mut lines = out.lines().skip_while(|l| !l.starts_with(heading));
+    assert!(lines.next().is_some(), "no section '{heading}' in:\n{out}");
+    lines
+        .skip_while(|l| !l.starts_with("---"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect()
+}
+
 #[test]
 fn demo_prints_what_moved_and_what_was_parked() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,5 +231,60 @@ fn demo_prints_what_moved_and_what_was_parked() {
         out.contains("no Business Central vendor mapped for Coupa supplier 'Northwind Traders'"),
         "{out}"
     );
-    assert!(out.contains("credit note"), "{out}");
+    assert!(out.contains("and 1 purchase credit memo(s)"), "{out}");
+
+    // Purchase orders created in BC, with their vendor and lines.
+    let orders = section(&out, "Purchase orders created in Business Central (3)");
+    assert_eq!(orders.len(), 3, "{out}");
+    let po = orders
+        .iter()
+        .find(|l| l.starts_with("PO-1001"))
+        .expect("PO-1001");
+    assert!(po.contains("→  1060"), "no BC order number: {po}");
+    assert!(po.contains("Fabrikam, Inc. (V10000)"), "{po}");
+    assert!(po.contains("4956.00"), "{po}");
+    assert!(po.contains("6200 4 × 1050.00; 6200 4 × 189.00"), "{po}");
+
+    // The invoice against PO-1001 takes the order's G/L account, not its own coding.
+    let matched = section(&out, "Invoice matched to its purchase order");
+    assert_eq!(matched.len(), 2, "{out}");
+    for (n, l) in matched.iter().enumerate() {
+        assert!(l.starts_with("INV-8001"), "{l}");
+        assert!(l.contains(&format!("PO-1001 line {}", n + 1)), "{l}");
+        assert!(l.contains("6100-SALES-P-100  →  108"), "{l}");
+        assert!(l.contains("Fabrikam, Inc. (V10000)  6200"), "{l}");
+    }
+
+    // SUP-009 had no vendor: one is created and its parked invoices post on the next cycle.
+    let vendors = section(&out, "Vendors created in Business Central");
+    assert_eq!(vendors.len(), 1, "{out}");
+    assert!(
+        vendors[0].starts_with("SUP-009         Northwind Traders  →  SUP-009"),
+        "{}",
+        vendors[0]
+    );
+    assert_eq!(vendors[0].matches(" → 108").count(), 2, "{}", vendors[0]);
+
+    // Only the line with a department BC lacks stays parked, naming the value.
+    let parked = section(&out, "Parked after the retries");
+    assert_eq!(parked.len(), 1, "{out}");
+    assert!(parked[0].starts_with("INV-8002"), "{}", parked[0]);
+    assert!(
+        parked[0]
+            .contains("line 2: dimension DEPARTMENT has no value 'MARKETING' in Business Central"),
+        "{}",
+        parked[0]
+    );
+
+    // The invoice marked paid in BC carries the payment in Coupa.
+    let payments = section(&out, "Payments returned to Coupa");
+    assert_eq!(payments.len(), 1, "{out}");
+    assert!(payments[0].starts_with("INV-8001"), "{}", payments[0]);
+    assert!(payments[0].contains("4956.00"), "{}", payments[0]);
+    assert!(
+        payments[0].contains("Business Central payment of invoice "),
+        "{}",
+        payments[0]
+    );
+    assert!(out.contains("Dead-lettered: 0."), "{out}");
 }

@@ -10,7 +10,9 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
 use crate::bc::BcSim;
-use crate::coupa::{CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use crate::coupa::{
+    CoupaSim, NewInvoice, NewInvoiceLine, NewOrderLine, NewPurchaseOrder, NewSupplier,
+};
 
 /// Coupa supplier number, name, and the BC vendor number it corresponds to
 /// (`None`: the supplier has NO BC vendor, so its invoices must be refused/parked).
@@ -219,6 +221,114 @@ pub fn seed_coupa(coupa: &CoupaSim, approved: usize, seed: u64) -> DemoSeed {
     out.credit_note = coupa.add_invoice(credit);
     out.coupa_invoices.push(out.credit_note);
     out
+}
+
+/// A department code that Coupa account codes may carry but BC's DEPARTMENT dimension lacks.
+pub const UNKNOWN_DEPARTMENT: &str = "MARKETING";
+
+/// What [`seed_sync`] created: Coupa documents for the purchase-order, master-data and
+/// paid-status flows of `mlc demo`.
+#[derive(Clone, Debug, Default)]
+pub struct SyncSeed {
+    /// (PO number, Coupa id), issued, with lines.
+    pub purchase_orders: Vec<(String, i64)>,
+    /// The PO the matched invoice bills.
+    pub billed_po: String,
+    /// (invoice number, Coupa id): approved, its lines bill lines 1 and 2 of `billed_po`
+    /// (their own coding says G/L 6100; the order's lines say 6200).
+    pub po_invoice: (String, i64),
+    /// (invoice number, Coupa id): approved, line 2 coded to department [`UNKNOWN_DEPARTMENT`].
+    pub unknown_dimension_invoice: (String, i64),
+}
+
+/// Seeds, beside [`seed_coupa`]'s invoices (call it first or not: the suppliers are shared),
+/// three issued purchase orders from SUP-001, SUP-003 and SUP-004, an approved SUP-001
+/// invoice against the first order's lines, and an approved SUP-002 invoice one of whose
+/// lines is coded to a department BC does not have.
+pub fn seed_sync(coupa: &CoupaSim) -> SyncSeed {
+    let suppliers = ensure_suppliers(coupa);
+    let id = |no: &str| {
+        suppliers
+            .iter()
+            .find(|s| s.0 == no)
+            .map(|s| s.1)
+            .expect("demo supplier")
+    };
+    let orders = [
+        NewPurchaseOrder::issued(id("SUP-001"), "PO-1001")
+            .line(NewOrderLine::qty(
+                "Laptops",
+                "4",
+                "1050.00",
+                &["6200", "SALES", "P-100"],
+            ))
+            .line(NewOrderLine::qty(
+                "Docking stations",
+                "4",
+                "189.00",
+                &["6200", "SALES", "P-100"],
+            )),
+        NewPurchaseOrder::issued(id("SUP-003"), "PO-1002").line(NewOrderLine::qty(
+            "Workshop facilitation",
+            "2",
+            "1800.00",
+            &["6400", "ADM", "P-200"],
+        )),
+        NewPurchaseOrder::issued(id("SUP-004"), "PO-1003")
+            .line(NewOrderLine::qty(
+                "Printer paper A4, 5 reams",
+                "20",
+                "24.90",
+                &["6100", "PROD", "P-300"],
+            ))
+            .line(NewOrderLine::qty(
+                "Toner cartridges",
+                "6",
+                "45.50",
+                &["6100", "PROD", "P-300"],
+            )),
+    ];
+    let purchase_orders = orders
+        .into_iter()
+        .map(|po| {
+            let number = po.po_number.clone();
+            (number, coupa.add_purchase_order(po))
+        })
+        .collect();
+
+    let po_invoice = NewInvoice::approved(id("SUP-001"), "INV-8001")
+        .line(
+            NewInvoiceLine::qty("Laptops", "4", "1050.00", &["6100", "SALES", "P-100"])
+                .against_po("PO-1001", 1),
+        )
+        .line(
+            NewInvoiceLine::qty(
+                "Docking stations",
+                "4",
+                "189.00",
+                &["6100", "SALES", "P-100"],
+            )
+            .against_po("PO-1001", 2),
+        );
+    let unknown = NewInvoice::approved(id("SUP-002"), "INV-8002")
+        .line(NewInvoiceLine::qty(
+            "Conference travel",
+            "1",
+            "640.00",
+            &["6300", "SALES", "P-200"],
+        ))
+        .line(NewInvoiceLine::qty(
+            "Trade fair booth",
+            "1",
+            "2400.00",
+            &["6400", UNKNOWN_DEPARTMENT, "P-200"],
+        ));
+    SyncSeed {
+        purchase_orders,
+        billed_po: "PO-1001".into(),
+        po_invoice: ("INV-8001".into(), coupa.add_invoice(po_invoice)),
+        unknown_dimension_invoice: ("INV-8002".into(), coupa.add_invoice(unknown)),
+    }
 }
 
 static BULK_BATCH: AtomicU64 = AtomicU64::new(1);

@@ -115,9 +115,17 @@ async fn a_worker_dying_at_every_delivery_leaves_an_audited_dead_letter() {
         let got = p.env.queue.receive(QueueName::Ingest, 1).await.unwrap();
         assert_eq!(got.len(), 1, "delivery {delivery}");
         let msg: mlc_shared::steps::IngestMessage = serde_json::from_str(&got[0].body).unwrap();
+        let clients = mlc_shared::steps::map::Clients {
+            coupa,
+            lookups: p
+                .systems
+                .bc
+                .as_ref()
+                .map(|bc| mlc_shared::steps::resolve::Lookups { bc }),
+        };
         let crashed = mlc_shared::steps::map::map_with_crash(
             &p.env,
-            coupa,
+            &clients,
             &p.integrations[0],
             &msg,
             Some(mlc_shared::steps::map::MapCrash::AfterSourceRead),
