@@ -33,6 +33,8 @@ mod common;
 
 #[path = "fault_suite/driver.rs"]
 mod driver;
+#[path = "fault_suite/faults.rs"]
+mod faults;
 #[path = "fault_suite/process.rs"]
 mod process;
 #[path = "fault_suite/repro.rs"]
@@ -46,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use common::Harness;
 use driver::{Boundary, CrashPlan, Driver, Factory, dedup_window_passes, deliver_normally};
+use faults::{BC_TARGETS, COUPA_TARGETS, push, storm, token_ticker};
 use mlc_cli::embedded::EmbeddedPipeline;
 use mlc_sandbox::bc::{BcConfig, RateLimit};
 use mlc_sandbox::coupa::CoupaConfig;
@@ -343,50 +346,6 @@ async fn redelivery_after_visibility_timeout() {
         .await;
 }
 
-/// `n` seeded fault rules of the given kinds on the given (method, path) pairs.
-fn storm(
-    rng: &mut StdRng,
-    n: usize,
-    targets: &[(&str, &str)],
-    kinds: &[FaultKind],
-    max_count: u32,
-) -> Vec<FaultRule> {
-    (0..n)
-        .map(|_| {
-            let (m, p) = targets[rng.random_range(0..targets.len())];
-            FaultRule::new(
-                m,
-                p,
-                rng.random_range(1..=max_count),
-                kinds[rng.random_range(0..kinds.len())].clone(),
-            )
-        })
-        .collect()
-}
-
-const BC_TARGETS: &[(&str, &str)] = &[
-    ("GET", "/purchaseInvoices"),
-    ("POST", "/purchaseInvoices"),
-    ("POST", "Microsoft.NAV.post"),
-    ("GET", "/purchaseInvoiceLines"),
-    ("POST", "/dimensionSetLines"),
-];
-const COUPA_TARGETS: &[(&str, &str)] = &[("GET", "/api/invoices"), ("GET", "/api/suppliers")];
-
-/// Pushes rules to the simulators; returns how many faulty answers they hold.
-fn push(h: &Harness, bc: Vec<FaultRule>, coupa: Vec<FaultRule>) -> u64 {
-    let mut n = 0;
-    for r in bc {
-        n += r.count as u64;
-        h.bc.fail_next(r);
-    }
-    for r in coupa {
-        n += r.count as u64;
-        h.coupa.fail_next(r);
-    }
-    n
-}
-
 async fn fault_run(w: &World, f: &Arc<Factory>, workers: usize) -> Arc<Driver> {
     settled_fault_run(w, f, workers, Duration::ZERO).await
 }
@@ -508,25 +467,6 @@ async fn created_but_response_lost() {
     w.finish(&f, d.counters.total_redeliveries(), faults).await;
 }
 
-/// Expires every token of both systems every few hundred milliseconds while the documents
-/// move; returns the ticker and how many times it fired.
-fn token_ticker(
-    h: &Arc<Harness>,
-    every: Duration,
-) -> (tokio::task::JoinHandle<()>, Arc<AtomicU64>) {
-    let fired = Arc::new(AtomicU64::new(0));
-    let (h, n) = (h.clone(), fired.clone());
-    let task = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            h.coupa.expire_tokens();
-            h.bc.expire_tokens();
-            n.fetch_add(1, Ordering::Relaxed);
-        }
-    });
-    (task, fired)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_expire_mid_run() {
     let (c, b) = unlimited();
@@ -578,7 +518,6 @@ async fn poison_documents() {
     let poison = [
         (Poison::Unmappable, 8),
         (Poison::Malformed, 6),
-        (Poison::CreditNote, 4),
         (Poison::RefusedByBc, 4),
     ];
     let w = world("poison_documents", c, b, &poison).await;
@@ -671,7 +610,6 @@ async fn all_faults_mixed() {
     let poison = [
         (Poison::Unmappable, 6),
         (Poison::Malformed, 4),
-        (Poison::CreditNote, 2),
         (Poison::RefusedByBc, 2),
     ];
     let w = world(name, coupa, bc, &poison).await;

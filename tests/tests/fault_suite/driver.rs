@@ -21,8 +21,9 @@ use mlc_cli::embedded::{self, EmbeddedPipeline};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Clock, Message, Queue, QueueError, QueueName, Secrets, SystemClock};
 use mlc_shared::runtime::{Delivery, DrainStats, Pipeline, Systems};
-use mlc_shared::steps::map::{MapCrash, MapOutcome, map_with_crash};
+use mlc_shared::steps::map::{Clients, MapCrash, MapOutcome, map_with_crash};
 use mlc_shared::steps::post::{CrashPoint, PostOutcome, post_with_crash};
+use mlc_shared::steps::resolve::Lookups;
 use mlc_shared::steps::{Env, IngestMessage, PostMessage};
 use mlc_shared::systems::business_central::{BcClient, BcSettings};
 use mlc_shared::systems::http::HttpSettings;
@@ -81,23 +82,7 @@ impl Factory {
     }
 
     async fn bc_client(&self, timeout: Duration) -> BcClient {
-        let b = self.cfg.systems.business_central.as_ref().unwrap();
-        BcClient::new(BcSettings {
-            api_url: b.api_url.clone(),
-            token_url: b.token_url.clone(),
-            tenant: b.tenant.clone(),
-            environment: b.environment.clone(),
-            company_id: b.company_id.clone(),
-            client_id: b.client_id.clone(),
-            client_secret: self.h.secrets.get(&b.client_secret).await.unwrap(),
-            budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
-            page_size: b.page_size,
-            http: HttpSettings {
-                timeout,
-                ..HttpSettings::default()
-            },
-        })
-        .unwrap()
+        bc_client(&self.cfg, &self.h.secrets, timeout).await
     }
 
     /// Requests the HTTP clients of every pipeline built here repeated (throttling, transient
@@ -120,6 +105,27 @@ impl Factory {
     pub fn database(&self) -> std::path::PathBuf {
         self.cfg.runtime.database.clone()
     }
+}
+
+/// The configuration's Business Central client with an HTTP timeout of `timeout`.
+pub async fn bc_client(cfg: &Config, secrets: &impl Secrets, timeout: Duration) -> BcClient {
+    let b = cfg.systems.business_central.as_ref().unwrap();
+    BcClient::new(BcSettings {
+        api_url: b.api_url.clone(),
+        token_url: b.token_url.clone(),
+        tenant: b.tenant.clone(),
+        environment: b.environment.clone(),
+        company_id: b.company_id.clone(),
+        client_id: b.client_id.clone(),
+        client_secret: secrets.get(&b.client_secret).await.unwrap(),
+        budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
+        page_size: b.page_size,
+        http: HttpSettings {
+            timeout,
+            ..HttpSettings::default()
+        },
+    })
+    .unwrap()
 }
 
 /// A step boundary a worker can die at.
@@ -145,7 +151,7 @@ impl Boundary {
         Boundary::PostBeforeAck,
     ];
 
-    fn queue(self) -> QueueName {
+    pub fn queue(self) -> QueueName {
         match self {
             Boundary::Map(_) | Boundary::MapBeforeAck => QueueName::Ingest,
             Boundary::Post(_) | Boundary::PostBeforeAck => QueueName::Post,
@@ -183,7 +189,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn add(&self, l: &DrainStats) {
+    pub fn add(&self, l: &DrainStats) {
         let mut t = self.stats.lock().unwrap();
         t.mapped += l.mapped;
         t.parked += l.parked;
@@ -376,7 +382,11 @@ impl Driver {
                     .find(|i| i.name == msg.integration)
                     .unwrap();
                 let coupa = p.systems.coupa.as_ref().unwrap();
-                match map_with_crash(&p.env, coupa, integration, &msg, Some(point)).await {
+                let clients = Clients {
+                    coupa,
+                    lookups: p.systems.bc.as_ref().map(|bc| Lookups { bc }),
+                };
+                match map_with_crash(&p.env, &clients, integration, &msg, Some(point)).await {
                     // Finished before reaching the boundary (parked, skipped).
                     Ok(outcome) => {
                         let mut local = DrainStats::default();

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use mlc_sandbox::bc::BcInvoiceView;
 use mlc_sandbox::coupa::{NewInvoice, NewInvoiceLine};
-use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Parking, Queue, QueueName};
+use mlc_shared::ports::{AuditFilter, AuditStatus, Clock, Queue, QueueName, Store};
+use mlc_shared::runtime::Pipeline;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::common::Harness;
-use mlc_cli::embedded::EmbeddedPipeline;
 
 /// Default seed; `MLC_FAULT_SEED=<u64>` replaces it.
 pub const DEFAULT_SEED: u64 = 20_260_611;
@@ -74,9 +74,8 @@ pub enum Poison {
     Unmappable,
     /// Currency "X1" is not ISO 4217: parked at the map step.
     Malformed,
-    /// A credit note must not become a purchase invoice: parked at the map step.
-    CreditNote,
-    /// A dimension value BC does not know: BC refuses it, parked at the post step.
+    /// A dimension value BC does not know: parked at the map step by the master-data check
+    /// (or, with the check off, refused by BC and parked at the post step).
     RefusedByBc,
 }
 
@@ -175,11 +174,6 @@ pub fn seed_documents(
                     ..NewInvoice::approved(h.supplier_id("SUP-001"), &number)
                 }
                 .line(line),
-                Poison::CreditNote => NewInvoice {
-                    document_type: "Credit Note".into(),
-                    ..NewInvoice::approved(h.supplier_id("SUP-002"), &number)
-                }
-                .line(line),
                 Poison::RefusedByBc => {
                     NewInvoice::approved(h.supplier_id("SUP-003"), &number).line(
                         NewInvoiceLine::qty("poison", "1", "10.00", &["6100", "NOPE", "P-100"]),
@@ -265,6 +259,12 @@ impl Row {
 /// Prints the table and appends the rows to `$CARGO_TARGET_TMPDIR/fault_suite-<seed>.txt`, so
 /// a whole run leaves one report however the test threads interleaved.
 pub fn print_table(rows: &[Row]) {
+    print_table_to("fault_suite", rows);
+}
+
+/// As [`print_table`], appending to `$CARGO_TARGET_TMPDIR/<stem>-<seed>.txt` (one report per
+/// suite: the embedded one, the AWS one).
+pub fn print_table_to(stem: &str, rows: &[Row]) {
     let mut out = String::new();
     out.push_str(&header());
     out.push('\n');
@@ -279,7 +279,7 @@ pub fn print_table(rows: &[Row]) {
     }
     println!("\n{out}");
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("fault_suite-{}.txt", suite_seed()));
+        .join(format!("{stem}-{}.txt", suite_seed()));
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -308,10 +308,11 @@ pub fn assert_clean(rows: &[Row]) {
 }
 
 /// Counts, from the simulators and the store, what happened to every document.
-/// `p` is a pipeline on the scenario's database file (its store and queues are read).
-pub async fn verdict(
+/// `p` is a pipeline of the scenario's runtime (its store and queues are read): the embedded
+/// one on the scenario's database file, or the AWS one on its queues and tables.
+pub async fn verdict<Q: Queue, S: Store, C: Clock>(
     h: &Harness,
-    p: &EmbeddedPipeline,
+    p: &Pipeline<Q, S, C>,
     docs: &Docs,
     scenario: &str,
     seed: u64,
