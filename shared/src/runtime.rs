@@ -640,14 +640,35 @@ fn message_identity(body: &str) -> (String, String, String) {
     let source = v["source_id"]
         .as_str()
         .or_else(|| v["invoice"]["source_id"].as_str())
-        .unwrap_or("(unknown)")
-        .to_string();
+        .map(str::to_string)
+        .unwrap_or_else(|| unreadable_id(body));
     (integration, kind, source)
+}
+
+/// A name for a message whose document cannot be read from it: one per body, so each such
+/// message in a dead-letter queue gets its own audit item (not one for all "(unknown)" ones).
+fn unreadable_id(body: &str) -> String {
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("(unreadable message {digest})")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_messages_get_one_identity_each() {
+        let a = message_identity("{not json");
+        let b = message_identity("{not json either");
+        assert_ne!(a.2, b.2);
+        assert!(a.2.starts_with("(unreadable message "), "{}", a.2);
+        assert_eq!(message_identity("{not json").2, a.2, "stable per body");
+    }
     use crate::adapters::embedded::{Db, SqliteStore};
     use crate::ports::Mappings;
 

@@ -529,8 +529,8 @@ async fn poison_documents() {
         d = fault_run(&w, &f, 3).await;
     }
     nothing_left(&f).await;
-    let row = w.finish(&f, d.counters.total_redeliveries(), 3 + 22).await;
-    assert_eq!(row.parked, 22, "every poison document is parked");
+    let row = w.finish(&f, d.counters.total_redeliveries(), 3 + 18).await;
+    assert_eq!(row.parked, 18, "every poison document is parked");
     assert_eq!(
         row.dead_lettered, 3,
         "the unreadable messages are dead letters"

@@ -264,7 +264,6 @@ async fn aws_same_document_delivered_many_times() {
 
 /// The queue's real visibility timeout (2 s): environment A takes every message and sits on
 /// half of them past the timeout; B receives them again, and both work their copies at once.
-#[ignore = "open (issue 5): the 2 s visibility timeout keeps expiring while moto is slow, so unrelated messages run out of receives; the scenario must switch to the 30 s timeout after its redelivery phase"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aws_redelivery_after_visibility_timeout() {
     let name = "aws_redelivery_after_visibility_timeout";
@@ -333,6 +332,9 @@ async fn aws_redelivery_after_visibility_timeout() {
         };
         tokio::join!(stale, fresh);
     }
+    // The redeliveries are proven; the rest drains with the deployment's timeout (≥ 6× the
+    // function timeout), not 2 s, which moto's slowness would turn into spurious redeliveries.
+    s.set_visibility(VISIBILITY).await;
     d.run().await;
     w.finish(&s, d.counters.total_redeliveries(), held_total)
         .await;
@@ -489,12 +491,10 @@ async fn garbage_messages(ctx: &Context, n: usize) {
         .unwrap();
 }
 
-#[ignore = "open (issue 5): three unreadable messages in the DLQ get two dead_lettered audit items; audit_dead_letters identifies them all as '(unknown)'"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aws_poison_documents() {
     let (c, b) = unlimited();
-    // No credit notes: the map step now rejects them (audit `rejected`) instead of parking
-    // them, which the shared verdict does not count as accounted for yet.
+    // No credit notes: they are not poison any more (they post as credit memos).
     let poison = [
         (Poison::Unmappable, 8),
         (Poison::Malformed, 6),
@@ -510,35 +510,29 @@ async fn aws_poison_documents() {
         let d = fault_run(&s, w.seed, 3, Duration::ZERO).await;
         redeliveries += d.counters.total_redeliveries();
     }
-    let mut garbage = 0;
-    for m in ctx
+    let dead_letters = ctx
         .pipeline
         .env
         .queue
         .dead_letters(QueueName::Ingest)
         .await
-        .unwrap()
-    {
-        if m.body.starts_with("{not json") {
-            garbage += 1;
-        } else {
-            // FIFO batches stop at the first failure: the records after an unreadable one are
-            // reported failed without running, and their receives run out with it. The next
-            // poll queues them again (the verdict checks they were posted).
-            println!(
-                "aws_poison_documents: dead-lettered behind an unreadable message in its batch: {}",
-                m.body
-            );
-        }
-    }
+        .unwrap();
+    let garbage = dead_letters
+        .iter()
+        .filter(|m| m.body.starts_with("{not json"))
+        .count();
+    // A failed record stops only its own message group: nothing else in its batches spent
+    // its deliveries on it.
+    assert_eq!(
+        dead_letters.len(),
+        garbage,
+        "only the unreadable messages are dead-lettered"
+    );
     let row = w.finish(&s, redeliveries, 3 + 18).await;
     assert_eq!(row.parked, 18, "every poison document is parked");
     assert_eq!(garbage, 3, "the unreadable messages are in the ingest DLQ");
     let dead = s.audit_count(&ctx, AuditStatus::DeadLettered).await;
-    assert!(
-        dead >= 3,
-        "{dead} dead-lettered audit items for 3 dead letters"
-    );
+    assert_eq!(dead, 3, "one dead-lettered audit item per dead letter");
 }
 
 /// Four environments polling at once (overlapping windows) while webhooks arrive, and four
@@ -578,7 +572,6 @@ async fn aws_workers_racing_on_one_queue() {
         .await;
 }
 
-#[ignore = "open (issue 5): 272 s against moto; needs fewer documents and a slower token timer, and the first-pass row ran before the dead-letter audit poll"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aws_all_faults_mixed() {
     let name = "aws_all_faults_mixed";
@@ -624,10 +617,12 @@ async fn aws_all_faults_mixed() {
     ];
     let mut faults = push(
         &w.h,
-        storm(&mut rng, 30, BC_TARGETS, &http_kinds, 2),
-        storm(&mut rng, 6, COUPA_TARGETS, &http_kinds[..4], 2),
+        storm(&mut rng, 15, BC_TARGETS, &http_kinds, 2),
+        storm(&mut rng, 4, COUPA_TARGETS, &http_kinds[..4], 2),
     );
-    let (ticker, fired) = token_ticker(&w.h, Duration::from_millis(400));
+    // Sparser than the embedded mix: every expiry costs a token round trip, and every crash a
+    // cold start against moto, which is what makes this scenario slow.
+    let (ticker, fired) = token_ticker(&w.h, Duration::from_secs(2));
     let first = s.context().await;
     garbage_messages(&first, 2).await;
     let url = webhook_gateway(first.clone()).await;
@@ -640,7 +635,7 @@ async fn aws_all_faults_mixed() {
     }
     let plan = CrashPlan {
         boundaries: Boundary::ALL.to_vec(),
-        probability: 0.15,
+        probability: 0.08,
     };
     let d = Driver::settling(s.clone(), plan, w.seed, 4, HANG_SETTLE);
     d.run().await;

@@ -1,7 +1,12 @@
 //! SQS FIFO batches (mapper, poster): one step per record, in order, reporting partial batch
-//! failures. On a FIFO queue a batch stops at the first failure, and that record and every later
-//! one are reported, so a document's messages never run out of order (AWS: "Implementing
-//! partial batch responses" for FIFO event sources).
+//! failures. When a record fails, it and every later record of its MESSAGE GROUP are reported,
+//! so a document's messages never run out of order (AWS: "Implementing partial batch
+//! responses" for FIFO event sources). Records of other groups go on: order is only promised
+//! within a group, and stopping them would spend their deliveries on a neighbour's failure
+//! (after five, they would be dead-lettered without ever having run). A record without a
+//! group id stops the rest of the batch, the safe reading.
+
+use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use mlc_shared::ports::{Queue, QueueName};
@@ -11,11 +16,13 @@ use crate::Context;
 
 pub async fn handle_batch(ctx: &Context, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
-    let mut stopped = false;
+    // Groups with a failed record in this batch; `None`: a record without a group failed.
+    let mut stopped: HashSet<Option<String>> = HashSet::new();
     let mut stats = DrainStats::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if stopped {
+        let group = record.attributes.get("MessageGroupId").cloned();
+        if stopped.contains(&None) || stopped.contains(&group) {
             failures.push(failure(id));
             continue;
         }
@@ -39,7 +46,7 @@ pub async fn handle_batch(ctx: &Context, queue: QueueName, event: SqsEvent) -> S
                 {
                     tracing::warn!(error = %e, "could not delay the message; it returns after the visibility timeout");
                 }
-                stopped = true;
+                stopped.insert(group);
                 failures.push(failure(id));
             }
             Delivery::Failed {
@@ -47,7 +54,7 @@ pub async fn handle_batch(ctx: &Context, queue: QueueName, event: SqsEvent) -> S
                 dead_lettered,
             } => {
                 tracing::warn!(message_id = %id, %error, dead_lettered, "record failed");
-                stopped = true;
+                stopped.insert(group);
                 failures.push(failure(id));
             }
         }

@@ -28,6 +28,11 @@ async fn sdk() -> aws_config::SdkConfig {
 /// A deployment on moto: its own queues, tables and secrets (unique names, so tests run in
 /// parallel), and the two simulators with what the sample events refer to.
 async fn world() -> World {
+    world_with("").await
+}
+
+/// As [`world`], with `sync` as the integration's `[integrations.sync]` table.
+async fn world_with(sync: &str) -> World {
     let coupa = CoupaSim::start(CoupaConfig {
         rate_per_sec: None,
         ..CoupaConfig::default()
@@ -81,7 +86,11 @@ async fn world() -> World {
             "api_version = \"R40\"\nrequests_per_second = 1000\n",
         )
         .replace("\"SUP-003\" = \"V30000\"\n\"SUP-004\" = \"V40000\"\n", "")
-        .replace("P-100", "P100");
+        .replace("P-100", "P100")
+        .replace(
+            "[integrations.mapping]\n",
+            &format!("[integrations.sync]\n{sync}\n\n[integrations.mapping]\n"),
+        );
     let config = Config::parse(&text).unwrap();
     let ctx = Context::new(config, settings, &sdk).await.unwrap();
     World {
@@ -252,31 +261,62 @@ async fn the_post_batch_sample_posts_each_invoice_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fifo_batch_stops_at_the_first_failure_and_reports_every_later_record() {
-    let w = world().await;
+/// The post batch sample with an undecodable record inserted after the first one, in the
+/// first record's message group.
+fn batch_with_poison() -> SqsEvent {
     let mut ev: SqsEvent = event("sqs-post-batch.json");
     let mut poison = ev.records[0].clone();
     poison.message_id = Some("poison".into());
     poison.body = Some("{not json".into());
     ev.records.insert(1, poison);
-    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev.clone()).await;
-    let failed: Vec<_> = resp
-        .batch_item_failures
+    ev
+}
+
+fn failed_ids(resp: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    resp.batch_item_failures
         .iter()
         .map(|f| f.item_identifier.clone())
-        .collect();
-    let later = ev.records[2].message_id.clone().unwrap();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_record_stops_the_rest_of_its_message_group_and_reports_it() {
+    let w = world().await;
+    let mut ev = batch_with_poison();
+    // A later message of the poison's own group must not overtake it.
+    let mut same_group = ev.records[2].clone();
+    same_group.message_id = Some("same-group-later".into());
+    same_group.attributes = ev.records[1].attributes.clone();
+    ev.records.push(same_group);
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev).await;
     assert_eq!(
-        failed,
-        vec!["poison".to_string(), later],
-        "the record after the failure must not run"
+        failed_ids(&resp),
+        vec!["poison".to_string(), "same-group-later".to_string()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_of_other_message_groups_after_a_failure_still_run() {
+    let w = world().await;
+    let ev = batch_with_poison();
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev).await;
+    assert_eq!(failed_ids(&resp), vec!["poison".to_string()]);
     assert_eq!(
         w.bc.purchase_invoices().len(),
-        1,
-        "only the record before the failure was posted"
+        2,
+        "both sample invoices were posted; only the poison failed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_record_without_a_group_id_stops_the_whole_batch() {
+    let w = world().await;
+    let mut ev = batch_with_poison();
+    ev.records[1].attributes.remove("MessageGroupId");
+    let later = ev.records[2].message_id.clone().unwrap();
+    let resp = mlc_lambda::sqs::handle_batch(&w.ctx, QueueName::Post, ev).await;
+    assert_eq!(failed_ids(&resp), vec!["poison".to_string(), later]);
+    assert_eq!(w.bc.purchase_invoices().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -356,4 +396,56 @@ async fn expire_claims(w: &World) {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_vendors_and_payments_sync_on_aws_exactly_once() {
+    use mlc_sandbox::coupa::{NewOrderLine, NewPurchaseOrder};
+    let w = world_with("purchase_orders = true\nsuppliers = \"create\"\npayments = true").await;
+    let fabrikam = w.coupa.supplier_id_by_number("SUP-001").unwrap();
+    w.coupa
+        .add_purchase_order(NewPurchaseOrder::issued(fabrikam, "PO-AWS-1").line(
+            NewOrderLine::qty("Toner", "3", "20.00", &["6100", "OPS", "P100"]),
+        ));
+    let tailspin = w
+        .coupa
+        .add_supplier(NewSupplier::new("Tailspin Toys", "SUP-077"));
+    let _ = tailspin;
+    let inv = invoice(&w, "SUP-077", "AWS-NEW-1");
+    let poll =
+        || mlc_lambda::poller::handle(&w.ctx, serde_json::json!({"integration": "coupa-bc"}));
+    // Cycle 1 creates the order and the vendor; cycle 2 posts the parked invoice.
+    for _ in 0..2 {
+        poll().await.unwrap();
+        drain(&w).await;
+    }
+    let orders = w.bc.purchase_orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].lines[0].description2, "Coupa PO PO-AWS-1");
+    assert_eq!(
+        w.bc.vendors()
+            .iter()
+            .filter(|v| v.number == "SUP-077")
+            .count(),
+        1
+    );
+    let posted = w.bc.purchase_invoices();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].vendor_number, "SUP-077");
+
+    w.bc.mark_paid(posted[0].id);
+    for _ in 0..3 {
+        poll().await.unwrap();
+        drain(&w).await;
+    }
+    let payments = w.coupa.invoice_json(inv).unwrap()["payments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(
+        w.bc.purchase_orders().len(),
+        1,
+        "polled again, created once"
+    );
 }

@@ -99,6 +99,25 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Changes both queues' visibility timeout, as an operator would in the template.
+    pub async fn set_visibility(&self, visibility: Duration) {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        for url in [
+            &self.settings.ingest_queue_url,
+            &self.settings.post_queue_url,
+        ] {
+            sqs.set_queue_attributes()
+                .queue_url(url)
+                .attributes(
+                    QueueAttributeName::VisibilityTimeout,
+                    visibility.as_secs().to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     /// Queues (FIFO, with FIFO DLQs; redrive after `max_receives`), tables and secrets of a
     /// fresh deployment named after the scenario.
     pub async fn new(
