@@ -149,7 +149,11 @@ async fn the_watermark_does_not_move_when_the_poll_fails_midway() {
 #[tokio::test]
 async fn a_later_poll_starts_from_the_watermark_minus_the_overlap() {
     let h = Harness::new().await;
-    h.simple_invoice("SUP-001", "OV-1");
+    let id = h.simple_invoice("SUP-001", "OV-1");
+    // Updated a while ago: not "hot" (changed in the second a poll ends), so its version
+    // dedups (the hot case has its own test).
+    h.coupa
+        .set_invoice_updated_at(id, (Utc::now() - Duration::seconds(10)).fixed_offset());
     let before = Utc::now();
     h.run_once().await;
     let wm = h
@@ -211,4 +215,22 @@ async fn business_central_collections_are_read_across_pages_by_next_link() {
             .iter()
             .all(|r| r.prefer.as_deref() == Some("odata.maxpagesize=2"))
     );
+}
+
+#[tokio::test]
+async fn a_document_changed_in_the_second_a_poll_ends_is_not_dropped_as_a_repeat() {
+    // Coupa's updated-at has whole seconds: a change within the same second keeps it, so the
+    // sighting in the next poll must not share the first one's dedup id.
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "HOT-1");
+    h.pipeline.poll_all().await.unwrap();
+    let r = h.pipeline.poll_all().await.unwrap();
+    assert_eq!(r[0].1.enqueued, 1);
+    assert_eq!(
+        h.pipeline.env.queue.depth(QueueName::Ingest).await.unwrap(),
+        2,
+        "both sightings are queued; the ledger keeps the post exactly once"
+    );
+    h.run_once().await;
+    assert_eq!(h.bc_invoices_for("HOT-1").len(), 1);
 }
