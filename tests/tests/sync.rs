@@ -110,6 +110,41 @@ async fn a_purchase_order_changed_in_coupa_is_updated_in_bc_with_the_entity_tag(
 }
 
 #[tokio::test]
+async fn a_purchase_order_lines_dimension_changed_in_coupa_is_changed_in_bc() {
+    let h = Harness::with_sync(ORDERS).await;
+    let id = h.coupa.add_purchase_order(
+        NewPurchaseOrder::issued(h.supplier_id("SUP-001"), "PO-1007").line(NewOrderLine::qty(
+            "Desk",
+            "1",
+            "300.00",
+            &["6100", "ADM", "P-100"],
+        )),
+    );
+    h.run_once().await;
+    h.coupa.override_purchase_order_field(
+        id,
+        "order-lines",
+        serde_json::json!([{
+            "id": 1, "line-num": 1, "description": "Desk", "quantity": "1", "price": "300.00",
+            "total": "300.00", "uom": {"code": "EA"},
+            "account": {"code": "6100-SALES-P-100", "segment-1": "6100", "segment-2": "SALES", "segment-3": "P-100"}
+        }]),
+    );
+    h.coupa
+        .set_purchase_order_updated_at(id, chrono::Utc::now().fixed_offset());
+    h.run_once().await;
+    let o = bc_orders_with(&h, "Coupa PO PO-1007").remove(0);
+    assert!(
+        o.lines[0]
+            .dimensions
+            .contains(&("DEPARTMENT".to_string(), "SALES".to_string())),
+        "{:?}",
+        o.lines[0].dimensions
+    );
+    assert_eq!(o.lines[0].dimensions.len(), 2);
+}
+
+#[tokio::test]
 async fn a_purchase_order_whose_create_answer_is_lost_is_found_by_its_reference_not_created_again()
 {
     let h = Harness::with_sync(ORDERS).await;
@@ -378,6 +413,24 @@ async fn an_invoice_not_posted_by_the_connector_is_not_reported_to_coupa() {
     h.bc.mark_paid(bc_id);
     h.run_once().await;
     assert!(coupa_payments(&h, id).is_empty());
+}
+
+#[tokio::test]
+async fn an_invoice_posted_before_payments_were_on_is_linked_when_seen_again() {
+    let h = Harness::with_sync(PAYMENTS).await;
+    let (id, bc_id) = posted_invoice(&h, "INV-PAY-5").await;
+    // As if posted by a version that did not record the link.
+    h.pipeline
+        .env
+        .store
+        .remove_mapping("coupa-bc/posted_invoice", &bc_id.to_string())
+        .await
+        .unwrap();
+    h.coupa.touch_invoice(id);
+    h.run_once().await;
+    h.bc.mark_paid(bc_id);
+    h.run_once().await;
+    assert_eq!(coupa_payments(&h, id).len(), 1);
 }
 
 #[tokio::test]

@@ -504,8 +504,8 @@ async fn update_lines(
     Ok(changed)
 }
 
-/// Gives each line its dimension values; on a fresh order none exist yet, otherwise only the
-/// missing ones are added.
+/// Gives each line its dimension values; on a fresh order none exist yet, otherwise the
+/// missing ones are added and a changed value is changed (with the set line's entity tag).
 async fn add_dimensions(
     bc: &BcClient,
     order: &ResolvedPurchaseOrder,
@@ -520,26 +520,47 @@ async fn add_dimensions(
         let Some(bc_line) = lines_of(o).iter().find(|h| h.sequence == Some(seq)) else {
             continue;
         };
-        let have: Vec<String> = if fresh {
+        let n = l.line_num;
+        let have = if fresh {
             Vec::new()
         } else {
             bc.order_line_dimensions(&bc_line.id)
                 .await
-                .map_err(|e| bc_fail(&format!("the dimensions of line {}", l.line_num), e))?
-                .into_iter()
-                .filter_map(|d| d.code)
-                .collect()
+                .map_err(|e| bc_fail(&format!("the dimensions of line {n}"), e))?
         };
         for (code, value) in &l.dimensions {
-            if !have.iter().any(|h| h.eq_ignore_ascii_case(code)) {
-                bc.add_order_line_dimension(&bc_line.id, code, value)
+            let what = || format!("dimension {code} value '{value}' on line {n}");
+            let current = have.iter().find(|h| {
+                h.code
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(code))
+            });
+            match current {
+                None => bc
+                    .add_order_line_dimension(&bc_line.id, code, value)
                     .await
-                    .map_err(|e| {
-                        bc_fail(
-                            &format!("dimension {code} value '{value}' on line {}", l.line_num),
-                            e,
-                        )
-                    })?;
+                    .map_err(|e| bc_fail(&what(), e))?,
+                Some(h)
+                    if !h
+                        .value_code
+                        .as_deref()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(value)) =>
+                {
+                    let Some(dim_id) = h.id.as_deref() else {
+                        return Err(SyncError::Retry(StepError(format!(
+                            "BC dimension set line {code} on line {n} has no id"
+                        ))));
+                    };
+                    bc.update_order_line_dimension(
+                        &bc_line.id,
+                        dim_id,
+                        h.etag.as_deref().unwrap_or("*"),
+                        value,
+                    )
+                    .await
+                    .map_err(|e| bc_fail(&what(), e))?
+                }
+                Some(_) => {}
             }
         }
     }

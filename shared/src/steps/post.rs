@@ -120,6 +120,10 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
                 e.target_id.unwrap_or_default(),
                 e.target_number.unwrap_or_default(),
             );
+            if !id.is_empty() {
+                // Invoices posted before payments flowed back have no link yet: make it now.
+                record_posted(env, &key, inv, &id).await?;
+            }
             write(
                 env,
                 audit(AuditStatus::AlreadyPosted).with_target(&id, Some(&number)),
@@ -460,6 +464,26 @@ async fn ensure_dimensions(
     Ok(())
 }
 
+/// Links a posted BC invoice to its Coupa invoice, for the paid-status poll.
+async fn record_posted<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    key: &LedgerKey,
+    inv: &ResolvedInvoice,
+    id: &str,
+) -> Result<(), StepError> {
+    if inv.kind != InvoiceKind::Invoice {
+        return Ok(());
+    }
+    env.store
+        .put_mapping(
+            &crate::config::tables::posted_invoice(&key.integration),
+            &id.to_lowercase(),
+            &inv.source_id,
+        )
+        .await
+        .map_err(|e| StepError::new("recording the posted invoice", e))
+}
+
 async fn complete<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     key: &LedgerKey,
@@ -468,17 +492,8 @@ async fn complete<Q: Queue, S: Store, C: Clock>(
     id: &str,
     number: &str,
 ) -> Result<(), StepError> {
-    if inv.kind == InvoiceKind::Invoice {
-        // Before the ledger says done, so a paid BC invoice can always be traced to its source.
-        env.store
-            .put_mapping(
-                &crate::config::tables::posted_invoice(&key.integration),
-                &id.to_lowercase(),
-                &inv.source_id,
-            )
-            .await
-            .map_err(|e| StepError::new("recording the posted invoice", e))?;
-    }
+    // Before the ledger says done, so a paid BC invoice can always be traced to its source.
+    record_posted(env, key, inv, id).await?;
     env.store
         .complete(key, owner, id, number)
         .await

@@ -112,6 +112,24 @@ impl BcClient {
         Ok(page.value)
     }
 
+    /// Changes a line's value of one dimension (PATCH with the set line's entity tag).
+    pub async fn update_order_line_dimension(
+        &self,
+        line_id: &str,
+        dimension_id: &str,
+        etag: &str,
+        value_code: &str,
+    ) -> Result<(), BcError> {
+        let url = self.url(&format!(
+            "purchaseOrderLines({line_id})/dimensionSetLines({dimension_id})"
+        ));
+        let body = serde_json::json!({ "valueCode": value_code });
+        self.api
+            .send(&ApiRequest::patch_json(url, &body, etag))
+            .await?;
+        Ok(())
+    }
+
     pub async fn add_order_line_dimension(
         &self,
         line_id: &str,

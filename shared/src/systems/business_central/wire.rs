@@ -71,6 +71,10 @@ pub struct PurchaseInvoiceLine {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DimensionSetLine {
+    /// The dimension's id (one line per dimension and parent, A6.6).
+    pub id: Option<String>,
+    #[serde(rename = "@odata.etag")]
+    pub etag: Option<String>,
     pub code: Option<String>,
     pub value_code: Option<String>,
 }
