@@ -142,29 +142,11 @@ async fn bc(
 
 /// The HTTP answer to BC for a step's reply.
 fn bc_reply(r: NotificationReply) -> Response {
-    match r {
-        // A8: 200 with exactly the token as the body; nothing else.
-        NotificationReply::Validation(token) => text(StatusCode::OK, token),
-        NotificationReply::Accepted { queued } => text(
-            StatusCode::ACCEPTED,
-            if queued {
-                "queued a paid-status poll\n".into()
-            } else {
-                "accepted\n".into()
-            },
-        ),
-        NotificationReply::Unauthorized => {
-            tracing::warn!("BC notification refused: wrong clientState");
-            text(
-                StatusCode::UNAUTHORIZED,
-                "the clientState is not this integration's\n".into(),
-            )
-        }
-        NotificationReply::BadRequest(msg) => {
-            tracing::warn!(error = %msg, "BC notification refused");
-            text(StatusCode::BAD_REQUEST, format!("{msg}\n"))
-        }
-    }
+    let (status, body) = r.http();
+    text(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
 }
 
 fn text(status: StatusCode, body: String) -> Response {

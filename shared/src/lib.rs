@@ -6,6 +6,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod digest;
 pub mod model;
 pub mod ports;
 pub mod runtime;

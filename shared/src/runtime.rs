@@ -648,13 +648,10 @@ fn message_identity(body: &str) -> (String, String, String) {
 /// A name for a message whose document cannot be read from it: one per body, so each such
 /// message in a dead-letter queue gets its own audit item (not one for all "(unknown)" ones).
 fn unreadable_id(body: &str) -> String {
-    use sha2::Digest;
-    let digest: String = sha2::Sha256::digest(body.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("(unreadable message {digest})")
+    format!(
+        "(unreadable message {})",
+        crate::digest::short_hex(body.as_bytes(), 16)
+    )
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use aws_lambda_events::http::HeaderMap;
 use base64::Engine;
 use mlc_shared::ports::Secrets;
-use mlc_shared::steps::subscriptions::NotificationReply;
 use mlc_shared::steps::webhook;
 use mlc_shared::systems::coupa::SIGNATURE_HEADER;
 
@@ -134,23 +133,9 @@ async fn bc(
         .handle_bc_notification(integration, &client_state, token, body)
         .await
     {
-        // A8: 200 with exactly the token as the body; nothing else.
-        Ok(NotificationReply::Validation(token)) => plain(200, token),
-        Ok(NotificationReply::Accepted { queued }) => reply(
-            202,
-            if queued {
-                "queued a paid-status poll"
-            } else {
-                "accepted"
-            },
-        ),
-        Ok(NotificationReply::Unauthorized) => {
-            tracing::warn!(integration, "BC notification refused: wrong clientState");
-            reply(401, "the clientState is not this integration's")
-        }
-        Ok(NotificationReply::BadRequest(msg)) => {
-            tracing::warn!(error = %msg, "BC notification refused");
-            reply(400, &msg)
+        Ok(r) => {
+            let (status, body) = r.http();
+            plain(status.into(), body)
         }
         Err(e) => {
             tracing::error!(error = %e, integration, "BC notification not queued");

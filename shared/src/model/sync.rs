@@ -48,7 +48,6 @@ impl ResolvedPurchaseOrder {
     /// have whole seconds and may not move between two quick changes): equal digests mean
     /// there is nothing new to write.
     pub fn content_digest(&self) -> String {
-        use sha2::Digest;
         let content = serde_json::json!([
             self.state,
             self.vendor_number,
@@ -56,8 +55,7 @@ impl ResolvedPurchaseOrder {
             self.order_date,
             self.lines,
         ]);
-        let hash = sha2::Sha256::digest(content.to_string().as_bytes());
-        hash.iter().take(12).map(|b| format!("{b:02x}")).collect()
+        crate::digest::short_hex(content.to_string().as_bytes(), 24)
     }
 
     pub fn total(&self) -> Decimal {

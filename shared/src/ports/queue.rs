@@ -104,7 +104,6 @@ pub enum QueueError {
 /// `[A-Za-z0-9!"#$%&'()*+,-./;<=>?@[\]^_`{|}~]`, we keep to a safe subset) and at most 128
 /// characters; a longer one is shortened with a hash so two long ids stay distinct.
 pub fn dedup_id(parts: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
     let raw = parts.join("-");
     let clean: String = raw
         .chars()
@@ -119,8 +118,11 @@ pub fn dedup_id(parts: &[&str]) -> String {
     if clean.len() <= 128 {
         return clean;
     }
-    let hash = hex::encode(Sha256::digest(raw.as_bytes()));
-    format!("{}-{}", &clean[..63], &hash[..64])
+    format!(
+        "{}-{}",
+        &clean[..63],
+        crate::digest::short_hex(raw.as_bytes(), 64)
+    )
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! The ledger claim every write to a target starts with, shared by the sync steps (orders,
-//! vendors, payments): done already, busy elsewhere, or ours to do.
+//! What every step shares around its own work: the ledger claim a write to a target starts
+//! with (done already, busy elsewhere, or ours to do), completing or releasing it, parking and
+//! unparking the source document, and writing the audit trail.
 
 use std::time::Duration;
 
 use super::post::{CLAIM_LEASE, PostOutcome};
-use super::{Env, StepError};
+use super::{Env, IngestMessage, StepError};
+use crate::model::DocumentKind;
 use crate::ports::{AuditItem, Claim, Clock, LedgerEntry, LedgerKey, Queue, Store};
 
 pub(crate) enum Claimed {
@@ -73,4 +75,37 @@ pub(crate) async fn write<Q: Queue, S: Store, C: Clock>(
         .append_audit(&item)
         .await
         .map_err(|e| StepError::new("writing the audit trail", e))
+}
+
+pub(crate) async fn unpark<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    msg: &IngestMessage,
+) -> Result<(), StepError> {
+    env.store
+        .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
+        .await
+        .map(|_| ())
+        .map_err(|e| StepError::new("unparking", e))
+}
+
+/// Parks a document the target refused at the post step, with an ingest message that reads the
+/// source again when retried, so a corrected document or mapping is picked up.
+pub(crate) async fn park_for_retry<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    integration: &str,
+    kind: DocumentKind,
+    source_id: &str,
+    version: Option<String>,
+    number: Option<String>,
+    why: &str,
+) -> Result<(), StepError> {
+    let ingest = IngestMessage {
+        integration: integration.to_string(),
+        kind,
+        source_id: source_id.to_string(),
+        version,
+        via: "retry".into(),
+    };
+    super::map::park(env, &ingest, number, why.to_string()).await?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! G/L accounts and dimensions, and queue it for posting. What cannot be resolved is parked
 //! with the reason, and retried when the mapping exists.
 
+use super::claim;
 use super::resolve::{self, Lookups, ResolveError};
 use super::{Env, IngestMessage, PostMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
@@ -94,8 +95,8 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
 
     if invoice.status != "approved" {
         let why = format!("status is '{}', not approved: not posted", invoice.status);
-        unpark(env, msg).await?;
-        write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
+        claim::unpark(env, msg).await?;
+        claim::write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
         return Ok(MapOutcome::Skipped(why));
     }
     let resolved =
@@ -119,8 +120,8 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
             "crash injected after the post message was queued".into(),
         ));
     }
-    unpark(env, msg).await?;
-    write(env, audit(AuditStatus::Mapped)).await?;
+    claim::unpark(env, msg).await?;
+    claim::write(env, audit(AuditStatus::Mapped)).await?;
     Ok(MapOutcome::Mapped)
 }
 
@@ -171,30 +172,9 @@ pub async fn park<Q: Queue, S: Store, C: Clock>(
         )
         .with_error(reason.clone());
         item.source_document_number = number;
-        write(env, item).await?;
+        claim::write(env, item).await?;
     }
     Ok(MapOutcome::Parked(reason))
-}
-
-async fn unpark<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    msg: &IngestMessage,
-) -> Result<(), StepError> {
-    env.store
-        .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
-        .await
-        .map_err(|e| StepError::new("unparking", e))?;
-    Ok(())
-}
-
-async fn write<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    item: crate::ports::AuditItem,
-) -> Result<(), StepError> {
-    env.store
-        .append_audit(&item)
-        .await
-        .map_err(|e| StepError::new("writing the audit trail", e))
 }
 
 /// Re-enqueues every parked document (after a mapping was added, and on each poll cycle).

@@ -65,7 +65,7 @@ pub async fn map_coupa_order<Q: Queue, S: Store, C: Clock>(
             "status is '{}': only issued, closed and cancelled orders are synced",
             po.status
         );
-        unpark(env, msg).await?;
+        claim::unpark(env, msg).await?;
         claim::write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
         return Ok(MapOutcome::Skipped(why));
     }
@@ -86,20 +86,9 @@ pub async fn map_coupa_order<Q: Queue, S: Store, C: Clock>(
         .send(QueueName::Post, vec![task.to_outgoing()])
         .await
         .map_err(|e| StepError::new("enqueueing the order", e))?;
-    unpark(env, msg).await?;
+    claim::unpark(env, msg).await?;
     claim::write(env, audit(AuditStatus::Mapped)).await?;
     Ok(MapOutcome::Mapped)
-}
-
-async fn unpark<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    msg: &IngestMessage,
-) -> Result<(), StepError> {
-    env.store
-        .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
-        .await
-        .map(|_| ())
-        .map_err(|e| StepError::new("unparking", e))
 }
 
 /// What the post step did to the BC order, for the audit trail.
@@ -171,14 +160,16 @@ pub async fn post_bc_order<Q: Queue, S: Store, C: Clock>(
         }
         Err(SyncError::Rejected(why)) => {
             claim::release(env, &key, owner).await;
-            let ingest = IngestMessage {
-                integration: integration.to_string(),
-                kind: crate::model::DocumentKind::PurchaseOrder,
-                source_id: order.source_id.clone(),
-                version: Some(order.version.to_rfc3339()),
-                via: "retry".into(),
-            };
-            park(env, &ingest, Some(order.number.clone()), why.clone()).await?;
+            claim::park_for_retry(
+                env,
+                integration,
+                crate::model::DocumentKind::PurchaseOrder,
+                &order.source_id,
+                Some(order.version.to_rfc3339()),
+                Some(order.number.clone()),
+                &why,
+            )
+            .await?;
             Ok(PostOutcome::Parked(why))
         }
         Err(SyncError::Unsettled(retry_in)) => {

@@ -56,25 +56,7 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
 ) -> Result<PaidPollReport, StepError> {
     let name = &integration.name;
     let key = watermark_key(name);
-    let stored = env
-        .store
-        .watermark(&key)
-        .await
-        .map_err(|e| StepError::new("reading the watermark", e))?;
-    let overlap = Duration::seconds(integration.poll_overlap_secs as i64);
-    let lower = match &stored {
-        Some(w) => {
-            DateTime::parse_from_rfc3339(&w.value)
-                .map_err(|e| {
-                    StepError::new(&format!("stored watermark '{}' of {key}", w.value), e)
-                })?
-                .with_timezone(&Utc)
-                - overlap
-        }
-        None => integration
-            .start_from
-            .unwrap_or_else(|| env.clock.now() - Duration::days(30)),
-    };
+    let (stored, lower) = super::poll::lower_bound(env, &key, integration).await?;
     // BC timestamps carry milliseconds; the bound is exclusive and what lands later in this
     // millisecond is in the next poll's overlap.
     let upper = env.clock.now().trunc_subsecs(3) + Duration::milliseconds(1);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use super::{Env, IngestMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
 use crate::model::DocumentKind;
-use crate::ports::{AuditStatus, Clock, Queue, QueueName, Step, Store};
+use crate::ports::{AuditStatus, Clock, Queue, QueueName, Step, Store, Watermark};
 use crate::systems::coupa::{CoupaClient, CoupaError, DocRef, PAGE_SIZE, PollWindow};
 
 #[derive(Clone, Debug)]
@@ -68,6 +68,32 @@ impl Feed {
     }
 }
 
+/// The stored watermark under `key`, and where the next poll starts: the watermark minus the
+/// integration's overlap, else its `start_from`, else 30 days ago.
+pub(crate) async fn lower_bound<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    key: &str,
+    integration: &IntegrationConfig,
+) -> Result<(Option<Watermark>, DateTime<Utc>), StepError> {
+    let stored = env
+        .store
+        .watermark(key)
+        .await
+        .map_err(|e| StepError::new("reading the watermark", e))?;
+    let lower = match &stored {
+        Some(w) => {
+            let at = DateTime::parse_from_rfc3339(&w.value).map_err(|e| {
+                StepError::new(&format!("stored watermark '{}' of {key}", w.value), e)
+            })?;
+            at.with_timezone(&Utc) - Duration::seconds(integration.poll_overlap_secs as i64)
+        }
+        None => integration
+            .start_from
+            .unwrap_or_else(|| env.clock.now() - Duration::days(30)),
+    };
+    Ok((stored, lower))
+}
+
 pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     coupa: &CoupaClient,
@@ -84,23 +110,7 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
 ) -> Result<PollReport, StepError> {
     let key = feed.watermark_key(&integration.name);
     let kind = feed.kind();
-    let stored = env
-        .store
-        .watermark(&key)
-        .await
-        .map_err(|e| StepError::new("reading the watermark", e))?;
-    let overlap = Duration::seconds(integration.poll_overlap_secs as i64);
-    let lower = match &stored {
-        Some(w) => {
-            let at = DateTime::parse_from_rfc3339(&w.value).map_err(|e| {
-                StepError::new(&format!("stored watermark '{}' of {key}", w.value), e)
-            })?;
-            at.with_timezone(&Utc) - overlap
-        }
-        None => integration
-            .start_from
-            .unwrap_or_else(|| env.clock.now() - Duration::days(30)),
-    };
+    let (stored, lower) = lower_bound(env, &key, integration).await?;
     // Coupa timestamps have whole seconds; so does the window. The current second is included
     // (the bound is exclusive): what is written later in that second is within the next poll's
     // overlap.

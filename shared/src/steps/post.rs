@@ -14,12 +14,11 @@
 
 use std::time::Duration;
 
+use super::claim::{self, Claimed};
 use super::{Env, PostMessage, StepError, audit_item};
 use crate::model::InvoiceKind;
 use crate::model::ResolvedInvoice;
-use crate::ports::{
-    AuditItem, AuditStatus, Claim, Clock, LedgerEntry, LedgerKey, Queue, Step, Store,
-};
+use crate::ports::{AuditStatus, Clock, LedgerEntry, LedgerKey, Queue, Step, Store};
 use crate::systems::business_central::wire::PurchaseInvoice;
 use crate::systems::business_central::{
     BcClient, BcError, DocSet, NewDocumentLine, NewPurchaseDocument,
@@ -109,40 +108,23 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
         .with_resolved(inv)
     };
 
-    let entry = match env
-        .store
-        .claim(&key, owner, env.clock.now(), CLAIM_LEASE)
-        .await
-        .map_err(|e| StepError::new("claiming the ledger", e))?
-    {
-        Claim::Done(e) => {
-            let (id, number) = (
-                e.target_id.unwrap_or_default(),
-                e.target_number.unwrap_or_default(),
-            );
+    let entry = match claim::claim(env, &key, owner).await? {
+        Claimed::Acquired(e) => e,
+        Claimed::Finished(PostOutcome::AlreadyPosted { id, number }) => {
             if !id.is_empty() {
                 // Invoices posted before payments flowed back have no link yet: make it now.
                 record_posted(env, &key, inv, &id).await?;
             }
-            write(
+            claim::write(
                 env,
                 audit(AuditStatus::AlreadyPosted).with_target(&id, Some(&number)),
             )
             .await?;
             return Ok(PostOutcome::AlreadyPosted { id, number });
         }
-        Claim::Busy(e) => {
-            // Another worker (or a crashed one whose lease has not run out) holds it: come back
-            // when the lease ends rather than burning deliveries on retries that must fail.
-            let left = (e.lease_until - env.clock.now())
-                .to_std()
-                .unwrap_or_default();
-            return Ok(PostOutcome::Busy {
-                owner: e.owner,
-                retry_in: left + Duration::from_secs(1),
-            });
-        }
-        Claim::Acquired(e) => e,
+        // Another worker (or a crashed one whose lease has not run out) holds it: come back
+        // when the lease ends rather than burning deliveries on retries that must fail.
+        Claimed::Finished(busy) => return Ok(busy),
     };
     if crash == Some(CrashPoint::AfterClaim) {
         return Err(StepError("crash injected after the ledger claim".into()));
@@ -160,7 +142,7 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
             } else {
                 AuditStatus::Posted
             };
-            write(env, audit(status).with_target(&id, Some(&number))).await?;
+            claim::write(env, audit(status).with_target(&id, Some(&number))).await?;
             Ok(if was_posted {
                 PostOutcome::AlreadyPosted { id, number }
             } else {
@@ -168,17 +150,26 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
             })
         }
         Ok(Progress::Rejected(why)) => {
-            release(env, &key, owner).await;
-            park_rejected(env, msg, &why).await?;
+            claim::release(env, &key, owner).await;
+            claim::park_for_retry(
+                env,
+                &msg.integration,
+                crate::model::DocumentKind::Invoice,
+                &inv.source_id,
+                Some(inv.version.to_rfc3339()),
+                Some(inv.vendor_invoice_number.clone()),
+                &why,
+            )
+            .await?;
             Ok(PostOutcome::Parked(why))
         }
         Ok(Progress::Unsettled { retry_in }) => {
-            release(env, &key, owner).await;
+            claim::release(env, &key, owner).await;
             Ok(PostOutcome::Unsettled { retry_in })
         }
         Err(Failure::Crashed(why)) => Err(StepError(why)),
         Err(Failure::Retry(e)) => {
-            release(env, &key, owner).await;
+            claim::release(env, &key, owner).await;
             Err(e)
         }
     }
@@ -494,47 +485,5 @@ async fn complete<Q: Queue, S: Store, C: Clock>(
 ) -> Result<(), StepError> {
     // Before the ledger says done, so a paid BC invoice can always be traced to its source.
     record_posted(env, key, inv, id).await?;
-    env.store
-        .complete(key, owner, id, number)
-        .await
-        .map_err(|e| StepError::new("completing the ledger", e))
-}
-
-async fn release<Q: Queue, S: Store, C: Clock>(env: &Env<Q, S, C>, key: &LedgerKey, owner: &str) {
-    if let Err(e) = env.store.release(key, owner).await {
-        tracing::warn!(%key, error = %e, "could not release the ledger claim; it expires with its lease");
-    }
-}
-
-async fn park_rejected<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    msg: &PostMessage,
-    why: &str,
-) -> Result<(), StepError> {
-    // Re-ingesting re-reads the source, so a corrected document or mapping is picked up.
-    let ingest = super::IngestMessage {
-        integration: msg.integration.clone(),
-        kind: crate::model::DocumentKind::Invoice,
-        source_id: msg.invoice.source_id.clone(),
-        version: Some(msg.invoice.version.to_rfc3339()),
-        via: "retry".into(),
-    };
-    super::map::park(
-        env,
-        &ingest,
-        Some(msg.invoice.vendor_invoice_number.clone()),
-        why.to_string(),
-    )
-    .await?;
-    Ok(())
-}
-
-async fn write<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    item: AuditItem,
-) -> Result<(), StepError> {
-    env.store
-        .append_audit(&item)
-        .await
-        .map_err(|e| StepError::new("writing the audit trail", e))
+    claim::complete(env, key, owner, id, number).await
 }

@@ -39,6 +39,24 @@ pub const RECHECK_AFTER: Duration = Duration::from_secs(10);
 /// A line as the master-data check sees it: number, G/L account, dimension values.
 type CodedLine<'a> = (u32, &'a str, &'a [(String, String)]);
 
+/// When the integration checks master data and BC can be asked: every problem of `lines`
+/// against BC's master data, as one unresolved reason.
+async fn ensure_master_data(
+    lookups: Option<&Lookups<'_>>,
+    integration: &IntegrationConfig,
+    lines: &[CodedLine<'_>],
+) -> Result<(), ResolveError> {
+    let Some(l) = lookups.filter(|_| integration.sync.check_master_data) else {
+        return Ok(());
+    };
+    let problems = check_master_data(l.bc, lines).await?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ResolveError::Unresolved(problems.join("; ")))
+    }
+}
+
 /// Every problem of `lines` against BC's master data; empty when all is well.
 async fn check_master_data(bc: &BcClient, lines: &[CodedLine<'_>]) -> Result<Vec<String>, BcError> {
     let problems = |md: &MasterData| {
@@ -73,7 +91,6 @@ pub async fn invoice<M: Mappings>(
     mappings: &M,
     lookups: Option<&Lookups<'_>>,
 ) -> Result<ResolvedInvoice, ResolveError> {
-    let name = &integration.name;
     let unresolved = |s: String| ResolveError::Unresolved(s);
 
     if inv.number.chars().count() > MAX_VENDOR_INVOICE_NUMBER {
@@ -97,11 +114,6 @@ pub async fn invoice<M: Mappings>(
     let mut lines = Vec::with_capacity(inv.lines.len());
     for l in &inv.lines {
         let n = l.line_num;
-        // An exact account-code mapping wins over the segment rule.
-        let exact = match l.account.code.as_deref() {
-            Some(code) => mappings.mapping(&tables::account_code(name), code).await?,
-            None => None,
-        };
         let from_order = order.as_ref().and_then(|o| {
             let seq = l.po_line_num? as i32 * 10000;
             o.purchase_order_lines
@@ -111,9 +123,9 @@ pub async fn invoice<M: Mappings>(
                 .line_object_number
                 .clone()
         });
-        let gl_account = match (from_order, exact) {
-            (Some(gl), _) | (None, Some(gl)) => gl,
-            (None, None) => segment_gl(mappings, integration, &l.account, n).await?,
+        let gl_account = match from_order {
+            Some(gl) => gl,
+            None => gl_of(&l.account, integration, mappings, n).await?,
         };
         let dimensions = dimensions_of(&l.account, integration, mappings, n).await?;
         // An amount-only line becomes one unit at its amount: BC posts only lines with a quantity.
@@ -142,19 +154,12 @@ pub async fn invoice<M: Mappings>(
         });
     }
 
-    if let Some(l) = lookups
-        && integration.sync.check_master_data
-    {
-        let coded: Vec<CodedLine<'_>> = lines
-            .iter()
-            .zip(&inv.lines)
-            .map(|(r, l)| (l.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
-            .collect();
-        let problems = check_master_data(l.bc, &coded).await?;
-        if !problems.is_empty() {
-            return Err(unresolved(problems.join("; ")));
-        }
-    }
+    let coded: Vec<CodedLine<'_>> = lines
+        .iter()
+        .zip(&inv.lines)
+        .map(|(r, l)| (l.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
+        .collect();
+    ensure_master_data(lookups, integration, &coded).await?;
 
     let total = match inv.kind {
         InvoiceKind::Invoice => inv.total.clone(),
@@ -333,39 +338,22 @@ pub async fn purchase_order<M: Mappings>(
     let mut lines = Vec::with_capacity(po.lines.len());
     for l in &po.lines {
         let n = l.line_num;
-        let exact = match l.account.code.as_deref() {
-            Some(code) => {
-                mappings
-                    .mapping(&tables::account_code(&integration.name), code)
-                    .await?
-            }
-            None => None,
-        };
-        let gl_account = match exact {
-            Some(gl) => gl,
-            None => segment_gl(mappings, integration, &l.account, n).await?,
-        };
         lines.push(ResolvedOrderLine {
             line_num: n,
             description: l.description.chars().take(MAX_DESCRIPTION).collect(),
-            gl_account,
+            gl_account: gl_of(&l.account, integration, mappings, n).await?,
             quantity: l.quantity,
             unit_cost: l.unit_price,
             dimensions: dimensions_of(&l.account, integration, mappings, n).await?,
         });
     }
-    if let Some(l) = lookups
-        && integration.sync.check_master_data
-        && state == OrderState::Active
-    {
+    // A closed or cancelled order writes no lines: nothing to check.
+    if state == OrderState::Active {
         let coded: Vec<CodedLine<'_>> = lines
             .iter()
             .map(|r| (r.line_num, r.gl_account.as_str(), r.dimensions.as_slice()))
             .collect();
-        let problems = check_master_data(l.bc, &coded).await?;
-        if !problems.is_empty() {
-            return Err(ResolveError::Unresolved(problems.join("; ")));
-        }
+        ensure_master_data(lookups, integration, &coded).await?;
     }
     Ok(ResolvedPurchaseOrder {
         source_id: po.source_id.clone(),
@@ -379,6 +367,24 @@ pub async fn purchase_order<M: Mappings>(
         order_date: po.order_date,
         lines,
     })
+}
+
+/// The G/L account of an account coding: an exact account-code mapping wins over the segment
+/// rule.
+async fn gl_of<M: Mappings>(
+    account: &AccountCoding,
+    integration: &IntegrationConfig,
+    mappings: &M,
+    n: u32,
+) -> Result<String, ResolveError> {
+    if let Some(code) = account.code.as_deref()
+        && let Some(gl) = mappings
+            .mapping(&tables::account_code(&integration.name), code)
+            .await?
+    {
+        return Ok(gl);
+    }
+    segment_gl(mappings, integration, account, n).await
 }
 
 async fn segment_gl<M: Mappings>(

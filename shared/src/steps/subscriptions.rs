@@ -95,6 +95,29 @@ pub enum NotificationReply {
     BadRequest(String),
 }
 
+impl NotificationReply {
+    /// The HTTP status and exact `text/plain` body to answer BC with, the same in both
+    /// runtimes. Refusals are logged here.
+    pub fn http(&self) -> (u16, String) {
+        match self {
+            // A8: 200 with exactly the token as the body; nothing else.
+            NotificationReply::Validation(token) => (200, token.clone()),
+            NotificationReply::Accepted { queued: true } => {
+                (202, "queued a paid-status poll\n".into())
+            }
+            NotificationReply::Accepted { queued: false } => (202, "accepted\n".into()),
+            NotificationReply::Unauthorized => {
+                tracing::warn!("BC notification refused: wrong clientState");
+                (401, "the clientState is not this integration's\n".into())
+            }
+            NotificationReply::BadRequest(msg) => {
+                tracing::warn!(error = %msg, "BC notification refused");
+                (400, format!("{msg}\n"))
+            }
+        }
+    }
+}
+
 /// Handles one request to the notification URL: the handshake (`validationToken` in the query,
 /// any method), or a notification batch, which queues one paid-status poll for the
 /// integration.
@@ -129,14 +152,7 @@ pub async fn notification<Q: Queue, S: Store, C: Clock>(
     // BC retries a notification it could not deliver with the same body: one poll for it.
     // Another change makes another body, and another poll (the one before may have read BC
     // before this change was visible).
-    let digest: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(body)
-            .iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let digest = crate::digest::short_hex(body, 24);
     let msg = IngestMessage {
         integration: integration.to_string(),
         kind: DocumentKind::Payment,

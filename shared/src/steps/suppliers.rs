@@ -82,10 +82,7 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
             .put_mapping(&table, &key, &vendor)
             .await
             .map_err(|e| StepError::new("recording the supplier mapping", e))?;
-        env.store
-            .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
-            .await
-            .map_err(|e| StepError::new("unparking", e))?;
+        claim::unpark(env, msg).await?;
         claim::write(
             env,
             audit(AuditStatus::Mapped).with_target(&vendor, Some(&vendor)),
@@ -131,10 +128,7 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         .send(QueueName::Post, vec![task.to_outgoing()])
         .await
         .map_err(|e| StepError::new("enqueueing the vendor", e))?;
-    env.store
-        .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
-        .await
-        .map_err(|e| StepError::new("unparking", e))?;
+    claim::unpark(env, msg).await?;
     claim::write(env, audit(AuditStatus::Mapped)).await?;
     Ok(MapOutcome::Mapped)
 }
@@ -216,14 +210,16 @@ pub async fn post_bc_vendor<Q: Queue, S: Store, C: Clock>(
                 "Business Central refused the new vendor: {}",
                 e.bc_message().unwrap_or_else(|| e.to_string())
             );
-            let ingest = IngestMessage {
-                integration: integration.to_string(),
-                kind: crate::model::DocumentKind::Supplier,
-                source_id: v.supplier_source_id.clone(),
-                version: None,
-                via: "retry".into(),
-            };
-            park(env, &ingest, Some(v.mapping_key.clone()), why.clone()).await?;
+            claim::park_for_retry(
+                env,
+                integration,
+                crate::model::DocumentKind::Supplier,
+                &v.supplier_source_id,
+                None,
+                Some(v.mapping_key.clone()),
+                &why,
+            )
+            .await?;
             Ok(PostOutcome::Parked(why))
         }
         Err(e) => {

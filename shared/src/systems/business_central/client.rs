@@ -2,11 +2,10 @@ use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::documents::DocSet;
 use super::wire::{
-    Company, DimensionSetLine, ErrorBody, NewPurchaseInvoice, PurchaseInvoice, PurchaseInvoiceLine,
-    Vendor,
+    Company, DimensionSetLine, ErrorBody, NewDimensionSetLine, PurchaseInvoice, Vendor,
 };
 use crate::ports::SecretString;
-use crate::systems::http::odata;
+use crate::systems::http::odata::{self, Collection};
 use crate::systems::http::{
     ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache,
 };
@@ -196,11 +195,6 @@ impl BcClient {
             .await
     }
 
-    /// By id (stable across posting); `None` if BC no longer has it.
-    pub async fn purchase_invoice(&self, id: &str) -> Result<Option<PurchaseInvoice>, BcError> {
-        self.document(DocSet::Invoice, id).await
-    }
-
     /// Changes writable fields of a draft; `etag` is the `@odata.etag` it was read with (a stale
     /// one fails with 409 `Request_EntityChanged`: re-read and decide again).
     pub async fn update_purchase_invoice(
@@ -217,42 +211,33 @@ impl BcClient {
             .json()?)
     }
 
-    /// Creates a draft with all its lines in one deep insert (atomic: all lines or nothing).
-    pub async fn create_purchase_invoice(
+    /// The dimension set lines of a document line; `line_set` is its entity set
+    /// (`purchaseInvoiceLines`, `purchaseOrderLines`, …).
+    pub(super) async fn line_dimensions_in(
         &self,
-        draft: &NewPurchaseInvoice,
-    ) -> Result<PurchaseInvoice, BcError> {
-        let resp = self
-            .api
-            .send(&ApiRequest::post_json(self.url("purchaseInvoices"), draft))
-            .await?;
-        Ok(resp.json()?)
+        line_set: &str,
+        line_id: &str,
+    ) -> Result<Vec<DimensionSetLine>, BcError> {
+        let url = self.url(&format!("{line_set}({line_id})/dimensionSetLines"));
+        let page: Collection<DimensionSetLine> =
+            self.api.send(&ApiRequest::get(url)).await?.json()?;
+        Ok(page.value)
     }
 
-    pub async fn purchase_invoice_lines(
+    /// Adds a line's value of one dimension, by codes (A6.6).
+    pub(super) async fn add_line_dimension_in(
         &self,
-        invoice_id: &str,
-    ) -> Result<Vec<PurchaseInvoiceLine>, BcError> {
-        self.document_lines(DocSet::Invoice, invoice_id).await
-    }
-
-    pub async fn line_dimensions(&self, line_id: &str) -> Result<Vec<DimensionSetLine>, BcError> {
-        self.document_line_dimensions(DocSet::Invoice, line_id)
-            .await
-    }
-
-    pub async fn add_line_dimension(
-        &self,
+        line_set: &str,
         line_id: &str,
         code: &str,
         value_code: &str,
     ) -> Result<(), BcError> {
-        self.add_document_line_dimension(DocSet::Invoice, line_id, code, value_code)
-            .await
-    }
-
-    /// The bound action `Microsoft.NAV.post` (204, no body). The number changes; the id stays.
-    pub async fn post_purchase_invoice(&self, id: &str) -> Result<(), BcError> {
-        self.post_document(DocSet::Invoice, id).await
+        let url = self.url(&format!("{line_set}({line_id})/dimensionSetLines"));
+        let body = NewDimensionSetLine {
+            code: code.into(),
+            value_code: value_code.into(),
+        };
+        self.api.send(&ApiRequest::post_json(url, &body)).await?;
+        Ok(())
     }
 }

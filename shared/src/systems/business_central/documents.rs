@@ -7,9 +7,9 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::client::{BcClient, BcError};
-use super::wire::{DimensionSetLine, NewDimensionSetLine, PurchaseInvoice, PurchaseInvoiceLine};
+use super::wire::{DimensionSetLine, PurchaseInvoice, PurchaseInvoiceLine};
 use crate::systems::http::ApiRequest;
-use crate::systems::http::odata::{self, Collection};
+use crate::systems::http::odata;
 use crate::systems::wire::decimal_json;
 
 /// Which kind of purchase document.
@@ -171,10 +171,7 @@ impl BcClient {
         set: DocSet,
         line_id: &str,
     ) -> Result<Vec<DimensionSetLine>, BcError> {
-        let url = self.url(&format!("{}({line_id})/dimensionSetLines", set.line_set()));
-        let page: Collection<DimensionSetLine> =
-            self.api.send(&ApiRequest::get(url)).await?.json()?;
-        Ok(page.value)
+        self.line_dimensions_in(set.line_set(), line_id).await
     }
 
     pub async fn add_document_line_dimension(
@@ -184,13 +181,8 @@ impl BcClient {
         code: &str,
         value_code: &str,
     ) -> Result<(), BcError> {
-        let url = self.url(&format!("{}({line_id})/dimensionSetLines", set.line_set()));
-        let body = NewDimensionSetLine {
-            code: code.into(),
-            value_code: value_code.into(),
-        };
-        self.api.send(&ApiRequest::post_json(url, &body)).await?;
-        Ok(())
+        self.add_line_dimension_in(set.line_set(), line_id, code, value_code)
+            .await
     }
 
     /// The bound action `Microsoft.NAV.post` (204, no body). The number changes; the id stays.

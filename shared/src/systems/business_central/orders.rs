@@ -4,11 +4,10 @@
 
 use super::client::{BcClient, BcError};
 use super::wire::{
-    DimensionSetLine, NewDimensionSetLine, NewPurchaseOrder, NewPurchaseOrderLine, PurchaseOrder,
-    PurchaseOrderLine,
+    DimensionSetLine, NewPurchaseOrder, NewPurchaseOrderLine, PurchaseOrder, PurchaseOrderLine,
 };
 use crate::systems::http::ApiRequest;
-use crate::systems::http::odata::{self, Collection};
+use crate::systems::http::odata;
 
 const EXPAND_LINES: &str = "$expand=purchaseOrderLines";
 
@@ -106,10 +105,7 @@ impl BcClient {
         &self,
         line_id: &str,
     ) -> Result<Vec<DimensionSetLine>, BcError> {
-        let url = self.url(&format!("purchaseOrderLines({line_id})/dimensionSetLines"));
-        let page: Collection<DimensionSetLine> =
-            self.api.send(&ApiRequest::get(url)).await?.json()?;
-        Ok(page.value)
+        self.line_dimensions_in("purchaseOrderLines", line_id).await
     }
 
     /// Changes a line's value of one dimension (PATCH with the set line's entity tag).
@@ -136,12 +132,7 @@ impl BcClient {
         code: &str,
         value_code: &str,
     ) -> Result<(), BcError> {
-        let url = self.url(&format!("purchaseOrderLines({line_id})/dimensionSetLines"));
-        let body = NewDimensionSetLine {
-            code: code.into(),
-            value_code: value_code.into(),
-        };
-        self.api.send(&ApiRequest::post_json(url, &body)).await?;
-        Ok(())
+        self.add_line_dimension_in("purchaseOrderLines", line_id, code, value_code)
+            .await
     }
 }

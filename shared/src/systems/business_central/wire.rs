@@ -35,31 +35,6 @@ impl PurchaseInvoice {
     }
 }
 
-/// A draft purchase invoice with its lines, created in one deep insert.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewPurchaseInvoice {
-    pub vendor_number: String,
-    pub vendor_invoice_number: String,
-    pub invoice_date: NaiveDate,
-    pub currency_code: String,
-    pub purchase_invoice_lines: Vec<NewPurchaseInvoiceLine>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewPurchaseInvoiceLine {
-    pub sequence: i32,
-    /// "Account": a G/L account line, `lineObjectNumber` = the G/L account number (A6.3).
-    pub line_type: String,
-    pub line_object_number: String,
-    pub description: String,
-    #[serde(serialize_with = "decimal_number")]
-    pub quantity: Decimal,
-    #[serde(serialize_with = "decimal_number")]
-    pub unit_cost: Decimal,
-}
-
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseInvoiceLine {
