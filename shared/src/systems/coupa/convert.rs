@@ -24,39 +24,65 @@ pub struct ConversionError {
 
 pub type ConvertError = ConversionError;
 
+/// Reads a document's required header fields, naming the document and field in every error.
+struct Header {
+    kind: &'static str,
+    id: i64,
+}
+
+impl Header {
+    fn err(&self, problem: String) -> ConversionError {
+        ConversionError {
+            kind: self.kind,
+            id: self.id,
+            problem,
+        }
+    }
+
+    fn missing(&self, field: &str) -> ConversionError {
+        self.err(format!("field '{field}' is missing"))
+    }
+
+    /// A non-blank text field, trimmed.
+    fn text(&self, value: Option<&str>, field: &str) -> Result<String, ConversionError> {
+        value
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| self.missing(field))
+    }
+
+    /// `updated-at`: the document's version.
+    fn version(&self, updated_at: Option<&str>) -> Result<DateTime<Utc>, ConversionError> {
+        instant(updated_at.ok_or_else(|| self.missing("updated-at"))?)
+            .map_err(|e| self.err(format!("field 'updated-at': {e}")))
+    }
+
+    fn currency(&self, c: Option<&wire::CurrencyRef>) -> Result<Currency, ConversionError> {
+        let code = c
+            .and_then(|c| c.code.as_deref())
+            .ok_or_else(|| self.missing("currency.code"))?;
+        Currency::new(code).map_err(|e| self.err(format!("field 'currency.code': {e}")))
+    }
+}
+
 pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> {
-    let err = |problem: String| ConversionError {
+    let h = Header {
         kind: "invoice",
         id: w.id,
-        problem,
     };
-    let missing = |field: &str| err(format!("field '{field}' is missing"));
+    let err = |problem: String| h.err(problem);
+    let missing = |field: &str| h.missing(field);
 
-    let version = instant(
-        w.updated_at
-            .as_deref()
-            .ok_or_else(|| missing("updated-at"))?,
-    )
-    .map_err(|e| err(format!("field 'updated-at': {e}")))?;
-    let number = w
-        .invoice_number
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| missing("invoice-number"))?
-        .to_string();
+    let version = h.version(w.updated_at.as_deref())?;
+    let number = h.text(w.invoice_number.as_deref(), "invoice-number")?;
     let invoice_date = date(
         w.invoice_date
             .as_deref()
             .ok_or_else(|| missing("invoice-date"))?,
     )
     .map_err(|e| err(format!("field 'invoice-date': {e}")))?;
-    let code = w
-        .currency
-        .as_ref()
-        .and_then(|c| c.code.as_deref())
-        .ok_or_else(|| missing("currency.code"))?;
-    let currency = Currency::new(code).map_err(|e| err(format!("field 'currency.code': {e}")))?;
+    let currency = h.currency(w.currency.as_ref())?;
     let supplier = supplier_ref(w.supplier.as_ref()).map_err(missing)?;
     // coupa.md §1.6: a credit note is document-type "Credit Note" and/or is-credit-note.
     let credit = w.is_credit_note == Some(true)
@@ -166,39 +192,17 @@ fn supplier_ref(s: Option<&wire::SupplierRef>) -> Result<Supplier, &'static str>
 /// coupa.md §1.8 purchase order → canonical [`PurchaseOrder`]. Every status converts (the
 /// target decides what a cancelled or closed PO means); drafts are not polled.
 pub fn purchase_order_from_wire(w: &wire::PurchaseOrder) -> Result<PurchaseOrder, ConvertError> {
-    let err = |problem: String| ConversionError {
+    let h = Header {
         kind: "purchase order",
         id: w.id,
-        problem,
     };
-    let missing = |field: &str| err(format!("field '{field}' is missing"));
+    let err = |problem: String| h.err(problem);
+    let missing = |field: &str| h.missing(field);
 
-    let version = instant(
-        w.updated_at
-            .as_deref()
-            .ok_or_else(|| missing("updated-at"))?,
-    )
-    .map_err(|e| err(format!("field 'updated-at': {e}")))?;
-    let number = w
-        .po_number
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| missing("po-number"))?
-        .to_string();
-    let status = w
-        .status
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| missing("status"))?
-        .to_string();
-    let code = w
-        .currency
-        .as_ref()
-        .and_then(|c| c.code.as_deref())
-        .ok_or_else(|| missing("currency.code"))?;
-    let currency = Currency::new(code).map_err(|e| err(format!("field 'currency.code': {e}")))?;
+    let version = h.version(w.updated_at.as_deref())?;
+    let number = h.text(w.po_number.as_deref(), "po-number")?;
+    let status = h.text(w.status.as_deref(), "status")?;
+    let currency = h.currency(w.currency.as_ref())?;
     let supplier = supplier_ref(w.supplier.as_ref()).map_err(missing)?;
     // `order-date` is not in §1.8's list; without it the PO's creation date stands in, as the
     // calendar date in the instance's own offset (like `invoice-date`).
@@ -280,17 +284,13 @@ fn order_line(l: &wire::OrderLine, index: usize) -> Result<PurchaseOrderLine, St
 /// coupa.md §1.9 supplier → canonical [`Supplier`]. The name is required (the ERP's vendor
 /// needs one); `display-name` stands in when `name` is blank.
 pub fn supplier_from_wire(w: &wire::Supplier) -> Result<Supplier, ConvertError> {
-    let name = [w.name.as_deref(), w.display_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|n| !n.is_empty())
-        .ok_or_else(|| ConversionError {
-            kind: "supplier",
-            id: w.id,
-            problem: "field 'name' is missing".into(),
-        })?
-        .to_string();
+    let h = Header {
+        kind: "supplier",
+        id: w.id,
+    };
+    let name = h
+        .text(w.name.as_deref(), "name")
+        .or_else(|_| h.text(w.display_name.as_deref(), "name"))?;
     Ok(Supplier {
         source_id: w.id.to_string(),
         number: w.number.clone().filter(|n| !n.trim().is_empty()),
