@@ -44,7 +44,7 @@ mod world;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Harness;
 use driver::{Boundary, CrashPlan, Driver, Factory, dedup_window_passes, deliver_normally};
@@ -57,8 +57,7 @@ use mlc_shared::ports::{OutgoingMessage, Queue, QueueName};
 use mlc_shared::steps::map::MapCrash;
 use mlc_shared::steps::post::CrashPoint;
 use rand::Rng;
-use rand::rngs::StdRng;
-use world::{Docs, Poison, Row, STANDARD_POISON};
+use world::{Poison, Row, STANDARD_POISON, unlimited};
 
 /// Mappable invoices per scenario (the poison ones come on top).
 const GOOD: usize = 200;
@@ -66,26 +65,8 @@ const GOOD: usize = 200;
 /// Longer than the `Hang` faults below (1.5 s): time only jumps once hung requests are done.
 const HANG_SETTLE: Duration = Duration::from_millis(2_000);
 
-fn unlimited() -> (CoupaConfig, BcConfig) {
-    (
-        CoupaConfig {
-            rate_per_sec: None,
-            ..CoupaConfig::default()
-        },
-        BcConfig {
-            rate_limit: None,
-            ..BcConfig::default()
-        },
-    )
-}
-
-struct World {
-    name: &'static str,
-    seed: u64,
-    h: Arc<Harness>,
-    docs: Docs,
-    started: Instant,
-}
+/// A scenario's documents and seed (`world::Scenario`), with this suite's own steps below.
+type World = world::Scenario;
 
 async fn world(
     name: &'static str,
@@ -93,27 +74,10 @@ async fn world(
     bc: BcConfig,
     poison: &[(Poison, usize)],
 ) -> World {
-    let seed = world::scenario_seed(name);
-    println!(
-        "scenario {name}: seed {seed} (suite seed {}, MLC_FAULT_SEED)",
-        world::suite_seed()
-    );
-    let h = Arc::new(Harness::with(coupa, bc, "").await);
-    let docs = world::seed_documents(&h, seed, "FS", world::good_docs(GOOD), poison);
-    World {
-        name,
-        seed,
-        h,
-        docs,
-        started: Instant::now(),
-    }
+    world::Scenario::start(name, coupa, bc, poison, "FS", GOOD).await
 }
 
 impl World {
-    fn rng(&self, what: &str) -> StdRng {
-        world::keyed_rng(self.seed, what)
-    }
-
     /// The final state, with the run's counters; prints the table and fails on a duplicate or
     /// a loss.
     async fn finish(&self, f: &Factory, redeliveries: u64, faults: u64) -> Row {

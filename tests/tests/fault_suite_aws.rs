@@ -41,7 +41,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws::{Driver, REDRIVE_MAX_RECEIVES, Stack, VISIBILITY, poll, poll_until_ok, webhook_gateway};
-use common::Harness;
 use driver::{Boundary, CrashPlan};
 use faults::{BC_TARGETS, COUPA_TARGETS, push, storm, token_ticker};
 use mlc_lambda::Context;
@@ -51,8 +50,7 @@ use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::ports::{AuditStatus, OutgoingMessage, Queue, QueueName};
 use mlc_shared::steps::post::CrashPoint;
 use rand::Rng;
-use rand::rngs::StdRng;
-use world::{Docs, Poison, Row, STANDARD_POISON};
+use world::{Poison, Row, STANDARD_POISON, unlimited};
 
 /// Mappable invoices per scenario (the poison ones come on top).
 const GOOD: usize = 60;
@@ -62,26 +60,8 @@ const HANG_SETTLE: Duration = Duration::from_millis(2_000);
 
 const REPORT: &str = "fault_suite_aws";
 
-fn unlimited() -> (CoupaConfig, BcConfig) {
-    (
-        CoupaConfig {
-            rate_per_sec: None,
-            ..CoupaConfig::default()
-        },
-        BcConfig {
-            rate_limit: None,
-            ..BcConfig::default()
-        },
-    )
-}
-
-struct World {
-    name: &'static str,
-    seed: u64,
-    h: Arc<Harness>,
-    docs: Docs,
-    started: Instant,
-}
+/// A scenario's documents and seed (`world::Scenario`), with this suite's own steps below.
+type World = world::Scenario;
 
 async fn world(
     name: &'static str,
@@ -89,27 +69,10 @@ async fn world(
     bc: BcConfig,
     poison: &[(Poison, usize)],
 ) -> World {
-    let seed = world::scenario_seed(name);
-    println!(
-        "scenario {name}: seed {seed} (suite seed {}, MLC_FAULT_SEED)",
-        world::suite_seed()
-    );
-    let h = Arc::new(Harness::with(coupa, bc, "").await);
-    let docs = world::seed_documents(&h, seed, "FA", world::good_docs(GOOD), poison);
-    World {
-        name,
-        seed,
-        h,
-        docs,
-        started: Instant::now(),
-    }
+    world::Scenario::start(name, coupa, bc, poison, "FA", GOOD).await
 }
 
 impl World {
-    fn rng(&self, what: &str) -> StdRng {
-        world::keyed_rng(self.seed, what)
-    }
-
     /// A deployment with the contract's redrive policy and a long visibility timeout.
     async fn stack(&self) -> Arc<Stack> {
         Stack::new(

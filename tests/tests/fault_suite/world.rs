@@ -6,14 +6,69 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::time::Duration;
 
-use mlc_sandbox::bc::BcInvoiceView;
-use mlc_sandbox::coupa::{NewInvoice, NewInvoiceLine};
+use mlc_sandbox::bc::{BcConfig, BcInvoiceView};
+use mlc_sandbox::coupa::{CoupaConfig, NewInvoice, NewInvoiceLine};
 use mlc_shared::ports::{AuditFilter, AuditStatus, Clock, Queue, QueueName, Store};
 use mlc_shared::runtime::Pipeline;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::common::Harness;
+
+/// Simulators without rate limits: scenarios that throttle set their own.
+pub fn unlimited() -> (CoupaConfig, BcConfig) {
+    (
+        CoupaConfig {
+            rate_per_sec: None,
+            ..CoupaConfig::default()
+        },
+        BcConfig {
+            rate_limit: None,
+            ..BcConfig::default()
+        },
+    )
+}
+
+/// One scenario: its name and seed, the simulators and pipeline, the documents it seeded.
+pub struct Scenario {
+    pub name: &'static str,
+    pub seed: u64,
+    pub h: std::sync::Arc<Harness>,
+    pub docs: Docs,
+    pub started: std::time::Instant,
+}
+
+impl Scenario {
+    /// Starts the simulators, seeds `good` mappable invoices (numbers `{prefix}-…`) and the
+    /// poison ones, and prints the seed to reproduce it.
+    pub async fn start(
+        name: &'static str,
+        coupa: CoupaConfig,
+        bc: BcConfig,
+        poison: &[(Poison, usize)],
+        prefix: &str,
+        good: usize,
+    ) -> Self {
+        let seed = scenario_seed(name);
+        println!(
+            "scenario {name}: seed {seed} (suite seed {}, MLC_FAULT_SEED)",
+            suite_seed()
+        );
+        let h = std::sync::Arc::new(Harness::with(coupa, bc, "").await);
+        let docs = seed_documents(&h, seed, prefix, good_docs(good), poison);
+        Self {
+            name,
+            seed,
+            h,
+            docs,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub fn rng(&self, what: &str) -> StdRng {
+        keyed_rng(self.seed, what)
+    }
+}
 
 /// Default seed; `MLC_FAULT_SEED=<u64>` replaces it.
 pub const DEFAULT_SEED: u64 = 20_260_611;
