@@ -371,11 +371,7 @@ async fn create<Q: Queue, S: Store, C: Clock>(
 ) -> Result<PurchaseOrder, SyncError> {
     let now = env.clock.now();
     // An earlier create's answer was lost and BC may still commit it: only look, never create.
-    if let Some(wait) = at
-        .entry
-        .unsettled_create_at
-        .and_then(|sent| super::post::settle_wait(sent, now))
-    {
+    if let Some(wait) = super::post::unsettled_wait(at.entry, now) {
         return Err(SyncError::Unsettled(wait));
     }
     let new = NewPurchaseOrder {
@@ -392,12 +388,8 @@ async fn create<Q: Queue, S: Store, C: Clock>(
                 Some(o) => o,
                 None if e.http().may_still_commit() => {
                     // BC may still commit it (A4: up to 10 minutes): remember, look again later.
-                    env.store
-                        .record_unsettled_create(at.key, at.owner, now)
-                        .await
-                        .map_err(|e| StepError::new("recording an unsettled create", e))?;
-                    let wait = super::post::settle_wait(now, env.clock.now())
-                        .unwrap_or(Duration::from_secs(10));
+                    let wait =
+                        super::post::remember_unsettled_create(env, at.key, at.owner, now).await?;
                     return Err(SyncError::Unsettled(wait));
                 }
                 None => return Err(SyncError::Retry(StepError::new("creating the order", e))),

@@ -121,15 +121,7 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
             .map_err(|e| StepError::new("enqueueing payments", e))?;
     }
     // Everything up to `upper` is queued: only now may the mark move.
-    report.watermark_advanced = env
-        .store
-        .set_watermark(
-            &key,
-            stored.as_ref().map(|w| w.version),
-            &upper.to_rfc3339(),
-        )
-        .await
-        .map_err(|e| StepError::new("advancing the watermark", e))?;
+    report.watermark_advanced = super::poll::advance(env, &key, stored.as_ref(), upper).await?;
     Ok(report)
 }
 

@@ -94,6 +94,20 @@ pub(crate) async fn lower_bound<Q: Queue, S: Store, C: Clock>(
     Ok((stored, lower))
 }
 
+/// Moves the watermark from `stored` to `upper` (compare-and-set); false when another poller
+/// moved it first. Call only once everything up to `upper` is queued.
+pub(crate) async fn advance<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    key: &str,
+    stored: Option<&Watermark>,
+    upper: DateTime<Utc>,
+) -> Result<bool, StepError> {
+    env.store
+        .set_watermark(key, stored.map(|w| w.version), &upper.to_rfc3339())
+        .await
+        .map_err(|e| StepError::new("advancing the watermark", e))
+}
+
 pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     coupa: &CoupaClient,
@@ -204,14 +218,6 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
         }
     }
     // Everything up to `upper` is enqueued: only now may the watermark move.
-    report.watermark_advanced = env
-        .store
-        .set_watermark(
-            &key,
-            stored.as_ref().map(|w| w.version),
-            &upper.to_rfc3339(),
-        )
-        .await
-        .map_err(|e| StepError::new("advancing the watermark", e))?;
+    report.watermark_advanced = advance(env, &key, stored.as_ref(), upper).await?;
     Ok(report)
 }

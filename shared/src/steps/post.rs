@@ -240,10 +240,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
         Some(d) => (d, false),
         None => {
             let now = env.clock.now();
-            if let Some(wait) = entry
-                .unsettled_create_at
-                .and_then(|at| settle_wait(at, now))
-            {
+            if let Some(wait) = unsettled_wait(entry, now) {
                 return Ok(Progress::Unsettled { retry_in: wait });
             }
             match bc.create_document(set, &draft_of(inv)).await {
@@ -261,13 +258,8 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
                             return Err(bc_err(&format!("creating the BC {noun}"), e));
                         }
                         None => {
-                            env.store
-                                .record_unsettled_create(key, owner, now)
-                                .await
-                                .map_err(|e| StepError::new("recording an unsettled create", e))?;
+                            let retry_in = remember_unsettled_create(env, key, owner, now).await?;
                             tracing::warn!(%key, error = %e, "create outcome unknown; looking again before any new create");
-                            let retry_in =
-                                settle_wait(now, env.clock.now()).unwrap_or(FIRST_RECHECK);
                             return Ok(Progress::Unsettled { retry_in });
                         }
                     }
@@ -347,7 +339,33 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
 
 /// How long to wait before looking again for a create sent at `sent` whose outcome is unknown;
 /// `None` once the settle window is over (a new create is then safe).
-pub(crate) fn settle_wait(
+/// While an earlier create of this entry may still commit: how long to wait before looking
+/// again (never create meanwhile). `None`: creating is safe.
+pub(crate) fn unsettled_wait(
+    entry: &LedgerEntry,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    entry
+        .unsettled_create_at
+        .and_then(|sent| settle_wait(sent, now))
+}
+
+/// Records in the ledger that a create sent at `sent` has an unknown outcome, and says when to
+/// look for it again.
+pub(crate) async fn remember_unsettled_create<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    key: &LedgerKey,
+    owner: &str,
+    sent: chrono::DateTime<chrono::Utc>,
+) -> Result<Duration, StepError> {
+    env.store
+        .record_unsettled_create(key, owner, sent)
+        .await
+        .map_err(|e| StepError::new("recording an unsettled create", e))?;
+    Ok(settle_wait(sent, env.clock.now()).unwrap_or(FIRST_RECHECK))
+}
+
+fn settle_wait(
     sent: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Duration> {
