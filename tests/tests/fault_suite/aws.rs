@@ -40,10 +40,8 @@ use mlc_shared::steps::map::{Clients, map_with_crash};
 use mlc_shared::steps::post::post_with_crash;
 use mlc_shared::steps::resolve::Lookups;
 use mlc_shared::steps::{Env, IngestMessage, PostMessage};
-use rand::Rng;
 
 use super::driver::{Boundary, Counters, CrashPlan, bc_client};
-use super::world::{keyed_rng, source_id_of};
 use crate::common::Harness;
 
 /// The queues' visibility timeout in the driven scenarios: longer than any invocation, so a
@@ -506,39 +504,14 @@ impl Driver {
         }
     }
 
-    fn crash_for(&self, queue: QueueName, m: &Message, max_receives: u32) -> Option<Boundary> {
-        // Two deliveries that cannot crash are left to every message, as in the embedded
-        // driver, so crashes alone never exhaust its receives.
-        if self.plan.probability <= 0.0 || m.receive_count + 2 > max_receives {
-            return None;
-        }
-        let here: Vec<Boundary> = self
-            .plan
-            .boundaries
-            .iter()
-            .copied()
-            .filter(|b| b.queue() == queue)
-            .collect();
-        if here.is_empty() {
-            return None;
-        }
-        let key = (
-            queue.as_str(),
-            source_id_of(&m.body).unwrap_or_default(),
-            m.receive_count,
-        );
-        let mut rng = keyed_rng(self.seed, key);
-        rng.random_bool(self.plan.probability)
-            .then(|| here[rng.random_range(0..here.len())])
-    }
-
     /// One invocation of the function with `batch`; true when its environment died.
     async fn invoke(&self, ctx: &Arc<Context>, queue: QueueName, batch: Vec<Message>) -> bool {
         let max = ctx.pipeline.max_receives;
-        let crash = batch
-            .iter()
-            .enumerate()
-            .find_map(|(i, m)| self.crash_for(queue, m, max).map(|b| (i, b)));
+        let crash = batch.iter().enumerate().find_map(|(i, m)| {
+            self.plan
+                .crash_for(self.seed, queue, m, max)
+                .map(|b| (i, b))
+        });
         let Some((at, boundary)) = crash else {
             self.handle(ctx, queue, &batch, true).await;
             return false;

@@ -173,6 +173,39 @@ impl CrashPlan {
             probability: 0.0,
         }
     }
+
+    /// Where (if anywhere) the delivery of `m` from `queue` crashes, drawn from the seed, the
+    /// document and the receive count, so a run is reproducible whatever the interleaving.
+    /// Every message keeps two deliveries that cannot crash, so crashes alone never exhaust
+    /// its receives (see `a_worker_dying_at_every_delivery_is_dead_lettered…`).
+    pub fn crash_for(
+        &self,
+        seed: u64,
+        queue: QueueName,
+        m: &Message,
+        max_receives: u32,
+    ) -> Option<Boundary> {
+        if self.probability <= 0.0 || m.receive_count + 2 > max_receives {
+            return None;
+        }
+        let here: Vec<Boundary> = self
+            .boundaries
+            .iter()
+            .copied()
+            .filter(|b| b.queue() == queue)
+            .collect();
+        if here.is_empty() {
+            return None;
+        }
+        let key = (
+            queue.as_str(),
+            source_id_of(&m.body).unwrap_or_default(),
+            m.receive_count,
+        );
+        let mut rng = keyed_rng(seed, key);
+        rng.random_bool(self.probability)
+            .then(|| here[rng.random_range(0..here.len())])
+    }
 }
 
 #[derive(Default)]
@@ -330,36 +363,10 @@ impl Driver {
         }
     }
 
-    fn crash_for(&self, queue: QueueName, m: &Message, max_receives: u32) -> Option<Boundary> {
-        // Leave every message two deliveries that cannot crash, so crashes alone never
-        // exhaust its receives (see `a_worker_dying_at_every_delivery_is_dead_lettered…`).
-        if self.plan.probability <= 0.0 || m.receive_count + 2 > max_receives {
-            return None;
-        }
-        let here: Vec<Boundary> = self
-            .plan
-            .boundaries
-            .iter()
-            .copied()
-            .filter(|b| b.queue() == queue)
-            .collect();
-        if here.is_empty() {
-            return None;
-        }
-        let key = (
-            queue.as_str(),
-            source_id_of(&m.body).unwrap_or_default(),
-            m.receive_count,
-        );
-        let mut rng = keyed_rng(self.seed, key);
-        rng.random_bool(self.plan.probability)
-            .then(|| here[rng.random_range(0..here.len())])
-    }
-
     /// Handles one delivery; true when the worker died doing it.
     async fn deliver(&self, p: &Arc<EmbeddedPipeline>, queue: QueueName, m: Message) -> bool {
         let c = &self.counters;
-        let Some(boundary) = self.crash_for(queue, &m, p.max_receives) else {
+        let Some(boundary) = self.plan.crash_for(self.seed, queue, &m, p.max_receives) else {
             deliver_normally(p, queue, m, c).await;
             return false;
         };
