@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+mod common;
+
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use mlc_lambda::Context;
-use mlc_sandbox::bc::{BcConfig, BcSim};
-use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_sandbox::bc::BcSim;
+use mlc_sandbox::coupa::{CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Queue, QueueName};
 use mlc_shared::steps::post::{CrashPoint, post_with_crash};
@@ -21,10 +23,6 @@ struct World {
     sdk: aws_config::SdkConfig,
 }
 
-async fn sdk() -> aws_config::SdkConfig {
-    mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await
-}
-
 /// A deployment on moto: its own queues, tables and secrets (unique names, so tests run in
 /// parallel), and the two simulators with what the sample events refer to.
 async fn world() -> World {
@@ -33,60 +31,12 @@ async fn world() -> World {
 
 /// As [`world`], with `sync` as the integration's `[integrations.sync]` table.
 async fn world_with(sync: &str) -> World {
-    let coupa = CoupaSim::start(CoupaConfig {
-        rate_per_sec: None,
-        ..CoupaConfig::default()
-    })
-    .await
-    .unwrap();
-    let bc = BcSim::start(BcConfig {
-        rate_limit: None,
-        ..BcConfig::default()
-    })
-    .await
-    .unwrap();
-    for (n, name) in [
-        ("V10000", "Fabrikam, Inc."),
-        ("V20000", "First Up Consultants"),
-    ] {
-        bc.add_vendor(n, name);
-    }
-    for gl in ["6100", "6420", "6430"] {
-        bc.add_account(gl, gl);
-    }
-    bc.add_dimension("DEPARTMENT", &["ADM", "OPS"]);
-    bc.add_dimension("PROJECT", &["P100"]);
-    for (name, number) in [
-        ("Fabrikam, Inc.", "SUP-001"),
-        ("First Up Consultants", "SUP-002"),
-    ] {
-        coupa.add_supplier(NewSupplier::new(name, number));
-    }
-
-    let sdk = sdk().await;
-    let settings =
-        mlc_lambda::local::stack(&sdk, &format!("t{}", uuid_like()), Duration::from_secs(2))
-            .await
-            .unwrap();
-    for (name, value) in [
-        ("coupa-client-secret", coupa.config().client_secret.clone()),
-        ("bc-client-secret", bc.config().client_secret.clone()),
-        (
-            "coupa-webhook-secret",
-            coupa.config().webhook_secret.clone(),
-        ),
-    ] {
-        mlc_lambda::local::put_secret(&sdk, &settings, name, &value)
-            .await
-            .unwrap();
-    }
-    let text = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "unused.sqlite", "unused.secrets")
-        .replace(
-            "api_version = \"R40\"\n",
-            "api_version = \"R40\"\nrequests_per_second = 1000\n",
-        )
+    let (coupa, bc) = common::simulators(Duration::from_secs(30)).await;
+    coupa.add_supplier(NewSupplier::new("First Up Consultants", "SUP-002"));
+    let sdk = common::sdk().await;
+    let settings = common::deployment(&sdk, "t", &coupa, &bc, &[]).await;
+    let text = common::config_text(&coupa, &bc)
         .replace("\"SUP-003\" = \"V30000\"\n\"SUP-004\" = \"V40000\"\n", "")
-        .replace("P-100", "P100")
         .replace(
             "[integrations.mapping]\n",
             &format!("[integrations.sync]\n{sync}\n\n[integrations.mapping]\n"),
@@ -99,17 +49,6 @@ async fn world_with(sync: &str) -> World {
         ctx,
         sdk,
     }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            ^ (std::process::id() as u128)
-    )
 }
 
 fn event<T: serde::de::DeserializeOwned>(file: &str) -> T {

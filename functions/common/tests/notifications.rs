@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+mod common;
+
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -17,8 +19,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mlc_lambda::Context;
-use mlc_sandbox::bc::{BcConfig, BcSim};
-use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_sandbox::bc::BcSim;
+use mlc_sandbox::coupa::{CoupaSim, NewInvoice, NewInvoiceLine};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Queue, QueueName};
 use serde_json::json;
@@ -39,60 +41,16 @@ type Slot = Arc<OnceLock<Arc<Context>>>;
 /// A deployment on moto with `coupa-bc` (BC notifications on, its URL on the gateway) and
 /// `plain` (no notifications).
 async fn world() -> World {
-    let coupa = CoupaSim::start(CoupaConfig {
-        rate_per_sec: None,
-        ..CoupaConfig::default()
-    })
-    .await
-    .unwrap();
-    let bc = BcSim::start(BcConfig {
-        rate_limit: None,
-        notification_delay: Duration::from_millis(50),
-        ..BcConfig::default()
-    })
-    .await
-    .unwrap();
-    for (n, name) in [
-        ("V10000", "Fabrikam, Inc."),
-        ("V20000", "First Up Consultants"),
-    ] {
-        bc.add_vendor(n, name);
-    }
-    for gl in ["6100", "6420", "6430"] {
-        bc.add_account(gl, gl);
-    }
-    bc.add_dimension("DEPARTMENT", &["ADM", "OPS"]);
-    bc.add_dimension("PROJECT", &["P100"]);
-    coupa.add_supplier(NewSupplier::new("Fabrikam, Inc.", "SUP-001"));
+    let (coupa, bc) = common::simulators(Duration::from_millis(50)).await;
 
     let slot: Slot = Arc::default();
     let gateway = gateway(slot.clone()).await;
     let notification_url = format!("{gateway}/webhooks/bc/coupa-bc");
 
-    let sdk = mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await;
+    let sdk = common::sdk().await;
     let settings =
-        mlc_lambda::local::stack(&sdk, &format!("n{}", unique()), Duration::from_secs(2))
-            .await
-            .unwrap();
-    for (name, value) in [
-        ("coupa-client-secret", coupa.config().client_secret.clone()),
-        ("bc-client-secret", bc.config().client_secret.clone()),
-        (
-            "coupa-webhook-secret",
-            coupa.config().webhook_secret.clone(),
-        ),
-        ("bc-client-state", CLIENT_STATE.to_string()),
-    ] {
-        mlc_lambda::local::put_secret(&sdk, &settings, name, &value)
-            .await
-            .unwrap();
-    }
-    let text = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "unused.sqlite", "unused.secrets")
-        .replace(
-            "api_version = \"R40\"\n",
-            "api_version = \"R40\"\nrequests_per_second = 1000\n",
-        )
-        .replace("P-100", "P100")
+        common::deployment(&sdk, "n", &coupa, &bc, &[("bc-client-state", CLIENT_STATE)]).await;
+    let text = common::config_text(&coupa, &bc)
         .replace(
             "[integrations.mapping]\n",
             &format!(
@@ -109,17 +67,6 @@ async fn world() -> World {
         ctx,
         notification_url,
     }
-}
-
-fn unique() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            ^ (std::process::id() as u128)
-    )
 }
 
 /// API Gateway (HTTP API, payload 2.0) in front of the webhook function, routed as the
