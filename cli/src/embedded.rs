@@ -65,6 +65,7 @@ pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<
             base_delay: Duration::from_millis(cfg.runtime.retry_base_delay_ms),
             max_delay: Duration::from_secs(60),
         },
+        backoffs: Default::default(),
     }))
 }
 

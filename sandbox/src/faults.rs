@@ -18,6 +18,9 @@ pub enum FaultKind {
     Status(u16),
     /// 429, with `Retry-After: N` (seconds) when `Some`.
     TooManyRequests { retry_after: Option<u64> },
+    /// 503 Service Unavailable WITHOUT running the handler, with `Retry-After: N` (seconds) when
+    /// `Some` (BC under service protection; any server in maintenance).
+    Unavailable { retry_after: Option<u64> },
     /// Sleep this long, then run the handler normally. The handler runs on its own task,
     /// so it completes even if the client gave up: a timed-out write may still be committed,
     /// as on a real server.
@@ -97,6 +100,14 @@ impl FaultQueue {
             }
             FaultKind::TooManyRequests { retry_after } => {
                 let mut resp = render(StatusCode::TOO_MANY_REQUESTS, "Too many requests.");
+                if let Some(secs) = retry_after {
+                    resp.headers_mut()
+                        .insert("retry-after", HeaderValue::from(secs));
+                }
+                resp
+            }
+            FaultKind::Unavailable { retry_after } => {
+                let mut resp = render(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable.");
                 if let Some(secs) = retry_after {
                     resp.headers_mut()
                         .insert("retry-after", HeaderValue::from(secs));

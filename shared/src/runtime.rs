@@ -184,6 +184,8 @@ pub struct Pipeline<Q, S, C> {
     pub owner: String,
     pub max_receives: u32,
     pub retry: crate::systems::http::RetryPolicy,
+    /// Integrations backed off after a systemic failure (per process or Lambda environment).
+    pub backoffs: Backoffs,
 }
 
 /// What to do with a delivered message after its step ran.
@@ -193,11 +195,57 @@ pub enum Delivery {
     Done,
     /// Not now (another worker holds the document): deliver again after this long.
     RetryIn(Duration),
-    /// The step failed: deliver again with backoff; `dead_lettered` on the last allowed delivery.
+    /// The step failed: deliver again after `retry_in` (backoff, never shorter than the
+    /// server's `Retry-After`); `dead_lettered` on the last allowed delivery.
     Failed {
         error: StepError,
         dead_lettered: bool,
+        retry_in: Duration,
     },
+    /// No retry can help (poison): moved to the dead-letter queue now, audited.
+    DeadLetterNow { error: StepError },
+    /// The integration is backed off (a systemic failure): the message comes back after
+    /// `wait` without spending one of its deliveries.
+    Deferred { error: StepError, wait: Duration },
+}
+
+/// How long an integration backs off after a systemic failure when the server named no wait:
+/// doubling per failure in a row, from the first to the cap.
+const SYSTEMIC_FIRST: Duration = Duration::from_secs(30);
+const SYSTEMIC_CAP: Duration = Duration::from_secs(15 * 60);
+
+/// Integrations backed off after a systemic failure: until when, and how many in a row.
+#[derive(Default)]
+pub struct Backoffs {
+    inner: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+}
+
+impl Backoffs {
+    /// How much longer `integration` is backed off, if it is.
+    pub fn remaining(&self, integration: &str) -> Option<Duration> {
+        let map = self.inner.lock().expect("backoff lock");
+        let (until, _) = map.get(integration)?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    /// Backs `integration` off after a systemic failure; returns for how long.
+    pub fn back_off(&self, integration: &str, asked: Option<Duration>) -> Duration {
+        let mut map = self.inner.lock().expect("backoff lock");
+        let now = std::time::Instant::now();
+        let entry = map.entry(integration.to_string()).or_insert((now, 0));
+        entry.1 += 1;
+        let doubling = SYSTEMIC_FIRST.saturating_mul(1 << (entry.1 - 1).min(10));
+        let wait = asked
+            .unwrap_or(doubling)
+            .min(SYSTEMIC_CAP.max(asked.unwrap_or_default()));
+        entry.0 = entry.0.max(now + wait);
+        entry.0 - now
+    }
+
+    /// `integration` worked again: forget its failures.
+    pub fn clear(&self, integration: &str) {
+        self.inner.lock().expect("backoff lock").remove(integration);
+    }
 }
 
 /// What one drain did, for progress lines and the demo's summary.
@@ -210,6 +258,8 @@ pub struct DrainStats {
     pub already_posted: u64,
     pub failed_attempts: u64,
     pub dead_lettered: u64,
+    /// Deliveries given back because their integration was backed off.
+    pub deferred: u64,
 }
 
 impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, C> {
@@ -217,21 +267,21 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         self.integrations
             .iter()
             .find(|i| i.name == name)
-            .ok_or_else(|| StepError(format!("integration '{name}' is not configured")))
+            .ok_or_else(|| StepError::Poison(format!("integration '{name}' is not configured")))
     }
 
     fn coupa(&self) -> Result<&CoupaClient, StepError> {
         self.systems
             .coupa
             .as_ref()
-            .ok_or_else(|| StepError("Coupa is not configured".into()))
+            .ok_or_else(|| StepError::retry("Coupa is not configured"))
     }
 
     fn bc(&self) -> Result<&BcClient, StepError> {
         self.systems
             .bc
             .as_ref()
-            .ok_or_else(|| StepError("Business Central is not configured".into()))
+            .ok_or_else(|| StepError::retry("Business Central is not configured"))
     }
 
     fn clients(&self) -> Result<Clients<'_>, StepError> {
@@ -255,7 +305,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         subscriptions::renew_subscriptions(self.bc()?, cfg, client_state, self.env.clock.now())
             .await
             .map(Some)
-            .map_err(|e| StepError::new("renewing BC subscriptions", e))
+            .map_err(|e| StepError::system("renewing BC subscriptions", e))
     }
 
     /// A request to the BC notification URL of an integration (handshake or notification).
@@ -373,7 +423,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     /// The map step for one ingest message body.
     pub async fn handle_ingest(&self, body: &str) -> Result<MapOutcome, StepError> {
         let msg: IngestMessage = serde_json::from_str(body)
-            .map_err(|e| StepError::new("undecodable ingest message", e))?;
+            .map_err(|e| StepError::Poison(format!("undecodable ingest message: {e}")))?;
         let integration = self.integration(&msg.integration)?;
         match (integration.kind, msg.kind) {
             (
@@ -400,10 +450,10 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     /// The post step for one post message body.
     pub async fn handle_post(&self, body: &str) -> Result<PostOutcome, StepError> {
         let v: serde_json::Value = serde_json::from_str(body)
-            .map_err(|e| StepError::new("undecodable post message", e))?;
+            .map_err(|e| StepError::Poison(format!("undecodable post message: {e}")))?;
         if v.get("task").is_some() {
             let msg: SyncMessage = serde_json::from_value(v)
-                .map_err(|e| StepError::new("undecodable sync message", e))?;
+                .map_err(|e| StepError::Poison(format!("undecodable sync message: {e}")))?;
             self.integration(&msg.integration)?;
             let (env, owner, name) = (&self.env, self.owner.as_str(), msg.integration.as_str());
             return match &msg.task {
@@ -418,8 +468,8 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 }
             };
         }
-        let msg: PostMessage =
-            serde_json::from_value(v).map_err(|e| StepError::new("undecodable post message", e))?;
+        let msg: PostMessage = serde_json::from_value(v)
+            .map_err(|e| StepError::Poison(format!("undecodable post message: {e}")))?;
         self.integration(&msg.integration)?;
         post::bc_purchase_invoice(&self.env, self.bc()?, &self.owner, &msg).await
     }
@@ -434,6 +484,18 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         receive_count: u32,
         stats: &mut DrainStats,
     ) -> Delivery {
+        let integration = message_identity(body).0;
+        if let Some(wait) = self.backoffs.remaining(&integration) {
+            // Backed off after a systemic failure: do not spend a request, nor a delivery.
+            stats.deferred += 1;
+            return Delivery::Deferred {
+                error: StepError::Systemic {
+                    reason: format!("integration '{integration}' is backed off"),
+                    after: Some(wait),
+                },
+                wait,
+            };
+        }
         let result = match queue {
             QueueName::Ingest => self.handle_ingest(body).await.map(|o| {
                 match o {
@@ -466,53 +528,96 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                         Delivery::RetryIn(retry_in)
                     }
                     PostOutcome::Unsettled { .. } => {
-                        return Err(StepError("an earlier create's outcome was still unknown at the last allowed delivery".into()));
+                        return Err(StepError::retry("an earlier create's outcome was still unknown at the last allowed delivery"));
                     }
                     PostOutcome::Busy { owner, .. } => {
-                        return Err(StepError(format!("still claimed by {owner} at the last allowed delivery")));
+                        return Err(StepError::retry(format!("still claimed by {owner} at the last allowed delivery")));
                     }
                 })
             }),
         };
-        match result {
-            Ok(d) => d,
-            Err(error) => {
-                stats.failed_attempts += 1;
+        let error = match result {
+            Ok(d) => {
+                self.backoffs.clear(&integration);
+                return d;
+            }
+            Err(error) => error,
+        };
+        stats.failed_attempts += 1;
+        match error {
+            StepError::Poison(_) => {
+                stats.dead_lettered += 1;
+                self.audit_failure(queue, body, receive_count, &error, true)
+                    .await;
+                Delivery::DeadLetterNow { error }
+            }
+            StepError::Systemic { after, .. } => {
+                let wait = self.backoffs.back_off(&integration, after);
+                let text = StepError::Systemic {
+                    reason: format!(
+                        "integration '{integration}' backed off for {} s: {error}",
+                        wait.as_secs()
+                    ),
+                    after: Some(wait),
+                };
+                self.audit_failure(queue, body, receive_count, &text, false)
+                    .await;
+                Delivery::Deferred { error, wait }
+            }
+            StepError::Retry { after, .. } => {
                 let dead_lettered = receive_count >= self.max_receives;
                 if dead_lettered {
                     stats.dead_lettered += 1;
                 }
                 self.audit_failure(queue, body, receive_count, &error, dead_lettered)
                     .await;
+                let retry_in = self
+                    .retry
+                    .backoff(receive_count)
+                    .max(after.unwrap_or_default());
                 Delivery::Failed {
                     error,
                     dead_lettered,
+                    retry_in,
                 }
             }
         }
     }
 
-    /// The embedded runtime's handling of one received message: run it, then ack it or
-    /// schedule its retry on the queue.
+    /// Puts a delivered message where its [`Delivery`] says. `delete_done`: the embedded
+    /// runtime deletes finished messages itself; on Lambda the event source does.
+    pub async fn settle(
+        &self,
+        queue: QueueName,
+        m: &Message,
+        delivery: &Delivery,
+        delete_done: bool,
+    ) -> Result<(), crate::ports::QueueError> {
+        let q = &self.env.queue;
+        match delivery {
+            Delivery::Done if delete_done => q.ack(queue, &m.receipt).await,
+            Delivery::Done => Ok(()),
+            Delivery::RetryIn(wait) => q.retry_later(queue, &m.receipt, *wait).await,
+            Delivery::Failed { retry_in, .. } => q.retry_later(queue, &m.receipt, *retry_in).await,
+            Delivery::DeadLetterNow { .. } => q.dead_letter(queue, m).await,
+            Delivery::Deferred { wait, .. } => q.defer(queue, m, *wait).await,
+        }
+    }
+
+    /// The embedded runtime's handling of one received message: run it, then settle it on the
+    /// queue.
     async fn process(
         &self,
         queue: QueueName,
         m: Message,
         stats: &mut DrainStats,
     ) -> Result<(), StepError> {
-        let qerr = |e: crate::ports::QueueError| StepError::new("queue", e);
-        let q = &self.env.queue;
-        match self
+        let d = self
             .run_message(queue, &m.body, m.receive_count, stats)
+            .await;
+        self.settle(queue, &m, &d, true)
             .await
-        {
-            Delivery::Done => q.ack(queue, &m.receipt).await.map_err(qerr),
-            Delivery::RetryIn(wait) => q.retry_later(queue, &m.receipt, wait).await.map_err(qerr),
-            Delivery::Failed { .. } => {
-                let wait = self.retry.backoff(m.receive_count);
-                q.retry_later(queue, &m.receipt, wait).await.map_err(qerr)
-            }
-        }
+            .map_err(|e| StepError::new("queue", e))
     }
 
     async fn audit_failure(
@@ -618,6 +723,7 @@ fn add(t: &mut DrainStats, l: &DrainStats) {
     t.already_posted += l.already_posted;
     t.failed_attempts += l.failed_attempts;
     t.dead_lettered += l.dead_lettered;
+    t.deferred += l.deferred;
 }
 
 /// (integration, document kind, source id) of a message body, best effort, for audit items

@@ -63,6 +63,7 @@ impl Context {
                 base_delay: Duration::from_millis(500),
                 max_delay: Duration::from_secs(60),
             },
+            backoffs: Default::default(),
         });
         Ok(Self {
             config,

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use mlc_shared::ports::{Queue, QueueName};
+use mlc_shared::ports::{Message, QueueName};
 use mlc_shared::runtime::{Delivery, DrainStats};
 
 use crate::Context;
@@ -26,34 +26,56 @@ pub async fn handle_batch(ctx: &Context, queue: QueueName, event: SqsEvent) -> S
             failures.push(failure(id));
             continue;
         }
-        let body = record.body.as_deref().unwrap_or_default();
+        let message = Message {
+            receipt: record.receipt_handle.clone().unwrap_or_default(),
+            group_id: group.clone().unwrap_or_default(),
+            dedup_id: record
+                .attributes
+                .get("MessageDeduplicationId")
+                .cloned()
+                .unwrap_or_else(|| id.clone()),
+            body: record.body.clone().unwrap_or_default(),
+            receive_count: receive_count(&record),
+        };
         let delivery = ctx
             .pipeline
-            .run_message(queue, body, receive_count(&record), &mut stats)
+            .run_message(queue, &message.body, message.receive_count, &mut stats)
             .await;
+        // Delays (a busy claim's lease, the backoff or the server's Retry-After, a backed-off
+        // integration) are set on the message itself, so it does not come back after the
+        // queue's visibility timeout instead; a poison message goes to the dead-letter queue now.
+        let settled = match ctx.pipeline.settle(queue, &message, &delivery, false).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "could not settle the message on the queue; it returns after the visibility timeout");
+                false
+            }
+        };
         match delivery {
             Delivery::Done => {}
-            Delivery::RetryIn(wait) => {
-                // Held by another worker's claim: come back when its lease ends, not after the
-                // queue's visibility timeout.
-                if let Some(receipt) = &record.receipt_handle
-                    && let Err(e) = ctx
-                        .pipeline
-                        .env
-                        .queue
-                        .retry_later(queue, receipt, wait)
-                        .await
-                {
-                    tracing::warn!(error = %e, "could not delay the message; it returns after the visibility timeout");
-                }
+            // In the dead-letter queue already: let the event source delete it. If it could not
+            // be moved there, it must not be deleted: report it failed, it comes back.
+            Delivery::DeadLetterNow { .. } if settled => {}
+            Delivery::DeadLetterNow { error } => {
+                tracing::warn!(message_id = %id, %error, "poison message not yet dead-lettered");
+                stopped.insert(group);
+                failures.push(failure(id));
+            }
+            Delivery::RetryIn(_) => {
                 stopped.insert(group);
                 failures.push(failure(id));
             }
             Delivery::Failed {
                 error,
                 dead_lettered,
+                ..
             } => {
                 tracing::warn!(message_id = %id, %error, dead_lettered, "record failed");
+                stopped.insert(group);
+                failures.push(failure(id));
+            }
+            Delivery::Deferred { error, wait } => {
+                tracing::warn!(message_id = %id, %error, ?wait, "integration backed off");
                 stopped.insert(group);
                 failures.push(failure(id));
             }

@@ -7,6 +7,7 @@ mod clock;
 mod queue;
 mod secrets;
 mod store;
+mod system;
 
 pub use audit::{AuditFilter, AuditItem, AuditStatus, Step};
 pub use clock::{Clock, SystemClock};
@@ -16,3 +17,4 @@ pub use store::{
     Audit, Claim, Ledger, LedgerEntry, LedgerKey, LedgerState, Mappings, ParkedDoc, Parking, Store,
     StoreError, Watermark, Watermarks,
 };
+pub use system::SystemError;

@@ -38,6 +38,25 @@ pub trait Queue: Send + Sync {
         delay: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
+    /// Moves a received message to the dead-letter queue now: no retry can make it succeed (an
+    /// undecodable body, a document the source does not have), so it must not spend its
+    /// remaining deliveries first.
+    fn dead_letter(
+        &self,
+        queue: QueueName,
+        message: &Message,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Makes a received message visible again after `delay` WITHOUT spending one of its
+    /// deliveries: the failure was the integration's (credentials refused, the target down),
+    /// not the message's, and a long outage must not dead-letter every document in flight.
+    fn defer(
+        &self,
+        queue: QueueName,
+        message: &Message,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
     /// Messages waiting (visible or in flight), for "until idle" loops and progress.
     fn depth(&self, queue: QueueName) -> impl Future<Output = Result<u64, QueueError>> + Send;
 

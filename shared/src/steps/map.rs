@@ -67,15 +67,20 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
         }
     };
     if crash == Some(MapCrash::BeforeSourceRead) {
-        return Err(StepError("crash injected before the source read".into()));
+        return Err(StepError::retry("crash injected before the source read"));
     }
     let wire = match clients.coupa.invoice(id).await {
         Ok(w) => w,
         Err(e @ CoupaError::Malformed { .. }) => return park(env, msg, None, e.to_string()).await,
-        Err(e) => return Err(StepError::new(&format!("fetching Coupa invoice {id}"), e)),
+        Err(e) => {
+            return Err(StepError::system(
+                &format!("fetching Coupa invoice {id}"),
+                e,
+            ));
+        }
     };
     if crash == Some(MapCrash::AfterSourceRead) {
-        return Err(StepError("crash injected after the source read".into()));
+        return Err(StepError::retry("crash injected after the source read"));
     }
     let invoice = match coupa::invoice_from_wire(&wire) {
         Ok(inv) => inv,
@@ -105,7 +110,7 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
             Err(ResolveError::Unresolved(why)) => {
                 return park(env, msg, Some(invoice.number.clone()), why).await;
             }
-            Err(e) => return Err(StepError::new("resolving", e)),
+            Err(e) => return Err(e.into_step("resolving")),
         };
     let post = PostMessage {
         integration: name.clone(),
@@ -116,8 +121,8 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
         .await
         .map_err(|e| StepError::new("enqueueing for posting", e))?;
     if crash == Some(MapCrash::AfterEnqueue) {
-        return Err(StepError(
-            "crash injected after the post message was queued".into(),
+        return Err(StepError::retry(
+            "crash injected after the post message was queued",
         ));
     }
     claim::unpark(env, msg).await?;

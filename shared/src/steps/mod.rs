@@ -19,7 +19,9 @@ pub mod webhook;
 pub use audit::audit_item;
 pub use messages::{IngestMessage, PostMessage, SyncMessage, SyncTask};
 
-use crate::ports::{Clock, Queue, Store};
+use std::time::Duration;
+
+use crate::ports::{Clock, Queue, Store, SystemError};
 
 /// The ports a step works with.
 pub struct Env<Q, S, C> {
@@ -38,15 +40,65 @@ impl<Q: Queue, S: Store, C: Clock> Env<Q, S, C> {
     }
 }
 
-/// A step that did not finish: the message is retried later (and dead-lettered after the
-/// queue's maximum number of receives). Outcomes that need a person are not errors: they are
-/// parked, with the reason in the audit trail.
+/// A step that did not finish, and what the runtime must do about it. Outcomes that need a
+/// person are not errors: they are parked, with the reason in the audit trail.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StepError(pub String);
+pub enum StepError {
+    /// Try again later (the queue redelivers with backoff, and dead-letters after its maximum
+    /// number of deliveries), never earlier than `after` when the server asked for a wait.
+    #[error("{reason}")]
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// No retry can make this message succeed (it cannot be decoded, it names what does not
+    /// exist): dead-letter it at once, audited, without spending its deliveries.
+    #[error("{0}")]
+    Poison(String),
+    /// The integration, not the message, is at fault (credentials refused, a secret missing):
+    /// back the whole integration off; the message keeps its deliveries.
+    #[error("{reason}")]
+    Systemic {
+        reason: String,
+        after: Option<Duration>,
+    },
+}
 
 impl StepError {
+    /// A retryable failure with its context ("reading the ledger: …").
     pub fn new(context: &str, e: impl std::fmt::Display) -> Self {
-        Self(format!("{context}: {e}"))
+        Self::retry(format!("{context}: {e}"))
+    }
+
+    pub fn retry(reason: impl Into<String>) -> Self {
+        StepError::Retry {
+            reason: reason.into(),
+            after: None,
+        }
+    }
+
+    /// A failure of an external system, classified: refused credentials are systemic, the
+    /// server's `Retry-After` travels with a retry, everything else is retried.
+    pub fn system(context: &str, e: impl Into<SystemError>) -> Self {
+        let e = e.into();
+        let reason = format!("{context}: {e}");
+        match e {
+            SystemError::Unauthorized(_) => StepError::Systemic {
+                reason,
+                after: None,
+            },
+            e => StepError::Retry {
+                reason,
+                after: e.retry_after(),
+            },
+        }
+    }
+
+    /// The least wait before the next attempt that the server asked for.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StepError::Retry { after, .. } | StepError::Systemic { after, .. } => *after,
+            StepError::Poison(_) => None,
+        }
     }
 }

@@ -40,7 +40,7 @@ pub async fn map_coupa_order<Q: Queue, S: Store, C: Clock>(
         Err(e @ coupa::CoupaError::Malformed { .. }) => {
             return park(env, msg, None, e.to_string()).await;
         }
-        Err(e) => return Err(StepError::new(&format!("fetching Coupa PO {id}"), e)),
+        Err(e) => return Err(StepError::system(&format!("fetching Coupa PO {id}"), e)),
     };
     let po = match coupa::purchase_order_from_wire(&wire) {
         Ok(po) => po,
@@ -76,7 +76,7 @@ pub async fn map_coupa_order<Q: Queue, S: Store, C: Clock>(
             Err(ResolveError::Unresolved(why)) => {
                 return park(env, msg, Some(po.number.clone()), why).await;
             }
-            Err(e) => return Err(StepError::new("resolving", e)),
+            Err(e) => return Err(e.into_step("resolving")),
         };
     let task = SyncMessage {
         integration: integration.name.clone(),
@@ -204,7 +204,7 @@ fn bc_fail(what: &str, e: BcError) -> SyncError {
         ))
     } else {
         // 409 is a stale entity tag: someone changed the order meanwhile; read again and retry.
-        SyncError::Retry(StepError::new(what, e))
+        SyncError::Retry(StepError::system(what, e))
     }
 }
 
@@ -392,7 +392,7 @@ async fn create<Q: Queue, S: Store, C: Clock>(
                         super::post::remember_unsettled_create(env, at.key, at.owner, now).await?;
                     return Err(SyncError::Unsettled(wait));
                 }
-                None => return Err(SyncError::Retry(StepError::new("creating the order", e))),
+                None => return Err(SyncError::Retry(StepError::system("creating the order", e))),
             }
         }
         Err(e) => return Err(bc_fail("the purchase order", e)),
@@ -530,7 +530,7 @@ async fn add_dimensions(
                         .is_some_and(|v| v.eq_ignore_ascii_case(value)) =>
                 {
                     let Some(dim_id) = h.id.as_deref() else {
-                        return Err(SyncError::Retry(StepError(format!(
+                        return Err(SyncError::Retry(StepError::retry(format!(
                             "BC dimension set line {code} on line {n} has no id"
                         ))));
                     };

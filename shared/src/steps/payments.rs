@@ -63,10 +63,10 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
     let paid = bc
         .paid_invoices_modified(lower, upper)
         .await
-        .map_err(|e| StepError::new("listing paid BC invoices", e))?;
+        .map_err(|e| StepError::system("listing paid BC invoices", e))?;
     if crash == Some(PaidPollCrash::AfterRead) {
-        return Err(StepError(
-            "crash injected after the paid poll read BC".into(),
+        return Err(StepError::retry(
+            "crash injected after the paid poll read BC",
         ));
     }
     let mut report = PaidPollReport {
@@ -172,13 +172,13 @@ pub async fn confirm_coupa_payment<Q: Queue, S: Store, C: Clock>(
         Ok(id) => id,
         Err(_) => {
             claim::release(env, &key, owner).await;
-            return Err(StepError(format!(
+            return Err(StepError::retry(format!(
                 "'{}' is not a Coupa invoice id",
                 p.source_id
             )));
         }
     };
-    let fail = |what: &str, e: crate::systems::coupa::CoupaError| StepError::new(what, e);
+    let fail = |what: &str, e: crate::systems::coupa::CoupaError| StepError::system(what, e);
     let result = async {
         let current = coupa
             .invoice(id)

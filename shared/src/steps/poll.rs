@@ -147,7 +147,7 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
         let (refs, unreadable) = feed
             .page(coupa, window, after_id)
             .await
-            .map_err(|e| StepError::new(&format!("listing Coupa {}s", kind.as_str()), e))?;
+            .map_err(|e| StepError::system(&format!("listing Coupa {}s", kind.as_str()), e))?;
         report.pages += 1;
         let page_len = refs.len() + unreadable.len();
         for e in &unreadable {

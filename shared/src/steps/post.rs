@@ -127,7 +127,7 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
         Claimed::Finished(busy) => return Ok(busy),
     };
     if crash == Some(CrashPoint::AfterClaim) {
-        return Err(StepError("crash injected after the ledger claim".into()));
+        return Err(StepError::retry("crash injected after the ledger claim"));
     }
 
     let result = post_claimed(env, bc, owner, &key, inv, &entry, crash).await;
@@ -167,7 +167,7 @@ pub async fn post_with_crash<Q: Queue, S: Store, C: Clock>(
             claim::release(env, &key, owner).await;
             Ok(PostOutcome::Unsettled { retry_in })
         }
-        Err(Failure::Crashed(why)) => Err(StepError(why)),
+        Err(Failure::Crashed(why)) => Err(StepError::retry(why)),
         Err(Failure::Retry(e)) => {
             claim::release(env, &key, owner).await;
             Err(e)
@@ -207,7 +207,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
     entry: &LedgerEntry,
     crash: Option<CrashPoint>,
 ) -> Result<Progress, Failure> {
-    let bc_err = |what: &str, e: BcError| Failure::Retry(StepError::new(what, e));
+    let bc_err = |what: &str, e: BcError| Failure::Retry(StepError::system(what, e));
     let known_id = entry.target_id.as_deref();
     let set = doc_set(inv);
     let noun = set.noun();
@@ -323,7 +323,7 @@ async fn post_claimed<Q: Queue, S: Store, C: Clock>(
         .await
         .map_err(|e| bc_err(&format!("reading the posted {noun}"), e))?
         .ok_or_else(|| {
-            Failure::Retry(StepError(format!(
+            Failure::Retry(StepError::retry(format!(
                 "BC {noun} {} vanished after posting",
                 draft.id
             )))

@@ -30,6 +30,17 @@ pub enum ResolveError {
     Target(#[from] BcError),
 }
 
+impl ResolveError {
+    /// A failure to resolve that is not a missing mapping, as a step error: a target that
+    /// could not be asked is classified like any system failure.
+    pub fn into_step(self, context: &str) -> super::StepError {
+        match self {
+            ResolveError::Target(e) => super::StepError::system(context, e),
+            e => super::StepError::new(context, e),
+        }
+    }
+}
+
 /// How long a snapshot of BC's master data serves before it is read again. A value missing
 /// from a snapshot older than [`RECHECK_AFTER`] is looked for once more in a fresh one, so a
 /// value just added in BC is found without waiting this long.

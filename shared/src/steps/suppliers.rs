@@ -31,14 +31,19 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         return park(env, msg, None, why).await;
     };
     let Some(lookups) = clients.lookups.as_ref() else {
-        return Err(StepError("Business Central is not configured".into()));
+        return Err(StepError::retry("Business Central is not configured"));
     };
     let wire = match clients.coupa.supplier(id).await {
         Ok(w) => w,
         Err(e @ coupa::CoupaError::Malformed { .. }) => {
             return park(env, msg, None, e.to_string()).await;
         }
-        Err(e) => return Err(StepError::new(&format!("fetching Coupa supplier {id}"), e)),
+        Err(e) => {
+            return Err(StepError::system(
+                &format!("fetching Coupa supplier {id}"),
+                e,
+            ));
+        }
     };
     let supplier = match coupa::supplier_from_wire(&wire) {
         Ok(s) => s,
@@ -48,7 +53,7 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
     let (key_name, key) = match resolve::supplier_key(&supplier, integration) {
         Ok(k) => k,
         Err(ResolveError::Unresolved(why)) => return park(env, msg, shown, why).await,
-        Err(e) => return Err(StepError::new("resolving", e)),
+        Err(e) => return Err(e.into_step("resolving")),
     };
     let audit = |status| {
         let mut item = audit_item(
@@ -74,7 +79,7 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         None => match resolve::find_vendor(lookups.bc, integration, &supplier, &key).await {
             Ok(v) => v,
             Err(ResolveError::Unresolved(why)) => return park(env, msg, shown, why).await,
-            Err(e) => return Err(StepError::new("looking up the vendor", e)),
+            Err(e) => return Err(e.into_step("looking up the vendor")),
         },
     };
     if let Some(vendor) = found {
@@ -225,7 +230,7 @@ pub async fn post_bc_vendor<Q: Queue, S: Store, C: Clock>(
         Err(e) => {
             // A create whose answer was lost is found by its number or tax id next time.
             claim::release(env, &key, owner).await;
-            Err(StepError::new("creating the BC vendor", e))
+            Err(StepError::system("creating the BC vendor", e))
         }
     }
 }

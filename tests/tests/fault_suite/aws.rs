@@ -209,6 +209,7 @@ impl Stack {
                     owner: p.owner.clone(),
                     max_receives: p.max_receives,
                     retry: p.retry.clone(),
+                    backoffs: Default::default(),
                 });
                 Context { pipeline, ..ctx }
             }

@@ -75,6 +75,7 @@ impl Factory {
                 owner: p.owner.clone(),
                 max_receives: p.max_receives,
                 retry: p.retry.clone(),
+                backoffs: Default::default(),
             }),
         };
         self.created.lock().unwrap().push(p.clone());
@@ -454,17 +455,15 @@ pub async fn deliver_normally(
         .run_message(queue, &m.body, m.receive_count, &mut local)
         .await;
     c.add(&local);
-    match d {
-        Delivery::Done => ack(p, queue, &m, c).await,
-        Delivery::RetryIn(wait) => {
-            c.redeliveries.fetch_add(1, Ordering::Relaxed);
-            retry(p, queue, &m, wait, c).await
+    if !matches!(d, Delivery::Done | Delivery::DeadLetterNow { .. }) {
+        c.redeliveries.fetch_add(1, Ordering::Relaxed);
+    }
+    match p.settle(queue, &m, &d, true).await {
+        Ok(()) => {}
+        Err(QueueError::UnknownReceipt { .. }) => {
+            c.stale_acks.fetch_add(1, Ordering::Relaxed);
         }
-        Delivery::Failed { .. } => {
-            c.redeliveries.fetch_add(1, Ordering::Relaxed);
-            let wait = p.retry.backoff(m.receive_count);
-            retry(p, queue, &m, wait, c).await
-        }
+        Err(e) => panic!("settling a delivery: {e}"),
     }
 }
 

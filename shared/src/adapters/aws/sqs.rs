@@ -323,6 +323,49 @@ impl Queue for SqsQueue {
         }
     }
 
+    async fn dead_letter(&self, queue: QueueName, message: &Message) -> Result<(), QueueError> {
+        let dlq = self.dlq_url(queue);
+        // A dedup id of its own: the same message dead-lettered twice within five minutes (after
+        // a redrive) must not be dropped by the dead-letter queue.
+        let dedup = crate::ports::dedup_id(&[
+            &message.dedup_id,
+            "dl",
+            &uuid::Uuid::new_v4().simple().to_string()[..12],
+        ]);
+        self.client
+            .send_message()
+            .queue_url(dlq)
+            .message_body(&message.body)
+            .message_group_id(&message.group_id)
+            .message_deduplication_id(dedup)
+            .send()
+            .await
+            .map_err(|e| {
+                backend(
+                    queue,
+                    format!("SendMessage to {dlq}: {}", DisplayErrorContext(&e)),
+                )
+            })?;
+        // In the dead-letter queue first, then gone from the queue: a crash in between leaves a
+        // copy in both, which the ledger makes harmless; the other order could lose it.
+        self.ack(queue, &message.receipt).await
+    }
+
+    /// SQS cannot give a receive back: `ApproximateReceiveCount` only grows. The message is
+    /// hidden for `delay` (keeping its place in its group, so a document's messages stay in
+    /// order), and the receive still counts toward the queue's `maxReceiveCount`. The runtime
+    /// makes systemic delays long and growing, so the deliveries left span a long outage;
+    /// re-sending a fresh copy instead would reset the count but put the copy behind the
+    /// group's later messages (an older purchase-order version applied after a newer one).
+    async fn defer(
+        &self,
+        queue: QueueName,
+        message: &Message,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.retry_later(queue, &message.receipt, delay).await
+    }
+
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
         let url = self.url(queue);
         let names = [

@@ -341,6 +341,58 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
             .map_err(queue_err(queue))
     }
 
+    async fn dead_letter(&self, queue: QueueName, message: &Message) -> Result<(), QueueError> {
+        let receipt = message.receipt.clone();
+        let now_s = ts(self.clock.now());
+        self.db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT INTO queue_dead_letters (queue, original_seq, group_id,
+                         dedup_id, body, sent_at, receive_count, dead_at)
+                     SELECT queue, seq, group_id, dedup_id, body, sent_at, receive_count, ?3
+                     FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![queue.as_str(), receipt, now_s],
+                )?;
+                if n == 0 {
+                    return Err(Fail::UnknownReceipt(receipt));
+                }
+                tx.execute(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![queue.as_str(), receipt],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
+    async fn defer(
+        &self,
+        queue: QueueName,
+        message: &Message,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let receipt = message.receipt.clone();
+        let visible_at = ts(add(self.clock.now(), delay));
+        self.db
+            .call(move |conn| {
+                // The delivery is given back: the receive count goes down by the one this
+                // delivery added, so the message keeps every delivery it had left.
+                let n = conn.execute(
+                    "UPDATE queue_messages
+                     SET visible_at = ?3, receipt = NULL, receive_count = MAX(receive_count - 1, 0)
+                     WHERE queue = ?1 AND receipt = ?2",
+                    params![queue.as_str(), receipt, visible_at],
+                )?;
+                if n == 0 {
+                    return Err(Fail::UnknownReceipt(receipt));
+                }
+                Ok(())
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
         self.db
             .call(move |conn| {

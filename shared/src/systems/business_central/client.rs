@@ -68,6 +68,20 @@ impl BcError {
     }
 }
 
+impl From<BcError> for crate::ports::SystemError {
+    /// As any HTTP failure, with BC's own code and message (A3) as the text of a refusal, so
+    /// the parked reason says what BC said rather than a raw body.
+    fn from(e: BcError) -> Self {
+        use crate::ports::SystemError as S;
+        let bc = e.bc_message();
+        let BcError::Http(h) = e;
+        match (S::from(h), bc) {
+            (S::Rejected { status, .. }, Some(message)) => S::Rejected { status, message },
+            (other, _) => other,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct BcClient {
     pub(super) api: ApiClient,

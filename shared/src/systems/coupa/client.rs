@@ -41,6 +41,15 @@ pub enum CoupaError {
     },
 }
 
+impl From<CoupaError> for crate::ports::SystemError {
+    fn from(e: CoupaError) -> Self {
+        match e {
+            CoupaError::Http(h) => h.into(),
+            e @ CoupaError::Malformed { .. } => crate::ports::SystemError::Malformed(e.to_string()),
+        }
+    }
+}
+
 /// One listed document of a poll page: its id and, when readable, its `updated-at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocRef {

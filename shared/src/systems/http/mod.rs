@@ -27,6 +27,8 @@ pub enum HttpError {
         url: String,
         status: u16,
         body: String,
+        /// The server's `Retry-After`, when it sent one: it travels with the error to the queue.
+        retry_after: Option<Duration>,
     },
     #[error("{method} {url}: {message}")]
     Transport {
@@ -87,6 +89,52 @@ impl HttpError {
     /// A client error that retrying will not fix (bad data, missing permission).
     pub fn is_rejection(&self) -> bool {
         matches!(self, HttpError::Status { status, .. } if (400..500).contains(status) && *status != 408 && *status != 429)
+    }
+}
+
+impl From<HttpError> for crate::ports::SystemError {
+    /// Every system's HTTP failures in the steps' terms. A system whose error bodies say more
+    /// (BC's `error.code`, B1's session codes) maps those first and falls back to this.
+    fn from(e: HttpError) -> Self {
+        use crate::ports::SystemError as S;
+        let message = e.to_string();
+        match e {
+            HttpError::Status {
+                status,
+                retry_after,
+                ..
+            } => match status {
+                401 | 403 => S::Unauthorized(message),
+                404 | 410 => S::NotFound(message),
+                409 | 412 => S::Conflict(message),
+                408 | 429 => S::Transient {
+                    message,
+                    retry_after,
+                },
+                500..=599 => S::MayHaveSucceeded {
+                    message,
+                    may_still_commit: matches!(status, 502 | 504),
+                    retry_after,
+                },
+                _ => S::Rejected {
+                    status: Some(status),
+                    message,
+                },
+            },
+            HttpError::Transport { .. } => S::MayHaveSucceeded {
+                message,
+                may_still_commit: true,
+                retry_after: None,
+            },
+            // The token endpoint refused our client credentials: nothing can succeed until a
+            // person fixes them. A token endpoint that is down (5xx) is only transient.
+            HttpError::Auth { status, .. } if status < 500 => S::Unauthorized(message),
+            HttpError::Auth { .. } => S::Transient {
+                message,
+                retry_after: None,
+            },
+            HttpError::Decode { .. } => S::Malformed(message),
+        }
     }
 }
 
@@ -344,6 +392,7 @@ impl ApiClient {
                         method: req.method.to_string(),
                         url: req.url.clone(),
                         status: resp.status.as_u16(),
+                        retry_after: retry_after(&resp.headers),
                         body: auth::truncate(&String::from_utf8_lossy(&resp.body)),
                     });
                 }
