@@ -351,7 +351,8 @@ async fn no_secret_or_token_appears_in_logs_output_audit_queues_or_database() {
     assert!(d.bc.purchase_invoices().len() >= 3);
 
     // 2. Expired tokens between runs, and a wrong BC secret: the token endpoint answers 401,
-    //    the post fails, retries and is dead-lettered.
+    //    the integration backs off (nothing dead-lettered, the document stays queued) and
+    //    `run --once` says so with exit status 3.
     d.coupa.expire_tokens();
     d.bc.expire_tokens();
     d.invoice("SUP-001", "LEAK-1");
@@ -359,16 +360,15 @@ async fn no_secret_or_token_appears_in_logs_output_audit_queues_or_database() {
     let o = d.mlc(&["check"], None);
     assert!(!o.status.success(), "{}", text(&o));
     let o = d.mlc(&["run", "--once"], None);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("backed off"), "{}", text(&o));
     assert_eq!(d.posted("LEAK-1"), 0);
-    let o = d.mlc(&["audit", "--status", "dead_lettered"], None);
+    let o = d.mlc(&["audit", "--status", "failed"], None);
     assert!(text(&o).contains("AADSTS7000215"), "{}", text(&o));
 
-    // 3. The right secret again; the dead letter is replayed.
+    // 3. The right secret again; the document still queued posts on the next run.
     d.set_secret("bc-client-secret", BC_SECRET);
-    let o = d.mlc(&["replay", "--dead-lettered", "--dry-run"], None);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = d.mlc(&["replay", "--dead-lettered"], None);
+    let o = d.mlc(&["run", "--once"], None);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(d.posted("LEAK-1"), 1);
 

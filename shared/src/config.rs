@@ -122,6 +122,14 @@ pub struct CoupaConfig {
     pub webhook_secret: Option<String>,
     #[serde(default = "default_coupa_rate")]
     pub requests_per_second: u32,
+    /// How long one HTTP request may take before it is given up (and, for a write, treated as
+    /// "may have succeeded").
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+fn default_http_timeout() -> u64 {
+    60
 }
 
 fn default_coupa_scopes() -> Vec<String> {
@@ -151,6 +159,10 @@ pub struct BusinessCentralConfig {
     pub rate: Option<RateBudget>,
     #[serde(default)]
     pub page_size: Option<usize>,
+    /// How long one HTTP request may take before it is given up (a write is then looked for,
+    /// never repeated blindly).
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
 }
 
 fn default_bc_api_url() -> String {

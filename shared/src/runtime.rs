@@ -67,7 +67,10 @@ impl Systems {
                         scopes: coupa_scopes(cfg),
                         api_version: c.api_version.clone(),
                         requests_per_second: c.requests_per_second,
-                        http: HttpSettings::default(),
+                        http: HttpSettings {
+                            timeout: Duration::from_secs(c.http_timeout_secs.max(1)),
+                            ..HttpSettings::default()
+                        },
                     };
                     Some(
                         CoupaClient::new(settings).map_err(|source| BuildError::Client {
@@ -98,7 +101,10 @@ impl Systems {
                         client_secret,
                         budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
                         page_size: b.page_size,
-                        http: HttpSettings::default(),
+                        http: HttpSettings {
+                            timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
+                            ..HttpSettings::default()
+                        },
                     };
                     Some(
                         BcClient::new(settings).map_err(|source| BuildError::Client {
@@ -214,32 +220,65 @@ pub enum Delivery {
 const SYSTEMIC_FIRST: Duration = Duration::from_secs(30);
 const SYSTEMIC_CAP: Duration = Duration::from_secs(15 * 60);
 
-/// Integrations backed off after a systemic failure: until when, and how many in a row.
+/// Integrations backed off after a systemic failure: until when, how many in a row, and why.
 #[derive(Default)]
 pub struct Backoffs {
-    inner: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+    inner: std::sync::Mutex<std::collections::HashMap<String, Backoff>>,
+}
+
+struct Backoff {
+    until: std::time::Instant,
+    streak: u32,
+    reason: String,
 }
 
 impl Backoffs {
+    /// Whether any integration is backed off now.
+    pub fn any(&self) -> bool {
+        !self.active().is_empty()
+    }
+
+    /// The integrations backed off now: (name, time left, why), by name.
+    pub fn active(&self) -> Vec<(String, Duration, String)> {
+        let map = self.inner.lock().expect("backoff lock");
+        let now = std::time::Instant::now();
+        let mut out: Vec<_> = map
+            .iter()
+            .filter_map(|(name, b)| {
+                let left = b.until.checked_duration_since(now)?;
+                Some((name.clone(), left, b.reason.clone()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// How much longer `integration` is backed off, if it is.
     pub fn remaining(&self, integration: &str) -> Option<Duration> {
         let map = self.inner.lock().expect("backoff lock");
-        let (until, _) = map.get(integration)?;
-        until.checked_duration_since(std::time::Instant::now())
+        map.get(integration)?
+            .until
+            .checked_duration_since(std::time::Instant::now())
     }
 
-    /// Backs `integration` off after a systemic failure; returns for how long.
-    pub fn back_off(&self, integration: &str, asked: Option<Duration>) -> Duration {
+    /// Backs `integration` off after a systemic failure (`reason`); returns for how long: the
+    /// server's wait when it named one, else doubling per failure in a row up to the cap.
+    pub fn back_off(&self, integration: &str, asked: Option<Duration>, reason: &str) -> Duration {
         let mut map = self.inner.lock().expect("backoff lock");
         let now = std::time::Instant::now();
-        let entry = map.entry(integration.to_string()).or_insert((now, 0));
-        entry.1 += 1;
-        let doubling = SYSTEMIC_FIRST.saturating_mul(1 << (entry.1 - 1).min(10));
-        let wait = asked
-            .unwrap_or(doubling)
-            .min(SYSTEMIC_CAP.max(asked.unwrap_or_default()));
-        entry.0 = entry.0.max(now + wait);
-        entry.0 - now
+        let b = map.entry(integration.to_string()).or_insert(Backoff {
+            until: now,
+            streak: 0,
+            reason: String::new(),
+        });
+        b.streak += 1;
+        b.reason = reason.to_string();
+        let doubling = SYSTEMIC_FIRST
+            .saturating_mul(1 << (b.streak - 1).min(10))
+            .min(SYSTEMIC_CAP);
+        let wait = asked.unwrap_or(doubling);
+        b.until = b.until.max(now + wait);
+        b.until - now
     }
 
     /// `integration` worked again: forget its failures.
@@ -324,7 +363,19 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     pub async fn poll_all(&self) -> Result<Vec<(String, PollReport)>, StepError> {
         let mut out = Vec::new();
         for i in &self.integrations {
-            out.push((i.name.clone(), self.poll_one(i).await?));
+            if self.backoffs.remaining(&i.name).is_some() {
+                tracing::warn!(integration = %i.name, "backed off: not polled this cycle");
+                continue;
+            }
+            match self.poll_one(i).await {
+                Ok(r) => out.push((i.name.clone(), r)),
+                // This integration cannot work now; the others can.
+                Err(StepError::Systemic { reason, after }) => {
+                    let wait = self.backoffs.back_off(&i.name, after, &reason);
+                    tracing::error!(integration = %i.name, error = %reason, ?wait, "poll failed; integration backed off");
+                }
+                Err(e) => return Err(e),
+            }
         }
         map::retry_parked(&self.env).await?;
         self.audit_dead_letters().await?;
@@ -551,8 +602,8 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                     .await;
                 Delivery::DeadLetterNow { error }
             }
-            StepError::Systemic { after, .. } => {
-                let wait = self.backoffs.back_off(&integration, after);
+            StepError::Systemic { after, ref reason } => {
+                let wait = self.backoffs.back_off(&integration, after, reason);
                 let text = StepError::Systemic {
                     reason: format!(
                         "integration '{integration}' backed off for {} s: {error}",
@@ -705,7 +756,9 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                     .await
                     .map_err(qerr)?
                     + self.env.queue.depth(QueueName::Post).await.map_err(qerr)?;
-                if depth == 0 {
+                // Nothing left, or what is left waits for a backed-off integration: that wait
+                // is minutes, so this drain ends and the next run (or cycle) picks it up.
+                if depth == 0 || self.backoffs.any() {
                     return Ok(());
                 }
                 // Something is in flight elsewhere or waiting for its retry time.

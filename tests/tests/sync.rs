@@ -603,3 +603,43 @@ async fn a_notification_with_another_client_state_is_refused() {
         mlc_shared::steps::subscriptions::NotificationReply::Unauthorized
     );
 }
+
+#[tokio::test]
+async fn a_vendor_create_whose_answer_is_lost_is_looked_for_not_created_twice() {
+    // Keyed by tax id, so BC numbers the new vendor itself: the tax id is the only way to find
+    // it again. BC commits the create 2.5 s after it arrives; the client gives up after 1 s.
+    let h =
+        Harness::with_sync_and_mapping("suppliers = \"create\"", "supplier_key = \"tax_id\"").await;
+    h.coupa.add_supplier(NewSupplier {
+        name: "Wingtip Toys".into(),
+        number: Some("SUP-088".into()),
+        tax_id: Some("FR88776655".into()),
+    });
+    let mut cfg = h.cfg.clone();
+    cfg.systems
+        .business_central
+        .as_mut()
+        .unwrap()
+        .http_timeout_secs = 1;
+    let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();
+    h.bc.fail_next(FaultRule::new(
+        "POST",
+        "/vendors",
+        1,
+        FaultKind::Hang { millis: 2500 },
+    ));
+    common::run_once(&p).await;
+    let created: Vec<_> =
+        h.bc.vendors()
+            .into_iter()
+            .filter(|v| v.display_name == "Wingtip Toys")
+            .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    let mapped = p
+        .env
+        .store
+        .mapping("coupa-bc/supplier", "FR88776655")
+        .await
+        .unwrap();
+    assert_eq!(mapped.as_deref(), Some(created[0].number.as_str()));
+}

@@ -49,6 +49,13 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             stats.failed_attempts,
             stats.dead_lettered
         );
+        let backed_off = pipeline.backoffs.active();
+        for (name, left, why) in &backed_off {
+            println!(
+                "integration '{name}' is backed off for {} s more, its documents left queued for the next run: {why}",
+                left.as_secs()
+            );
+        }
         // Everything in a dead-letter queue needs a person, whenever it got there.
         let waiting = pipeline.audit_dead_letters().await?;
         if waiting > 0 {
@@ -58,6 +65,8 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         }
         return Ok(if stats.dead_lettered > 0 || waiting > 0 {
             ExitCode::from(2)
+        } else if !backed_off.is_empty() {
+            ExitCode::from(3)
         } else {
             ExitCode::SUCCESS
         });

@@ -8,6 +8,7 @@ mod queue;
 mod secrets;
 mod store;
 mod system;
+mod writer;
 
 pub use audit::{AuditFilter, AuditItem, AuditStatus, Step};
 pub use clock::{Clock, SystemClock};
@@ -18,3 +19,4 @@ pub use store::{
     StoreError, Watermark, Watermarks,
 };
 pub use system::SystemError;
+pub use writer::{Absent, Change, Writer, Written};

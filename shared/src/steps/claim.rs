@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::post::{CLAIM_LEASE, PostOutcome};
+use super::post::PostOutcome;
+use super::write::CLAIM_LEASE;
 use super::{Env, IngestMessage, StepError};
 use crate::model::DocumentKind;
 use crate::ports::{AuditItem, Claim, Clock, LedgerEntry, LedgerKey, Queue, Store};

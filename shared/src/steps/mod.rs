@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod subscriptions;
 pub mod suppliers;
 pub mod webhook;
+pub mod write;
 
 pub use audit::audit_item;
 pub use messages::{IngestMessage, PostMessage, SyncMessage, SyncTask};

@@ -10,14 +10,14 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::claim::{self, Claimed};
 use super::post::PostOutcome;
+use super::write::{Subject, write_once};
 use super::{Env, StepError, SyncMessage, SyncTask, audit_item};
 use crate::config::{IntegrationConfig, tables};
 use crate::model::{Money, PaymentBack};
 use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store};
 use crate::systems::business_central::BcClient;
-use crate::systems::coupa::{CoupaClient, PaymentRecord};
+use crate::systems::coupa::{CoupaClient, PaymentWriter};
 
 const KIND: &str = "payment";
 
@@ -145,84 +145,32 @@ pub async fn confirm_coupa_payment<Q: Queue, S: Store, C: Clock>(
     integration: &str,
     p: &PaymentBack,
 ) -> Result<PostOutcome, StepError> {
-    let key = LedgerKey {
-        integration: integration.to_string(),
-        kind: KIND.into(),
+    let mut audit = audit_item(
+        env.clock.now(),
+        integration,
+        KIND,
+        &p.source_id,
+        Step::Confirm,
+        AuditStatus::Posted,
+    );
+    audit.source_document_number = p.source_document_number.clone();
+    audit.amount = Some(p.amount.amount);
+    audit.currency = Some(p.amount.currency.to_string());
+    let audit = audit.with_target(&p.target_id, p.target_number.as_deref());
+    let subject = Subject {
+        key: LedgerKey {
+            integration: integration.to_string(),
+            kind: KIND.into(),
+            source_id: p.source_id.clone(),
+        },
+        kind: crate::model::DocumentKind::Payment,
         source_id: p.source_id.clone(),
+        version: None,
+        number: p.source_document_number.clone(),
+        audit,
     };
-    let audit = |status| {
-        let mut item = audit_item(
-            env.clock.now(),
-            integration,
-            KIND,
-            &p.source_id,
-            Step::Confirm,
-            status,
-        );
-        item.source_document_number = p.source_document_number.clone();
-        item.amount = Some(p.amount.amount);
-        item.currency = Some(p.amount.currency.to_string());
-        item.with_target(&p.target_id, p.target_number.as_deref())
+    let writer = PaymentWriter {
+        coupa: coupa.clone(),
     };
-    match claim::claim(env, &key, owner).await? {
-        Claimed::Acquired(_) => {}
-        Claimed::Finished(outcome) => return Ok(outcome),
-    }
-    let id: i64 = match p.source_id.parse() {
-        Ok(id) => id,
-        Err(_) => {
-            claim::release(env, &key, owner).await;
-            return Err(StepError::retry(format!(
-                "'{}' is not a Coupa invoice id",
-                p.source_id
-            )));
-        }
-    };
-    let fail = |what: &str, e: crate::systems::coupa::CoupaError| StepError::system(what, e);
-    let result = async {
-        let current = coupa
-            .invoice(id)
-            .await
-            .map_err(|e| fail("reading the Coupa invoice", e))?;
-        if current.has_payment_reference(&p.reference) {
-            return Ok(false);
-        }
-        let record = PaymentRecord {
-            reference: p.reference.clone(),
-            amount: p.amount.amount,
-            date: p.date,
-        };
-        coupa
-            .record_payment(id, &record)
-            .await
-            .map_err(|e| fail("recording the payment in Coupa", e))?;
-        Ok(true)
-    }
-    .await;
-    match result {
-        Ok(sent) => {
-            claim::complete(env, &key, owner, &p.target_id, &p.reference).await?;
-            let status = if sent {
-                AuditStatus::Posted
-            } else {
-                AuditStatus::AlreadyPosted
-            };
-            claim::write(env, audit(status)).await?;
-            Ok(if sent {
-                PostOutcome::Posted {
-                    id: p.target_id.clone(),
-                    number: p.reference.clone(),
-                }
-            } else {
-                PostOutcome::AlreadyPosted {
-                    id: p.target_id.clone(),
-                    number: p.reference.clone(),
-                }
-            })
-        }
-        Err(e) => {
-            claim::release(env, &key, owner).await;
-            Err(e)
-        }
-    }
+    write_once(env, &writer, owner, &subject, p, &|_| Vec::new(), None).await
 }

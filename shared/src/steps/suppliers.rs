@@ -4,16 +4,16 @@
 //! A supplier with no vendor is created as one when the integration says so (`sync.suppliers =
 //! "create"`), otherwise parked as unmatched, visible in the audit trail until it is mapped.
 
-use super::claim::{self, Claimed};
+use super::claim;
 use super::map::{Clients, MapOutcome, park};
 use super::post::PostOutcome;
 use super::resolve::{self, ResolveError};
+use super::write::{Link, Subject, write_once};
 use super::{Env, IngestMessage, StepError, SyncMessage, SyncTask, audit_item};
 use crate::config::{IntegrationConfig, SupplierKey, SupplierSync, tables};
 use crate::model::VendorToCreate;
-use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store};
-use crate::systems::business_central::BcClient;
-use crate::systems::business_central::wire::NewVendor;
+use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store, Written};
+use crate::systems::business_central::{BcClient, VendorWriter};
 use crate::systems::coupa;
 
 const KIND: &str = "supplier";
@@ -138,8 +138,9 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
     Ok(MapOutcome::Mapped)
 }
 
-/// Creates the vendor exactly once: ledger claim, a look for it first (by number or tax id),
-/// then the create; the mapping is recorded before the ledger says done.
+/// Creates the vendor exactly once through the one writer: a look for it first (by number or
+/// tax id), never a second create while an earlier one's answer may still land; the mapping
+/// is recorded before the ledger says done.
 pub async fn post_bc_vendor<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     bc: &BcClient,
@@ -147,90 +148,40 @@ pub async fn post_bc_vendor<Q: Queue, S: Store, C: Clock>(
     integration: &str,
     v: &VendorToCreate,
 ) -> Result<PostOutcome, StepError> {
-    let key = LedgerKey {
-        integration: integration.to_string(),
-        kind: KIND.into(),
+    let mut audit = audit_item(
+        env.clock.now(),
+        integration,
+        KIND,
+        &v.supplier_source_id,
+        Step::Post,
+        AuditStatus::Posted,
+    );
+    audit.source_document_number = Some(v.mapping_key.clone());
+    audit.vendor = Some(v.supplier_name.clone());
+    let subject = Subject {
+        key: LedgerKey {
+            integration: integration.to_string(),
+            kind: KIND.into(),
+            source_id: v.supplier_source_id.clone(),
+        },
+        kind: crate::model::DocumentKind::Supplier,
         source_id: v.supplier_source_id.clone(),
+        version: None,
+        number: Some(v.mapping_key.clone()),
+        audit,
     };
-    let audit = |status| {
-        let mut item = audit_item(
-            env.clock.now(),
-            integration,
-            KIND,
-            &v.supplier_source_id,
-            Step::Post,
-            status,
-        );
-        item.source_document_number = Some(v.mapping_key.clone());
-        item.vendor = Some(v.supplier_name.clone());
-        item
+    let table = tables::supplier(integration);
+    let links = |w: &Written| {
+        if w.number.is_empty() {
+            Vec::new()
+        } else {
+            vec![Link::Put {
+                table: table.clone(),
+                source: v.mapping_key.clone(),
+                target: w.number.clone(),
+            }]
+        }
     };
-    match claim::claim(env, &key, owner).await? {
-        Claimed::Acquired(_) => {}
-        Claimed::Finished(outcome) => return Ok(outcome),
-    }
-    let result = async {
-        let existing = match (&v.number, &v.tax_id) {
-            (Some(n), _) => bc.vendor_by_number(n).await?.into_iter().next(),
-            (None, Some(t)) => bc.vendor_by_tax_id(t).await?.into_iter().next(),
-            (None, None) => None,
-        };
-        let (vendor, created) = match existing {
-            Some(found) => (found, false),
-            None => {
-                let new = NewVendor {
-                    number: v.number.clone(),
-                    display_name: v.supplier_name.chars().take(100).collect(),
-                    tax_registration_number: v.tax_id.clone(),
-                    currency_code: None,
-                };
-                (bc.create_vendor(&new).await?, true)
-            }
-        };
-        Ok::<_, crate::systems::business_central::BcError>((vendor, created))
-    }
-    .await;
-    match result {
-        Ok((vendor, created)) => {
-            let number = vendor.number.clone().unwrap_or_default();
-            env.store
-                .put_mapping(&tables::supplier(integration), &v.mapping_key, &number)
-                .await
-                .map_err(|e| StepError::new("recording the supplier mapping", e))?;
-            claim::complete(env, &key, owner, &vendor.id, &number).await?;
-            let status = if created {
-                AuditStatus::Posted
-            } else {
-                AuditStatus::AlreadyPosted
-            };
-            claim::write(env, audit(status).with_target(&vendor.id, Some(&number))).await?;
-            Ok(PostOutcome::Posted {
-                id: vendor.id,
-                number,
-            })
-        }
-        Err(e) if e.http().is_rejection() => {
-            claim::release(env, &key, owner).await;
-            let why = format!(
-                "Business Central refused the new vendor: {}",
-                e.bc_message().unwrap_or_else(|| e.to_string())
-            );
-            claim::park_for_retry(
-                env,
-                integration,
-                crate::model::DocumentKind::Supplier,
-                &v.supplier_source_id,
-                None,
-                Some(v.mapping_key.clone()),
-                &why,
-            )
-            .await?;
-            Ok(PostOutcome::Parked(why))
-        }
-        Err(e) => {
-            // A create whose answer was lost is found by its number or tax id next time.
-            claim::release(env, &key, owner).await;
-            Err(StepError::system("creating the BC vendor", e))
-        }
-    }
+    let writer = VendorWriter { bc: bc.clone() };
+    write_once(env, &writer, owner, &subject, v, &links, None).await
 }

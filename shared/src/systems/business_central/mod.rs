@@ -8,8 +8,10 @@ mod master_data;
 mod orders;
 mod subscriptions;
 pub mod wire;
+mod writers;
 
 pub use client::{BcClient, BcError, BcSettings, DEFAULT_API_URL, SCOPE};
 pub use documents::{DocSet, NewDocumentLine, NewPurchaseDocument};
 pub use master_data::MasterData;
 pub use subscriptions::SUBSCRIPTION_LIFETIME;
+pub use writers::{CREATE_SETTLE, InvoiceWriter, OrderJob, OrderWriter, VendorWriter};

@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 pub mod wire;
+mod writers;
 
 pub use client::{
     CoupaClient, CoupaError, CoupaSettings, DocRef, InvoiceRef, PAGE_SIZE, PaymentRecord,
@@ -13,6 +14,8 @@ pub use client::{
 pub use convert::{
     ConversionError, ConvertError, invoice_from_wire, purchase_order_from_wire, supplier_from_wire,
 };
+
+pub use writers::{PAYMENT_SETTLE, PaymentWriter};
 
 /// The webhook signature header (product decision; see `../shared/apis/README.md`).
 pub const SIGNATURE_HEADER: &str = "X-Coupa-Signature";

@@ -1,0 +1,94 @@
+//! The target-writer port: how the one exactly-once writer (`steps::write`) reaches any system
+//! it writes into (an ERP document, a vendor, a purchase order, a payment back to a source).
+//! Each system implements it for each kind of record it takes; the writer step alone decides
+//! claim, look-up, unsettled creates, parking and the audit trail.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::SystemError;
+
+/// What the target should do about a document it does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Absent {
+    Create,
+    /// Nothing to create (e.g. an order closed before it reached the target): done, with why.
+    LeaveAlone(String),
+}
+
+/// What the write did to the target's record, for the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Created (or a draft left by an earlier attempt finished): the document is in the target
+    /// now because of this write.
+    Created,
+    /// An existing record was changed to match the source.
+    Updated,
+    /// It matched already.
+    Unchanged,
+    /// The target had it, final, before this attempt (an earlier attempt, a repeat delivery).
+    AlreadyDone,
+    /// Removed from the target (e.g. cancelled in the source), with why.
+    Removed(String),
+    /// Left as it is, with why.
+    LeftAlone(String),
+}
+
+/// The target's record after a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The target's stable id ("" when nothing was created).
+    pub id: String,
+    /// The number a person sees in the target (a posted invoice's number).
+    pub number: String,
+    pub change: Change,
+}
+
+/// One kind of record a target system takes. Every method is idempotent or guarded by the
+/// writer step: `find` before `create`, `finish` resumable after a crash at any point.
+pub trait Writer: Send + Sync {
+    /// What the step asks the target to hold.
+    type Doc: Send + Sync;
+    /// What the target holds of it.
+    type Record: Send + Sync;
+
+    /// Names the record for messages: "the Business Central purchase invoice".
+    fn what(&self, doc: &Self::Doc) -> String;
+
+    /// How long a create whose answer was lost (timeout, gateway error) may still commit in
+    /// the target. Until it has passed, the document is only looked up, never created again.
+    fn settle_window(&self) -> Duration;
+
+    /// The target's stable id of a record (recorded in the ledger as soon as it exists).
+    fn id_of(&self, doc: &Self::Doc, record: &Self::Record) -> String;
+
+    /// The document in the target: by `known_id` (recorded by an earlier attempt) when given,
+    /// else by the natural key the target chooses (vendor + invoice number, a reference).
+    fn find(
+        &self,
+        doc: &Self::Doc,
+        known_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<Self::Record>, SystemError>> + Send;
+
+    /// Whether a document the target does not have is created.
+    fn when_absent(&self, doc: &Self::Doc) -> Absent {
+        let _ = doc;
+        Absent::Create
+    }
+
+    fn create(
+        &self,
+        doc: &Self::Doc,
+    ) -> impl Future<Output = Result<Self::Record, SystemError>> + Send;
+
+    /// Brings a found or just-created record to its final state (BC: dimensions and
+    /// `Microsoft.NAV.post`; F&O: the lines after the header; an order: its changed lines).
+    /// Resumable: a crash anywhere inside leaves what a second call completes. `created`: the
+    /// record was created by this attempt (nothing of it exists yet beyond the create).
+    fn finish(
+        &self,
+        doc: &Self::Doc,
+        record: Self::Record,
+        created: bool,
+    ) -> impl Future<Output = Result<Written, SystemError>> + Send;
+}
