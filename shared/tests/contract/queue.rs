@@ -77,7 +77,11 @@ pub async fn dedup_within_window_is_dropped<F: QueueFixture>() {
     )
     .await
     .unwrap();
-    assert_eq!(q.depth(Q).await.unwrap(), 2, "the repeat is accepted and dropped");
+    assert_eq!(
+        q.depth(Q).await.unwrap(),
+        2,
+        "the repeat is accepted and dropped"
+    );
     let got = drain(q, Q).await;
     assert_eq!(bodies(&got), ["first", "other"]);
     assert_eq!(got[0].group_id, "doc-1");
@@ -166,7 +170,10 @@ pub async fn a_received_message_is_hidden_until_its_visibility_timeout_passes<F:
     let again = q.receive(Q, 1).await.unwrap();
     assert_eq!(bodies(&again), ["one"]);
     assert_eq!(again[0].receive_count, 2);
-    assert_ne!(again[0].receipt, first[0].receipt, "a new delivery, a new receipt");
+    assert_ne!(
+        again[0].receipt, first[0].receipt,
+        "a new delivery, a new receipt"
+    );
     q.ack(Q, &again[0].receipt).await.unwrap();
     assert_eq!(q.depth(Q).await.unwrap(), 0);
 }
@@ -209,7 +216,10 @@ pub async fn dead_letter_after_max_receives_and_the_group_goes_on<F: QueueFixtur
     assert_eq!(got[0].receive_count, 1);
     let dead = q.dead_letters(Q).await.unwrap();
     assert_eq!(bodies(&dead), ["poison"]);
-    assert_eq!((dead[0].group_id.as_str(), dead[0].dedup_id.as_str()), ("g", "1"));
+    assert_eq!(
+        (dead[0].group_id.as_str(), dead[0].dedup_id.as_str()),
+        ("g", "1")
+    );
 }
 
 pub async fn dead_letters_are_peeked_not_taken_and_not_counted<F: QueueFixture>() {

@@ -90,7 +90,9 @@ pub async fn lease_expiry_take_over_keeps_target_id<F: StoreFixture>() {
     assert_eq!(s.ledger_entry(&k).await.unwrap().unwrap().owner, "b");
 }
 
-pub async fn an_unsettled_create_survives_a_take_over_until_its_target_is_recorded<F: StoreFixture>() {
+pub async fn an_unsettled_create_survives_a_take_over_until_its_target_is_recorded<
+    F: StoreFixture,
+>() {
     let f = F::new().await;
     let s = f.handle();
     let now = t("2024-04-01T08:00:00Z");
@@ -370,11 +372,7 @@ pub async fn audit_query_by_document_matches_id_or_number<F: StoreFixture>() {
             ..Default::default()
         },
     ] {
-        assert_eq!(
-            s.query_audit(&filter).await.unwrap(),
-            by_id,
-            "{filter:?}"
-        );
+        assert_eq!(s.query_audit(&filter).await.unwrap(), by_id, "{filter:?}");
     }
     let other = s
         .query_audit(&AuditFilter {
