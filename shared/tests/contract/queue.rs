@@ -15,7 +15,7 @@ const Q: QueueName = QueueName::Ingest;
 /// Long enough that nothing reappears by itself while a test runs.
 const LONG: Duration = Duration::from_secs(30);
 /// For the behaviours that wait a timeout out: short, since on SQS the wait is real.
-const SHORT: Duration = Duration::from_secs(1);
+const SHORT: Duration = Duration::from_secs(2);
 /// A little more, so a real clock is surely past a timeout (SQS counts whole seconds).
 const MARGIN: Duration = Duration::from_millis(500);
 /// Receives before the dead-letter queue (the contract's redrive policy).
