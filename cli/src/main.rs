@@ -62,6 +62,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Plain text for a person (coloured on a terminal); only the Lambda functions log JSON.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MLC_LOG")

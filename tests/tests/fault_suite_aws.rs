@@ -227,7 +227,7 @@ async fn aws_same_document_delivered_many_times() {
 
 /// The queue's real visibility timeout (2 s): environment A takes every message and sits on
 /// half of them past the timeout; B receives them again, and both work their copies at once.
-#[ignore = "unreliable on moto: with a real 2 s visibility timeout, receiving until every held message is back does not always get them all within the deadline; redelivery after a visibility timeout is exercised by every crash scenario (the driver lets the timeout pass), and at the adapter level in shared/tests/aws_queue.rs"]
+#[ignore = "unreliable on moto: with a real 2 s visibility timeout, receiving until every held message is back does not always get them all within the deadline; redelivery after a visibility timeout is exercised by every crash scenario (the driver lets the timeout pass), and at the adapter level by the queue contract (shared/tests/contract/queue.rs)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aws_redelivery_after_visibility_timeout() {
     let name = "aws_redelivery_after_visibility_timeout";

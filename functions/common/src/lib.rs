@@ -5,6 +5,7 @@
 
 mod context;
 pub mod local;
+pub mod logs;
 pub mod poller;
 pub mod sqs;
 pub mod webhook;
@@ -12,15 +13,12 @@ pub mod webhook;
 pub use context::{AwsPipeline, Context};
 pub use mlc_shared;
 
-/// JSON logs to CloudWatch, level from `RUST_LOG` (default info). Secrets never reach a log:
+/// JSON logs to CloudWatch, one flat object per line (see [`logs`]), level from `RUST_LOG`
+/// (default info). Secrets never reach a log:
 /// they are `SecretString`, whose formatting is redacted.
 pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .without_time() // CloudWatch stamps every line
-        .init();
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    logs::subscriber(filter, std::io::stdout).init();
 }
