@@ -377,9 +377,12 @@ def post_batch():
 if __name__ == "__main__":
     write("webhook-coupa.json", webhook_event(good_signature))
     write("webhook-coupa-bad-signature.json", webhook_event(bad_signature))
-    # With a SAM `Schedule` event and `Input`, Lambda receives the Input itself.
-    write("schedule-poll.json", {"integration": INTEGRATION})
-    write("schedule-renew-subscriptions.json", {"integration": INTEGRATION, "task": "renew_subscriptions"})
+    # With a SAM `Schedule` event and `Input`, Lambda receives the Input itself. The template's
+    # schedules run every configured integration (PollIntegration "*").
+    write("schedule-poll.json", {"integrations": "*", "task": "poll"})
+    write("schedule-renew-subscriptions.json", {"integrations": "*", "task": "renew_subscriptions"})
+    # One integration, as an operator invokes the poller by hand.
+    write("schedule-poll-one.json", {"integration": INTEGRATION})
     write("webhook-bc-notification.json", bc_notification_event())
     write("webhook-bc-handshake.json", bc_handshake_event())
     write("sqs-ingest-batch.json", ingest_batch())

@@ -38,6 +38,7 @@ const CONSUMERS: &[(&str, &str, &str, &str)] = &[
 /// Every function's environment: variable → (resource or parameter, attribute it must take).
 const ENVIRONMENT: &[(&str, &str, Option<&str>)] = &[
     ("MLC_CONFIG", "ConnectorConfig", None),
+    ("MLC_CONFIG_SOURCE", "ConfigSecret", None),
     ("MLC_INGEST_QUEUE_URL", "IngestQueue", Some("QueueUrl")),
     ("MLC_POST_QUEUE_URL", "PostQueue", Some("QueueUrl")),
     (
@@ -108,6 +109,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("SQSSendMessagePolicy", "IngestQueue"),
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
         ],
     ),
     (
@@ -118,6 +120,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("DynamoDBCrudPolicy", "ParkedTable"),
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
         ],
     ),
     (
@@ -129,6 +132,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("DynamoDBCrudPolicy", "ParkedTable"),
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
         ],
     ),
     (
@@ -140,6 +144,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("DynamoDBReadPolicy", "MappingsTable"),
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
+            ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
         ],
     ),
 ];
@@ -151,6 +156,14 @@ const BC_ROUTE_PATH: &str = "/webhooks/bc/{integration}";
 const SAMPLE_BC_CLIENT_STATE: &str = "mlc-sample-client-state";
 /// The value of the `coupa-webhook-secret` secret the sample webhook is signed with.
 const SAMPLE_WEBHOOK_SECRET: &[u8] = b"coupa-webhook-secret";
+/// The integration the webhook samples and `schedule-poll-one.json` name (one of the example
+/// configuration's).
+const SAMPLE_INTEGRATION: &str = "coupa-bc";
+/// The functions' name of the configuration secret under the prefix, and their placeholder
+/// (`functions/common/src/config_source.rs`).
+const CONFIG_SOURCE_RS: &str = "functions/common/src/config_source.rs";
+/// The poller's log message of a failed scheduled task (`functions/common/src/poller.rs`).
+const POLLER_RS: &str = "functions/common/src/poller.rs";
 
 // ------------------------------------------------------------------------------- helpers
 
@@ -504,7 +517,7 @@ fn the_bc_notification_route_takes_get_and_post() {
 }
 
 #[test]
-fn the_poller_runs_on_an_eventbridge_schedule_with_the_integration_as_input() {
+fn the_poller_runs_on_an_eventbridge_schedule_over_every_configured_integration() {
     let t = template();
     let events = resource(&t, "PollerFunction")["Properties"]["Events"]
         .as_mapping()
@@ -513,11 +526,19 @@ fn the_poller_runs_on_an_eventbridge_schedule_with_the_integration_as_input() {
     for (name, ev) in events {
         assert_eq!(s(&ev["Type"]), "Schedule", "{name:?}");
         assert_eq!(s(&ev["Properties"]["State"]), "ENABLED", "{name:?}");
+        // One rule per task whatever the integrations: a rule name may not hold "*" or ",".
+        let rule = as_sub(&ev["Properties"]["Name"]).expect("Name: !Sub");
+        assert_eq!(sub_vars(rule), ["AWS::StackName"], "{name:?}: {rule}");
     }
     let p = &events["Poll"]["Properties"];
     assert_eq!(as_ref(&p["Schedule"]), Some("PollSchedule"));
+    let input = schedule_input(&t, p, None);
     assert_eq!(
-        schedule_input(&t, p),
+        input,
+        serde_json::json!({"integrations": "*", "task": "poll"})
+    );
+    assert_eq!(
+        input,
         event("schedule-poll.json"),
         "events/schedule-poll.json"
     );
@@ -525,16 +546,38 @@ fn the_poller_runs_on_an_eventbridge_schedule_with_the_integration_as_input() {
     assert!(schedule.starts_with("rate(") || schedule.starts_with("cron("));
 }
 
-/// A schedule's `Input: !Sub '...'` with the default `PollIntegration`, as JSON.
-fn schedule_input(t: &Value, props: &Value) -> Json {
-    let default_integration = s(&t["Parameters"]["PollIntegration"]["Default"]);
+#[test]
+fn poll_integration_selects_every_integration_or_a_list_and_keeps_the_input_json() {
+    // "*" (every integration), or names as an older stack has them (one) or a list; the
+    // pattern admits no character that could break the Input's JSON.
+    let t = template();
+    let param = &t["Parameters"]["PollIntegration"];
+    assert_eq!(s(&param["Default"]), "*");
+    assert_eq!(
+        s(&param["AllowedPattern"]),
+        "^(\\*|[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*)$"
+    );
+    let events = &resource(&t, "PollerFunction")["Properties"]["Events"];
+    for value in ["*", "coupa-bc", "coupa-bc,basware_bc"] {
+        for ev in ["Poll", "RenewSubscriptions"] {
+            let input = schedule_input(&t, &events[ev]["Properties"], Some(value));
+            assert_eq!(input["integrations"], value, "{ev}");
+            assert!(input.get("integration").is_none(), "{ev}");
+        }
+    }
+}
+
+/// A schedule's `Input: !Sub '...'` with `PollIntegration` = `value` (default: its default),
+/// as JSON.
+fn schedule_input(t: &Value, props: &Value, value: Option<&str>) -> Json {
+    let value = value.unwrap_or_else(|| s(&t["Parameters"]["PollIntegration"]["Default"]));
     let input = as_sub(&props["Input"]).expect("Input: !Sub");
     let vars = sub_vars(input);
     assert!(
         vars.iter().all(|v| v == "PollIntegration"),
         "Input uses only ${{PollIntegration}}: {vars:?}"
     );
-    let input = input.replace("${PollIntegration}", default_integration);
+    let input = input.replace("${PollIntegration}", value);
     serde_json::from_str(&input).expect("Input is JSON")
 }
 
@@ -551,10 +594,10 @@ fn the_poller_renews_the_bc_subscriptions_every_12_hours() {
     assert_eq!(s(&events["RenewSubscriptions"]["Type"]), "Schedule");
     assert_eq!(s(&p["Schedule"]), "rate(12 hours)");
     assert_eq!(s(&p["State"]), "ENABLED");
-    let input = schedule_input(&t, p);
+    let input = schedule_input(&t, p, None);
     assert_eq!(
         input,
-        serde_json::json!({"integration": "coupa-bc", "task": "renew_subscriptions"})
+        serde_json::json!({"integrations": "*", "task": "renew_subscriptions"})
     );
     assert_eq!(
         input,
@@ -564,6 +607,131 @@ fn the_poller_renews_the_bc_subscriptions_every_12_hours() {
     // Its own rule name, distinct from the poll's.
     let name = |ev: &str| as_sub(&events[ev]["Properties"]["Name"]).expect("Name: !Sub");
     assert_ne!(name("Poll"), name("RenewSubscriptions"));
+}
+
+#[test]
+fn a_failed_scheduled_task_is_counted_from_the_pollers_log_and_alarms() {
+    // Over several integrations the poller's invocation succeeds even when one failed, so the
+    // function's Errors alarm does not see it: a metric filter on its log does.
+    let t = template();
+    let phrase = {
+        let src = read(POLLER_RS);
+        let at = src
+            .find("pub const TASK_FAILED: &str = \"")
+            .expect("poller.rs defines TASK_FAILED");
+        let rest = &src[at..];
+        let start = rest.find('"').unwrap() + 1;
+        let end = start + rest[start..].find('"').unwrap();
+        rest[start..end].to_string()
+    };
+    let filters = resources_of_type(&t, "AWS::Logs::MetricFilter");
+    assert_eq!(filters.len(), 1, "{filters:?}");
+    let p = &filters[0].1["Properties"];
+    let group = as_ref(&p["LogGroupName"]).expect("LogGroupName: !Ref");
+    assert_eq!(
+        as_ref(&resource(&t, "PollerFunction")["Properties"]["LoggingConfig"]["LogGroup"]),
+        Some(group),
+        "the filter reads the poller's log group"
+    );
+    assert_eq!(s(&p["FilterPattern"]), format!("\"{phrase}\""));
+    let m = &p["MetricTransformations"][0];
+    let (namespace, metric) = (
+        as_sub(&m["MetricNamespace"]).expect("!Sub"),
+        s(&m["MetricName"]),
+    );
+    let alarms: Vec<_> = resources_of_type(&t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| {
+            as_sub(&a["Properties"]["Namespace"]) == Some(namespace)
+                && a["Properties"]["MetricName"].as_str() == Some(metric)
+        })
+        .collect();
+    assert_eq!(alarms.len(), 1, "one alarm on {namespace}/{metric}");
+    let a = &alarms[0].1["Properties"];
+    assert_eq!(s(&a["Statistic"]), "Sum");
+    assert_eq!(int(&a["Threshold"]), 0);
+    assert_eq!(s(&a["ComparisonOperator"]), "GreaterThanThreshold");
+    assert_eq!(s(&a["TreatMissingData"]), "notBreaching");
+}
+
+// ------------------------------------------------------------------------------- configuration
+
+/// The string literal of `const NAME: &str = "...";` in a Rust source (escapes `\n`, `\"`).
+fn rust_str_const(src: &str, name: &str) -> String {
+    let at = src
+        .find(&format!("const {name}: &str = \""))
+        .unwrap_or_else(|| panic!("no const {name}"));
+    let rest = &src[at..];
+    let start = rest.find('"').unwrap() + 1;
+    let mut out = String::new();
+    let mut chars = rest[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return out,
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    panic!("const {name} is not closed")
+}
+
+#[test]
+fn the_stack_owns_the_configuration_secret_and_the_functions_may_only_read_it() {
+    let t = template();
+    let src = read(CONFIG_SOURCE_RS);
+    let secret = resource(&t, "ConfigSecret");
+    assert_eq!(s(&secret["Type"]), "AWS::SecretsManager::Secret");
+    let p = &secret["Properties"];
+    // Under the prefix, by the name the functions and mlc-aws-local use.
+    assert_eq!(
+        as_sub(&p["Name"]),
+        Some(
+            format!(
+                "${{SecretPrefix}}{}",
+                rust_str_const(&src, "CONFIG_SECRET_NAME")
+            )
+            .as_str()
+        )
+    );
+    // Created holding the placeholder: comment lines only, so the functions fall back to
+    // MLC_CONFIG until a configuration is uploaded; the very text the functions write locally.
+    let placeholder = s(&p["SecretString"]);
+    assert!(
+        placeholder
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim().starts_with('#')),
+        "{placeholder:?}"
+    );
+    assert_eq!(placeholder, rust_str_const(&src, "PLACEHOLDER"));
+    assert!(p["GenerateSecretString"].is_null());
+    // Every function is told where it is (ENVIRONMENT) and may read it (POLICIES); nothing in
+    // the stack may write it: only GetSecretValue policy templates name it.
+    for &(id, ..) in FUNCTIONS {
+        let (_, want) = POLICIES.iter().find(|p| p.0 == id).unwrap();
+        assert!(
+            want.contains(&("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret")),
+            "{id}"
+        );
+    }
+    let mut refs = Vec::new();
+    collect_refs(&t["Resources"], "Resources", &mut refs);
+    for (name, at) in &refs {
+        if name == "ConfigSecret" {
+            assert!(
+                at.ends_with("AWSSecretsManagerGetSecretValuePolicy.SecretArn"),
+                "{at} refers to the configuration secret"
+            );
+        }
+    }
+    let outputs = &t["Outputs"];
+    assert_eq!(
+        as_ref(&outputs["ConfigSecretArn"]["Value"]),
+        Some("ConfigSecret")
+    );
 }
 
 #[test]
@@ -914,8 +1082,18 @@ fn every_function_has_exactly_its_scoped_policy_templates() {
                 let table = as_ref(&args["TableName"]).expect("TableName: !Ref");
                 assert_eq!(type_of(&t, table), "AWS::DynamoDB::Table", "{id} {name}");
                 table.to_string()
+            } else if name == "AWSSecretsManagerGetSecretValuePolicy"
+                && let Some(secret) = as_ref(&args["SecretArn"])
+            {
+                // One secret of the stack's own (its Ref is the ARN).
+                assert_eq!(
+                    type_of(&t, secret),
+                    "AWS::SecretsManager::Secret",
+                    "{id} {name}"
+                );
+                secret.to_string()
             } else if name == "AWSSecretsManagerGetSecretValuePolicy" {
-                let arn = as_sub(&args["SecretArn"]).expect("SecretArn: !Sub");
+                let arn = as_sub(&args["SecretArn"]).expect("SecretArn: !Sub or !Ref a secret");
                 assert!(
                     arn.ends_with(":secret:${SecretPrefix}*"),
                     "{id}: secrets scoped to the prefix, got {arn}"
@@ -1067,15 +1245,14 @@ fn every_reference_resolves_and_every_parameter_is_used() {
 fn parameters_have_the_documented_defaults() {
     let t = template();
     let p = &t["Parameters"];
-    assert!(
-        p["ConnectorConfig"]["Default"].is_null(),
-        "no default config"
-    );
+    // Optional: the configuration secret holds the configuration; this is the fallback.
+    assert_eq!(s(&p["ConnectorConfig"]["Default"]), "");
+    assert_eq!(int(&p["ConnectorConfig"]["MinLength"]), 0);
     assert_eq!(p["ConnectorConfig"]["NoEcho"].as_bool(), Some(false));
     // Lambda's 4 KB budget for all variables together.
     assert!(int(&p["ConnectorConfig"]["MaxLength"]) <= 3400);
     assert_eq!(s(&p["SecretPrefix"]["Default"]), "ml-connector/");
-    assert_eq!(s(&p["PollIntegration"]["Default"]), "coupa-bc");
+    assert_eq!(s(&p["PollIntegration"]["Default"]), "*");
     assert_eq!(s(&p["PollSchedule"]["Default"]), "rate(5 minutes)");
     assert_eq!(s(&p["AlarmTopicArn"]["Default"]), "");
     assert_eq!(int(&p["SecretTtlSeconds"]["Default"]), 300);
@@ -1087,10 +1264,11 @@ fn outputs_give_the_webhook_url_queue_urls_and_table_names() {
     let outputs = t["Outputs"].as_mapping().expect("Outputs");
     let webhook = as_sub(&outputs["CoupaWebhookUrl"]["Value"]).expect("webhook URL");
     assert!(webhook.starts_with("https://${WebhookApi}.execute-api."));
-    assert!(webhook.ends_with("/webhooks/coupa/${PollIntegration}"));
+    // Per integration: the user puts the integration's name in place of {integration}.
+    assert!(webhook.ends_with("/webhooks/coupa/{integration}"));
     let bc = as_sub(&outputs["BcNotificationUrl"]["Value"]).expect("BC notification URL");
     assert!(bc.starts_with("https://${WebhookApi}.execute-api."));
-    assert!(bc.ends_with("/webhooks/bc/${PollIntegration}"));
+    assert!(bc.ends_with("/webhooks/bc/{integration}"));
     let mut queue_urls = BTreeSet::new();
     let mut tables = BTreeSet::new();
     for (_, o) in outputs {
@@ -1146,6 +1324,7 @@ fn samconfig_points_at_the_template_and_deploys_with_iam() {
 fn check_webhook_shape(e: &Json, t: &Value) -> String {
     assert_eq!(e["version"], "2.0");
     assert_eq!(e["routeKey"], format!("POST {WEBHOOK_ROUTE_PATH}"));
+    assert!(webhook_routes(t).contains(&("POST".into(), WEBHOOK_ROUTE_PATH.into())));
     assert_eq!(e["requestContext"]["routeKey"], e["routeKey"]);
     assert_eq!(e["requestContext"]["http"]["method"], "POST");
     assert_eq!(e["requestContext"]["http"]["path"], e["rawPath"]);
@@ -1155,10 +1334,7 @@ fn check_webhook_shape(e: &Json, t: &Value) -> String {
         .as_str()
         .expect("integration");
     assert_eq!(source, "coupa");
-    assert_eq!(
-        integration,
-        s(&t["Parameters"]["PollIntegration"]["Default"])
-    );
+    assert_eq!(integration, SAMPLE_INTEGRATION);
     assert_eq!(e["rawPath"], format!("/webhooks/{source}/{integration}"));
     // HTTP API v2 lower-cases header names.
     let headers = e["headers"].as_object().expect("headers");
@@ -1403,7 +1579,7 @@ fn check_bc_shape(e: &Json, t: &Value, method: &str) {
     );
     assert_eq!(e["requestContext"]["http"]["method"], method);
     assert_eq!(e["requestContext"]["http"]["path"], e["rawPath"]);
-    let integration = s(&t["Parameters"]["PollIntegration"]["Default"]);
+    let integration = SAMPLE_INTEGRATION;
     assert_eq!(e["rawPath"], format!("/webhooks/bc/{integration}"));
     // The path parameters are exactly the route's variables.
     let params = e["pathParameters"].as_object().expect("pathParameters");
@@ -1464,9 +1640,12 @@ fn s_json(v: &Json) -> &str {
 }
 
 #[test]
-fn the_schedule_sample_is_the_poll_input() {
+fn the_schedule_samples_are_the_poll_inputs() {
     let e = event("schedule-poll.json");
-    assert_eq!(e, serde_json::json!({"integration": "coupa-bc"}));
+    assert_eq!(e, serde_json::json!({"integrations": "*", "task": "poll"}));
+    // One integration, by name: the input of a stack deployed before, or of a hand invocation.
+    let one = event("schedule-poll-one.json");
+    assert_eq!(one, serde_json::json!({"integration": SAMPLE_INTEGRATION}));
 }
 
 // ------------------------------------------------------------------------------- parameters file
@@ -1487,31 +1666,52 @@ fn the_example_parameters_fit_the_template_and_lambdas_environment_budget() {
             "{k:?} has no default and no value"
         );
     }
-    let config = s(&file["ConnectorConfig"]);
-    let parsed: toml::Table = toml::from_str(config).expect("ConnectorConfig is TOML");
+    assert!(
+        !given.contains_key("ConnectorConfig"),
+        "the example uploads its configuration (infra/config.example.toml)"
+    );
+
+    // The configuration goes to the configuration secret: TOML, within Secrets Manager's
+    // 64 KiB (mlc-aws-local refuses more), naming the samples' integration.
+    let config = read("infra/config.example.toml");
+    let parsed: toml::Table = toml::from_str(&config).expect("config.example.toml is TOML");
     assert!(parsed.contains_key("systems") && parsed.contains_key("integrations"));
     assert!(
         !parsed.contains_key("runtime"),
-        "[runtime] is ignored on AWS"
+        "[runtime] is the embedded runtime's"
     );
-    assert!(config.len() as i64 <= int(&t["Parameters"]["ConnectorConfig"]["MaxLength"]));
+    assert!(config.len() <= 65_536);
+    let names: Vec<&str> = parsed["integrations"]
+        .as_array()
+        .expect("[[integrations]]")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(names.contains(&SAMPLE_INTEGRATION), "{names:?}");
 
     // Lambda: 4 KB for all variables of a function (names + values). Size the others for a
-    // long stack name in the longest region name.
+    // long stack name in the longest region name, and ConnectorConfig (the fallback of older
+    // stacks) at its maximum.
     let stack = "x".repeat(40);
     let queue_url = |suffix: &str| {
         format!("https://sqs.ap-southeast-5.amazonaws.com/123456789012/{stack}-{suffix}")
     };
     let max_config = int(&t["Parameters"]["ConnectorConfig"]["MaxLength"]) as usize;
+    let secret_prefix_len = 40;
+    let config_secret_arn = format!(
+        "arn:aws-us-gov:secretsmanager:ap-southeast-5:123456789012:secret:{}mlc-config-AbCdEf",
+        "x".repeat(secret_prefix_len)
+    );
     let mut total = 0;
     for &(var, target, _) in ENVIRONMENT {
         let value_len = match target {
             "ConnectorConfig" => max_config,
+            "ConfigSecret" => config_secret_arn.len(),
             "IngestQueue" => queue_url("ingest.fifo").len(),
             "PostQueue" => queue_url("post.fifo").len(),
             "IngestDeadLetterQueue" => queue_url("ingest-dlq.fifo").len(),
             "PostDeadLetterQueue" => queue_url("post-dlq.fifo").len(),
-            "SecretPrefix" => 40,
+            "SecretPrefix" => secret_prefix_len,
             _ => stack.len() + 12,
         };
         total += var.len() + value_len;

@@ -2,9 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use mlc_shared::adapters::aws::{
-    AwsSettings, DynamoStore, SecretsManagerSecrets, SqsQueue, sdk_config,
-};
+use mlc_shared::adapters::aws::{AwsSettings, DynamoStore, SecretsManagerSecrets, SqsQueue};
 use mlc_shared::config::Config;
 use mlc_shared::ports::SystemClock;
 use mlc_shared::runtime::{Pipeline, Systems, load_config_mappings};
@@ -23,17 +21,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// From the function's environment (`docs/aws-runtime.md`): `MLC_CONFIG`, the queue URLs,
-    /// table names and the secret prefix.
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let text = std::env::var("MLC_CONFIG")
-            .context("MLC_CONFIG (the deployment's TOML configuration) is not set")?;
-        let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("MLC_CONFIG: {e}"))?;
-        let settings = AwsSettings::from_env().map_err(|e| anyhow::anyhow!(e))?;
-        let sdk = sdk_config().await;
-        Self::new(config, settings, &sdk).await
-    }
-
+    /// A context for `config` (read by [`crate::config_source`]; `LiveContext` rebuilds it when
+    /// the configuration changes).
     pub async fn new(
         config: Config,
         settings: AwsSettings,
@@ -60,7 +49,7 @@ impl Context {
             max_receives: config.runtime.max_receives,
             retry: RetryPolicy {
                 max_attempts: config.runtime.max_receives,
-                base_delay: Duration::from_millis(500),
+                base_delay: Duration::from_millis(config.runtime.retry_base_delay_ms),
                 max_delay: Duration::from_secs(60),
             },
             backoffs: Default::default(),

@@ -1,8 +1,10 @@
-//! What the Lambda functions share. Each function's `main.rs` builds a [`Context`] once per
-//! execution environment (clients, configuration, secrets cache) and hands every event to one
+//! What the Lambda functions share. Each function's `main.rs` builds a [`LiveContext`] once per
+//! execution environment (clients, configuration, secrets cache; rebuilt when the configuration
+//! changes, see [`config_source`]) and hands every event, with the current [`Context`], to one
 //! handler here. No business logic: the handlers decode the event, call the step in
 //! `mlc-shared`, and encode the answer (HTTP status, partial batch failures).
 
+pub mod config_source;
 mod context;
 pub mod local;
 pub mod logs;
@@ -10,6 +12,7 @@ pub mod poller;
 pub mod sqs;
 pub mod webhook;
 
+pub use config_source::LiveContext;
 pub use context::{AwsPipeline, Context};
 pub use mlc_shared;
 

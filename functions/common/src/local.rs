@@ -65,3 +65,41 @@ pub async fn put_secret(
     }
     Ok(())
 }
+
+/// Creates (where absent) the stack's configuration secret `{secret prefix}mlc-config` holding
+/// the placeholder, as the template's `ConfigSecret` does, and returns its ARN
+/// (`MLC_CONFIG_SOURCE`).
+pub async fn config_secret(
+    sdk: &aws_config::SdkConfig,
+    settings: &AwsSettings,
+) -> anyhow::Result<String> {
+    use crate::config_source::{CONFIG_SECRET_NAME, PLACEHOLDER};
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let id = format!("{}{CONFIG_SECRET_NAME}", settings.secret_prefix);
+    let created = sm
+        .create_secret()
+        .name(&id)
+        .secret_string(PLACEHOLDER)
+        .send()
+        .await;
+    if let Ok(out) = created
+        && let Some(arn) = out.arn
+    {
+        return Ok(arn);
+    }
+    // It exists already: keep what it holds.
+    let described = sm
+        .describe_secret()
+        .secret_id(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "creating the configuration secret '{id}': {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        })?;
+    described
+        .arn
+        .ok_or_else(|| anyhow::anyhow!("the configuration secret '{id}' has no ARN"))
+}

@@ -1,17 +1,57 @@
-//! The scheduled tasks of one integration. SAM's `Schedule` event with `Input` hands the
-//! function the input itself; a raw EventBridge event with it in `detail` works too:
+//! The scheduled tasks. SAM's `Schedule` event with `Input` hands the function the input itself;
+//! a raw EventBridge event with it in `detail` works too. `task` is `"poll"` (the default) or
+//! `"renew_subscriptions"`; which integrations it runs on:
 //!
-//! * `{"integration": "coupa-bc"}` (or `"task": "poll"`): poll from the watermark, enqueue,
-//!   advance; re-enqueue parked documents.
-//! * `{"integration": "coupa-bc", "task": "renew_subscriptions"}`: make sure the integration's
-//!   BC webhook subscriptions exist and have more than `renew_before_hours` to live (they
-//!   expire after three days). The client state is read through the secrets cache. An
-//!   integration without `sync.notifications` has nothing to renew: a no-op, not an error.
+//! * `{"integration": "coupa-bc"}`: that one; its failure fails the invocation (the function's
+//!   `Errors` metric and alarm), as before.
+//! * `{"integrations": "*"}`, or no `integration`/`integrations` at all (a plain EventBridge
+//!   schedule): every integration of the configuration, in its order. One integration's
+//!   failure is logged and reported in the answer and does not stop the others, and the
+//!   invocation succeeds: a failed invocation would make Lambda's asynchronous retries poll the
+//!   healthy integrations again, and the next schedule is the retry anyway. The failures are
+//!   counted by the template's metric filter on [`TASK_FAILED`] (alarm
+//!   `...-scheduled-task-failures`).
+//! * `{"integrations": ["a", "b"]}` or `{"integrations": "a,b"}`: those, in that order, each
+//!   as above (the template's `PollIntegration` parameter of older stacks names one).
+//!
+//! Tasks:
+//!
+//! * `poll`: poll from the watermark, enqueue, advance; re-enqueue parked documents.
+//! * `renew_subscriptions`: make sure the integration's BC webhook subscriptions exist and have
+//!   more than `renew_before_hours` to live (they expire after three days). The client state is
+//!   read through the secrets cache. An integration without `sync.notifications` has nothing to
+//!   renew: a no-op, not an error.
 
 use mlc_shared::ports::Secrets;
 use serde_json::{Value, json};
 
 use crate::Context;
+
+/// The log message of a failed scheduled task. infra/template.yaml's metric filter
+/// `PollerTaskFailures` counts the lines that carry it: change both together.
+pub const TASK_FAILED: &str = "scheduled task failed";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Task {
+    Poll,
+    RenewSubscriptions,
+}
+
+impl Task {
+    fn name(self) -> &'static str {
+        match self {
+            Task::Poll => "poll",
+            Task::RenewSubscriptions => "renew_subscriptions",
+        }
+    }
+}
+
+/// Which integrations an input names.
+#[derive(Debug, PartialEq, Eq)]
+enum Targets {
+    One(String),
+    Many(Vec<String>),
+}
 
 pub async fn handle(ctx: &Context, input: Value) -> anyhow::Result<Value> {
     let field = |name: &str| {
@@ -19,15 +59,96 @@ pub async fn handle(ctx: &Context, input: Value) -> anyhow::Result<Value> {
             .get(name)
             .or_else(|| input.get("detail").and_then(|d| d.get(name)))
     };
-    let name = field("integration")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow::anyhow!("the schedule's input names no integration: expected {{\"integration\": \"<name>\"}}, got {input}"))?;
-    match field("task").map(|t| t.as_str().unwrap_or_default()) {
-        None | Some("poll") => poll(ctx, name).await,
-        Some("renew_subscriptions") => renew(ctx, name).await,
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown task '{other}': expected \"poll\" or \"renew_subscriptions\""
+    let task = match field("task").map(|t| t.as_str().unwrap_or_default()) {
+        None | Some("poll") => Task::Poll,
+        Some("renew_subscriptions") => Task::RenewSubscriptions,
+        Some(other) => {
+            anyhow::bail!("unknown task '{other}': expected \"poll\" or \"renew_subscriptions\"")
+        }
+    };
+    let configured = || {
+        ctx.config
+            .integrations
+            .iter()
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    match targets(field("integration"), field("integrations"), configured)? {
+        Targets::One(name) => run(ctx, task, &name).await.inspect_err(|e| {
+            tracing::error!(
+                integration = name,
+                task = task.name(),
+                error = format!("{e:#}"),
+                "{TASK_FAILED}"
+            );
+        }),
+        Targets::Many(names) => {
+            let mut results = Vec::with_capacity(names.len());
+            let mut failed = Vec::new();
+            for name in names {
+                match run(ctx, task, &name).await {
+                    Ok(out) => results.push(out),
+                    Err(e) => {
+                        let error = format!("{e:#}");
+                        tracing::error!(
+                            integration = name,
+                            task = task.name(),
+                            error,
+                            "{TASK_FAILED}"
+                        );
+                        results.push(
+                            json!({"integration": name, "task": task.name(), "error": error}),
+                        );
+                        failed.push(name);
+                    }
+                }
+            }
+            Ok(json!({"task": task.name(), "results": results, "failed": failed}))
+        }
+    }
+}
+
+/// The integrations an input names: `integration` (one), `integrations` (`"*"`, a list, or a
+/// comma-separated string), or neither: every one of `configured`.
+fn targets(
+    one: Option<&Value>,
+    many: Option<&Value>,
+    configured: impl FnOnce() -> Vec<String>,
+) -> anyhow::Result<Targets> {
+    let expected =
+        "expected {\"integration\": \"<name>\"} or {\"integrations\": \"*\" | [\"<name>\", ...]}";
+    match (one, many) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("the input names both integration and integrations: {expected}")
+        }
+        (Some(Value::String(name)), None) => Ok(Targets::One(name.clone())),
+        (Some(other), None) => anyhow::bail!("integration is {other}, not a name: {expected}"),
+        (None, None) => Ok(Targets::Many(configured())),
+        (None, Some(Value::String(s))) if s.trim() == "*" => Ok(Targets::Many(configured())),
+        (None, Some(Value::String(s))) => Ok(Targets::Many(
+            s.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect(),
         )),
+        (None, Some(Value::Array(names))) => names
+            .iter()
+            .map(|n| {
+                n.as_str().map(str::to_string).ok_or_else(|| {
+                    anyhow::anyhow!("integrations holds {n}, not a name: {expected}")
+                })
+            })
+            .collect::<anyhow::Result<_>>()
+            .map(Targets::Many),
+        (None, Some(other)) => anyhow::bail!("integrations is {other}: {expected}"),
+    }
+}
+
+async fn run(ctx: &Context, task: Task, name: &str) -> anyhow::Result<Value> {
+    match task {
+        Task::Poll => poll(ctx, name).await,
+        Task::RenewSubscriptions => renew(ctx, name).await,
     }
 }
 
@@ -99,4 +220,51 @@ async fn renew(ctx: &Context, name: &str) -> anyhow::Result<Value> {
         "renewed": r.renewed,
         "current": r.current,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<String> {
+        vec!["a".into(), "b".into()]
+    }
+
+    fn t(input: Value) -> anyhow::Result<Targets> {
+        targets(input.get("integration"), input.get("integrations"), all)
+    }
+
+    #[test]
+    fn an_input_names_one_several_or_every_integration() {
+        assert_eq!(
+            t(json!({"integration": "a"})).unwrap(),
+            Targets::One("a".into())
+        );
+        assert_eq!(t(json!({})).unwrap(), Targets::Many(all()));
+        assert_eq!(
+            t(json!({"integrations": "*"})).unwrap(),
+            Targets::Many(all())
+        );
+        assert_eq!(
+            t(json!({"integrations": "b, x"})).unwrap(),
+            Targets::Many(vec!["b".into(), "x".into()])
+        );
+        assert_eq!(
+            t(json!({"integrations": ["b"]})).unwrap(),
+            Targets::Many(vec!["b".into()])
+        );
+    }
+
+    #[test]
+    fn a_malformed_selection_is_refused_with_what_was_expected() {
+        for bad in [
+            json!({"integration": "a", "integrations": "*"}),
+            json!({"integration": 7}),
+            json!({"integrations": [1]}),
+            json!({"integrations": {"a": true}}),
+        ] {
+            let err = t(bad.clone()).unwrap_err().to_string();
+            assert!(err.contains("expected"), "{bad}: {err}");
+        }
+    }
 }

@@ -140,15 +140,30 @@ async fn the_webhook_sample_with_a_bad_signature_gets_401_and_nothing_is_queued(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_schedule_sample_polls_its_integration() {
+async fn the_schedule_samples_poll_every_integration_or_the_one_named() {
     let w = world().await;
     invoice(&w, "SUP-001", "POLL-1");
     invoice(&w, "SUP-002", "POLL-2");
     let out = mlc_lambda::poller::handle(&w.ctx, event("schedule-poll.json"))
         .await
         .unwrap();
-    assert_eq!(out["queued"], 2, "{out}");
+    assert_eq!(out["task"], "poll", "{out}");
+    assert_eq!(out["failed"], serde_json::json!([]), "{out}");
+    let results = out["results"]
+        .as_array()
+        .expect("one result per integration");
+    assert_eq!(results.len(), 1, "{out}");
+    assert_eq!(results[0]["integration"], "coupa-bc", "{out}");
+    assert_eq!(results[0]["queued"], 2, "{out}");
     assert_eq!(depth(&w, QueueName::Ingest).await, 2);
+    // The one-integration form answers as before (its window overlaps the last one: what it
+    // queues again, the ledger absorbs).
+    let one = mlc_lambda::poller::handle(&w.ctx, event("schedule-poll-one.json"))
+        .await
+        .unwrap();
+    assert_eq!(one["integration"], "coupa-bc", "{one}");
+    assert_eq!(one["task"], "poll", "{one}");
+    assert!(one["queued"].is_u64(), "{one}");
     let unknown =
         mlc_lambda::poller::handle(&w.ctx, serde_json::json!({"integration": "nope"})).await;
     assert!(
@@ -387,4 +402,189 @@ async fn orders_vendors_and_payments_sync_on_aws_exactly_once() {
         1,
         "polled again, created once"
     );
+}
+
+// ------------------------------------------------------------------- every integration
+
+/// The sandbox configuration with a second integration, `broken`, before `coupa-bc` (a copy of
+/// it under another name), and `retry_base_delay_ms` = 25.
+fn two_integrations(coupa: &CoupaSim, bc: &BcSim) -> String {
+    let text = common::config_text(coupa, bc)
+        .replace("[runtime]\n", "[runtime]\nretry_base_delay_ms = 25\n");
+    let at = text.find("[[integrations]]").unwrap();
+    let block = &text[at..];
+    format!(
+        "{}{}\n{block}",
+        &text[..at],
+        block.replace("name = \"coupa-bc\"", "name = \"broken\"")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_of_every_integration_reports_each_and_one_failure_stops_no_other() {
+    use mlc_shared::ports::Watermarks;
+    let (coupa, bc) = common::simulators(Duration::from_secs(30)).await;
+    let sdk = common::sdk().await;
+    let settings = common::deployment(&sdk, "all", &coupa, &bc, &[]).await;
+    let config = Config::parse(&two_integrations(&coupa, &bc)).unwrap();
+    let ctx = Context::new(config, settings, &sdk).await.unwrap();
+    // The Lambda composition root takes the configured retry delay (it was fixed at 500 ms).
+    assert_eq!(ctx.pipeline.retry.base_delay, Duration::from_millis(25));
+    // `broken`, polled first, cannot read its watermark; `coupa-bc` must still be polled.
+    let key = mlc_shared::steps::poll::watermark_key("broken");
+    ctx.pipeline
+        .env
+        .store
+        .set_watermark(&key, None, "not a time")
+        .await
+        .unwrap();
+    let supplier = coupa.supplier_id_by_number("SUP-001").unwrap();
+    for n in ["ALL-1", "ALL-2"] {
+        coupa.add_invoice(NewInvoice::approved(supplier, n).line(NewInvoiceLine::qty(
+            "Toner",
+            "2",
+            "10.1250",
+            &["6100", "ADM", "P100"],
+        )));
+    }
+
+    let out = mlc_lambda::poller::handle(&ctx, event("schedule-poll.json"))
+        .await
+        .expect("one integration's failure does not fail the invocation");
+    assert_eq!(out["failed"], serde_json::json!(["broken"]), "{out}");
+    let results = out["results"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["integration"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["broken", "coupa-bc"], "in configuration order");
+    let error = results[0]["error"].as_str().expect("the failure's reason");
+    assert!(
+        error.contains("watermark") && error.contains("not a time"),
+        "{error}"
+    );
+    assert_eq!(results[1]["queued"], 2, "{out}");
+    assert!(results[1].get("error").is_none(), "{out}");
+    assert_eq!(
+        ctx.pipeline
+            .env
+            .queue
+            .depth(QueueName::Ingest)
+            .await
+            .unwrap(),
+        2
+    );
+
+    // A list runs the named ones; the one-integration form still fails its invocation.
+    let listed = mlc_lambda::poller::handle(
+        &ctx,
+        serde_json::json!({"integrations": ["coupa-bc", "nope"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed["failed"], serde_json::json!(["nope"]), "{listed}");
+    let one = mlc_lambda::poller::handle(&ctx, serde_json::json!({"integration": "broken"})).await;
+    assert!(one.unwrap_err().to_string().contains("watermark"));
+
+    // The renewal over every integration: neither has sync.notifications, both are no-ops.
+    let renew = mlc_lambda::poller::handle(&ctx, event("schedule-renew-subscriptions.json"))
+        .await
+        .unwrap();
+    assert_eq!(renew["failed"], serde_json::json!([]), "{renew}");
+    assert_eq!(renew["results"].as_array().unwrap().len(), 2, "{renew}");
+    assert!(renew["results"][0]["skipped"].is_string(), "{renew}");
+}
+
+// ------------------------------------------------------------------- the configuration secret
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configuration_is_read_from_the_stacks_secret_and_an_upload_reaches_warm_functions() {
+    use mlc_lambda::config_source::{ConfigSource, ConfigStore, Origin};
+    let (coupa, bc) = common::simulators(Duration::from_secs(30)).await;
+    let sdk = common::sdk().await;
+    let mut settings = common::deployment(&sdk, "cfg", &coupa, &bc, &[]).await;
+    let arn = mlc_lambda::local::config_secret(&sdk, &settings)
+        .await
+        .unwrap();
+    assert!(
+        arn.contains(&format!("{}mlc-config", settings.secret_prefix)),
+        "{arn}"
+    );
+    let store = ConfigStore::new(aws_sdk_secretsmanager::Client::new(&sdk), &arn);
+    let one = common::config_text(&coupa, &bc);
+    let env_text = one.replace("name = \"coupa-bc\"", "name = \"from-env\"");
+
+    // Nothing uploaded yet (the stack's placeholder): MLC_CONFIG, else an error naming both.
+    let none = ConfigSource::new(Some(store.clone()), None)
+        .load()
+        .await
+        .unwrap_err();
+    let none = format!("{none:#}");
+    assert!(
+        none.contains("holds none yet") && none.contains("MLC_CONFIG"),
+        "{none}"
+    );
+    let both = ConfigSource::new(Some(store.clone()), Some(env_text.clone()));
+    let loaded = both.load().await.unwrap();
+    assert_eq!(loaded.origin, Origin::Env);
+    assert_eq!(loaded.config.integrations[0].name, "from-env");
+
+    // An invalid configuration is refused with the parse error, and nothing is written.
+    let bad = store
+        .upload("[[integrations]]\nname = 7\n")
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{bad:#}").contains("not a valid configuration"),
+        "{bad:#}"
+    );
+    assert_eq!(store.read().await.unwrap(), None, "still the placeholder");
+
+    // Uploaded: the secret wins over MLC_CONFIG.
+    store.upload(&one).await.unwrap();
+    let loaded = both.load().await.unwrap();
+    assert_eq!(loaded.origin, Origin::Secret(arn.clone()));
+    assert_eq!(loaded.config.integrations[0].name, "coupa-bc");
+
+    // A function's context from the secret alone, re-read after the TTL (0 here: every
+    // invocation) and rebuilt when the text changed.
+    settings.secret_ttl = Duration::ZERO;
+    let source = ConfigSource::new(Some(store.clone()), None);
+    let live = mlc_lambda::LiveContext::new(source, settings, sdk.clone())
+        .await
+        .unwrap();
+    let first = live.current().await;
+    assert_eq!(first.config.integrations.len(), 1);
+    assert_eq!(first.pipeline.retry.base_delay, Duration::from_millis(500));
+    let same = live.current().await;
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &same),
+        "an unchanged configuration keeps the context (connections, tokens)"
+    );
+    store.upload(&two_integrations(&coupa, &bc)).await.unwrap();
+    let second = live.current().await;
+    let names: Vec<&str> = second
+        .config
+        .integrations
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["broken", "coupa-bc"]);
+    assert_eq!(second.pipeline.retry.base_delay, Duration::from_millis(25));
+    // It runs: a poll over the uploaded integrations.
+    let out = mlc_lambda::poller::handle(&second, serde_json::json!({"integrations": "*"}))
+        .await
+        .unwrap();
+    assert_eq!(out["results"].as_array().unwrap().len(), 2, "{out}");
+
+    // A broken value written behind the tool's back: the warm context stays.
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("[[integrations]\n")
+        .send()
+        .await
+        .unwrap();
+    let kept = live.current().await;
+    assert!(std::sync::Arc::ptr_eq(&second, &kept));
 }

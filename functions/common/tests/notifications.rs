@@ -251,9 +251,18 @@ async fn the_renewal_sample_creates_the_subscription_through_the_handshake_and_n
         )),
     );
 
-    let out = mlc_lambda::poller::handle(&w.ctx, event("schedule-renew-subscriptions.json"))
+    let all = mlc_lambda::poller::handle(&w.ctx, event("schedule-renew-subscriptions.json"))
         .await
         .unwrap();
+    assert_eq!(all["task"], "renew_subscriptions", "{all}");
+    assert_eq!(all["failed"], json!([]), "{all}");
+    let out = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["integration"] == "coupa-bc")
+        .cloned()
+        .expect("the integration with notifications was renewed");
     assert_eq!(out["created"], 1, "{out}");
     assert_eq!(out["task"], "renew_subscriptions", "{out}");
     let handshakes = w.bc.handshakes();

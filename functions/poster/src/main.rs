@@ -6,10 +6,12 @@ use mlc_lambda::mlc_shared::ports::QueueName;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     mlc_lambda::init_tracing();
-    // Built once per execution environment; every invocation borrows it.
-    let ctx = &mlc_lambda::Context::from_env().await?;
+    // Built once per execution environment; every invocation borrows the current context
+    // (rebuilt when the configuration changed, checked once per MLC_SECRET_TTL_SECS).
+    let live = &mlc_lambda::LiveContext::from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(mlc_lambda::sqs::handle_batch(ctx, QueueName::Post, event.payload).await)
+        let ctx = live.current().await;
+        Ok::<_, Error>(mlc_lambda::sqs::handle_batch(&ctx, QueueName::Post, event.payload).await)
     }))
     .await
 }
