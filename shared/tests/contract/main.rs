@@ -83,6 +83,8 @@ macro_rules! contract {
             many_messages_keep_their_order,
             a_refused_send_is_an_error_naming_the_queue,
             a_made_up_receipt_is_an_unknown_receipt,
+            dead_letter_moves_a_received_message_now_and_the_group_goes_on,
+            defer_hides_a_message_and_keeps_its_place_in_its_group,
         );
         suite!(store, $store:
             racing_claims_from_two_handles_acquire_once,

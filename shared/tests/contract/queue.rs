@@ -297,3 +297,41 @@ pub async fn a_made_up_receipt_is_an_unknown_receipt<F: QueueFixture>() {
         })
     ));
 }
+
+pub async fn dead_letter_moves_a_received_message_now_and_the_group_goes_on<F: QueueFixture>() {
+    let f = F::new(LONG).await;
+    let q = f.queue();
+    q.send(Q, vec![msg("g", "g1", "poison"), msg("g", "g2", "next")])
+        .await
+        .unwrap();
+    let got = q.receive(Q, 1).await.unwrap();
+    assert_eq!(bodies(&got), ["poison"]);
+    q.dead_letter(Q, &got[0]).await.unwrap();
+    let dead = q.dead_letters(Q).await.unwrap();
+    assert_eq!(bodies(&dead), ["poison"]);
+    assert_eq!(dead[0].group_id, "g");
+    assert_eq!(bodies(&drain(q, Q).await), ["next"]);
+}
+
+/// The embedded queue gives the delivery back (the receive count stays); SQS cannot lower
+/// `ApproximateReceiveCount` (see `SqsQueue::defer`), so only "no more than one spent" holds
+/// for both.
+pub async fn defer_hides_a_message_and_keeps_its_place_in_its_group<F: QueueFixture>() {
+    let f = F::new(LONG).await;
+    let q = f.queue();
+    q.send(Q, vec![msg("g", "g1", "first"), msg("g", "g2", "second")])
+        .await
+        .unwrap();
+    let got = q.receive(Q, 1).await.unwrap();
+    q.defer(Q, &got[0], SHORT).await.unwrap();
+    assert!(
+        q.receive(Q, 1).await.unwrap().is_empty(),
+        "hidden, and the group waits behind it"
+    );
+    f.pass(SHORT + MARGIN).await;
+    let again = q.receive(Q, 1).await.unwrap();
+    assert_eq!(bodies(&again), ["first"]);
+    assert!(again[0].receive_count <= 2, "{}", again[0].receive_count);
+    q.ack(Q, &again[0].receipt).await.unwrap();
+    assert_eq!(bodies(&drain(q, Q).await), ["second"]);
+}
