@@ -229,7 +229,7 @@ impl SecretFile {
         &self.inner.path
     }
 
-    /// Adds or replaces a secret (unconditionally; see [`SecretFile::put_if`] for a
+    /// Adds or replaces a secret (unconditionally; see [`SecretFile::set_if`] for a
     /// compare-and-set).
     pub fn set(&self, name: &str, value: &str) -> Result<(), SecretError> {
         if name.is_empty() {
@@ -268,7 +268,7 @@ impl SecretFile {
 
     /// Compare-and-set (blocking): stores `value` only if `name` is at `expected` (`None`: only
     /// if it does not exist). Holds the file lock from the read to the rename.
-    pub fn put_if(
+    pub fn set_if(
         &self,
         name: &str,
         expected: Option<&SecretVersion>,
@@ -495,7 +495,7 @@ impl Secrets for SecretFile {
     ) -> Result<PutOutcome, SecretError> {
         let (file, name) = (self.clone(), name.to_string());
         let (expected, value) = (expected.cloned(), value.clone());
-        blocking(move || file.put_if(&name, expected.as_ref(), value.expose())).await
+        blocking(move || file.set_if(&name, expected.as_ref(), value.expose())).await
     }
 }
 
@@ -581,13 +581,13 @@ mod tests {
     async fn put_if_writes_only_at_the_expected_version() {
         let (_d, path, key) = setup();
         let f = SecretFile::open(&path, key).unwrap();
-        let v1 = match f.put_if("concur.token", None, "rt-1").unwrap() {
+        let v1 = match f.set_if("concur.token", None, "rt-1").unwrap() {
             PutOutcome::Written(v) => v,
             other => panic!("{other:?}"),
         };
         // Create-only: it exists now.
         assert_eq!(
-            f.put_if("concur.token", None, "rt-x").unwrap(),
+            f.set_if("concur.token", None, "rt-x").unwrap(),
             PutOutcome::Conflict
         );
         let (value, seen) = f.get_versioned("concur.token").await.unwrap();
@@ -602,14 +602,14 @@ mod tests {
         assert_ne!(v1, v2);
         // A writer still holding v1 lost the race: nothing is written.
         assert_eq!(
-            f.put_if("concur.token", Some(&v1), "rt-stale").unwrap(),
+            f.set_if("concur.token", Some(&v1), "rt-stale").unwrap(),
             PutOutcome::Conflict
         );
         assert_eq!(f.read("concur.token").unwrap().expose(), "rt-2");
         // A plain `set` (an operator's `mlc secrets set`) is a write too.
         f.set("concur.token", "rt-operator").unwrap();
         assert_eq!(
-            f.put_if("concur.token", Some(&v2), "rt-3").unwrap(),
+            f.set_if("concur.token", Some(&v2), "rt-3").unwrap(),
             PutOutcome::Conflict
         );
         // Removed and created again: a version held from before does not match.
@@ -617,11 +617,11 @@ mod tests {
         f.remove("concur.token").unwrap();
         f.set("concur.token", "rt-again").unwrap();
         assert_eq!(
-            f.put_if("concur.token", Some(&v_now), "rt-4").unwrap(),
+            f.set_if("concur.token", Some(&v_now), "rt-4").unwrap(),
             PutOutcome::Conflict
         );
         assert!(matches!(
-            f.put_if("missing", Some(&v1), "x").unwrap(),
+            f.set_if("missing", Some(&v1), "x").unwrap(),
             PutOutcome::Conflict
         ));
     }
@@ -634,7 +634,7 @@ mod tests {
         let reopened = SecretFile::open(&path, key).unwrap();
         let (a, va) = reopened.read_versioned("a").unwrap();
         assert_eq!((a.expose(), va.as_str()), ("old-a", "0"));
-        let PutOutcome::Written(v) = reopened.put_if("a", Some(&va), "new-a").unwrap() else {
+        let PutOutcome::Written(v) = reopened.set_if("a", Some(&va), "new-a").unwrap() else {
             panic!("conflict on an untouched legacy entry");
         };
         assert_ne!(v, va);
@@ -648,7 +648,7 @@ mod tests {
         loop {
             let (value, version) = f.read_versioned("n").unwrap();
             let next = value.expose().parse::<u64>().unwrap() + 1;
-            match f.put_if("n", Some(&version), &next.to_string()).unwrap() {
+            match f.set_if("n", Some(&version), &next.to_string()).unwrap() {
                 PutOutcome::Written(_) => return conflicts,
                 PutOutcome::Conflict => conflicts += 1,
             }
