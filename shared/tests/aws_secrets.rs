@@ -131,7 +131,10 @@ async fn moto_refuses_to_move_awscurrent_from_a_version_that_lost_it() {
 #[tokio::test]
 async fn put_if_at_the_current_version_writes_and_refreshes_the_cache() {
     let (_client, secrets) = setup("rt-1", Duration::from_secs(300)).await;
-    assert_eq!(secrets.get("bc-client-secret").await.unwrap().expose(), "rt-1");
+    assert_eq!(
+        secrets.get("bc-client-secret").await.unwrap().expose(),
+        "rt-1"
+    );
     let (value, v1) = secrets.get_versioned("bc-client-secret").await.unwrap();
     assert_eq!(value.expose(), "rt-1");
     let v2 = written(
@@ -142,14 +145,20 @@ async fn put_if_at_the_current_version_writes_and_refreshes_the_cache() {
     );
     assert_ne!(v1, v2);
     // The cache (TTL 5 minutes) holds the written value, not the one read before.
-    assert_eq!(secrets.get("bc-client-secret").await.unwrap().expose(), "rt-2");
+    assert_eq!(
+        secrets.get("bc-client-secret").await.unwrap().expose(),
+        "rt-2"
+    );
     // A reader with no cache sees it as AWSCURRENT, at the version put_if returned.
     let other = SecretsManagerSecrets::new(
         sdk_client().await,
         secrets.secret_id(""),
         Duration::from_secs(300),
     );
-    assert_eq!(other.get("bc-client-secret").await.unwrap().expose(), "rt-2");
+    assert_eq!(
+        other.get("bc-client-secret").await.unwrap().expose(),
+        "rt-2"
+    );
     let (value, seen) = other.get_versioned("bc-client-secret").await.unwrap();
     assert_eq!((value.expose(), &seen), ("rt-2", &v2));
     // And the next write chains from it.
@@ -159,7 +168,15 @@ async fn put_if_at_the_current_version_writes_and_refreshes_the_cache() {
             .await
             .unwrap(),
     );
-    assert_eq!(secrets.get_versioned("bc-client-secret").await.unwrap().0.expose(), "rt-3");
+    assert_eq!(
+        secrets
+            .get_versioned("bc-client-secret")
+            .await
+            .unwrap()
+            .0
+            .expose(),
+        "rt-3"
+    );
 }
 
 #[tokio::test]
@@ -168,14 +185,20 @@ async fn put_if_at_a_stale_version_writes_nothing_and_drops_the_cached_value() {
     let (_, v1) = secrets.get_versioned("bc-client-secret").await.unwrap();
     // Someone else rotates it; our cache still says rt-1.
     rotate(&client, &secrets.secret_id("bc-client-secret"), "rt-other").await;
-    assert_eq!(secrets.get("bc-client-secret").await.unwrap().expose(), "rt-1");
+    assert_eq!(
+        secrets.get("bc-client-secret").await.unwrap().expose(),
+        "rt-1"
+    );
     let outcome = secrets
         .put_if("bc-client-secret", Some(&v1), &SecretString::new("rt-mine"))
         .await
         .unwrap();
     assert_eq!(outcome, PutOutcome::Conflict);
     // Nothing of ours became current, and the stale cached value is gone.
-    assert_eq!(secrets.get("bc-client-secret").await.unwrap().expose(), "rt-other");
+    assert_eq!(
+        secrets.get("bc-client-secret").await.unwrap().expose(),
+        "rt-other"
+    );
 }
 
 #[tokio::test]
@@ -207,7 +230,10 @@ async fn of_concurrent_writers_from_one_version_exactly_one_wins() {
             let (secrets, v0) = (secrets.clone(), v0.clone());
             tokio::spawn(async move {
                 let value = SecretString::new(format!("rt-{i}"));
-                (i, secrets.put_if("bc-client-secret", Some(&v0), &value).await)
+                (
+                    i,
+                    secrets.put_if("bc-client-secret", Some(&v0), &value).await,
+                )
             })
         })
         .collect();

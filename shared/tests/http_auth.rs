@@ -40,7 +40,11 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token"}))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid_token"})),
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -60,7 +64,11 @@ async fn cc_token(
     if f.get("grant_type").map(String::as_str) != Some("client_credentials")
         || f.get("client_secret").map(String::as_str) != Some("cc-secret")
     {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
     }
     let mut s = s.lock().unwrap();
     s.issued += 1;
@@ -101,12 +109,18 @@ async fn client_credentials_reuse_a_token_and_refetch_it_once_on_401() {
     )
     .unwrap();
     for _ in 0..3 {
-        client.send(&ApiRequest::get(format!("{base}/api"))).await.unwrap();
+        client
+            .send(&ApiRequest::get(format!("{base}/api")))
+            .await
+            .unwrap();
     }
     assert_eq!(state.lock().unwrap().issued, 1, "one token for three calls");
     // Revoked early: one 401, one new token, one replay.
     state.lock().unwrap().valid.clear();
-    client.send(&ApiRequest::get(format!("{base}/api"))).await.unwrap();
+    client
+        .send(&ApiRequest::get(format!("{base}/api")))
+        .await
+        .unwrap();
     let s = state.lock().unwrap();
     assert_eq!((s.issued, s.calls), (2, 5));
 }
@@ -154,7 +168,11 @@ async fn oauth_token(
     if f.get("grant_type").map(String::as_str) != Some("refresh_token")
         || f.get("client_secret").map(String::as_str) != Some("concur-secret")
     {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request"})),
+        )
+            .into_response();
     }
     if f.get("refresh_token") != Some(&s.current) {
         s.refused += 1;
@@ -298,7 +316,11 @@ async fn two_workers_refreshing_at_once_spend_the_refresh_token_once() {
     ra.unwrap();
     rb.unwrap();
     let s = oauth.lock().unwrap();
-    assert_eq!((s.refreshes, s.refused), (1, 0), "one refresh, nothing refused");
+    assert_eq!(
+        (s.refreshes, s.refused),
+        (1, 0),
+        "one refresh, nothing refused"
+    );
     assert_eq!(stored(&path, &key)["refresh_token"], "rt-1");
 }
 
@@ -378,7 +400,10 @@ async fn a_refused_refresh_token_is_a_typed_error_without_the_token() {
         concur_settings(&base, Duration::from_secs(30)),
         SecretFile::open(&path, key.clone()).unwrap(),
     ));
-    let err = client.send(&ApiRequest::get("/api/ping")).await.unwrap_err();
+    let err = client
+        .send(&ApiRequest::get("/api/ping"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, HttpError::RefreshRefused { status: 400, .. }),
         "{err:?}"
@@ -391,7 +416,10 @@ async fn a_refused_refresh_token_is_a_typed_error_without_the_token() {
         "{shown}"
     );
     // The claim was released: the next worker need not wait out a lease to hear the same.
-    let state = SecretFile::open(&path, key).unwrap().read("concur-token").unwrap();
+    let state = SecretFile::open(&path, key)
+        .unwrap()
+        .read("concur-token")
+        .unwrap();
     assert!(!state.expose().contains("lease"));
 }
 
@@ -431,10 +459,17 @@ impl TokenStore for CrashingStore {
     }
 }
 
+/// What a crash left: the server, and the secrets file.
+struct AfterCrash {
+    oauth: Arc<Mutex<Oauth>>,
+    base: String,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    key: SecretKey,
+}
+
 /// Worker A claims, spends rt-0 and crashes on the store-back (its second write).
-async fn crash_during_store_back(
-    lands: bool,
-) -> (Arc<Mutex<Oauth>>, String, tempfile::TempDir, std::path::PathBuf, SecretKey) {
+async fn crash_during_store_back(lands: bool) -> AfterCrash {
     let oauth = Oauth::new("rt-0");
     let base = oauth_server(oauth.clone()).await;
     let (dir, path, key) = secrets_file(&SecretString::new("rt-0"));
@@ -450,12 +485,24 @@ async fn crash_during_store_back(
     let err = a.send(&ApiRequest::get("/api/ping")).await.unwrap_err();
     assert!(matches!(err, HttpError::Secrets(_)), "{err:?}");
     assert_eq!(oauth.lock().unwrap().refreshes, 1, "rt-0 was spent");
-    (oauth, base, dir, path, key)
+    AfterCrash {
+        oauth,
+        base,
+        _dir: dir,
+        path,
+        key,
+    }
 }
 
 #[tokio::test]
 async fn a_crash_before_the_store_back_lands_loses_the_new_token() {
-    let (oauth, base, _dir, path, key) = crash_during_store_back(false).await;
+    let AfterCrash {
+        oauth,
+        base,
+        _dir,
+        path,
+        key,
+    } = crash_during_store_back(false).await;
     // What survives: the spent rt-0, under the dead worker's lease; rt-1 died with it.
     let state = stored(&path, &key);
     assert_eq!(state["refresh_token"], "rt-0");
@@ -469,13 +516,22 @@ async fn a_crash_before_the_store_back_lands_loses_the_new_token() {
     let started = std::time::Instant::now();
     let err = b.send(&ApiRequest::get("/api/ping")).await.unwrap_err();
     assert!(err.needs_reauthorization(), "{err:?}");
-    assert!(started.elapsed() >= Duration::from_millis(500), "waited for the lease");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "waited for the lease"
+    );
     assert_eq!(oauth.lock().unwrap().refused, 1);
 }
 
 #[tokio::test]
 async fn a_crash_after_the_store_back_lands_loses_nothing() {
-    let (oauth, base, _dir, path, key) = crash_during_store_back(true).await;
+    let AfterCrash {
+        oauth,
+        base,
+        _dir,
+        path,
+        key,
+    } = crash_during_store_back(true).await;
     let state = stored(&path, &key);
     assert_eq!(state["refresh_token"], "rt-1");
     // The next worker uses the stored access token: no refresh, nothing refused.
@@ -513,8 +569,13 @@ fn b1_error(status: StatusCode, code: i64, text: &str) -> Response {
         .into_response()
 }
 
-async fn b1_login(State(s): State<Arc<Mutex<B1>>>, Json(body): Json<serde_json::Value>) -> Response {
-    if body["CompanyDB"] != "SBODEMOUS" || body["UserName"] != "manager" || body["Password"] != "b1-pass"
+async fn b1_login(
+    State(s): State<Arc<Mutex<B1>>>,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if body["CompanyDB"] != "SBODEMOUS"
+        || body["UserName"] != "manager"
+        || body["Password"] != "b1-pass"
     {
         return b1_error(StatusCode::UNAUTHORIZED, 100000027, "Login failed");
     }
@@ -530,14 +591,22 @@ async fn b1_login(State(s): State<Arc<Mutex<B1>>>, Json(body): Json<serde_json::
     .into_response();
     // As B1 sends them: no Path on B1SESSION, a trailing `;`.
     let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, format!("B1SESSION={id};HttpOnly;").parse().unwrap());
-    h.append(header::SET_COOKIE, "ROUTEID=.node1; path=/b1s".parse().unwrap());
+    h.append(
+        header::SET_COOKIE,
+        format!("B1SESSION={id};HttpOnly;").parse().unwrap(),
+    );
+    h.append(
+        header::SET_COOKIE,
+        "ROUTEID=.node1; path=/b1s".parse().unwrap(),
+    );
     resp
 }
 
 fn session_of(headers: &HeaderMap) -> Option<String> {
     let cookie = headers.get(header::COOKIE)?.to_str().ok()?;
-    cookie.split(';').find_map(|p| p.trim().strip_prefix("B1SESSION=").map(str::to_string))
+    cookie
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("B1SESSION=").map(str::to_string))
 }
 
 async fn b1_items(State(s): State<Arc<Mutex<B1>>>, headers: HeaderMap) -> Response {
@@ -608,7 +677,10 @@ async fn the_session_cookies_go_on_every_call() {
     let s = b1.lock().unwrap();
     assert_eq!(s.logins, 1);
     let id = s.sessions.iter().next().unwrap().clone();
-    assert_eq!(s.cookies, vec![format!("B1SESSION={id}; ROUTEID=.node1"); 3]);
+    assert_eq!(
+        s.cookies,
+        vec![format!("B1SESSION={id}; ROUTEID=.node1"); 3]
+    );
 }
 
 #[tokio::test]
@@ -624,7 +696,10 @@ async fn an_expired_session_logs_in_once_more_and_replays_once() {
         .unwrap();
     let s = b1.lock().unwrap();
     assert_eq!((s.logins, s.calls), (2, 3), "one re-login, one replay");
-    assert_ne!(s.cookies[1], s.cookies[2], "the replay carries the new session");
+    assert_ne!(
+        s.cookies[1], s.cookies[2],
+        "the replay carries the new session"
+    );
 }
 
 #[tokio::test]
@@ -636,7 +711,11 @@ async fn a_second_401_is_an_error() {
     let err = client.send(&ApiRequest::get("/Items")).await.unwrap_err();
     assert_eq!(err.status(), Some(401), "{err:?}");
     let s = b1.lock().unwrap();
-    assert_eq!((s.logins, s.calls), (2, 3), "one re-login and one replay, no more");
+    assert_eq!(
+        (s.logins, s.calls),
+        (2, 3),
+        "one re-login and one replay, no more"
+    );
 }
 
 #[tokio::test]
@@ -671,7 +750,11 @@ async fn concurrent_calls_on_an_expired_session_log_in_once() {
     for c in calls {
         c.await.unwrap().unwrap();
     }
-    assert_eq!(b1.lock().unwrap().logins, 2, "one login for the expired session");
+    assert_eq!(
+        b1.lock().unwrap().logins,
+        2,
+        "one login for the expired session"
+    );
 }
 
 #[tokio::test]
@@ -696,8 +779,14 @@ async fn a_refused_login_is_an_auth_error_without_the_password() {
     let (b1, base) = b1_server(301).await;
     let client = b1_client(&base, "wrong-pass-123", vec![301]);
     let err = client.send(&ApiRequest::get("/Items")).await.unwrap_err();
-    assert!(matches!(&err, HttpError::Auth { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(&err, HttpError::Auth { status: 401, .. }),
+        "{err:?}"
+    );
     let shown = format!("{err} {err:?}");
-    assert!(shown.contains("Login failed") && !shown.contains("wrong-pass-123"), "{shown}");
+    assert!(
+        shown.contains("Login failed") && !shown.contains("wrong-pass-123"),
+        "{shown}"
+    );
     assert_eq!(b1.lock().unwrap().calls, 0);
 }

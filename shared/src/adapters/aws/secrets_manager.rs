@@ -121,9 +121,13 @@ impl SecretsManagerSecrets {
                 )));
             }
         };
-        let version = out.version_id.clone().map(SecretVersion::new).ok_or_else(|| {
-            SecretError::Backend(format!("GetSecretValue of '{id}' returned no VersionId"))
-        })?;
+        let version = out
+            .version_id
+            .clone()
+            .map(SecretVersion::new)
+            .ok_or_else(|| {
+                SecretError::Backend(format!("GetSecretValue of '{id}' returned no VersionId"))
+            })?;
         let value = out.secret_string.map(SecretString::new).ok_or_else(|| {
             SecretError::Backend(format!(
                 "secret '{id}' has no SecretString (a binary secret is not supported)"
@@ -179,7 +183,10 @@ impl Secrets for SecretsManagerSecrets {
         self.read_current(name).await.map(|(value, _)| value)
     }
 
-    async fn get_versioned(&self, name: &str) -> Result<(SecretString, SecretVersion), SecretError> {
+    async fn get_versioned(
+        &self,
+        name: &str,
+    ) -> Result<(SecretString, SecretVersion), SecretError> {
         self.read_current(name).await
     }
 
@@ -238,7 +245,15 @@ impl Secrets for SecretsManagerSecrets {
                 }) =>
             {
                 self.remember(name, None);
-                Ok(PutOutcome::Conflict)
+                // The SDK retries a call whose answer was lost; if the first attempt moved the
+                // label, the retry is refused although our version is current. Look.
+                match self.read_current(name).await {
+                    Ok((value, current)) if current.as_str() == staged => {
+                        self.remember(name, Some(&value));
+                        Ok(PutOutcome::Written(current))
+                    }
+                    _ => Ok(PutOutcome::Conflict),
+                }
             }
             Err(e) => {
                 // Unknown whether the label moved: forget the cached value either way.
@@ -251,4 +266,3 @@ impl Secrets for SecretsManagerSecrets {
         }
     }
 }
-

@@ -184,7 +184,6 @@ struct Contents {
     secrets: BTreeMap<String, Entry>,
 }
 
-
 impl Contents {
     /// Stores `value` under `name` with a fresh version; returns it.
     fn insert(&mut self, name: &str, value: &str) -> u64 {
@@ -482,7 +481,10 @@ impl Secrets for SecretFile {
         blocking(move || file.read(&name)).await
     }
 
-    async fn get_versioned(&self, name: &str) -> Result<(SecretString, SecretVersion), SecretError> {
+    async fn get_versioned(
+        &self,
+        name: &str,
+    ) -> Result<(SecretString, SecretVersion), SecretError> {
         let (file, name) = (self.clone(), name.to_string());
         blocking(move || file.read_versioned(&name)).await
     }

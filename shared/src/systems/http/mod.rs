@@ -16,8 +16,8 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 pub use auth::{
-    AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings,
-    SessionAuth, SessionLogin, TokenCache, TokenStore,
+    AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings, SessionAuth,
+    SessionLogin, TokenCache, TokenStore,
 };
 pub use pacing::{Pacer, RateBudget};
 pub use retry::{RetryPolicy, retry_after};

@@ -177,6 +177,9 @@ mod tests {
         let n: T = serde_json::from_str(r#"{"expires_in": 3600}"#).unwrap();
         let s: T = serde_json::from_str(r#"{"expires_in": "3600"}"#).unwrap();
         let none: T = serde_json::from_str(r#"{}"#).unwrap();
-        assert_eq!((n.expires_in, s.expires_in, none.expires_in), (Some(3600), Some(3600), None));
+        assert_eq!(
+            (n.expires_in, s.expires_in, none.expires_in),
+            (Some(3600), Some(3600), None)
+        );
     }
 }

@@ -242,7 +242,10 @@ impl RefreshTokenAuth {
             && now_ms() < t.until_ms
             && !self.is_refused(&t.token)
         {
-            return Ok(Credential::bearer(t.token.clone(), Some(t.base_url.clone())));
+            return Ok(Credential::bearer(
+                t.token.clone(),
+                Some(t.base_url.clone()),
+            ));
         }
         let fresh = self.obtain(http).await?;
         let credential = Credential::bearer(fresh.token.clone(), Some(fresh.base_url.clone()));
@@ -474,7 +477,10 @@ mod tests {
         assert!(s.geolocation.is_none() && s.lease.is_none());
         let init = RefreshTokenAuth::initial_state(&SecretString::new("rt-1"), Some("https://g"));
         let s = StoredState::parse(&init, "x").unwrap();
-        assert_eq!((s.refresh_token.as_str(), s.geolocation.as_deref()), ("rt-1", Some("https://g")));
+        assert_eq!(
+            (s.refresh_token.as_str(), s.geolocation.as_deref()),
+            ("rt-1", Some("https://g"))
+        );
     }
 
     #[test]
@@ -483,12 +489,21 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("concur") && !err.contains("rt-secret"), "{err}");
+        assert!(
+            err.contains("concur") && !err.contains("rt-secret"),
+            "{err}"
+        );
     }
 
     #[test]
     fn token_url_is_put_under_the_geolocation_unless_absolute() {
-        assert_eq!(resolve("https://us2.api.x/", "/oauth2/v0/token"), "https://us2.api.x/oauth2/v0/token");
-        assert_eq!(resolve("https://us2.api.x", "https://t/token"), "https://t/token");
+        assert_eq!(
+            resolve("https://us2.api.x/", "/oauth2/v0/token"),
+            "https://us2.api.x/oauth2/v0/token"
+        );
+        assert_eq!(
+            resolve("https://us2.api.x", "https://t/token"),
+            "https://t/token"
+        );
     }
 }
