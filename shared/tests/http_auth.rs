@@ -2,6 +2,9 @@
 //! a rotating refresh token stored back through the encrypted secrets file (Concur), and a
 //! session-cookie login (SAP B1 Service Layer).
 
+#[cfg(feature = "aws")]
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -542,6 +545,52 @@ async fn a_crash_after_the_store_back_lands_loses_nothing() {
     b.send(&ApiRequest::get("/api/ping")).await.unwrap();
     let s = oauth.lock().unwrap();
     assert_eq!((s.refreshes, s.refused), (1, 0));
+}
+
+/// The same protocol over Secrets Manager (on moto): workers in separate "Lambda instances"
+/// (their own adapter and cache each) refreshing on every call never spend a token twice.
+#[cfg(feature = "aws")]
+#[tokio::test]
+async fn workers_on_secrets_manager_spend_each_refresh_token_once() {
+    use mlc_shared::adapters::aws::SecretsManagerSecrets;
+    let oauth = Oauth::new("rt-0");
+    oauth.lock().unwrap().expires_in = "0".into();
+    let base = oauth_server(oauth.clone()).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&common::moto::sdk_config().await);
+    let prefix = format!("{}/", common::moto::unique("mlc"));
+    sm.create_secret()
+        .name(format!("{prefix}concur-token"))
+        .secret_string(RefreshTokenAuth::initial_state(&SecretString::new("rt-0"), None).expose())
+        .send()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let store =
+                SecretsManagerSecrets::new(sm.clone(), prefix.clone(), Duration::from_secs(300));
+            let client = concur_client(RefreshTokenAuth::new(
+                concur_settings(&base, Duration::from_secs(30)),
+                store,
+            ));
+            tokio::spawn(async move {
+                for _ in 0..3 {
+                    client.send(&ApiRequest::get("/api/ping")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (refreshes, refused) = {
+        let s = oauth.lock().unwrap();
+        (s.refreshes, s.refused)
+    };
+    assert_eq!((refreshes, refused), (9, 0));
+    let reader = SecretsManagerSecrets::new(sm, prefix, Duration::from_secs(300));
+    let (raw, _) = reader.get_versioned("concur-token").await.unwrap();
+    let state: serde_json::Value = serde_json::from_str(raw.expose()).unwrap();
+    assert_eq!(state["refresh_token"], "rt-9");
 }
 
 // ---------------------------------------------------------------------------------------------
