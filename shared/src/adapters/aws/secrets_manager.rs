@@ -16,6 +16,10 @@
 //! check and the move are one atomic step under concurrent calls; moto 5.2.5 enforces the check
 //! (tests/aws_secrets.rs), and a lost race there fails the call instead of succeeding twice.
 //!
+//! Every write is a new secret version. The service removes surplus versions (past 100) only
+//! once they are a day old and advises at most one write per ten minutes: fine for tokens that
+//! rotate hourly, not for a value written on every call.
+//!
 //! Reads name the `AWSCURRENT` stage explicitly: moto answers an unqualified GetSecretValue with
 //! the version of the last PutSecretValue that carried `AWSCURRENT`, not where the label is now.
 
