@@ -102,6 +102,8 @@ const TABLES: &[TableSpec] = &[
 ];
 
 /// Least privilege: exactly these SAM policy templates, on exactly these resources.
+/// ("Statement", "RotatingSecretPrefix") is the inline write-back grant of rotating tokens
+/// (checked in `only_the_rotating_token_secrets_are_writable`); the webhook calls no API.
 const POLICIES: &[(&str, &[(&str, &str)])] = &[
     (
         "WebhookFunction",
@@ -121,6 +123,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
             ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
+            ("Statement", "RotatingSecretPrefix"),
         ],
     ),
     (
@@ -133,6 +136,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
             ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
+            ("Statement", "RotatingSecretPrefix"),
         ],
     ),
     (
@@ -145,6 +149,7 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
             ("DynamoDBWritePolicy", "AuditTable"),
             ("AWSSecretsManagerGetSecretValuePolicy", "SecretPrefix"),
             ("AWSSecretsManagerGetSecretValuePolicy", "ConfigSecret"),
+            ("Statement", "RotatingSecretPrefix"),
         ],
     ),
 ];
@@ -1102,6 +1107,9 @@ fn every_function_has_exactly_its_scoped_policy_templates() {
                     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
                 ));
                 "SecretPrefix".to_string()
+            } else if name == "Statement" {
+                rotating_write_grant(id, args);
+                "RotatingSecretPrefix".to_string()
             } else {
                 panic!("{id}: unexpected policy {name}")
             };
@@ -1120,6 +1128,77 @@ fn every_function_has_exactly_its_scoped_policy_templates() {
         let (_, want) = POLICIES.iter().find(|p| p.0 == function).unwrap();
         assert!(want.contains(&("SQSPollerPolicy", queue)), "{function}");
     }
+}
+
+/// Checks the one inline statement a function may have: PutSecretValue and
+/// UpdateSecretVersionStage (the compare-and-set of the secrets adapter), nothing else, on the
+/// rotating-token secrets only.
+fn rotating_write_grant(id: &str, statements: &Value) {
+    let statements = statements.as_sequence().expect("Statement: a list");
+    assert_eq!(statements.len(), 1, "{id}: one write-back statement");
+    let st = &statements[0];
+    assert_eq!(s(&st["Effect"]), "Allow", "{id}");
+    let mut actions: Vec<&str> = st["Action"]
+        .as_sequence()
+        .expect("Action: a list")
+        .iter()
+        .map(s)
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage"
+        ],
+        "{id}: only the compare-and-set write"
+    );
+    let arn = as_sub(&st["Resource"]).expect("Resource: !Sub");
+    assert_eq!(
+        arn,
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:\
+         ${SecretPrefix}${RotatingSecretPrefix}*",
+        "{id}: writes scoped to the rotating-token secrets"
+    );
+    for key in st.as_mapping().unwrap().keys() {
+        assert!(
+            ["Sid", "Effect", "Action", "Resource"].contains(&s(key)),
+            "{id}: unexpected {key:?} (a NotAction or NotResource would widen the grant)"
+        );
+    }
+}
+
+#[test]
+fn only_the_rotating_token_secrets_are_writable() {
+    let t = template();
+    let p = &t["Parameters"]["RotatingSecretPrefix"];
+    assert_eq!(s(&p["Type"]), "String");
+    assert_eq!(s(&p["Default"]), "rotating/");
+    // Never empty: "${SecretPrefix}*" would make every secret of the deployment writable.
+    assert!(int(&p["MinLength"]) >= 1);
+    assert!(
+        s(&p["AllowedPattern"]).ends_with("+$"),
+        "one character at least"
+    );
+    let mut writers = Vec::new();
+    for (id, _) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for policy in function_prop(&t, id, "Policies").as_sequence().unwrap() {
+            let Some(statements) = policy.as_mapping().and_then(|m| m.get("Statement")) else {
+                continue;
+            };
+            rotating_write_grant(id, statements);
+            writers.push(id);
+        }
+    }
+    writers.sort();
+    // The functions that call the systems (and so refresh their tokens); not the webhook.
+    assert_eq!(
+        writers,
+        ["MapperFunction", "PollerFunction", "PosterFunction"]
+    );
+    // The documentation names the parameter and what it grants.
+    let doc = read("docs/aws-runtime.md");
+    assert!(doc.contains("RotatingSecretPrefix"), "docs/aws-runtime.md");
 }
 
 // ------------------------------------------------------------------------------- alarms
@@ -1253,6 +1332,7 @@ fn parameters_have_the_documented_defaults() {
     assert!(int(&p["ConnectorConfig"]["MaxLength"]) <= 3400);
     assert_eq!(s(&p["SecretPrefix"]["Default"]), "ml-connector/");
     assert_eq!(s(&p["PollIntegration"]["Default"]), "*");
+    assert_eq!(s(&p["RotatingSecretPrefix"]["Default"]), "rotating/");
     assert_eq!(s(&p["PollSchedule"]["Default"]), "rate(5 minutes)");
     assert_eq!(s(&p["AlarmTopicArn"]["Default"]), "");
     assert_eq!(int(&p["SecretTtlSeconds"]["Default"]), 300);

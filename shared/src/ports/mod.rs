@@ -13,7 +13,7 @@ mod writer;
 pub use audit::{AuditFilter, AuditItem, AuditStatus, Step};
 pub use clock::{Clock, SystemClock};
 pub use queue::{Message, OutgoingMessage, Queue, QueueError, QueueName, dedup_id};
-pub use secrets::{SecretError, SecretString, Secrets};
+pub use secrets::{PutOutcome, SecretError, SecretString, SecretVersion, Secrets};
 pub use store::{
     Audit, Claim, Ledger, LedgerEntry, LedgerKey, LedgerState, Mappings, ParkedDoc, Parking, Store,
     StoreError, Watermark, Watermarks,

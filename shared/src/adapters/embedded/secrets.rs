@@ -1,10 +1,22 @@
 //! An encrypted local secrets file.
 //!
 //! File layout: the magic `MLCSEC1\n`, a random 24-byte nonce (new on every write), then the
-//! XChaCha20-Poly1305 ciphertext of the whole name → value map as JSON (the magic is the
-//! associated data). A wrong key or a changed byte fails authentication and is refused.
-//! Writes are atomic (temporary file, fsync, rename). Values never appear in `Debug`, errors or
-//! logs; the key never appears anywhere.
+//! XChaCha20-Poly1305 ciphertext of the whole map as JSON (the magic is the associated data):
+//! `{"next_version": n, "secrets": {name: {"value": …, "version": v}}}`. A file written before
+//! versions existed holds a plain name → value map; it is read with version 0 everywhere and
+//! rewritten in the new form by the next write. A wrong key or a changed byte fails
+//! authentication and is refused.
+//!
+//! Writes are atomic (temporary file, fsync, rename) and read-modify-write cycles hold an OS
+//! lock (`flock`) on a sidecar file `<file>.lock`, so two `mlc` processes sharing the file never
+//! lose each other's writes and a compare-and-set ([`Secrets::put_if`]) is sound across
+//! processes. The sidecar, not the secrets file, is locked because each write renames a new
+//! file over the old one: a lock on the old inode would not exclude a writer that opened the
+//! new one. Readers take no lock: a rename is atomic, they see the old map or the new one.
+//!
+//! Every write takes its version from the file-wide `next_version`, which only grows, so a
+//! secret that is removed and created again never repeats a version a reader may still hold.
+//! Values never appear in `Debug`, errors or logs; the key never appears anywhere.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +29,9 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
-use crate::ports::{SecretError, SecretString, Secrets};
+use serde::{Deserialize, Serialize};
+
+use crate::ports::{PutOutcome, SecretError, SecretString, SecretVersion, Secrets};
 
 const MAGIC: &[u8] = b"MLCSEC1\n";
 const NONCE_LEN: usize = 24;
@@ -151,8 +165,40 @@ pub struct SecretFile {
 struct Inner {
     path: PathBuf,
     key: SecretKey,
-    /// Serialises read-modify-write within this process.
+    /// Serialises read-modify-write within this process (the file lock does across processes).
     write_lock: Mutex<()>,
+}
+
+/// One stored secret. No `Debug`: it holds the value.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    value: String,
+    version: u64,
+}
+
+/// The decrypted contents of the file.
+#[derive(Serialize, Deserialize, Default)]
+struct Contents {
+    /// The version the next write gets; only grows.
+    next_version: u64,
+    secrets: BTreeMap<String, Entry>,
+}
+
+impl Contents {
+    /// Stores `value` under `name` with a fresh version; returns it.
+    fn insert(&mut self, name: &str, value: &str) -> u64 {
+        self.next_version = self.next_version.max(1);
+        let version = self.next_version;
+        self.next_version += 1;
+        self.secrets.insert(
+            name.to_string(),
+            Entry {
+                value: value.to_string(),
+                version,
+            },
+        );
+        version
+    }
 }
 
 impl fmt::Debug for SecretFile {
@@ -182,58 +228,120 @@ impl SecretFile {
         &self.inner.path
     }
 
-    /// Adds or replaces a secret.
+    /// Adds or replaces a secret (unconditionally; see [`SecretFile::set_if`] for a
+    /// compare-and-set).
     pub fn set(&self, name: &str, value: &str) -> Result<(), SecretError> {
         if name.is_empty() {
             return Err(backend("a secret needs a name"));
         }
-        let _guard = self
-            .inner
-            .write_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut map = self.load()?;
-        map.insert(name.to_string(), value.to_string());
-        self.save(&map)
+        self.update(|contents| {
+            contents.insert(name, value);
+            Ok(true)
+        })
+        .map(|_| ())
     }
 
     /// Removes a secret; false if there was none by that name.
     pub fn remove(&self, name: &str) -> Result<bool, SecretError> {
+        self.update(|contents| Ok(contents.secrets.remove(name).is_some()))
+    }
+
+    /// The names of the stored secrets (never their values), sorted.
+    pub fn names(&self) -> Result<Vec<String>, SecretError> {
+        Ok(self.load()?.secrets.into_keys().collect())
+    }
+
+    /// One secret, read from the file now (blocking).
+    pub fn read(&self, name: &str) -> Result<SecretString, SecretError> {
+        self.read_versioned(name).map(|(value, _)| value)
+    }
+
+    /// One secret and its version, read from the file now (blocking).
+    pub fn read_versioned(&self, name: &str) -> Result<(SecretString, SecretVersion), SecretError> {
+        self.load()?
+            .secrets
+            .remove(name)
+            .map(|e| (SecretString::new(e.value), version_of(e.version)))
+            .ok_or_else(|| SecretError::NotFound(name.to_string()))
+    }
+
+    /// Compare-and-set (blocking): stores `value` only if `name` is at `expected` (`None`: only
+    /// if it does not exist). Holds the file lock from the read to the rename.
+    pub fn set_if(
+        &self,
+        name: &str,
+        expected: Option<&SecretVersion>,
+        value: &str,
+    ) -> Result<PutOutcome, SecretError> {
+        if name.is_empty() {
+            return Err(backend("a secret needs a name"));
+        }
+        let mut outcome = PutOutcome::Conflict;
+        self.update(|contents| {
+            let current = contents.secrets.get(name).map(|e| version_of(e.version));
+            if current.as_ref() != expected {
+                return Ok(false);
+            }
+            outcome = PutOutcome::Written(version_of(contents.insert(name, value)));
+            Ok(true)
+        })?;
+        Ok(outcome)
+    }
+
+    /// Read-modify-write under the process mutex and the file lock; `change` says whether it
+    /// changed anything (nothing is written if not) and its answer is returned.
+    fn update(
+        &self,
+        change: impl FnOnce(&mut Contents) -> Result<bool, SecretError>,
+    ) -> Result<bool, SecretError> {
         let _guard = self
             .inner
             .write_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let mut map = self.load()?;
-        if map.remove(name).is_none() {
-            return Ok(false);
+        let _file_lock = self.lock_file()?;
+        let mut contents = self.load()?;
+        let changed = change(&mut contents)?;
+        if changed {
+            self.save(&contents)?;
         }
-        self.save(&map)?;
-        Ok(true)
+        Ok(changed)
     }
 
-    /// The names of the stored secrets (never their values), sorted.
-    pub fn names(&self) -> Result<Vec<String>, SecretError> {
-        Ok(self.load()?.into_keys().collect())
-    }
-
-    /// One secret, read from the file now (blocking).
-    pub fn read(&self, name: &str) -> Result<SecretString, SecretError> {
-        self.load()?
-            .remove(name)
-            .map(SecretString::new)
-            .ok_or_else(|| SecretError::NotFound(name.to_string()))
+    /// An exclusive OS lock on `<file>.lock`, released when the returned handle drops (or the
+    /// process dies: a crashed writer never leaves the file locked).
+    fn lock_file(&self) -> Result<fs::File, SecretError> {
+        let mut lock_path = self.inner.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let mut opts = fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let err = |e: std::io::Error| {
+            backend(format!(
+                "cannot lock secrets file {} (through {}): {e}",
+                self.inner.path.display(),
+                lock_path.display()
+            ))
+        };
+        let file = opts.open(&lock_path).map_err(err)?;
+        file.lock().map_err(err)?;
+        Ok(file)
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(Key::from_slice(&self.inner.key.0))
     }
 
-    fn load(&self) -> Result<BTreeMap<String, String>, SecretError> {
+    fn load(&self) -> Result<Contents, SecretError> {
         let path = &self.inner.path;
         let bytes = match fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(e) => {
                 return Err(backend(format!(
                     "cannot read secrets file {}: {e}",
@@ -264,25 +372,46 @@ impl SecretFile {
                 ))
             })?;
         // The error of a failed parse could quote the plaintext; do not pass it on.
-        serde_json::from_slice(&plain).map_err(|_| {
+        // The current form, else the plain map of files written before versions existed. Read
+        // through `Value` rather than an untagged enum: with serde_json's `arbitrary_precision`
+        // a number buffered by an untagged enum no longer reads as a u64.
+        let not_a_map = || {
             backend(format!(
                 "secrets file {} decrypts but does not hold a name → value map",
                 path.display()
             ))
+        };
+        let json: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| not_a_map())?;
+        if json.get("secrets").is_some_and(|s| s.is_object()) {
+            return serde_json::from_value(json).map_err(|_| not_a_map());
+        }
+        let map: BTreeMap<String, String> =
+            serde_json::from_value(json).map_err(|_| not_a_map())?;
+        Ok(Contents {
+            next_version: 1,
+            secrets: map
+                .into_iter()
+                .map(|(name, value)| (name, Entry { value, version: 0 }))
+                .collect(),
         })
     }
 
-    fn save(&self, map: &BTreeMap<String, String>) -> Result<(), SecretError> {
-        let path = &self.inner.path;
-        let plain = serde_json::to_vec(map)
+    fn save(&self, contents: &Contents) -> Result<(), SecretError> {
+        let plain = serde_json::to_vec(contents)
             .map_err(|_| backend("cannot serialise the secrets (internal error)"))?;
+        self.write_plain(&plain)
+    }
+
+    /// Encrypts `plain` and writes it atomically.
+    fn write_plain(&self, plain: &[u8]) -> Result<(), SecretError> {
+        let path = &self.inner.path;
         let nonce: [u8; NONCE_LEN] = rand::random();
         let ciphertext = self
             .cipher()
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: &plain,
+                    msg: plain,
                     aad: MAGIC,
                 },
             )
@@ -333,12 +462,42 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+fn version_of(counter: u64) -> SecretVersion {
+    SecretVersion::new(counter.to_string())
+}
+
+/// Runs blocking file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+) -> Result<T, SecretError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| backend(format!("secrets task failed: {e}")))?
+}
+
 impl Secrets for SecretFile {
     async fn get(&self, name: &str) -> Result<SecretString, SecretError> {
         let (file, name) = (self.clone(), name.to_string());
-        tokio::task::spawn_blocking(move || file.read(&name))
-            .await
-            .map_err(|e| backend(format!("secrets task failed: {e}")))?
+        blocking(move || file.read(&name)).await
+    }
+
+    async fn get_versioned(
+        &self,
+        name: &str,
+    ) -> Result<(SecretString, SecretVersion), SecretError> {
+        let (file, name) = (self.clone(), name.to_string());
+        blocking(move || file.read_versioned(&name)).await
+    }
+
+    async fn put_if(
+        &self,
+        name: &str,
+        expected: Option<&SecretVersion>,
+        value: &SecretString,
+    ) -> Result<PutOutcome, SecretError> {
+        let (file, name) = (self.clone(), name.to_string());
+        let (expected, value) = (expected.cloned(), value.clone());
+        blocking(move || file.set_if(&name, expected.as_ref(), value.expose())).await
     }
 }
 
@@ -418,6 +577,149 @@ mod tests {
         // A fresh nonce on every write.
         f.set("bc.client_secret", VALUE).unwrap();
         assert_ne!(fs::read(&path).unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn put_if_writes_only_at_the_expected_version() {
+        let (_d, path, key) = setup();
+        let f = SecretFile::open(&path, key).unwrap();
+        let v1 = match f.set_if("concur.token", None, "rt-1").unwrap() {
+            PutOutcome::Written(v) => v,
+            other => panic!("{other:?}"),
+        };
+        // Create-only: it exists now.
+        assert_eq!(
+            f.set_if("concur.token", None, "rt-x").unwrap(),
+            PutOutcome::Conflict
+        );
+        let (value, seen) = f.get_versioned("concur.token").await.unwrap();
+        assert_eq!((value.expose(), &seen), ("rt-1", &v1));
+        let v2 = match Secrets::put_if(&f, "concur.token", Some(&v1), &SecretString::new("rt-2"))
+            .await
+            .unwrap()
+        {
+            PutOutcome::Written(v) => v,
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(v1, v2);
+        // A writer still holding v1 lost the race: nothing is written.
+        assert_eq!(
+            f.set_if("concur.token", Some(&v1), "rt-stale").unwrap(),
+            PutOutcome::Conflict
+        );
+        assert_eq!(f.read("concur.token").unwrap().expose(), "rt-2");
+        // A plain `set` (an operator's `mlc secrets set`) is a write too.
+        f.set("concur.token", "rt-operator").unwrap();
+        assert_eq!(
+            f.set_if("concur.token", Some(&v2), "rt-3").unwrap(),
+            PutOutcome::Conflict
+        );
+        // Removed and created again: a version held from before does not match.
+        let (_, v_now) = f.read_versioned("concur.token").unwrap();
+        f.remove("concur.token").unwrap();
+        f.set("concur.token", "rt-again").unwrap();
+        assert_eq!(
+            f.set_if("concur.token", Some(&v_now), "rt-4").unwrap(),
+            PutOutcome::Conflict
+        );
+        assert!(matches!(
+            f.set_if("missing", Some(&v1), "x").unwrap(),
+            PutOutcome::Conflict
+        ));
+    }
+
+    #[test]
+    fn a_file_without_versions_is_read_and_upgraded() {
+        let (_d, path, key) = setup();
+        let f = SecretFile::open(&path, key.clone()).unwrap();
+        f.write_plain(br#"{"a":"old-a","b":"old-b"}"#).unwrap();
+        let reopened = SecretFile::open(&path, key).unwrap();
+        let (a, va) = reopened.read_versioned("a").unwrap();
+        assert_eq!((a.expose(), va.as_str()), ("old-a", "0"));
+        let PutOutcome::Written(v) = reopened.set_if("a", Some(&va), "new-a").unwrap() else {
+            panic!("conflict on an untouched legacy entry");
+        };
+        assert_ne!(v, va);
+        assert_eq!(reopened.read("b").unwrap().expose(), "old-b");
+        assert_eq!(reopened.names().unwrap(), ["a", "b"]);
+    }
+
+    /// Adds one to the counter secret `n` with read + compare-and-set, retrying on conflict.
+    fn increment(f: &SecretFile) -> u32 {
+        let mut conflicts = 0;
+        loop {
+            let (value, version) = f.read_versioned("n").unwrap();
+            let next = value.expose().parse::<u64>().unwrap() + 1;
+            match f.set_if("n", Some(&version), &next.to_string()).unwrap() {
+                PutOutcome::Written(_) => return conflicts,
+                PutOutcome::Conflict => conflicts += 1,
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_with_their_own_handles_lose_no_increment() {
+        // Separate `SecretFile`s share no mutex: only the file lock keeps them apart, as it
+        // does two processes.
+        let (_d, path, key) = setup();
+        SecretFile::open(&path, key.clone())
+            .unwrap()
+            .set("n", "0")
+            .unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let f = SecretFile::open(&path, key.clone()).unwrap();
+                std::thread::spawn(move || (0..25).map(|_| increment(&f)).sum::<u32>())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let f = SecretFile::open(&path, key).unwrap();
+        assert_eq!(f.read("n").unwrap().expose(), "100");
+    }
+
+    /// The child half of the next test: run by the test binary itself in another process.
+    #[test]
+    fn child_process_increments() {
+        let (Ok(path), Ok(key)) = (
+            std::env::var("MLC_TEST_SECRETS_PATH"),
+            std::env::var("MLC_TEST_SECRETS_KEY"),
+        ) else {
+            return; // Not a child: nothing to do.
+        };
+        let f = SecretFile::open(&path, SecretKey::parse(&key).unwrap()).unwrap();
+        for _ in 0..25 {
+            increment(&f);
+        }
+    }
+
+    #[test]
+    fn writers_in_separate_processes_lose_no_increment() {
+        let (_d, path, key) = setup();
+        let f = SecretFile::open(&path, key.clone()).unwrap();
+        f.set("n", "0").unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "--exact",
+                        "adapters::embedded::secrets::tests::child_process_increments",
+                        "--test-threads=1",
+                        "--quiet",
+                    ])
+                    .env("MLC_TEST_SECRETS_PATH", &path)
+                    .env("MLC_TEST_SECRETS_KEY", hex::encode(key.0))
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        assert_eq!(f.read("n").unwrap().expose(), "75");
     }
 
     #[test]

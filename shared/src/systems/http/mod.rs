@@ -1,8 +1,9 @@
-//! The HTTP plumbing every system client shares: one reqwest client, an auth flavour with a
-//! token cache, pacing to the published budget, and retries (`Retry-After`, else exponential
-//! backoff with full jitter; one token refresh on 401).
+//! The HTTP plumbing every system client shares: one reqwest client, a pluggable auth flavour
+//! (client credentials, rotating refresh token, session cookie: see [`auth`]), pacing to the
+//! published budget, and retries (`Retry-After`, else exponential backoff with full jitter; one
+//! fresh credential and one replay when the server says the credential expired).
 
-mod auth;
+pub mod auth;
 pub mod odata;
 mod pacing;
 mod retry;
@@ -10,11 +11,14 @@ mod retry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub use auth::{ClientCredentials, TokenCache};
+pub use auth::{
+    AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings, SessionAuth,
+    SessionLogin, TokenCache, TokenStore,
+};
 pub use pacing::{Pacer, RateBudget};
 pub use retry::{RetryPolicy, retry_after};
 
@@ -37,18 +41,34 @@ pub enum HttpError {
         message: String,
         timeout: bool,
     },
-    #[error("token request to {url} refused: HTTP {status}: {body}")]
+    /// A token request or login was refused (wrong client secret, password, scope...).
+    #[error("authentication at {url} refused: HTTP {status}: {body}")]
     Auth {
         url: String,
         status: u16,
         body: String,
     },
+    /// The stored refresh token was refused (`invalid_grant`, or 401): revoked, expired, or
+    /// already spent. Retrying cannot help; the connection must be authorised again.
+    #[error(
+        "refresh token refused by {url}: HTTP {status}: {error}; the connection must be \
+         authorised again"
+    )]
+    RefreshRefused {
+        url: String,
+        status: u16,
+        /// The server's OAuth error code and description (never the token).
+        error: String,
+    },
+    /// The secrets store holding a rotating credential failed (its messages never hold values).
+    #[error("{0}")]
+    Secrets(String),
     #[error("{url}: cannot read the response: {message}")]
     Decode { url: String, message: String },
 }
 
 impl HttpError {
-    fn transport(method: &str, url: &str, e: &reqwest::Error) -> Self {
+    pub(crate) fn transport(method: &str, url: &str, e: &reqwest::Error) -> Self {
         // reqwest's Display includes the URL; ours is given separately, without query secrets.
         HttpError::Transport {
             method: method.to_string(),
@@ -84,6 +104,12 @@ impl HttpError {
             HttpError::Status { status, .. } => matches!(*status, 502 | 504),
             _ => false,
         }
+    }
+
+    /// Every call of this client will fail the same way until a person re-authorises the
+    /// connection: the whole integration should back off, not each message on its own.
+    pub fn needs_reauthorization(&self) -> bool {
+        matches!(self, HttpError::RefreshRefused { .. })
     }
 
     /// A client error that retrying will not fix (bad data, missing permission).
@@ -130,6 +156,13 @@ impl From<HttpError> for crate::ports::SystemError {
             // person fixes them. A token endpoint that is down (5xx) is only transient.
             HttpError::Auth { status, .. } if status < 500 => S::Unauthorized(message),
             HttpError::Auth { .. } => S::Transient {
+                message,
+                retry_after: None,
+            },
+            // A refused refresh token needs a person to authorise the connection again.
+            HttpError::RefreshRefused { .. } => S::Unauthorized(message),
+            // The store of a rotating credential failed: try again, the token is not spent.
+            HttpError::Secrets(_) => S::Transient {
                 message,
                 retry_after: None,
             },
@@ -296,11 +329,11 @@ impl Default for HttpSettings {
     }
 }
 
-/// One system's HTTP client: bearer auth from a token cache, fixed headers, pacing and retries.
+/// One system's HTTP client: an auth flavour, fixed headers, pacing and retries.
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
-    tokens: Arc<TokenCache>,
+    auth: Arc<dyn AuthScheme>,
     fixed_headers: Vec<(HeaderName, HeaderValue)>,
     pacer: Pacer,
     settings: HttpSettings,
@@ -308,8 +341,20 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// A client authenticating with OAuth client credentials.
     pub fn new(
         tokens: TokenCache,
+        fixed_headers: Vec<(HeaderName, HeaderValue)>,
+        settings: HttpSettings,
+    ) -> Result<Self, HttpError> {
+        Self::with_auth(Arc::new(tokens), fixed_headers, settings)
+    }
+
+    /// A client with any auth flavour ([`TokenCache`], [`RefreshTokenAuth`], [`SessionAuth`]).
+    /// A request URL that starts with `/` is resolved against the base URL the credential
+    /// names when the request leaves (Concur's geolocation, the B1 service root).
+    pub fn with_auth(
+        auth: Arc<dyn AuthScheme>,
         fixed_headers: Vec<(HeaderName, HeaderValue)>,
         settings: HttpSettings,
     ) -> Result<Self, HttpError> {
@@ -326,7 +371,7 @@ impl ApiClient {
         let pacer = settings.budget.as_ref().map(Pacer::new).unwrap_or_default();
         Ok(Self {
             http,
-            tokens: Arc::new(tokens),
+            auth,
             fixed_headers,
             pacer,
             settings,
@@ -334,31 +379,41 @@ impl ApiClient {
         })
     }
 
-    /// Fetches a token now (for `mlc check`).
+    /// Fetches a token or logs in now (for `mlc check`).
     pub async fn authenticate(&self) -> Result<(), HttpError> {
-        self.tokens.token(&self.http).await.map(|_| ())
+        self.auth.credential(&self.http).await.map(|_| ())
+    }
+
+    /// Ends the auth session, if the flavour has one (B1 `Logout`); call on shutdown.
+    pub async fn logout(&self) -> Result<(), HttpError> {
+        self.auth.logout(&self.http).await
     }
 
     /// Sends `req`, retrying what is safe to retry; a non-2xx final answer is an error.
     pub async fn send(&self, req: &ApiRequest) -> Result<ApiResponse, HttpError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut refreshed = false;
+        let mut reauthorised = false;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let token = self.tokens.token(&self.http).await?;
-            let outcome = {
+            let (credential, outcome) = {
                 let _permit = self.pacer.acquire().await;
+                // Taken when the request leaves, after pacing: a wait for a slot cannot make
+                // the credential stale, and a refresh by another worker meanwhile is seen.
+                let credential = self.auth.credential(&self.http).await?;
                 self.stats.requests.fetch_add(1, Relaxed);
-                self.send_once(req, &token).await
+                let outcome = self.send_once(req, &credential).await;
+                (credential, outcome)
             };
             let retry_wait = match &outcome {
                 Ok(resp) if resp.status.is_success() => return outcome,
-                Ok(resp) if resp.status == StatusCode::UNAUTHORIZED && !refreshed => {
-                    // One refresh on 401: the token may have expired or been revoked early.
-                    refreshed = true;
+                Ok(resp) if !reauthorised && self.auth.expired(resp.status, &resp.body) => {
+                    // One fresh credential and one replay: the token may have expired or been
+                    // revoked early, the session may have timed out. The server did not
+                    // process the call, so a replay is safe even for a POST.
+                    reauthorised = true;
                     self.stats.token_refreshes.fetch_add(1, Relaxed);
-                    self.tokens.invalidate(&token).await;
+                    self.auth.forget(&credential).await;
                     attempt -= 1;
                     continue;
                 }
@@ -390,7 +445,7 @@ impl ApiClient {
                     let resp = outcome?;
                     return Err(HttpError::Status {
                         method: req.method.to_string(),
-                        url: req.url.clone(),
+                        url: resp.url.clone(),
                         status: resp.status.as_u16(),
                         retry_after: retry_after(&resp.headers),
                         body: auth::truncate(&String::from_utf8_lossy(&resp.body)),
@@ -403,21 +458,24 @@ impl ApiClient {
     async fn send_once(
         &self,
         req: &ApiRequest,
-        token: &crate::ports::SecretString,
+        credential: &Credential,
     ) -> Result<ApiResponse, HttpError> {
-        let mut builder = self.http.request(req.method.clone(), &req.url);
+        let url = match (req.url.starts_with('/'), credential.base_url()) {
+            (false, _) => req.url.clone(),
+            (true, Some(base)) => format!("{}{}", base.trim_end_matches('/'), req.url),
+            (true, None) => {
+                return Err(HttpError::Decode {
+                    url: req.url.clone(),
+                    message: "a relative URL, and the auth flavour names no base URL".into(),
+                });
+            }
+        };
+        let mut builder = self.http.request(req.method.clone(), &url);
         for (k, v) in self.fixed_headers.iter().chain(req.headers.iter()) {
             builder = builder.header(k, v);
         }
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                HttpError::Decode {
-                    url: req.url.clone(),
-                    message: "the access token has characters not allowed in a header".into(),
-                }
-            })?;
-        auth.set_sensitive(true);
-        builder = builder.header(AUTHORIZATION, auth);
+        let (name, value) = credential.header()?;
+        builder = builder.header(name, value);
         if let Some(body) = &req.json {
             builder = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -427,18 +485,18 @@ impl ApiClient {
         let resp = builder
             .send()
             .await
-            .map_err(|e| HttpError::transport(method, &req.url, &e))?;
+            .map_err(|e| HttpError::transport(method, &url, &e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| HttpError::transport(method, &req.url, &e))?;
+            .map_err(|e| HttpError::transport(method, &url, &e))?;
         Ok(ApiResponse {
             status,
             headers,
             body,
-            url: req.url.clone(),
+            url,
         })
     }
 }

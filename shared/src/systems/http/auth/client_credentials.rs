@@ -1,10 +1,13 @@
+//! OAuth 2.0 client credentials: a bearer token per (token URL, client id).
+
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::HttpError;
+use super::{AuthScheme, BoxFuture, Credential, lenient_u64, truncate, use_for};
 use crate::ports::SecretString;
+use crate::systems::http::HttpError;
 
 /// OAuth 2.0 client-credentials settings (Coupa `{instance}/oauth2/token`, Entra ID
 /// `login.microsoftonline.com/{tenant}/oauth2/v2.0/token`): the same grant, only the URL and
@@ -21,7 +24,7 @@ pub struct ClientCredentials {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     expires_in: Option<u64>,
 }
 
@@ -36,10 +39,6 @@ pub struct TokenCache {
     creds: ClientCredentials,
     cached: Mutex<Option<CachedToken>>,
 }
-
-/// Refresh this long before the server's stated expiry, so a token never expires in flight.
-/// Coupa tokens live 24 h (and Coupa suggests refreshing at 20 h); Entra's live ~1 h.
-const EARLY_REFRESH: Duration = Duration::from_secs(300);
 
 impl TokenCache {
     pub fn new(creds: ClientCredentials) -> Self {
@@ -109,7 +108,7 @@ impl TokenCache {
         })?;
         // Absent expires_in: assume an hour, the common default (tap-coupa does the same).
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
-        let refresh_at = Instant::now() + lifetime.saturating_sub(EARLY_REFRESH).max(lifetime / 2);
+        let refresh_at = Instant::now() + use_for(lifetime);
         Ok(CachedToken {
             value: SecretString::new(parsed.access_token),
             refresh_at,
@@ -117,15 +116,15 @@ impl TokenCache {
     }
 }
 
-pub(super) fn truncate(body: &str) -> String {
-    const MAX: usize = 2000;
-    if body.len() <= MAX {
-        body.to_string()
-    } else {
-        let mut end = MAX;
-        while !body.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &body[..end])
+impl AuthScheme for TokenCache {
+    fn credential<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+    ) -> BoxFuture<'a, Result<Credential, HttpError>> {
+        Box::pin(async move { Ok(Credential::bearer(self.token(http).await?, None)) })
+    }
+
+    fn forget<'a>(&'a self, used: &'a Credential) -> BoxFuture<'a, ()> {
+        Box::pin(self.invalidate(&used.secret))
     }
 }
