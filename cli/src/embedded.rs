@@ -1,7 +1,6 @@
 //! The embedded runtime's wiring: one SQLite file for queues and store, the encrypted secrets
 //! file, the system clients, the pipeline.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +9,9 @@ use mlc_shared::adapters::embedded::{
     Db, QueueSettings, SecretFile, SecretKey, SqliteQueue, SqliteStore,
 };
 use mlc_shared::config::Config;
-use mlc_shared::ports::{SecretString, Secrets, SystemClock};
-use mlc_shared::runtime::{Pipeline, Systems, load_config_mappings};
+use mlc_shared::ports::SystemClock;
+use mlc_shared::runtime::Pipeline;
 use mlc_shared::steps::Env;
-use mlc_shared::systems::http::RetryPolicy;
 
 pub type EmbeddedPipeline = Pipeline<SqliteQueue, SqliteStore, SystemClock>;
 
@@ -44,51 +42,17 @@ pub fn queue(cfg: &Config, db: Db) -> SqliteQueue {
 
 pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<EmbeddedPipeline>> {
     let db = open_db(cfg)?;
-    let store = SqliteStore::new(db.clone());
-    let queue = queue(cfg, db);
-    load_config_mappings(cfg, &store)
-        .await
-        .context("loading the mapping tables of the configuration")?;
-    let systems = Systems::from_config(cfg, secrets).await?;
-    Ok(Arc::new(Pipeline {
-        env: Env::new(queue, store, SystemClock),
-        systems,
-        integrations: cfg.integrations.clone(),
-        owner: format!(
-            "mlc-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ),
-        max_receives: cfg.runtime.max_receives,
-        retry: RetryPolicy {
-            max_attempts: cfg.runtime.max_receives,
-            base_delay: Duration::from_millis(cfg.runtime.retry_base_delay_ms),
-            max_delay: Duration::from_secs(60),
-        },
-        backoffs: Default::default(),
-    }))
+    let env = Env::new(queue(cfg, db.clone()), SqliteStore::new(db), SystemClock);
+    Ok(Arc::new(Pipeline::build(cfg, env, secrets, owner()).await?))
 }
 
-/// The BC notification `clientState` of every integration with `sync.notifications`, by
-/// integration name: the value of the secret its `client_state_secret` names, read once (it is
-/// never logged or printed; an error names the secret, not its value).
-pub async fn bc_client_states(
-    cfg: &Config,
-    secrets: &impl Secrets,
-) -> anyhow::Result<BTreeMap<String, SecretString>> {
-    let mut out = BTreeMap::new();
-    for i in &cfg.integrations {
-        if let Some(n) = &i.sync.notifications {
-            let value = secrets.get(&n.client_state_secret).await.with_context(|| {
-                format!(
-                    "the client state secret '{}' of integration '{}' (sync.notifications)",
-                    n.client_state_secret, i.name
-                )
-            })?;
-            out.insert(i.name.clone(), value);
-        }
-    }
-    Ok(out)
+/// Names this process in ledger claims.
+pub fn owner() -> String {
+    format!(
+        "mlc-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// A running embedded setup for the CLI's own tests: both simulators, a real SQLite file and
@@ -103,7 +67,7 @@ pub(crate) mod testkit {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::webhook_server::{WebhookSecrets, router_with};
+    use crate::webhook_server::router;
 
     /// The sample value of the `bc-client-state` secret.
     pub const CLIENT_STATE: &str = "mlc-test-client-state-7f3a";
@@ -113,6 +77,7 @@ pub(crate) mod testkit {
         pub bc: BcSim,
         pub _dir: tempfile::TempDir,
         pub pipeline: Arc<EmbeddedPipeline>,
+        pub secrets: Arc<SecretFile>,
         /// The webhook listener.
         pub addr: SocketAddr,
     }
@@ -172,19 +137,15 @@ pub(crate) mod testkit {
             crate::cmd::sandbox::store_secrets(&secrets, &coupa, &bc).unwrap();
             secrets.set("bc-client-state", CLIENT_STATE).unwrap();
             let pipeline = pipeline(&cfg, &secrets).await.unwrap();
-            let app = router_with(
-                pipeline.clone(),
-                WebhookSecrets {
-                    coupa: Some(secrets.read("coupa-webhook-secret").unwrap()),
-                    bc_client_states: bc_client_states(&cfg, &secrets).await.unwrap(),
-                },
-            );
+            let secrets = Arc::new(secrets);
+            let app = router(pipeline.clone(), secrets.clone());
             tokio::spawn(async move { axum::serve(listener, app).await });
             Self {
                 coupa,
                 bc,
                 _dir: dir,
                 pipeline,
+                secrets,
                 addr,
             }
         }

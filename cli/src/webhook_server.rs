@@ -1,151 +1,66 @@
-//! The webhook listener of `mlc run`:
-//!
-//! * `POST /webhooks/coupa/{integration}`: signature first, over the raw body; 202 when queued,
-//!   401 on a bad signature, 400/413 on a bad body.
-//! * `GET|POST /webhooks/bc/{integration}`: Business Central change notifications
-//!   (business-central.md A8). `?validationToken=` is the subscription handshake, answered 200
-//!   with the token as a plain-text body (BC's method for it is undocumented, so both methods);
-//!   otherwise the body is a notification batch whose `clientState` must be the integration's:
-//!   202 queued, 401 not ours, 400 unreadable, 500 (BC retries) when it could not be queued.
+//! The webhook listener of `mlc run`: `GET|POST /webhooks/<integration>/<channel>`, answered
+//! by the integration's flow (signature or client state checked over the raw body before
+//! anything is read; 202 when queued, 401 on a bad signature, 400/413 on a bad body). The
+//! routes of earlier versions, `/webhooks/<channel>/<integration>` (`/webhooks/coupa/coupa-bc`,
+//! `/webhooks/bc/coupa-bc`), keep working: a path whose first segment is not an integration is
+//! read that way.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use mlc_shared::ports::SecretString;
-use mlc_shared::steps::subscriptions::NotificationReply;
-use mlc_shared::steps::webhook::{self, MAX_BODY_BYTES};
-use mlc_shared::systems::coupa::SIGNATURE_HEADER;
+use axum::routing::get;
+use mlc_shared::flows::{SecretLookup, WebhookRequest};
+use mlc_shared::steps::webhook::MAX_BODY_BYTES;
 
 use crate::embedded::EmbeddedPipeline;
-
-/// What the listener checks requests against, read once at start.
-#[derive(Clone, Default)]
-pub struct WebhookSecrets {
-    /// Coupa's webhook HMAC key; none: Coupa webhooks are refused.
-    pub coupa: Option<SecretString>,
-    /// Integration name → the `clientState` of its BC subscriptions (only integrations with
-    /// `sync.notifications`; the others get 404 on the BC route).
-    pub bc_client_states: BTreeMap<String, SecretString>,
-}
 
 #[derive(Clone)]
 struct AppState {
     pipeline: Arc<EmbeddedPipeline>,
-    secrets: Arc<WebhookSecrets>,
+    /// Where webhook keys and client states are read, at each request (a rotated secret is
+    /// used at once).
+    secrets: Arc<dyn SecretLookup>,
 }
 
-/// The Coupa route only (no BC notifications).
-pub fn router(pipeline: Arc<EmbeddedPipeline>, coupa_secret: Option<SecretString>) -> Router {
-    router_with(
-        pipeline,
-        WebhookSecrets {
-            coupa: coupa_secret,
-            ..WebhookSecrets::default()
-        },
-    )
-}
-
-pub fn router_with(pipeline: Arc<EmbeddedPipeline>, secrets: WebhookSecrets) -> Router {
+pub fn router(pipeline: Arc<EmbeddedPipeline>, secrets: Arc<dyn SecretLookup>) -> Router {
     Router::new()
-        .route("/webhooks/coupa/{integration}", post(coupa))
-        .route("/webhooks/bc/{integration}", get(bc).post(bc))
-        // Let the step see (and refuse with 413) bodies just over its own limit.
+        .route("/webhooks/{first}/{second}", get(webhook).post(webhook))
+        // Let the flow see (and refuse with 413) bodies just over its own limit.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1024))
-        .with_state(AppState {
-            pipeline,
-            secrets: Arc::new(secrets),
-        })
+        .with_state(AppState { pipeline, secrets })
 }
 
-fn known(s: &AppState, integration: &str) -> bool {
-    s.pipeline
-        .integrations
-        .iter()
-        .any(|i| i.name == integration)
-}
-
-async fn coupa(
+async fn webhook(
     State(s): State<AppState>,
-    Path(integration): Path<String>,
+    Path((first, second)): Path<(String, String)>,
+    method: Method,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
-    if !known(&s, &integration) {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no integration '{integration}'\n"),
-        );
-    }
-    let Some(secret) = &s.secrets.coupa else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "webhooks are not enabled: no webhook_secret configured\n".into(),
-        );
-    };
-    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    match webhook::coupa_invoice(&s.pipeline.env, &integration, secret, signature, &body).await {
-        Ok(id) => (StatusCode::ACCEPTED, format!("queued Coupa invoice {id}\n")),
-        Err(e) => {
-            tracing::warn!(error = %e, "webhook refused");
-            (
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
-                format!("{e}\n"),
-            )
-        }
-    }
-}
-
-async fn bc(
-    State(s): State<AppState>,
-    Path(integration): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
 ) -> Response {
-    if !known(&s, &integration) {
-        return text(
-            StatusCode::NOT_FOUND,
-            format!("no integration '{integration}'\n"),
-        );
-    }
-    // Checked before the handshake too: answering it would validate a subscription that
-    // nobody here asked for.
-    let Some(client_state) = s.secrets.bc_client_states.get(&integration) else {
-        return text(
-            StatusCode::NOT_FOUND,
-            format!("integration '{integration}' has no BC notifications (sync.notifications)\n"),
-        );
+    let names = s.pipeline.integration_names();
+    let (integration, channel) = if names.contains(&first.as_str()) {
+        (first, second)
+    } else {
+        (second, first)
     };
-    let token = query.get("validationToken").map(String::as_str);
-    let reply = s
-        .pipeline
-        .handle_bc_notification(&integration, client_state, token, &body)
-        .await;
-    match reply {
-        Ok(r) => bc_reply(r),
-        // The poll could not be queued: a 5xx makes BC retry (any other 4xx would make it
-        // delete the subscription).
-        Err(e) => {
-            tracing::error!(error = %e, integration = %integration, "BC notification not queued");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the notification could not be queued\n".into(),
-            )
-        }
-    }
-}
-
-/// The HTTP answer to BC for a step's reply.
-fn bc_reply(r: NotificationReply) -> Response {
-    let (status, body) = r.http();
+    let query: Vec<(String, String)> = query.into_iter().collect();
+    let req = WebhookRequest {
+        channel: &channel,
+        method: method.as_str(),
+        headers: &headers,
+        query: &query,
+        body: &body,
+    };
+    let reply = s.pipeline.webhook(&integration, &*s.secrets, req).await;
     text(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body,
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        reply.body,
     )
 }
 
@@ -190,7 +105,7 @@ mod tests {
             let r = raw_http(
                 k.addr,
                 method,
-                "/webhooks/bc/coupa-bc?validationToken=a%2Bb%20c-123",
+                "/webhooks/coupa-bc/bc?validationToken=a%2Bb%20c-123",
                 "",
             )
             .await;
@@ -220,6 +135,19 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn the_routes_of_earlier_versions_still_answer() {
+        let k = Kit::start(true).await;
+        let r = raw_http(
+            k.addr,
+            "GET",
+            "/webhooks/bc/coupa-bc?validationToken=old-route",
+            "",
+        )
+        .await;
+        assert_eq!((r.status, r.body.as_str()), (200, "old-route"), "{r:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn without_notifications_configured_the_bc_route_refuses_even_the_handshake() {
         let k = Kit::start(false).await;
         let r = raw_http(
@@ -238,14 +166,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn renewal_creates_the_subscription_through_the_handshake_and_notifications_arrive() {
         let k = Kit::start(true).await;
-        let state = SecretString::new(CLIENT_STATE);
-        let first = k
-            .pipeline
-            .renew_subscriptions("coupa-bc", &state)
-            .await
-            .unwrap()
-            .expect("notifications are configured");
-        assert_eq!((first.created, first.renewed, first.current), (1, 0, 0));
+        let renew = || async {
+            k.pipeline
+                .upkeep("coupa-bc", &*k.secrets)
+                .await
+                .map(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        let first = renew().await.unwrap();
+        assert_eq!(first, ["BC subscriptions: 1 created, 0 renewed, 0 current"]);
         let hs = k.bc.handshakes();
         assert_eq!(hs.len(), 1);
         assert!(hs[0].accepted, "{hs:?}");
@@ -256,12 +184,15 @@ mod tests {
         assert!(subs[0].resource.ends_with("/purchaseInvoices"), "{subs:?}");
 
         // Fresh: left alone. Nearly expired: renewed, with a second handshake.
-        let again = k.pipeline.renew_subscriptions("coupa-bc", &state).await;
-        assert_eq!(again.unwrap().unwrap().current, 1);
+        let again = renew().await.unwrap();
+        assert_eq!(again, ["BC subscriptions: 0 created, 0 renewed, 1 current"]);
         let soon = chrono::Utc::now() + chrono::Duration::hours(1);
         assert!(k.bc.set_subscription_expiry(&subs[0].id, soon));
-        let renewed = k.pipeline.renew_subscriptions("coupa-bc", &state).await;
-        assert_eq!(renewed.unwrap().unwrap().renewed, 1);
+        let renewed = renew().await.unwrap();
+        assert_eq!(
+            renewed,
+            ["BC subscriptions: 0 created, 1 renewed, 0 current"]
+        );
         assert_eq!(k.bc.handshakes().len(), 2);
         assert!(k.bc.handshakes()[1].accepted);
 

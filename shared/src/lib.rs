@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod config;
 pub mod digest;
+pub mod flows;
 pub mod model;
 pub mod ports;
 pub mod runtime;

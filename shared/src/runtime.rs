@@ -1,146 +1,31 @@
-//! Wiring the steps to the configured systems, and the message handling both runtimes share:
-//! decode a queue message, run its step, and say whether it succeeded. The embedded runtime
-//! drains its SQLite queues here; the Lambda functions call `handle_*` per SQS record.
+//! Wiring the steps to the configured flows, and the message handling both runtimes share:
+//! decode a queue message, hand it to its integration's flow, and say what the queue must do
+//! with it. The embedded runtime drains its SQLite queues here; the Lambda functions call
+//! `run_message` per SQS record. Nothing here names a system: the flows do.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::SupplierSync;
-use crate::config::{Config, IntegrationConfig, IntegrationKind};
-use crate::model::DocumentKind;
+use crate::config::Config;
+use crate::flows::{self, SecretLookup, SharedFlow, Upkeep, WebhookReply, WebhookRequest};
 use crate::ports::{
     AuditFilter, AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store,
 };
-use crate::steps::map::{self, Clients, MapOutcome};
-use crate::steps::poll::{self, Feed, PollReport};
-use crate::steps::post::{self, PostOutcome};
-use crate::steps::resolve::Lookups;
-use crate::steps::subscriptions::{self, RenewReport};
-use crate::steps::{
-    Env, IngestMessage, PostMessage, StepError, SyncMessage, SyncTask, audit_item, orders,
-    payments, suppliers,
-};
-use crate::systems::business_central::{BcClient, BcSettings};
-use crate::systems::coupa::{CoupaClient, CoupaSettings};
-use crate::systems::http::{HttpError, HttpSettings};
+use crate::steps::map::{MapCrash, MapOutcome};
+use crate::steps::poll::PollReport;
+use crate::steps::post::{CrashPoint, PostOutcome};
+use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
+use crate::systems::Instances;
+use crate::systems::http::RetryPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("secret '{name}' (for {what}): {source}")]
-    Secret {
-        name: String,
-        what: &'static str,
-        source: crate::ports::SecretError,
-    },
-    #[error("{what}: {source}")]
-    Client {
-        what: &'static str,
-        source: HttpError,
-    },
-}
-
-/// The configured external systems' clients, built once and shared.
-#[derive(Clone)]
-pub struct Systems {
-    pub coupa: Option<CoupaClient>,
-    pub bc: Option<BcClient>,
-}
-
-impl Systems {
-    pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
-        let coupa =
-            match &cfg.systems.coupa {
-                None => None,
-                Some(c) => {
-                    let client_secret = secrets.get(&c.client_secret).await.map_err(|source| {
-                        BuildError::Secret {
-                            name: c.client_secret.clone(),
-                            what: "Coupa client secret",
-                            source,
-                        }
-                    })?;
-                    let settings = CoupaSettings {
-                        base_url: c.base_url.clone(),
-                        token_url: c.token_url.clone(),
-                        client_id: c.client_id.clone(),
-                        client_secret,
-                        scopes: coupa_scopes(cfg),
-                        api_version: c.api_version.clone(),
-                        requests_per_second: c.requests_per_second,
-                        http: HttpSettings {
-                            timeout: Duration::from_secs(c.http_timeout_secs.max(1)),
-                            ..HttpSettings::default()
-                        },
-                    };
-                    Some(
-                        CoupaClient::new(settings).map_err(|source| BuildError::Client {
-                            what: "Coupa client",
-                            source,
-                        })?,
-                    )
-                }
-            };
-        let bc =
-            match &cfg.systems.business_central {
-                None => None,
-                Some(b) => {
-                    let client_secret = secrets.get(&b.client_secret).await.map_err(|source| {
-                        BuildError::Secret {
-                            name: b.client_secret.clone(),
-                            what: "Business Central client secret",
-                            source,
-                        }
-                    })?;
-                    let settings = BcSettings {
-                        api_url: b.api_url.clone(),
-                        token_url: b.token_url.clone(),
-                        tenant: b.tenant.clone(),
-                        environment: b.environment.clone(),
-                        company_id: b.company_id.clone(),
-                        client_id: b.client_id.clone(),
-                        client_secret,
-                        budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
-                        page_size: b.page_size,
-                        http: HttpSettings {
-                            timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
-                            ..HttpSettings::default()
-                        },
-                    };
-                    Some(
-                        BcClient::new(settings).map_err(|source| BuildError::Client {
-                            what: "Business Central client",
-                            source,
-                        })?,
-                    )
-                }
-            };
-        Ok(Self { coupa, bc })
-    }
-}
-
-/// The configured Coupa scopes plus what the integrations' sync settings need (coupa.md §1.1:
-/// `service.object.right`; the order and supplier scope names follow that pattern, unconfirmed).
-fn coupa_scopes(cfg: &Config) -> Vec<String> {
-    let mut scopes = cfg
-        .systems
-        .coupa
-        .as_ref()
-        .map(|c| c.scopes.clone())
-        .unwrap_or_default();
-    for i in &cfg.integrations {
-        let s = &i.sync;
-        let needed = [
-            (s.purchase_orders, "core.purchase_order.read"),
-            (s.suppliers != SupplierSync::Off, "core.supplier.read"),
-            (s.payments, "core.invoice.write"),
-        ];
-        for (on, scope) in needed {
-            if on && !scopes.iter().any(|x| x == scope) {
-                scopes.push(scope.to_string());
-            }
-        }
-    }
-    scopes
+    #[error(transparent)]
+    Systems(#[from] crate::systems::BuildError),
+    #[error(transparent)]
+    Flows(#[from] flows::FlowError),
+    #[error("loading the mapping tables of the configuration: {0}")]
+    Mappings(#[from] crate::ports::StoreError),
 }
 
 /// Loads the mapping tables given in the configuration into the store (config wins over
@@ -181,15 +66,16 @@ pub async fn load_config_mappings<S: Store>(
     Ok(n)
 }
 
-/// One runtime's pipeline: the ports, the clients, the integrations.
+/// One runtime's pipeline: the ports, the system instances, one flow per integration.
 pub struct Pipeline<Q, S, C> {
     pub env: Env<Q, S, C>,
-    pub systems: Systems,
-    pub integrations: Vec<IntegrationConfig>,
+    pub systems: Instances,
+    pub flows: Vec<SharedFlow<Q, S, C>>,
     /// Names this worker in ledger claims.
     pub owner: String,
     pub max_receives: u32,
-    pub retry: crate::systems::http::RetryPolicy,
+    /// How a failed message's redeliveries back off (`runtime.retry_base_delay_ms`).
+    pub retry: RetryPolicy,
     /// Integrations backed off after a systemic failure (per process or Lambda environment).
     pub backoffs: Backoffs,
 }
@@ -302,92 +188,122 @@ pub struct DrainStats {
 }
 
 impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, C> {
-    fn integration(&self, name: &str) -> Result<&IntegrationConfig, StepError> {
-        self.integrations
-            .iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| StepError::Poison(format!("integration '{name}' is not configured")))
+    /// The one builder of both runtimes: every configured system's client (reading its
+    /// secrets), one flow per integration, the configuration's mapping rows loaded.
+    pub async fn build<SE: Secrets>(
+        cfg: &Config,
+        env: Env<Q, S, C>,
+        secrets: &SE,
+        owner: String,
+    ) -> Result<Self, BuildError> {
+        let systems = Instances::from_config(cfg, secrets).await?;
+        Self::with_systems(cfg, env, systems, owner).await
     }
 
-    fn coupa(&self) -> Result<&CoupaClient, StepError> {
-        self.systems
-            .coupa
-            .as_ref()
-            .ok_or_else(|| StepError::retry("Coupa is not configured"))
-    }
-
-    fn bc(&self) -> Result<&BcClient, StepError> {
-        self.systems
-            .bc
-            .as_ref()
-            .ok_or_else(|| StepError::retry("Business Central is not configured"))
-    }
-
-    fn clients(&self) -> Result<Clients<'_>, StepError> {
-        Ok(Clients {
-            coupa: self.coupa()?,
-            lookups: self.systems.bc.as_ref().map(|bc| Lookups { bc }),
+    /// As [`Pipeline::build`], over system instances built by the caller (tests that need a
+    /// client with other settings).
+    pub async fn with_systems(
+        cfg: &Config,
+        env: Env<Q, S, C>,
+        systems: Instances,
+        owner: String,
+    ) -> Result<Self, BuildError> {
+        load_config_mappings(cfg, &env.store).await?;
+        let flows = flows::build(cfg, &systems)?;
+        Ok(Self {
+            env,
+            systems,
+            flows,
+            owner,
+            max_receives: cfg.runtime.max_receives,
+            retry: RetryPolicy {
+                max_attempts: cfg.runtime.max_receives,
+                base_delay: Duration::from_millis(cfg.runtime.retry_base_delay_ms),
+                max_delay: Duration::from_secs(60),
+            },
+            backoffs: Backoffs::default(),
         })
     }
 
-    /// Creates or renews the integration's BC subscriptions (the scheduled renewer; also run by
-    /// `mlc run` each cycle). `client_state` is the configured secret's value.
-    pub async fn renew_subscriptions(
-        &self,
-        name: &str,
-        client_state: &crate::ports::SecretString,
-    ) -> Result<Option<RenewReport>, StepError> {
-        let i = self.integration(name)?;
-        let Some(cfg) = &i.sync.notifications else {
-            return Ok(None);
-        };
-        subscriptions::renew_subscriptions(self.bc()?, cfg, client_state, self.env.clock.now())
-            .await
-            .map(Some)
-            .map_err(|e| StepError::system("renewing BC subscriptions", e))
+    /// The flow of integration `name`.
+    pub fn flow(&self, name: &str) -> Option<&SharedFlow<Q, S, C>> {
+        self.flows.iter().find(|f| f.name() == name)
     }
 
-    /// A request to the BC notification URL of an integration (handshake or notification).
-    pub async fn handle_bc_notification(
-        &self,
-        name: &str,
-        client_state: &crate::ports::SecretString,
-        validation_token: Option<&str>,
-        body: &[u8],
-    ) -> Result<subscriptions::NotificationReply, StepError> {
-        self.integration(name)?;
-        subscriptions::notification(&self.env, name, client_state, validation_token, body).await
+    /// The configured integrations' names, in configuration order.
+    pub fn integration_names(&self) -> Vec<&str> {
+        self.flows.iter().map(|f| f.name()).collect()
     }
 
-    /// Polls every integration once and re-enqueues parked documents.
+    fn flow_of(&self, name: &str) -> Result<&SharedFlow<Q, S, C>, StepError> {
+        self.flow(name)
+            .ok_or_else(|| StepError::Poison(format!("integration '{name}' is not configured")))
+    }
+
+    /// Scheduled upkeep of one integration (renewing webhook subscriptions); one line per
+    /// thing done.
+    pub async fn upkeep(
+        &self,
+        name: &str,
+        secrets: &dyn SecretLookup,
+    ) -> Result<Vec<Upkeep>, StepError> {
+        self.flow_of(name)?.upkeep(&self.env, secrets).await
+    }
+
+    /// A request on `/webhooks/<integration>/<channel>`.
+    pub async fn webhook(
+        &self,
+        integration: &str,
+        secrets: &dyn SecretLookup,
+        req: WebhookRequest<'_>,
+    ) -> WebhookReply {
+        match self.flow(integration) {
+            Some(f) => f.webhook(&self.env, secrets, req).await,
+            None => WebhookReply::text(404, format!("no integration '{integration}'\n")),
+        }
+    }
+
+    /// Polls every integration that is not backed off once (each retries its own parked
+    /// documents), and audits dead letters.
     pub async fn poll_all(&self) -> Result<Vec<(String, PollReport)>, StepError> {
         let mut out = Vec::new();
-        for i in &self.integrations {
-            if self.backoffs.remaining(&i.name).is_some() {
-                tracing::warn!(integration = %i.name, "backed off: not polled this cycle");
-                continue;
-            }
-            match self.poll_one(i).await {
-                Ok(r) => out.push((i.name.clone(), r)),
-                // This integration cannot work now; the others can.
-                Err(StepError::Systemic { reason, after }) => {
-                    let wait = self.backoffs.back_off(&i.name, after, &reason);
-                    tracing::error!(integration = %i.name, error = %reason, ?wait, "poll failed; integration backed off");
-                }
-                Err(e) => return Err(e),
+        for f in &self.flows {
+            if let Some(r) = self.poll_flow(f).await? {
+                out.push((f.name().to_string(), r));
             }
         }
-        map::retry_parked(&self.env).await?;
         self.audit_dead_letters().await?;
         Ok(out)
     }
 
-    /// Polls one integration by name and re-enqueues parked documents (the scheduled poller).
+    /// Polls one integration by name (the scheduled poller).
     pub async fn poll_integration(&self, name: &str) -> Result<PollReport, StepError> {
-        let report = self.poll_one(self.integration(name)?).await?;
-        map::retry_parked(&self.env).await?;
+        let f = self.flow_of(name)?;
+        let report = self.poll_flow(f).await?;
         self.audit_dead_letters().await?;
-        Ok(report)
+        report.ok_or_else(|| StepError::Systemic {
+            reason: format!("integration '{name}' is backed off: not polled"),
+            after: self.backoffs.remaining(name),
+        })
+    }
+
+    /// One integration's poll; `None` when it is (or just became) backed off.
+    async fn poll_flow(&self, f: &SharedFlow<Q, S, C>) -> Result<Option<PollReport>, StepError> {
+        let name = f.name();
+        if self.backoffs.remaining(name).is_some() {
+            tracing::warn!(integration = %name, "backed off: not polled this cycle");
+            return Ok(None);
+        }
+        match f.poll(&self.env).await {
+            Ok(r) => Ok(Some(r)),
+            // This integration cannot work now; the others can.
+            Err(StepError::Systemic { reason, after }) => {
+                let wait = self.backoffs.back_off(name, after, &reason);
+                tracing::error!(integration = %name, error = %reason, ?wait, "poll failed; integration backed off");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes a `dead_lettered` audit item for every document in a dead-letter queue that has
@@ -447,82 +363,43 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         Ok(count)
     }
 
-    /// Polls every feed the integration syncs; the report is the invoices' with the other
-    /// feeds' counts added.
-    async fn poll_one(&self, i: &IntegrationConfig) -> Result<PollReport, StepError> {
-        match i.kind {
-            IntegrationKind::CoupaToBusinessCentral => {
-                let coupa = self.coupa()?;
-                let mut report = poll::coupa_invoices(&self.env, coupa, i).await?;
-                if i.sync.suppliers != SupplierSync::Off {
-                    let r = poll::coupa_feed(&self.env, coupa, i, Feed::Suppliers).await?;
-                    report.others.push(("suppliers".into(), r.enqueued));
-                }
-                if i.sync.purchase_orders {
-                    let r = poll::coupa_feed(&self.env, coupa, i, Feed::PurchaseOrders).await?;
-                    report.others.push(("purchase orders".into(), r.enqueued));
-                }
-                if i.sync.payments {
-                    let r = payments::poll_paid(&self.env, self.bc()?, i).await?;
-                    report.others.push(("payments".into(), r.queued));
-                }
-                Ok(report)
-            }
-        }
-    }
-
     /// The map step for one ingest message body.
     pub async fn handle_ingest(&self, body: &str) -> Result<MapOutcome, StepError> {
+        self.handle_ingest_crashing(body, None).await
+    }
+
+    /// As [`Pipeline::handle_ingest`], abandoning the step at `crash` as a killed worker
+    /// would: for the tests that prove a restart neither duplicates nor loses.
+    pub async fn handle_ingest_crashing(
+        &self,
+        body: &str,
+        crash: Option<MapCrash>,
+    ) -> Result<MapOutcome, StepError> {
         let msg: IngestMessage = serde_json::from_str(body)
             .map_err(|e| StepError::Poison(format!("undecodable ingest message: {e}")))?;
-        let integration = self.integration(&msg.integration)?;
-        match (integration.kind, msg.kind) {
-            (
-                IntegrationKind::CoupaToBusinessCentral,
-                DocumentKind::Invoice | DocumentKind::CreditNote,
-            ) => map::coupa_invoice(&self.env, &self.clients()?, integration, &msg).await,
-            (IntegrationKind::CoupaToBusinessCentral, DocumentKind::PurchaseOrder) => {
-                orders::map_coupa_order(&self.env, &self.clients()?, integration, &msg).await
-            }
-            (IntegrationKind::CoupaToBusinessCentral, DocumentKind::Supplier) => {
-                suppliers::map_coupa_supplier(&self.env, &self.clients()?, integration, &msg).await
-            }
-            // A BC notification's trigger: run the paid-status poll now.
-            (IntegrationKind::CoupaToBusinessCentral, DocumentKind::Payment) => {
-                let r = payments::poll_paid(&self.env, self.bc()?, integration).await?;
-                Ok(MapOutcome::Skipped(format!(
-                    "paid-status poll: {} payment(s) queued",
-                    r.queued
-                )))
-            }
-        }
+        self.flow_of(&msg.integration)?
+            .map(&self.env, &msg, crash)
+            .await
     }
 
     /// The post step for one post message body.
     pub async fn handle_post(&self, body: &str) -> Result<PostOutcome, StepError> {
-        let v: serde_json::Value = serde_json::from_str(body)
+        self.handle_post_crashing(body, &self.owner, None).await
+    }
+
+    /// As [`Pipeline::handle_post`] on behalf of ledger owner `owner`, abandoning the step at
+    /// `crash` as a killed worker would.
+    pub async fn handle_post_crashing(
+        &self,
+        body: &str,
+        owner: &str,
+        crash: Option<CrashPoint>,
+    ) -> Result<PostOutcome, StepError> {
+        let msg = PostEnvelope::decode(body)
             .map_err(|e| StepError::Poison(format!("undecodable post message: {e}")))?;
-        if v.get("task").is_some() {
-            let msg: SyncMessage = serde_json::from_value(v)
-                .map_err(|e| StepError::Poison(format!("undecodable sync message: {e}")))?;
-            self.integration(&msg.integration)?;
-            let (env, owner, name) = (&self.env, self.owner.as_str(), msg.integration.as_str());
-            return match &msg.task {
-                SyncTask::PurchaseOrder { order } => {
-                    orders::post_bc_order(env, self.bc()?, owner, name, order).await
-                }
-                SyncTask::Vendor { vendor } => {
-                    suppliers::post_bc_vendor(env, self.bc()?, owner, name, vendor).await
-                }
-                SyncTask::Payment { payment } => {
-                    payments::confirm_coupa_payment(env, self.coupa()?, owner, name, payment).await
-                }
-            };
-        }
-        let msg: PostMessage = serde_json::from_value(v)
-            .map_err(|e| StepError::Poison(format!("undecodable post message: {e}")))?;
-        self.integration(&msg.integration)?;
-        post::bc_purchase_invoice(&self.env, self.bc()?, &self.owner, &msg).await
+        self.flow_of(&msg.integration)?
+            .post(&self.env, owner, &msg, crash)
+            .await
     }
 
     /// Runs the step of one delivered message (the `receive_count`-th delivery) and says what
@@ -782,26 +659,15 @@ fn add(t: &mut DrainStats, l: &DrainStats) {
 /// (integration, document kind, source id) of a message body, best effort, for audit items
 /// about failures.
 fn message_identity(body: &str) -> (String, String, String) {
+    if let Ok(m) = serde_json::from_str::<IngestMessage>(body) {
+        return (m.integration, m.kind.as_str().to_string(), m.source_id);
+    }
+    if let Ok(m) = PostEnvelope::decode(body) {
+        return (m.integration, m.kind.as_str().to_string(), m.source_id);
+    }
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let integration = v["integration"].as_str().unwrap_or("(unknown)").to_string();
-    if let Ok(sync) = serde_json::from_value::<SyncMessage>(v.clone()) {
-        return (
-            integration,
-            sync.task.kind().as_str().to_string(),
-            sync.task.source_id().to_string(),
-        );
-    }
-    let kind = v["kind"]
-        .as_str()
-        .or_else(|| v["invoice"]["kind"].as_str())
-        .unwrap_or("invoice")
-        .to_string();
-    let source = v["source_id"]
-        .as_str()
-        .or_else(|| v["invoice"]["source_id"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| unreadable_id(body));
-    (integration, kind, source)
+    (integration, "(unknown)".into(), unreadable_id(body))
 }
 
 /// A name for a message whose document cannot be read from it: one per body, so each such

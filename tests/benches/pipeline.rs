@@ -111,16 +111,14 @@ async fn main() {
         let (cpu1, rss) = cpu_and_peak_rss();
         let bc_requests = p
             .systems
-            .bc
-            .as_ref()
+            .get("business_central")
             .unwrap()
             .stats()
             .requests
             .load(Relaxed);
         let coupa_requests = p
             .systems
-            .coupa
-            .as_ref()
+            .get("coupa")
             .unwrap()
             .stats()
             .requests
@@ -190,8 +188,7 @@ async fn main() {
         let secs = start.elapsed().as_secs_f64();
         let bc_requests = p
             .systems
-            .bc
-            .as_ref()
+            .get("business_central")
             .unwrap()
             .stats()
             .requests
@@ -209,8 +206,7 @@ async fn main() {
         println!(
             "429s received:         {} (simulator counted {})",
             p.systems
-                .bc
-                .as_ref()
+                .get("business_central")
                 .unwrap()
                 .stats()
                 .throttled

@@ -5,8 +5,8 @@ mod common;
 use common::Harness;
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::ports::{Queue, QueueName};
-use mlc_shared::steps::PostMessage;
-use mlc_shared::steps::post::{CrashPoint, post_with_crash};
+use mlc_shared::steps::post::CrashPoint;
+use mlc_shared::systems::Instance;
 
 fn rule(method: &str, path: &str, kind: FaultKind) -> FaultRule {
     FaultRule {
@@ -81,8 +81,8 @@ async fn webhook_twice_and_an_overlapping_poll_post_one_invoice() {
 }
 
 async fn common_webhook(h: &Harness) -> String {
-    let secret = h.secrets.read("coupa-webhook-secret").unwrap();
-    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), Some(secret));
+    let secrets = std::sync::Arc::new(h.secrets.clone());
+    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), secrets);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -147,7 +147,9 @@ async fn an_invoice_number_with_quote_ampersand_hash_slash_is_found_by_the_looku
     h.simple_invoice("SUP-004", number);
     h.simple_invoice("SUP-004", "O'Neil & Sons #12/4");
     h.run_once().await;
-    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    let Some(Instance::BusinessCentral(bc)) = h.pipeline.systems.get("business_central") else {
+        panic!("BC is configured");
+    };
     let found = bc
         .purchase_invoices_by_vendor_invoice_number("V40000", number)
         .await
@@ -164,7 +166,7 @@ async fn an_invoice_number_with_quote_ampersand_hash_slash_is_found_by_the_looku
 }
 
 /// Runs the map step for the one ingested invoice and returns the message it queued for posting.
-async fn mapped_post_message(h: &Harness) -> PostMessage {
+async fn mapped_post_message(h: &Harness) -> String {
     h.pipeline.poll_all().await.unwrap();
     let q = &h.pipeline.env.queue;
     let ingest = q.receive(QueueName::Ingest, 10).await.unwrap();
@@ -175,7 +177,7 @@ async fn mapped_post_message(h: &Harness) -> PostMessage {
     let post = q.receive(QueueName::Post, 10).await.unwrap();
     assert_eq!(post.len(), 1);
     q.ack(QueueName::Post, &post[0].receipt).await.unwrap();
-    serde_json::from_str(&post[0].body).unwrap()
+    post[0].body.clone()
 }
 
 #[tokio::test]
@@ -189,22 +191,18 @@ async fn a_worker_crashing_at_any_step_boundary_then_restarting_posts_exactly_on
         let number = format!("INV-CRASH-{crash:?}");
         h.simple_invoice("SUP-001", &number);
         let msg = mapped_post_message(&h).await;
-        let bc = h.pipeline.systems.bc.as_ref().unwrap();
+        let p = &h.pipeline;
         assert!(
-            post_with_crash(&h.pipeline.env, bc, "crashed-worker", &msg, Some(crash))
+            p.handle_post_crashing(&msg, "crashed-worker", Some(crash))
                 .await
                 .is_err()
         );
         // The restarted worker is the same owner coming back (same claim), as after a restart of
         // a process that keeps its identity; a different worker would wait for the lease.
-        let again = mlc_shared::steps::post::bc_purchase_invoice(
-            &h.pipeline.env,
-            bc,
-            "crashed-worker",
-            &msg,
-        )
-        .await
-        .unwrap();
+        let again = p
+            .handle_post_crashing(&msg, "crashed-worker", None)
+            .await
+            .unwrap();
         assert!(matches!(
             again,
             mlc_shared::steps::post::PostOutcome::Posted { .. }
@@ -215,14 +213,10 @@ async fn a_worker_crashing_at_any_step_boundary_then_restarting_posts_exactly_on
         assert_eq!(inv[0].status, "Open", "{crash:?}");
         assert_eq!(inv[0].post_count, 1, "{crash:?}");
         // And a repeat delivery afterwards does nothing.
-        let third = mlc_shared::steps::post::bc_purchase_invoice(
-            &h.pipeline.env,
-            bc,
-            "another-worker",
-            &msg,
-        )
-        .await
-        .unwrap();
+        let third = p
+            .handle_post_crashing(&msg, "another-worker", None)
+            .await
+            .unwrap();
         assert!(
             matches!(
                 third,
@@ -238,21 +232,13 @@ async fn a_second_worker_waits_while_a_crashed_workers_claim_holds() {
     let h = Harness::new().await;
     h.simple_invoice("SUP-001", "INV-LEASE");
     let msg = mapped_post_message(&h).await;
-    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    let p = &h.pipeline;
     assert!(
-        post_with_crash(
-            &h.pipeline.env,
-            bc,
-            "dead-worker",
-            &msg,
-            Some(CrashPoint::AfterDraft)
-        )
-        .await
-        .is_err()
+        p.handle_post_crashing(&msg, "dead-worker", Some(CrashPoint::AfterDraft))
+            .await
+            .is_err()
     );
-    let other =
-        mlc_shared::steps::post::bc_purchase_invoice(&h.pipeline.env, bc, "live-worker", &msg)
-            .await;
+    let other = p.handle_post_crashing(&msg, "live-worker", None).await;
     match other {
         Ok(mlc_shared::steps::post::PostOutcome::Busy { owner, retry_in }) => {
             assert_eq!(owner, "dead-worker");
@@ -274,9 +260,12 @@ async fn a_draft_is_updated_only_with_its_current_entity_tag() {
     let h = Harness::new().await;
     h.simple_invoice("SUP-001", "ETAG-1");
     let msg = mapped_post_message(&h).await;
-    let bc = h.pipeline.systems.bc.as_ref().unwrap();
+    let Some(Instance::BusinessCentral(bc)) = h.pipeline.systems.get("business_central") else {
+        panic!("BC is configured");
+    };
     assert!(
-        post_with_crash(&h.pipeline.env, bc, "w", &msg, Some(CrashPoint::AfterDraft))
+        h.pipeline
+            .handle_post_crashing(&msg, "w", Some(CrashPoint::AfterDraft))
             .await
             .is_err()
     );

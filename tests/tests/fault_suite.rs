@@ -173,8 +173,7 @@ async fn crash_after_post_before_ack() {
 }
 
 async fn webhook_url(p: &Arc<EmbeddedPipeline>, h: &Harness) -> String {
-    let secret = h.secrets.read("coupa-webhook-secret").unwrap();
-    let app = mlc_cli::webhook_server::router(p.clone(), Some(secret));
+    let app = mlc_cli::webhook_server::router(p.clone(), Arc::new(h.secrets.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });

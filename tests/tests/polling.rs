@@ -6,8 +6,8 @@ mod common;
 use chrono::{Duration, Utc};
 use common::Harness;
 use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::flows::coupa_bc;
 use mlc_shared::ports::{Queue, QueueName, Watermarks};
-use mlc_shared::steps::poll::watermark_key;
 
 #[tokio::test]
 async fn a_poll_reads_every_page_of_approved_invoices() {
@@ -94,7 +94,7 @@ async fn invoices_sharing_the_watermark_timestamp_are_not_missed() {
     let wm = p
         .env
         .store
-        .watermark(&watermark_key("coupa-bc"))
+        .watermark(&coupa_bc::watermark_key("coupa-bc", "invoices"))
         .await
         .unwrap()
         .unwrap();
@@ -136,7 +136,7 @@ async fn the_watermark_does_not_move_when_the_poll_fails_midway() {
         h.pipeline
             .env
             .store
-            .watermark(&watermark_key("coupa-bc"))
+            .watermark(&coupa_bc::watermark_key("coupa-bc", "invoices"))
             .await
             .unwrap()
             .is_none()
@@ -160,7 +160,7 @@ async fn a_later_poll_starts_from_the_watermark_minus_the_overlap() {
         .pipeline
         .env
         .store
-        .watermark(&watermark_key("coupa-bc"))
+        .watermark(&coupa_bc::watermark_key("coupa-bc", "invoices"))
         .await
         .unwrap()
         .unwrap();

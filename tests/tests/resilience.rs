@@ -52,8 +52,7 @@ async fn a_429_with_retry_after_is_waited_out_and_retried() {
     assert_eq!(
         h.pipeline
             .systems
-            .bc
-            .as_ref()
+            .get("business_central")
             .unwrap()
             .stats()
             .throttled

@@ -7,8 +7,9 @@ mod common;
 use common::Harness;
 use mlc_sandbox::coupa::{NewInvoice, NewInvoiceLine, NewOrderLine, NewPurchaseOrder, NewSupplier};
 use mlc_sandbox::faults::{FaultKind, FaultRule};
+use mlc_shared::flows::coupa_bc::{self, PaidPollCrash};
 use mlc_shared::ports::{AuditStatus, Mappings};
-use mlc_shared::steps::payments::{self, PaidPollCrash};
+use mlc_shared::systems::Instance;
 
 const ORDERS: &str = "purchase_orders = true";
 
@@ -378,7 +379,7 @@ async fn a_paid_bc_invoice_is_recorded_once_on_its_coupa_invoice_though_seen_in_
     assert_eq!(payments[0]["amount-paid"], "24.69");
     assert_eq!(
         payments[0]["notes"],
-        payments::reference(&bc_id.to_string())
+        coupa_bc::payment_reference(&bc_id.to_string())
     );
     assert_eq!(h.coupa.invoice_json(id).unwrap()["paid"], true);
 }
@@ -438,11 +439,13 @@ async fn a_paid_poll_that_crashes_between_read_and_enqueue_loses_nothing() {
     let h = Harness::with_sync(PAYMENTS).await;
     let (id, bc_id) = posted_invoice(&h, "INV-PAY-4").await;
     h.bc.mark_paid(bc_id);
-    let integration = &h.pipeline.integrations[0];
-    let bc = h.pipeline.systems.bc.as_ref().unwrap();
-    let key = payments::watermark_key("coupa-bc");
+    let integration = &h.cfg.integrations[0];
+    let Some(Instance::BusinessCentral(bc)) = h.pipeline.systems.get("business_central") else {
+        panic!("BC is configured");
+    };
+    let key = coupa_bc::paid_watermark_key("coupa-bc");
     let before = h.pipeline.env.store.watermark(&key).await.unwrap();
-    let crashed = payments::poll_paid_with_crash(
+    let crashed = coupa_bc::poll_paid_with_crash(
         &h.pipeline.env,
         bc,
         integration,
@@ -481,40 +484,9 @@ async fn with_notifications() -> (Harness, mlc_shared::ports::SecretString) {
     .await;
     let state = mlc_shared::ports::SecretString::new("s3cret-state-4711");
     h.secrets.set("bc-client-state", state.expose()).unwrap();
-    let pipeline = h.pipeline.clone();
-    let st = state.clone();
-    let app = axum::Router::new().route(
-        "/webhooks/bc/{integration}",
-        axum::routing::any(
-            move |axum::extract::Path(i): axum::extract::Path<String>,
-                  axum::extract::Query(q): axum::extract::Query<
-                std::collections::HashMap<String, String>,
-            >,
-                  body: axum::body::Bytes| {
-                let (p, st) = (pipeline.clone(), st.clone());
-                async move {
-                    use mlc_shared::steps::subscriptions::NotificationReply as R;
-                    match p
-                        .handle_bc_notification(
-                            &i,
-                            &st,
-                            q.get("validationToken").map(String::as_str),
-                            &body,
-                        )
-                        .await
-                    {
-                        Ok(R::Validation(t)) => (axum::http::StatusCode::OK, t),
-                        Ok(R::Accepted { .. }) => (axum::http::StatusCode::ACCEPTED, String::new()),
-                        Ok(R::Unauthorized) => {
-                            (axum::http::StatusCode::UNAUTHORIZED, String::new())
-                        }
-                        Ok(R::BadRequest(t)) => (axum::http::StatusCode::BAD_REQUEST, t),
-                        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-                    }
-                }
-            },
-        ),
-    );
+    // The listener `mlc run` serves (its route of earlier versions, as configured above).
+    let app =
+        mlc_cli::webhook_server::router(h.pipeline.clone(), std::sync::Arc::new(h.secrets.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (h, state)
 }
@@ -522,10 +494,21 @@ async fn with_notifications() -> (Harness, mlc_shared::ports::SecretString) {
 #[tokio::test]
 async fn a_subscription_is_created_renewed_before_it_expires_and_recreated_if_lost() {
     let (h, state) = with_notifications().await;
-    let renew = || h.pipeline.renew_subscriptions("coupa-bc", &state);
+    let renew = || async {
+        let done = h.pipeline.upkeep("coupa-bc", &h.secrets).await.unwrap();
+        assert_eq!(done.len(), 1, "{done:?}");
+        done[0].counts.clone()
+    };
+    let count = |counts: &[(&str, u32)], k: &str| {
+        counts
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| *v)
+            .unwrap()
+    };
 
-    let r = renew().await.unwrap().unwrap();
-    assert_eq!(r.created, 1);
+    let r = renew().await;
+    assert_eq!(count(&r, "created"), 1);
     let subs = h.bc.subscriptions();
     assert_eq!(subs.len(), 1);
     assert!(subs[0].resource.ends_with("/purchaseInvoices"));
@@ -533,34 +516,27 @@ async fn a_subscription_is_created_renewed_before_it_expires_and_recreated_if_lo
     assert!(h.bc.handshakes().iter().all(|hs| hs.accepted));
 
     assert_eq!(
-        renew().await.unwrap().unwrap().current,
+        count(&renew().await, "current"),
         1,
         "three days left: left alone"
     );
 
     let soon = chrono::Utc::now() + chrono::Duration::hours(20);
     h.bc.set_subscription_expiry(&subs[0].id, soon);
-    assert_eq!(renew().await.unwrap().unwrap().renewed, 1);
+    assert_eq!(count(&renew().await, "renewed"), 1);
     let renewed = &h.bc.subscriptions()[0];
     assert_eq!(renewed.id, subs[0].id);
     assert!(renewed.expiration > chrono::Utc::now() + chrono::Duration::days(2));
 
     h.bc.remove_subscription(&subs[0].id);
-    assert_eq!(
-        renew().await.unwrap().unwrap().created,
-        1,
-        "lost: created again"
-    );
+    assert_eq!(count(&renew().await, "created"), 1, "lost: created again");
     assert_eq!(h.bc.subscriptions().len(), 1);
 }
 
 #[tokio::test]
 async fn a_bc_notification_triggers_the_paid_status_poll() {
-    let (h, state) = with_notifications().await;
-    h.pipeline
-        .renew_subscriptions("coupa-bc", &state)
-        .await
-        .unwrap();
+    let (h, _state) = with_notifications().await;
+    h.pipeline.upkeep("coupa-bc", &h.secrets).await.unwrap();
     let (id, bc_id) = posted_invoice(&h, "INV-NOTE-1").await;
     // Let the notifications of the create and post go by first.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -591,17 +567,17 @@ async fn a_bc_notification_triggers_the_paid_status_poll() {
 
 #[tokio::test]
 async fn a_notification_with_another_client_state_is_refused() {
-    let (h, state) = with_notifications().await;
+    let (h, _state) = with_notifications().await;
     let body = br#"{"value":[{"subscriptionId":"x","clientState":"guess","resource":"api/v2.0/companies(1)/purchaseInvoices(2)","changeType":"updated"}]}"#;
-    let reply = h
-        .pipeline
-        .handle_bc_notification("coupa-bc", &state, None, body)
-        .await
-        .unwrap();
-    assert_eq!(
-        reply,
-        mlc_shared::steps::subscriptions::NotificationReply::Unauthorized
-    );
+    let req = mlc_shared::flows::WebhookRequest {
+        channel: "bc",
+        method: "POST",
+        headers: &Default::default(),
+        query: &[],
+        body,
+    };
+    let reply = h.pipeline.webhook("coupa-bc", &h.secrets, req).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
 }
 
 #[tokio::test]

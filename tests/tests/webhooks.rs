@@ -6,8 +6,8 @@ use common::Harness;
 use mlc_shared::ports::{Queue, QueueName};
 
 async fn listener(h: &Harness) -> String {
-    let secret = h.secrets.read("coupa-webhook-secret").unwrap();
-    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), Some(secret));
+    let secrets = std::sync::Arc::new(h.secrets.clone());
+    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), secrets);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });

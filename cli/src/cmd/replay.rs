@@ -19,7 +19,7 @@ use mlc_shared::ports::{
     Audit, AuditFilter, AuditItem, AuditStatus, Clock, Message, Parking, Queue, QueueName, Step,
     SystemClock,
 };
-use mlc_shared::steps::{IngestMessage, PostMessage, audit_item};
+use mlc_shared::steps::{IngestMessage, PostEnvelope, audit_item};
 
 use crate::embedded;
 use crate::output::table;
@@ -540,12 +540,17 @@ fn identity(queue: QueueName, m: &Message) -> Option<Identity> {
             })
         }
         QueueName::Post => {
-            let msg: PostMessage = serde_json::from_str(&m.body).ok()?;
+            let msg = PostEnvelope::decode(&m.body).ok()?;
+            // The number a person knows it by, where the payload carries one.
+            let number = ["vendor_invoice_number", "number", "mapping_key"]
+                .iter()
+                .find_map(|k| msg.payload.get(*k).and_then(|v| v.as_str()))
+                .map(str::to_string);
             Some(Identity {
                 integration: msg.integration,
-                kind: DocumentKind::Invoice.as_str().to_string(),
-                source_id: msg.invoice.source_id,
-                number: Some(msg.invoice.vendor_invoice_number),
+                kind: msg.kind.as_str().to_string(),
+                source_id: msg.source_id,
+                number,
             })
         }
     }

@@ -5,18 +5,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mlc_shared::config::Config;
-use mlc_shared::ports::{SecretString, Secrets};
+use mlc_shared::flows::SecretLookup;
 use mlc_shared::steps::StepError;
 use mlc_shared::steps::poll::PollReport;
-use mlc_shared::steps::subscriptions::RenewReport;
 
 use crate::embedded::{self, EmbeddedPipeline};
 use crate::output::spinner;
-use crate::webhook_server::WebhookSecrets;
 
 pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    let secrets = embedded::open_secrets(&cfg)?;
+    let secrets = Arc::new(embedded::open_secrets(&cfg)?);
     let pipeline = embedded::pipeline(&cfg, &secrets).await?;
     let workers = cfg.runtime.workers;
 
@@ -72,43 +70,20 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         });
     }
 
-    // BC subscriptions are renewed only with a listener to answer BC's handshake.
-    let mut renewals: Vec<(String, SecretString)> = Vec::new();
+    // Webhook subscriptions are renewed only with a listener to answer their handshake.
+    let mut upkeep = false;
     if let Some(addr) = &cfg.runtime.webhook_listen {
-        let coupa_secret = match cfg
-            .systems
-            .coupa
-            .as_ref()
-            .and_then(|c| c.webhook_secret.as_ref())
-        {
-            Some(name) => Some(
-                secrets
-                    .get(name)
-                    .await
-                    .with_context(|| format!("webhook secret '{name}'"))?,
-            ),
-            None => None,
-        };
-        let bc_client_states = embedded::bc_client_states(&cfg, &secrets).await?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
-        eprintln!("webhooks: POST http://{local}/webhooks/coupa/<integration>");
-        for name in bc_client_states.keys() {
-            eprintln!("Business Central notifications: GET/POST http://{local}/webhooks/bc/{name}");
+        for f in &pipeline.flows {
+            for channel in f.webhook_channels() {
+                eprintln!("webhooks: http://{local}/webhooks/{}/{channel}", f.name());
+            }
         }
-        renewals = bc_client_states
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let app = crate::webhook_server::router_with(
-            pipeline.clone(),
-            WebhookSecrets {
-                coupa: coupa_secret,
-                bc_client_states,
-            },
-        );
+        upkeep = true;
+        let app = crate::webhook_server::router(pipeline.clone(), secrets.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
     } else {
         for i in cfg
@@ -117,7 +92,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             .filter(|i| i.sync.notifications.is_some())
         {
             eprintln!(
-                "warning: integration '{}' has sync.notifications but runtime.webhook_listen is not set: its BC subscriptions are not renewed (the poll still runs)",
+                "warning: integration '{}' has sync.notifications but runtime.webhook_listen is not set: its subscriptions are not renewed (the poll still runs)",
                 i.name
             );
         }
@@ -125,12 +100,13 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
 
     let poller = {
         let p = pipeline.clone();
+        let secrets_for_cycle = secrets.clone();
         let every = Duration::from_secs(cfg.runtime.poll_interval_secs.max(1));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                cycle(&p, &renewals).await;
+                cycle(&p, upkeep, &*secrets_for_cycle).await;
             }
         })
     };
@@ -169,31 +145,33 @@ fn poll_line(name: &str, r: &PollReport) -> String {
 #[derive(Debug)]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct Cycle {
-    pub renewals: Vec<(String, Result<Option<RenewReport>, StepError>)>,
+    pub upkeep: Vec<(String, Result<Vec<String>, StepError>)>,
     pub polled: Result<Vec<(String, PollReport)>, StepError>,
 }
 
-/// One cycle of `mlc run`: renew the BC subscriptions of `renewals` (integration, client
-/// state), then poll every integration. Every failure is logged and the next cycle tries
+/// One cycle of `mlc run`: each integration's upkeep (renewing webhook subscriptions) when
+/// `upkeep`, then poll every integration. Every failure is logged and the next cycle tries
 /// again; a failed renewal never stops the poll (the poll is the backstop of notifications).
-pub(crate) async fn cycle(p: &EmbeddedPipeline, renewals: &[(String, SecretString)]) -> Cycle {
-    let mut renewed = Vec::new();
-    for (name, client_state) in renewals {
-        let r = p.renew_subscriptions(name, client_state).await;
-        match &r {
-            Ok(Some(rep)) => tracing::info!(
-                integration = %name,
-                created = rep.created,
-                renewed = rep.renewed,
-                current = rep.current,
-                "BC subscriptions"
-            ),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(integration = %name, error = %e, "renewing BC subscriptions failed")
+pub(crate) async fn cycle(p: &EmbeddedPipeline, upkeep: bool, secrets: &dyn SecretLookup) -> Cycle {
+    let mut done = Vec::new();
+    if upkeep {
+        for name in p.integration_names() {
+            let r = p
+                .upkeep(name, secrets)
+                .await
+                .map(|done| done.iter().map(ToString::to_string).collect::<Vec<_>>());
+            match &r {
+                Ok(lines) => {
+                    for l in lines {
+                        tracing::info!(integration = %name, "{l}");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(integration = %name, error = %e, "upkeep failed")
+                }
             }
+            done.push((name.to_string(), r));
         }
-        renewed.push((name.clone(), r));
     }
     let polled = p.poll_all().await;
     match &polled {
@@ -212,15 +190,14 @@ pub(crate) async fn cycle(p: &EmbeddedPipeline, renewals: &[(String, SecretStrin
         Err(e) => tracing::error!(error = %e, "poll failed"),
     }
     Cycle {
-        renewals: renewed,
+        upkeep: done,
         polled,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use mlc_shared::ports::{Queue, QueueName};
-    use mlc_shared::systems::coupa::PollWindow;
+    use mlc_shared::ports::{Queue, QueueName, Window};
 
     use super::*;
     use crate::embedded::testkit::{CLIENT_STATE, Kit};
@@ -229,10 +206,10 @@ mod tests {
     fn the_once_summary_names_every_feed() {
         let now = chrono::Utc::now();
         let r = PollReport {
-            window: PollWindow {
+            window: Some(Window {
                 lower: now,
                 upper: now,
-            },
+            }),
             pages: 1,
             enqueued: 3,
             unreadable: 0,
@@ -262,18 +239,21 @@ mod tests {
         let k = Kit::start(true).await;
         k.simple_invoice("SUP-001", "CYCLE-1");
         // BC refuses this client state (over 50 characters): the renewal fails.
-        let refused = vec![("coupa-bc".to_string(), SecretString::new("x".repeat(60)))];
-        let c = cycle(&k.pipeline, &refused).await;
-        assert!(c.renewals[0].1.is_err(), "{c:?}");
+        k.secrets.set("bc-client-state", &"x".repeat(60)).unwrap();
+        let c = cycle(&k.pipeline, true, &*k.secrets).await;
+        assert!(c.upkeep[0].1.is_err(), "{c:?}");
         assert_eq!(c.polled.unwrap()[0].1.enqueued, 1, "the poll ran anyway");
         assert!(k.bc.subscriptions().is_empty());
         let depth = k.pipeline.env.queue.depth(QueueName::Ingest).await.unwrap();
         assert_eq!(depth, 1);
 
-        let ours = vec![("coupa-bc".to_string(), SecretString::new(CLIENT_STATE))];
-        let c = cycle(&k.pipeline, &ours).await;
-        let report = c.renewals[0].1.as_ref().unwrap().clone().unwrap();
-        assert_eq!(report.created, 1);
+        k.secrets.set("bc-client-state", CLIENT_STATE).unwrap();
+        let c = cycle(&k.pipeline, true, &*k.secrets).await;
+        let report = c.upkeep[0].1.as_ref().unwrap();
+        assert_eq!(
+            report,
+            &["BC subscriptions: 1 created, 0 renewed, 0 current"]
+        );
         assert!(c.polled.is_ok());
         assert_eq!(k.bc.subscriptions().len(), 1);
         assert!(k.bc.handshakes().iter().all(|h| h.accepted));

@@ -1,13 +1,11 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use mlc_shared::adapters::aws::{AwsSettings, DynamoStore, SecretsManagerSecrets, SqsQueue};
 use mlc_shared::config::Config;
 use mlc_shared::ports::SystemClock;
-use mlc_shared::runtime::{Pipeline, Systems, load_config_mappings};
+use mlc_shared::runtime::Pipeline;
 use mlc_shared::steps::Env;
-use mlc_shared::systems::http::RetryPolicy;
 
 pub type AwsPipeline = Pipeline<SqsQueue, DynamoStore, SystemClock>;
 
@@ -35,25 +33,15 @@ impl Context {
             &settings.secret_prefix,
             settings.secret_ttl,
         );
-        // Mapping rows given in the configuration, on every cold start (as `mlc` does at start).
-        load_config_mappings(&config, &store)
-            .await
-            .context("loading the configuration's mapping tables")?;
-        let systems = Systems::from_config(&config, &secrets).await?;
-        let pipeline = Arc::new(Pipeline {
-            env: Env::new(queue, store, SystemClock),
-            systems,
-            integrations: config.integrations.clone(),
-            owner: format!("lambda-{}", uuid::Uuid::new_v4().simple()),
-            // The queues' redrive policy: maxReceiveCount 5 (infra/template.yaml).
-            max_receives: config.runtime.max_receives,
-            retry: RetryPolicy {
-                max_attempts: config.runtime.max_receives,
-                base_delay: Duration::from_millis(config.runtime.retry_base_delay_ms),
-                max_delay: Duration::from_secs(60),
-            },
-            backoffs: Default::default(),
-        });
+        // The same builder as `mlc`: clients, one flow per integration, the configuration's
+        // mapping rows (loaded on every cold start, as `mlc` does at start).
+        let env = Env::new(queue, store, SystemClock);
+        let owner = format!("lambda-{}", uuid::Uuid::new_v4().simple());
+        let pipeline = Arc::new(
+            Pipeline::build(&config, env, &secrets, owner)
+                .await
+                .context("building the pipeline")?,
+        );
         Ok(Self {
             config,
             settings,

@@ -22,7 +22,6 @@
 //!   read through the secrets cache. An integration without `sync.notifications` has nothing to
 //!   renew: a no-op, not an error.
 
-use mlc_shared::ports::Secrets;
 use serde_json::{Value, json};
 
 use crate::Context;
@@ -175,51 +174,30 @@ async fn poll(ctx: &Context, name: &str) -> anyhow::Result<Value> {
         "others": others,
         "unreadable": r.unreadable,
         "watermark_advanced": r.watermark_advanced,
-        "window": { "from": r.window.lower.to_rfc3339(), "to": r.window.upper.to_rfc3339() },
+        "window": r.window.map(|w| json!({ "from": w.lower.to_rfc3339(), "to": w.upper.to_rfc3339() })),
     }))
 }
 
 async fn renew(ctx: &Context, name: &str) -> anyhow::Result<Value> {
-    let integration = ctx
-        .config
-        .integrations
-        .iter()
-        .find(|i| i.name == name)
-        .ok_or_else(|| anyhow::anyhow!("integration '{name}' is not configured"))?;
-    let Some(n) = &integration.sync.notifications else {
-        tracing::info!(
-            integration = name,
-            "no sync.notifications: no BC subscriptions to renew"
-        );
+    let done = ctx.pipeline.upkeep(name, &ctx.secrets).await?;
+    if done.is_empty() {
+        tracing::info!(integration = name, "no webhook subscriptions to renew");
         return Ok(json!({
             "integration": name,
             "task": "renew_subscriptions",
-            "skipped": "the integration has no sync.notifications",
+            "skipped": "the integration has no webhook subscriptions (sync.notifications)",
         }));
-    };
-    let client_state =
-        ctx.secrets.get(&n.client_state_secret).await.map_err(|e| {
-            anyhow::anyhow!("the client state secret '{}': {e}", n.client_state_secret)
-        })?;
-    let r = ctx
-        .pipeline
-        .renew_subscriptions(name, &client_state)
-        .await?
-        .unwrap_or_default();
-    tracing::info!(
-        integration = name,
-        created = r.created,
-        renewed = r.renewed,
-        current = r.current,
-        "BC subscriptions"
-    );
-    Ok(json!({
-        "integration": name,
-        "task": "renew_subscriptions",
-        "created": r.created,
-        "renewed": r.renewed,
-        "current": r.current,
-    }))
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("integration".into(), json!(name));
+    out.insert("task".into(), json!("renew_subscriptions"));
+    for u in &done {
+        tracing::info!(integration = name, "{u}");
+        for (k, n) in &u.counts {
+            out.insert((*k).to_string(), json!(n));
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use mlc_sandbox::bc::BcSim;
 use mlc_sandbox::coupa::{CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Queue, QueueName};
-use mlc_shared::steps::post::{CrashPoint, post_with_crash};
+use mlc_shared::steps::post::CrashPoint;
 
 struct World {
     coupa: CoupaSim,
@@ -290,18 +290,16 @@ async fn the_slice_runs_end_to_end_on_aws_exactly_once_even_when_a_poster_dies_a
     while deliver(&w, QueueName::Ingest).await > 0 {}
     let q = &w.ctx.pipeline.env.queue;
     let first = q.receive(QueueName::Post, 1).await.unwrap().remove(0);
-    let msg = serde_json::from_str(&first.body).unwrap();
-    let bc = w.ctx.pipeline.systems.bc.as_ref().unwrap();
     assert!(
-        post_with_crash(
-            &w.ctx.pipeline.env,
-            bc,
-            "environment-that-died",
-            &msg,
-            Some(CrashPoint::AfterDraft)
-        )
-        .await
-        .is_err()
+        w.ctx
+            .pipeline
+            .handle_post_crashing(
+                &first.body,
+                "environment-that-died",
+                Some(CrashPoint::AfterDraft)
+            )
+            .await
+            .is_err()
     );
     // Its claim's lease runs out (time passes), and its message comes back after the
     // visibility timeout to a live poster.
@@ -431,7 +429,7 @@ async fn a_poll_of_every_integration_reports_each_and_one_failure_stops_no_other
     // The Lambda composition root takes the configured retry delay (it was fixed at 500 ms).
     assert_eq!(ctx.pipeline.retry.base_delay, Duration::from_millis(25));
     // `broken`, polled first, cannot read its watermark; `coupa-bc` must still be polled.
-    let key = mlc_shared::steps::poll::watermark_key("broken");
+    let key = mlc_shared::flows::coupa_bc::watermark_key("broken", "invoices");
     ctx.pipeline
         .env
         .store

@@ -1,13 +1,12 @@
-//! Map step: fetch the source document, convert it to the canonical model, resolve vendor,
-//! G/L accounts and dimensions, and queue it for posting. What cannot be resolved is parked
-//! with the reason, and retried when the mapping exists.
+//! Map step, the generic half: fetch the source document as canonical, park what cannot go on
+//! (with the reason, retried when someone has acted), hand what is resolved to the post queue.
+//! What "resolved" means is the flow's (`flows/`): vendor, accounts, dimensions for its target.
 
-use super::claim;
-use super::resolve::{self, Lookups, ResolveError};
-use super::{Env, IngestMessage, PostMessage, StepError, audit_item};
-use crate::config::IntegrationConfig;
-use crate::ports::{AuditStatus, Clock, ParkedDoc, Queue, QueueName, Step, Store};
-use crate::systems::coupa::{self, CoupaClient, CoupaError};
+use super::{Env, IngestMessage, PostEnvelope, StepError, audit_item, claim};
+use crate::ports::{
+    AuditItem, AuditStatus, Clock, ParkedDoc, Queue, QueueName, Source, SourceDocument, Step,
+    Store, SystemError,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapOutcome {
@@ -28,94 +27,55 @@ pub enum MapCrash {
     AfterEnqueue,
 }
 
-/// The clients a map step reads through: the source, and the target's lookups (vendors,
-/// orders, master data) when the target is configured.
-pub struct Clients<'a> {
-    pub coupa: &'a CoupaClient,
-    pub lookups: Option<Lookups<'a>>,
-}
-
-pub async fn coupa_invoice<Q: Queue, S: Store, C: Clock>(
+/// The document `msg` refers to, read from `source`; or the outcome when it cannot go on (it
+/// is parked: the source refused the id, no longer has it, or it cannot be read).
+pub async fn fetch<Q: Queue, S: Store, C: Clock, Src: Source>(
     env: &Env<Q, S, C>,
-    clients: &Clients<'_>,
-    integration: &IntegrationConfig,
-    msg: &IngestMessage,
-) -> Result<MapOutcome, StepError> {
-    map_with_crash(env, clients, integration, msg, None).await
-}
-
-/// As [`coupa_invoice`], abandoning the attempt at `crash` as a killed worker would (no ack,
-/// no unpark, no audit): for the tests that prove a restart neither duplicates nor loses.
-pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    clients: &Clients<'_>,
-    integration: &IntegrationConfig,
+    source: &Src,
     msg: &IngestMessage,
     crash: Option<MapCrash>,
-) -> Result<MapOutcome, StepError> {
-    let name = &integration.name;
-    let id: i64 = match msg.source_id.parse() {
-        Ok(id) => id,
-        Err(_) => {
-            return park(
-                env,
-                msg,
-                None,
-                format!("'{}' is not a Coupa invoice id", msg.source_id),
-            )
-            .await;
-        }
-    };
+) -> Result<Result<SourceDocument, MapOutcome>, StepError> {
     if crash == Some(MapCrash::BeforeSourceRead) {
         return Err(StepError::retry("crash injected before the source read"));
     }
-    let wire = match clients.coupa.invoice(id).await {
-        Ok(w) => w,
-        Err(e @ CoupaError::Malformed { .. }) => return park(env, msg, None, e.to_string()).await,
+    let doc = match source.fetch(msg.kind, &msg.source_id).await {
+        Ok(SourceDocument::Unreadable { number, reason }) => {
+            return park(env, msg, number, reason).await.map(Err);
+        }
+        Ok(doc) => doc,
+        Err(SystemError::Rejected { message, .. }) => {
+            return park(env, msg, None, message).await.map(Err);
+        }
+        // Deleted at the source (or never there): nothing a retry can change; parked, so it
+        // is visible and a replay can try again.
+        Err(SystemError::NotFound(message)) => {
+            let why = format!("the source does not have it: {message}");
+            return park(env, msg, None, why).await.map(Err);
+        }
         Err(e) => {
-            return Err(StepError::system(
-                &format!("fetching Coupa invoice {id}"),
-                e,
-            ));
+            let what = format!(
+                "fetching {} {}",
+                msg.kind.as_str().replace('_', " "),
+                msg.source_id
+            );
+            return Err(StepError::system(&what, e));
         }
     };
     if crash == Some(MapCrash::AfterSourceRead) {
         return Err(StepError::retry("crash injected after the source read"));
     }
-    let invoice = match coupa::invoice_from_wire(&wire) {
-        Ok(inv) => inv,
-        Err(e) => return park(env, msg, wire.invoice_number.clone(), e.to_string()).await,
-    };
-    let audit = |status| {
-        audit_item(
-            env.clock.now(),
-            name,
-            kind_name(invoice.kind),
-            &msg.source_id,
-            Step::Map,
-            status,
-        )
-        .with_invoice(&invoice)
-    };
+    Ok(Ok(doc))
+}
 
-    if invoice.status != "approved" {
-        let why = format!("status is '{}', not approved: not posted", invoice.status);
-        claim::unpark(env, msg).await?;
-        claim::write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
-        return Ok(MapOutcome::Skipped(why));
-    }
-    let resolved =
-        match resolve::invoice(&invoice, integration, &env.store, clients.lookups.as_ref()).await {
-            Ok(r) => r,
-            Err(ResolveError::Unresolved(why)) => {
-                return park(env, msg, Some(invoice.number.clone()), why).await;
-            }
-            Err(e) => return Err(e.into_step("resolving")),
-        };
-    let post = PostMessage {
-        integration: name.clone(),
-        invoice: resolved,
-    };
+/// Hands a resolved document to the post step: queued, then unparked, then audited as mapped
+/// (`audit` is the document's item; its status is set here).
+pub async fn hand_over<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    msg: &IngestMessage,
+    post: &PostEnvelope,
+    audit: AuditItem,
+    crash: Option<MapCrash>,
+) -> Result<MapOutcome, StepError> {
     env.queue
         .send(QueueName::Post, vec![post.to_outgoing()])
         .await
@@ -126,8 +86,25 @@ pub async fn map_with_crash<Q: Queue, S: Store, C: Clock>(
         ));
     }
     claim::unpark(env, msg).await?;
-    claim::write(env, audit(AuditStatus::Mapped)).await?;
+    let mut item = audit;
+    item.status = AuditStatus::Mapped;
+    claim::write(env, item).await?;
     Ok(MapOutcome::Mapped)
+}
+
+/// Leaves a document alone (not for the target, e.g. not approved): unparked, audited as
+/// rejected with why.
+pub async fn skip<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    msg: &IngestMessage,
+    audit: AuditItem,
+    why: String,
+) -> Result<MapOutcome, StepError> {
+    claim::unpark(env, msg).await?;
+    let mut item = audit.with_error(why.clone());
+    item.status = AuditStatus::Rejected;
+    claim::write(env, item).await?;
+    Ok(MapOutcome::Skipped(why))
 }
 
 /// Parks the document; the audit trail gets an item only when the reason is new, so a
@@ -182,9 +159,11 @@ pub async fn park<Q: Queue, S: Store, C: Clock>(
     Ok(MapOutcome::Parked(reason))
 }
 
-/// Re-enqueues every parked document (after a mapping was added, and on each poll cycle).
+/// Re-enqueues the parked documents of `integration` (after a mapping was added, and on each
+/// of its poll cycles); every integration's when `None`.
 pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
+    integration: Option<&str>,
 ) -> Result<usize, StepError> {
     let parked = env
         .store
@@ -193,6 +172,9 @@ pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(
         .map_err(|e| StepError::new("reading parked documents", e))?;
     let mut out = Vec::new();
     for p in &parked {
+        if integration.is_some_and(|i| i != p.integration) {
+            continue;
+        }
         if let Ok(msg) = serde_json::from_str::<IngestMessage>(&p.message) {
             out.push(msg.to_outgoing());
         }
@@ -207,7 +189,7 @@ pub async fn retry_parked<Q: Queue, S: Store, C: Clock>(
     Ok(n)
 }
 
-/// The audit trail's document kind of a Coupa invoice-type document.
+/// The audit trail's document kind of an invoice-type document.
 pub fn kind_name(kind: crate::model::InvoiceKind) -> &'static str {
     match kind {
         crate::model::InvoiceKind::Invoice => "invoice",

@@ -1,8 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::model::{
-    DocumentKind, PaymentBack, ResolvedInvoice, ResolvedPurchaseOrder, VendorToCreate,
-};
+use crate::model::DocumentKind;
 use crate::ports::{OutgoingMessage, dedup_id};
 
 /// "Fetch and map this source document": what webhooks and polls enqueue.
@@ -42,96 +40,125 @@ impl IngestMessage {
     }
 }
 
-/// "Post this resolved document to the target".
+/// "Make the target hold this": the one message type of the post queue, whatever the
+/// integration and the document. `payload` is what the flow resolved (an invoice for the ERP,
+/// an order, a vendor to create, a payment to report back); only the flow reads it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PostMessage {
+pub struct PostEnvelope {
     pub integration: String,
-    pub invoice: ResolvedInvoice,
+    pub kind: DocumentKind,
+    pub source_id: String,
+    /// The source version it was resolved from (or what makes it distinct: a payment's ERP
+    /// invoice), for the dedup id.
+    pub version: Option<String>,
+    /// Unique per map run: a re-mapped document (a retry of a parked one, a replay, a second
+    /// poll past the ingest dedup window) must reach the post step even within five minutes
+    /// of its first post message, or the map step would unpark a document whose message the
+    /// queue silently dropped. The ledger, not the queue, keeps the post exactly once.
+    /// Otherwise (vendors, payments) a repeat within five minutes is dropped by the queue
+    /// before it costs a ledger read.
+    pub per_run: bool,
+    pub payload: serde_json::Value,
 }
 
-impl PostMessage {
-    /// The dedup id is unique per map run, not (document, version): a re-mapped document (a
-    /// retry of a parked one, a replay, a second poll past the ingest dedup window) must reach
-    /// the post step even within five minutes of its first post message, or the map step would
-    /// unpark a document whose message the queue silently dropped. The ledger, not the queue,
-    /// keeps the post exactly once; a repeat only costs one claim read.
+impl PostEnvelope {
+    pub fn new<T: Serialize>(
+        integration: &str,
+        kind: DocumentKind,
+        source_id: &str,
+        version: Option<String>,
+        per_run: bool,
+        payload: &T,
+    ) -> Self {
+        Self {
+            integration: integration.to_string(),
+            kind,
+            source_id: source_id.to_string(),
+            version,
+            per_run,
+            payload: serde_json::to_value(payload).expect("serialisable payload"),
+        }
+    }
+
     pub fn to_outgoing(&self) -> OutgoingMessage {
-        let kind = crate::model::DocumentKind::Invoice;
-        let run = uuid::Uuid::new_v4().simple().to_string();
+        let run = if self.per_run {
+            uuid::Uuid::new_v4().simple().to_string()
+        } else {
+            String::new()
+        };
         OutgoingMessage {
-            group_id: group_id(&self.integration, kind, &self.invoice.source_id),
+            group_id: group_id(&self.integration, self.kind, &self.source_id),
             dedup_id: dedup_id(&[
                 &self.integration,
                 "post",
-                &self.invoice.source_id,
-                &self.invoice.version.timestamp().to_string(),
+                self.kind.as_str(),
+                &self.source_id,
+                self.version.as_deref().unwrap_or(""),
                 &run,
             ]),
             body: serde_json::to_string(self).expect("serialisable"),
         }
     }
-}
 
-/// "Make the target match this": the post queue's other documents (purchase orders, vendors
-/// to create, payments to report back). Told apart from a [`PostMessage`] by its `task` field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncMessage {
-    pub integration: String,
-    #[serde(flatten)]
-    pub task: SyncTask,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "task", rename_all = "snake_case")]
-pub enum SyncTask {
-    PurchaseOrder { order: ResolvedPurchaseOrder },
-    Vendor { vendor: VendorToCreate },
-    Payment { payment: PaymentBack },
-}
-
-impl SyncTask {
-    pub fn kind(&self) -> DocumentKind {
-        match self {
-            SyncTask::PurchaseOrder { .. } => DocumentKind::PurchaseOrder,
-            SyncTask::Vendor { .. } => DocumentKind::Supplier,
-            SyncTask::Payment { .. } => DocumentKind::Payment,
-        }
+    /// The payload as what the flow put in it.
+    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            format!(
+                "the {} payload of {} is not readable: {e}",
+                self.kind.as_str(),
+                self.source_id
+            )
+        })
     }
 
-    pub fn source_id(&self) -> &str {
-        match self {
-            SyncTask::PurchaseOrder { order } => &order.source_id,
-            SyncTask::Vendor { vendor } => &vendor.supplier_source_id,
-            SyncTask::Payment { payment } => &payment.source_id,
+    /// A post-queue body: an envelope, or one of the two message types queued before it
+    /// existed (a deployment upgraded with messages in flight must lose none).
+    pub fn decode(body: &str) -> Result<Self, String> {
+        let v: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if v.get("payload").is_some() {
+            return serde_json::from_value(v).map_err(|e| e.to_string());
         }
-    }
-}
-
-impl SyncMessage {
-    /// Orders: per (order, version) and map run, like post messages (the ledger keeps each
-    /// version once). Vendors and payments: per document, so a repeat within five minutes is
-    /// dropped by the queue before it costs a ledger read.
-    pub fn to_outgoing(&self) -> OutgoingMessage {
-        let kind = self.task.kind();
-        let id = self.task.source_id();
-        let dedup = match &self.task {
-            SyncTask::PurchaseOrder { order } => dedup_id(&[
-                &self.integration,
-                "sync",
-                id,
-                &order.version.timestamp().to_string(),
-                &uuid::Uuid::new_v4().simple().to_string(),
-            ]),
-            SyncTask::Vendor { .. } => dedup_id(&[&self.integration, "vendor", id]),
-            SyncTask::Payment { payment } => {
-                dedup_id(&[&self.integration, "payment", id, &payment.target_id])
-            }
-        };
-        OutgoingMessage {
-            group_id: group_id(&self.integration, kind, id),
-            dedup_id: dedup,
-            body: serde_json::to_string(self).expect("serialisable"),
+        let integration = v["integration"]
+            .as_str()
+            .ok_or("no integration")?
+            .to_string();
+        if let Some(task) = v.get("task").and_then(|t| t.as_str()) {
+            let (kind, field, id_field) = match task {
+                "purchase_order" => (DocumentKind::PurchaseOrder, "order", "source_id"),
+                "vendor" => (DocumentKind::Supplier, "vendor", "supplier_source_id"),
+                "payment" => (DocumentKind::Payment, "payment", "source_id"),
+                other => return Err(format!("unknown task '{other}'")),
+            };
+            let payload = v.get(field).cloned().ok_or("no payload")?;
+            let source_id = payload[id_field]
+                .as_str()
+                .ok_or("no source id")?
+                .to_string();
+            return Ok(Self {
+                integration,
+                kind,
+                source_id,
+                version: None,
+                per_run: false,
+                payload,
+            });
         }
+        let payload = v
+            .get("invoice")
+            .cloned()
+            .ok_or("neither an envelope nor an invoice")?;
+        let source_id = payload["source_id"]
+            .as_str()
+            .ok_or("no source id")?
+            .to_string();
+        Ok(Self {
+            integration,
+            kind: DocumentKind::Invoice,
+            source_id,
+            version: None,
+            per_run: true,
+            payload,
+        })
     }
 }
 

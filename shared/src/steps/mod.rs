@@ -1,24 +1,21 @@
-//! The pipeline steps, as plain async functions over the ports and the system clients. The
-//! same functions run inside `mlc` (embedded) and inside the Lambda functions (AWS).
+//! The pipeline steps, as plain async functions over the ports (queue, store, clock, and the
+//! system ports `Source` and `Writer`); they name no system. The same functions run inside
+//! `mlc` (embedded) and inside the Lambda functions (AWS); each integration's flow
+//! (`crate::flows`) composes them with its systems and mapping rules.
 //!
-//! webhook → ingest queue ← poll; ingest → map → post queue → post → target.
+//! webhook → ingest queue ← poll; ingest → map → post queue → post (the one writer) → target.
 
 mod audit;
-mod claim;
+pub(crate) mod claim;
 pub mod map;
 mod messages;
-pub mod orders;
-pub mod payments;
 pub mod poll;
 pub mod post;
-pub mod resolve;
-pub mod subscriptions;
-pub mod suppliers;
 pub mod webhook;
 pub mod write;
 
 pub use audit::audit_item;
-pub use messages::{IngestMessage, PostMessage, SyncMessage, SyncTask};
+pub use messages::{IngestMessage, PostEnvelope};
 
 use std::time::Duration;
 

@@ -1,18 +1,20 @@
 //! Poll step: read what changed since the stored watermark, enqueue it, and only then advance
-//! the watermark. See `CoupaClient::approved_invoices_page` for why the poll cannot lose an
-//! invoice (fixed upper bound, keyset paging on id, overlapping lower bound).
+//! the watermark. The poll cannot lose a document: the upper bound is fixed when it starts,
+//! pages follow the source's own cursor (keyset or continuation, never an offset over a set
+//! that changes mid-read), and the next lower bound overlaps the last watermark.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 
 use super::{Env, IngestMessage, StepError, audit_item};
 use crate::config::IntegrationConfig;
-use crate::model::DocumentKind;
-use crate::ports::{AuditStatus, Clock, Queue, QueueName, Step, Store, Watermark};
-use crate::systems::coupa::{CoupaClient, CoupaError, DocRef, PAGE_SIZE, PollWindow};
+use crate::ports::{
+    AuditStatus, Clock, Feed, FeedMode, Queue, QueueName, Source, Step, Store, Watermark, Window,
+};
 
 #[derive(Clone, Debug)]
 pub struct PollReport {
-    pub window: PollWindow,
+    /// The window polled (`None` for a state queue).
+    pub window: Option<Window>,
     pub pages: u32,
     pub enqueued: u32,
     pub unreadable: u32,
@@ -21,51 +23,6 @@ pub struct PollReport {
     pub watermark_advanced: bool,
     /// The integration's other feeds polled in the same cycle: (feed, documents queued).
     pub others: Vec<(String, u32)>,
-}
-
-pub fn watermark_key(integration: &str) -> String {
-    Feed::Invoices.watermark_key(integration)
-}
-
-/// What a Coupa poll reads. Each feed has its own watermark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Feed {
-    /// Approved invoices (and credit notes).
-    Invoices,
-    PurchaseOrders,
-    Suppliers,
-}
-
-impl Feed {
-    pub fn watermark_key(self, integration: &str) -> String {
-        let feed = match self {
-            Feed::Invoices => "invoices",
-            Feed::PurchaseOrders => "purchase_orders",
-            Feed::Suppliers => "suppliers",
-        };
-        format!("{integration}/coupa/{feed}")
-    }
-
-    fn kind(self) -> DocumentKind {
-        match self {
-            Feed::Invoices => DocumentKind::Invoice,
-            Feed::PurchaseOrders => DocumentKind::PurchaseOrder,
-            Feed::Suppliers => DocumentKind::Supplier,
-        }
-    }
-
-    async fn page(
-        self,
-        coupa: &CoupaClient,
-        window: PollWindow,
-        after_id: i64,
-    ) -> Result<(Vec<DocRef>, Vec<CoupaError>), CoupaError> {
-        match self {
-            Feed::Invoices => coupa.approved_invoices_page(window, after_id).await,
-            Feed::PurchaseOrders => coupa.purchase_orders_page(window, after_id).await,
-            Feed::Suppliers => coupa.suppliers_page(window, after_id).await,
-        }
-    }
 }
 
 /// The stored watermark under `key`, and where the next poll starts: the watermark minus the
@@ -108,32 +65,37 @@ pub(crate) async fn advance<Q: Queue, S: Store, C: Clock>(
         .map_err(|e| StepError::new("advancing the watermark", e))
 }
 
-pub async fn coupa_invoices<Q: Queue, S: Store, C: Clock>(
+/// Polls one feed of a source: a windowed feed from its watermark (minus the overlap) to now,
+/// page by page from the source's own cursor; a state queue to its end. Every listed document
+/// is enqueued (and audited as received) before the watermark moves.
+pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
     env: &Env<Q, S, C>,
-    coupa: &CoupaClient,
+    source: &Src,
+    feed: &Feed,
     integration: &IntegrationConfig,
+    watermark_key: &str,
 ) -> Result<PollReport, StepError> {
-    coupa_feed(env, coupa, integration, Feed::Invoices).await
-}
-
-pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
-    env: &Env<Q, S, C>,
-    coupa: &CoupaClient,
-    integration: &IntegrationConfig,
-    feed: Feed,
-) -> Result<PollReport, StepError> {
-    let key = feed.watermark_key(&integration.name);
-    let kind = feed.kind();
-    let (stored, lower) = lower_bound(env, &key, integration).await?;
-    // Coupa timestamps have whole seconds; so does the window. The current second is included
-    // (the bound is exclusive): what is written later in that second is within the next poll's
-    // overlap.
-    let upper = env.clock.now().trunc_subsecs(0) + Duration::seconds(1);
-    let window = PollWindow {
-        lower: lower.trunc_subsecs(0),
-        upper,
+    let kind = feed.kind;
+    let (stored, window, resolution) = match feed.mode {
+        FeedMode::Window { resolution } => {
+            let (stored, lower) = lower_bound(env, watermark_key, integration).await?;
+            let step = TimeDelta::from_std(resolution)
+                .ok()
+                .filter(|d| *d > TimeDelta::zero())
+                .unwrap_or(TimeDelta::seconds(1));
+            // The current tick is included (the bound is exclusive): what is written later in
+            // it is within the next poll's overlap.
+            let upper = env
+                .clock
+                .now()
+                .duration_trunc(step)
+                .unwrap_or(env.clock.now())
+                + step;
+            let lower = lower.duration_trunc(step).unwrap_or(lower);
+            (stored, Some(Window { lower, upper }), step)
+        }
+        FeedMode::StateQueue => (None, None, TimeDelta::zero()),
     };
-
     let mut report = PollReport {
         window,
         pages: 0,
@@ -142,15 +104,14 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
         watermark_advanced: false,
         others: Vec::new(),
     };
-    let mut after_id = 0i64;
+    let mut cursor: Option<String> = None;
     loop {
-        let (refs, unreadable) = feed
-            .page(coupa, window, after_id)
+        let page = source
+            .page(feed, window, cursor.as_deref())
             .await
-            .map_err(|e| StepError::system(&format!("listing Coupa {}s", kind.as_str()), e))?;
+            .map_err(|e| StepError::system(&format!("listing {}s", kind.as_str()), e))?;
         report.pages += 1;
-        let page_len = refs.len() + unreadable.len();
-        for e in &unreadable {
+        for e in &page.unreadable {
             report.unreadable += 1;
             let item = audit_item(
                 env.clock.now(),
@@ -160,31 +121,28 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
                 Step::Poll,
                 AuditStatus::Rejected,
             )
-            .with_error(e.to_string());
+            .with_error(e.clone());
             env.store
                 .append_audit(&item)
                 .await
                 .map_err(|e| StepError::new("writing the audit trail", e))?;
         }
-        if let Some(last) = refs.iter().map(|r| r.id).max() {
-            after_id = last;
-        }
-        let messages: Vec<_> = refs
+        let messages: Vec<_> = page
+            .refs
             .iter()
             .map(|r| IngestMessage {
                 integration: integration.name.clone(),
                 kind,
-                source_id: r.id.to_string(),
-                version: r.updated_at.map(|t| {
-                    // Coupa's `updated-at` has whole seconds: a document updated in the second
-                    // this poll ends may change again within that second, keeping its
-                    // `updated-at`. Such a "hot" version must not share a dedup id with the
-                    // next poll's sighting, or the queue would drop the change.
-                    if t >= upper - Duration::seconds(1) {
+                source_id: r.id.clone(),
+                version: r.version.map(|t| match window {
+                    // A version in the last tick of the window may change again within that
+                    // tick, keeping its timestamp. Such a "hot" version must not share a
+                    // dedup id with the next poll's sighting, or the queue would drop the
+                    // change.
+                    Some(w) if t >= w.upper - resolution => {
                         format!("{}~{}", t.to_rfc3339(), uuid::Uuid::new_v4().simple())
-                    } else {
-                        t.to_rfc3339()
                     }
+                    _ => t.to_rfc3339(),
                 }),
                 via: "poll".into(),
             })
@@ -213,11 +171,14 @@ pub async fn coupa_feed<Q: Queue, S: Store, C: Clock>(
                     .map_err(|e| StepError::new("writing the audit trail", e))?;
             }
         }
-        if page_len < PAGE_SIZE {
-            break;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
         }
     }
-    // Everything up to `upper` is enqueued: only now may the watermark move.
-    report.watermark_advanced = advance(env, &key, stored.as_ref(), upper).await?;
+    // Everything up to the upper bound is enqueued: only now may the watermark move.
+    if let Some(w) = window {
+        report.watermark_advanced = advance(env, watermark_key, stored.as_ref(), w.upper).await?;
+    }
     Ok(report)
 }

@@ -4,5 +4,8 @@
 pub mod business_central;
 pub mod coupa;
 pub mod http;
+mod instances;
 pub mod signature;
 pub mod wire;
+
+pub use instances::{BuildError, Instance, Instances};

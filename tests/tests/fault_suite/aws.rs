@@ -34,14 +34,10 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use mlc_lambda::Context;
 use mlc_shared::adapters::aws::{AwsSettings, SqsQueue};
 use mlc_shared::config::Config;
-use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Message, Queue, QueueName, SystemClock};
-use mlc_shared::runtime::{Pipeline, Systems};
-use mlc_shared::steps::map::{Clients, map_with_crash};
-use mlc_shared::steps::post::post_with_crash;
-use mlc_shared::steps::resolve::Lookups;
-use mlc_shared::steps::{Env, IngestMessage, PostMessage};
+use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Message, Queue, QueueName};
+use mlc_shared::steps::{IngestMessage, PostEnvelope};
 
-use super::driver::{Boundary, Counters, CrashPlan, bc_client};
+use super::driver::{Boundary, Counters, CrashPlan};
 use crate::common::Harness;
 
 /// The queues' visibility timeout in the driven scenarios: longer than any invocation, so a
@@ -81,6 +77,8 @@ fn unique_prefix(scenario: &str) -> String {
 
 /// One deployment on moto, and the execution environments built on it.
 pub struct Stack {
+    /// The simulators, alive as long as the stack.
+    #[allow(dead_code)]
     pub h: Arc<Harness>,
     pub sdk: aws_config::SdkConfig,
     pub settings: AwsSettings,
@@ -192,28 +190,14 @@ impl Stack {
 
     /// A new execution environment (a cold start): what the function's `main` builds.
     pub async fn context(&self) -> Arc<Context> {
-        let ctx = Context::new(self.cfg.clone(), self.settings.clone(), &self.sdk)
+        let mut cfg = self.cfg.clone();
+        if let Some(timeout) = self.bc_timeout {
+            let bc = cfg.systems.business_central.as_mut().unwrap();
+            bc.http_timeout_secs = timeout.as_secs().max(1);
+        }
+        let ctx = Context::new(cfg, self.settings.clone(), &self.sdk)
             .await
             .unwrap();
-        let ctx = match self.bc_timeout {
-            None => ctx,
-            Some(timeout) => {
-                let p = &ctx.pipeline;
-                let pipeline = Arc::new(Pipeline {
-                    env: Env::new(p.env.queue.clone(), p.env.store.clone(), SystemClock),
-                    systems: Systems {
-                        coupa: p.systems.coupa.clone(),
-                        bc: Some(bc_client(&self.cfg, &self.h.secrets, timeout).await),
-                    },
-                    integrations: p.integrations.clone(),
-                    owner: p.owner.clone(),
-                    max_receives: p.max_receives,
-                    retry: p.retry.clone(),
-                    backoffs: Default::default(),
-                });
-                Context { pipeline, ..ctx }
-            }
-        };
         let ctx = Arc::new(ctx);
         self.created.lock().unwrap().push(ctx.clone());
         ctx
@@ -223,14 +207,10 @@ impl Stack {
     pub fn http_retries(&self) -> u64 {
         let mut n = 0;
         for c in self.created.lock().unwrap().iter() {
-            let s = &c.pipeline.systems;
-            if let Some(c) = &s.coupa {
-                n += c.stats().retries.load(Ordering::Relaxed)
-                    + c.stats().token_refreshes.load(Ordering::Relaxed);
-            }
-            if let Some(b) = &s.bc {
-                n += b.stats().retries.load(Ordering::Relaxed)
-                    + b.stats().token_refreshes.load(Ordering::Relaxed);
+            for (_, system) in c.pipeline.systems.iter() {
+                let stats = system.stats();
+                n += stats.retries.load(Ordering::Relaxed)
+                    + stats.token_refreshes.load(Ordering::Relaxed);
             }
         }
         n
@@ -530,24 +510,15 @@ impl Driver {
                     .await;
             }
             Boundary::Map(point) => {
-                if let Ok(msg) = serde_json::from_str::<IngestMessage>(&m.body)
-                    && let Some(integration) =
-                        p.integrations.iter().find(|i| i.name == msg.integration)
-                {
-                    let coupa = p.systems.coupa.as_ref().unwrap();
-                    // Finishing before the boundary (parked, skipped) or stopping at it: either
-                    // way the environment dies before the answer.
-                    let clients = Clients {
-                        coupa,
-                        lookups: p.systems.bc.as_ref().map(|bc| Lookups { bc }),
-                    };
-                    let _ = map_with_crash(&p.env, &clients, integration, &msg, Some(point)).await;
+                // Finishing before the boundary (parked, skipped) or stopping at it: either
+                // way the environment dies before the answer.
+                if serde_json::from_str::<IngestMessage>(&m.body).is_ok() {
+                    let _ = p.handle_ingest_crashing(&m.body, Some(point)).await;
                 }
             }
             Boundary::Post(point) => {
-                if let Ok(msg) = serde_json::from_str::<PostMessage>(&m.body) {
-                    let bc = p.systems.bc.as_ref().unwrap();
-                    let _ = post_with_crash(&p.env, bc, &p.owner, &msg, Some(point)).await;
+                if PostEnvelope::decode(&m.body).is_ok() {
+                    let _ = p.handle_post_crashing(&m.body, &p.owner, Some(point)).await;
                 }
             }
         }

@@ -19,14 +19,11 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use mlc_cli::embedded::{self, EmbeddedPipeline};
 use mlc_shared::config::Config;
-use mlc_shared::ports::{Clock, Message, Queue, QueueError, QueueName, Secrets, SystemClock};
-use mlc_shared::runtime::{Delivery, DrainStats, Pipeline, Systems};
-use mlc_shared::steps::map::{Clients, MapCrash, MapOutcome, map_with_crash};
-use mlc_shared::steps::post::{CrashPoint, PostOutcome, post_with_crash};
-use mlc_shared::steps::resolve::Lookups;
-use mlc_shared::steps::{Env, IngestMessage, PostMessage};
-use mlc_shared::systems::business_central::{BcClient, BcSettings};
-use mlc_shared::systems::http::HttpSettings;
+use mlc_shared::ports::{Clock, Message, Queue, QueueError, QueueName, SystemClock};
+use mlc_shared::runtime::{Delivery, DrainStats};
+use mlc_shared::steps::map::{MapCrash, MapOutcome};
+use mlc_shared::steps::post::{CrashPoint, PostOutcome};
+use mlc_shared::steps::{IngestMessage, PostEnvelope};
 use rand::Rng;
 
 use super::world::{keyed_rng, source_id_of};
@@ -60,30 +57,14 @@ impl Factory {
 
     /// A new pipeline (a new process, for the ledger: a new owner).
     pub async fn pipeline(&self) -> Arc<EmbeddedPipeline> {
-        let p = embedded::pipeline(&self.cfg, &self.h.secrets)
-            .await
-            .unwrap();
-        let p = match self.bc_timeout {
-            None => p,
-            Some(timeout) => Arc::new(Pipeline {
-                env: Env::new(p.env.queue.clone(), p.env.store.clone(), SystemClock),
-                systems: Systems {
-                    coupa: p.systems.coupa.clone(),
-                    bc: Some(self.bc_client(timeout).await),
-                },
-                integrations: p.integrations.clone(),
-                owner: p.owner.clone(),
-                max_receives: p.max_receives,
-                retry: p.retry.clone(),
-                backoffs: Default::default(),
-            }),
-        };
+        let mut cfg = self.cfg.clone();
+        if let Some(timeout) = self.bc_timeout {
+            let bc = cfg.systems.business_central.as_mut().unwrap();
+            bc.http_timeout_secs = timeout.as_secs().max(1);
+        }
+        let p = embedded::pipeline(&cfg, &self.h.secrets).await.unwrap();
         self.created.lock().unwrap().push(p.clone());
         p
-    }
-
-    async fn bc_client(&self, timeout: Duration) -> BcClient {
-        bc_client(&self.cfg, &self.h.secrets, timeout).await
     }
 
     /// Requests the HTTP clients of every pipeline built here repeated (throttling, transient
@@ -91,13 +72,10 @@ impl Factory {
     pub fn http_retries(&self) -> u64 {
         let mut n = 0;
         for p in self.created.lock().unwrap().iter() {
-            if let Some(c) = &p.systems.coupa {
-                n += c.stats().retries.load(Ordering::Relaxed)
-                    + c.stats().token_refreshes.load(Ordering::Relaxed);
-            }
-            if let Some(b) = &p.systems.bc {
-                n += b.stats().retries.load(Ordering::Relaxed)
-                    + b.stats().token_refreshes.load(Ordering::Relaxed);
+            for (_, system) in p.systems.iter() {
+                let stats = system.stats();
+                n += stats.retries.load(Ordering::Relaxed)
+                    + stats.token_refreshes.load(Ordering::Relaxed);
             }
         }
         n
@@ -106,27 +84,6 @@ impl Factory {
     pub fn database(&self) -> std::path::PathBuf {
         self.cfg.runtime.database.clone()
     }
-}
-
-/// The configuration's Business Central client with an HTTP timeout of `timeout`.
-pub async fn bc_client(cfg: &Config, secrets: &impl Secrets, timeout: Duration) -> BcClient {
-    let b = cfg.systems.business_central.as_ref().unwrap();
-    BcClient::new(BcSettings {
-        api_url: b.api_url.clone(),
-        token_url: b.token_url.clone(),
-        tenant: b.tenant.clone(),
-        environment: b.environment.clone(),
-        company_id: b.company_id.clone(),
-        client_id: b.client_id.clone(),
-        client_secret: secrets.get(&b.client_secret).await.unwrap(),
-        budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
-        page_size: b.page_size,
-        http: HttpSettings {
-            timeout,
-            ..HttpSettings::default()
-        },
-    })
-    .unwrap()
 }
 
 /// A step boundary a worker can die at.
@@ -380,21 +337,11 @@ impl Driver {
                 true
             }
             Boundary::Map(point) => {
-                let Ok(msg) = serde_json::from_str::<IngestMessage>(&m.body) else {
+                if serde_json::from_str::<IngestMessage>(&m.body).is_err() {
                     deliver_normally(p, queue, m, c).await;
                     return false;
-                };
-                let integration = p
-                    .integrations
-                    .iter()
-                    .find(|i| i.name == msg.integration)
-                    .unwrap();
-                let coupa = p.systems.coupa.as_ref().unwrap();
-                let clients = Clients {
-                    coupa,
-                    lookups: p.systems.bc.as_ref().map(|bc| Lookups { bc }),
-                };
-                match map_with_crash(&p.env, &clients, integration, &msg, Some(point)).await {
+                }
+                match p.handle_ingest_crashing(&m.body, Some(point)).await {
                     // Finished before reaching the boundary (parked, skipped).
                     Ok(outcome) => {
                         let mut local = DrainStats::default();
@@ -411,12 +358,11 @@ impl Driver {
                 }
             }
             Boundary::Post(point) => {
-                let Ok(msg) = serde_json::from_str::<PostMessage>(&m.body) else {
+                if PostEnvelope::decode(&m.body).is_err() {
                     deliver_normally(p, queue, m, c).await;
                     return false;
-                };
-                let bc = p.systems.bc.as_ref().unwrap();
-                match post_with_crash(&p.env, bc, &p.owner, &msg, Some(point)).await {
+                }
+                match p.handle_post_crashing(&m.body, &p.owner, Some(point)).await {
                     Ok(
                         PostOutcome::Posted { .. }
                         | PostOutcome::AlreadyPosted { .. }

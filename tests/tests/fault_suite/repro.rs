@@ -109,28 +109,16 @@ async fn a_worker_dying_at_every_delivery_leaves_an_audited_dead_letter() {
     let id = h.simple_invoice("SUP-001", "KILLER-1");
     let p = &h.pipeline;
     p.poll_all().await.unwrap();
-    let coupa = p.systems.coupa.as_ref().unwrap();
     let db = h.cfg.runtime.database.clone();
     for delivery in 1..=p.max_receives {
         let got = p.env.queue.receive(QueueName::Ingest, 1).await.unwrap();
         assert_eq!(got.len(), 1, "delivery {delivery}");
-        let msg: mlc_shared::steps::IngestMessage = serde_json::from_str(&got[0].body).unwrap();
-        let clients = mlc_shared::steps::map::Clients {
-            coupa,
-            lookups: p
-                .systems
-                .bc
-                .as_ref()
-                .map(|bc| mlc_shared::steps::resolve::Lookups { bc }),
-        };
-        let crashed = mlc_shared::steps::map::map_with_crash(
-            &p.env,
-            &clients,
-            &p.integrations[0],
-            &msg,
-            Some(mlc_shared::steps::map::MapCrash::AfterSourceRead),
-        )
-        .await;
+        let crashed = p
+            .handle_ingest_crashing(
+                &got[0].body,
+                Some(mlc_shared::steps::map::MapCrash::AfterSourceRead),
+            )
+            .await;
         assert!(crashed.is_err());
         super::driver::time_passes(&db);
     }

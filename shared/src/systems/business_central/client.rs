@@ -139,6 +139,24 @@ impl BcClient {
         &self.api.stats
     }
 
+    /// The same environment and app user, another company: it shares this client's token
+    /// cache, request budget and connections (BC's limits are per user, not per company), and
+    /// has its own master-data snapshot.
+    pub fn for_company(&self, company_id: &str) -> Self {
+        Self {
+            api: self.api.clone(),
+            company: format!("{}/companies({company_id})", self.root),
+            root: self.root.clone(),
+            page_size: self.page_size,
+            master: Default::default(),
+        }
+    }
+
+    /// Whether `other` spends the same token cache and request budget.
+    pub fn shares_budget_with(&self, other: &Self) -> bool {
+        self.api.shares_with(&other.api)
+    }
+
     pub(super) fn url(&self, path: &str) -> String {
         format!("{}/{path}", self.company)
     }

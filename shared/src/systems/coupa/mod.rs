@@ -4,6 +4,7 @@
 
 mod client;
 mod convert;
+mod source;
 pub mod wire;
 mod writers;
 
@@ -15,6 +16,7 @@ pub use convert::{
     ConversionError, ConvertError, invoice_from_wire, purchase_order_from_wire, supplier_from_wire,
 };
 
+pub use source::{INVOICES, PURCHASE_ORDERS, SUPPLIERS};
 pub use writers::{PAYMENT_SETTLE, PaymentWriter};
 
 /// The webhook signature header (product decision; see `../shared/apis/README.md`).

@@ -341,6 +341,11 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// Whether `other` is a clone of this client: the same credentials cache and pacer.
+    pub fn shares_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.auth, &other.auth) && self.pacer.same_as(&other.pacer)
+    }
+
     /// A client authenticating with OAuth client credentials.
     pub fn new(
         tokens: TokenCache,

@@ -42,6 +42,15 @@ pub struct PacerPermit {
 }
 
 impl Pacer {
+    /// Whether both pace against one budget (clones of one pacer).
+    pub fn same_as(&self, other: &Self) -> bool {
+        match (&self.limiter, &other.limiter) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     pub fn unlimited() -> Self {
         Self::default()
     }

@@ -7,10 +7,10 @@
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use super::{Env, IngestMessage, StepError};
 use crate::config::NotificationConfig;
 use crate::model::DocumentKind;
 use crate::ports::{Clock, Queue, QueueName, SecretString, Store};
+use crate::steps::{Env, IngestMessage, StepError};
 use crate::systems::business_central::wire::{NewSubscription, NotificationBatch};
 use crate::systems::business_central::{BcClient, BcError};
 

@@ -7,17 +7,18 @@
 //! changed one is updated line by line with each line's entity tag (BC requires If-Match, and a
 //! stale tag fails rather than overwriting someone's change); never created twice.
 
-use super::claim;
-use super::map::{Clients, MapOutcome, park};
-use super::post::PostOutcome;
+use super::Clients;
 use super::resolve::{self, ResolveError};
-use super::write::{Link, Subject, write_once};
-use super::{Env, IngestMessage, StepError, SyncMessage, SyncTask, audit_item};
 use crate::config::{IntegrationConfig, tables};
-use crate::model::ResolvedPurchaseOrder;
-use crate::ports::{AuditStatus, Change, Clock, LedgerKey, Queue, QueueName, Step, Store, Written};
+use crate::model::{DocumentKind, ResolvedPurchaseOrder};
+use crate::ports::{
+    AuditStatus, Change, Clock, LedgerKey, Queue, SourceDocument, Step, Store, Written,
+};
+use crate::steps::map::{self, MapOutcome};
+use crate::steps::post::PostOutcome;
+use crate::steps::write::{Link, Subject, write_once};
+use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::business_central::{BcClient, OrderJob, OrderWriter};
-use crate::systems::coupa;
 
 const KIND: &str = "purchase_order";
 
@@ -27,64 +28,48 @@ pub async fn map_coupa_order<Q: Queue, S: Store, C: Clock>(
     integration: &IntegrationConfig,
     msg: &IngestMessage,
 ) -> Result<MapOutcome, StepError> {
-    let Ok(id) = msg.source_id.parse::<i64>() else {
-        let why = format!("'{}' is not a Coupa purchase order id", msg.source_id);
-        return park(env, msg, None, why).await;
+    let po = match map::fetch(env, clients.coupa, msg, None).await? {
+        Ok(SourceDocument::PurchaseOrder(po)) => po,
+        Ok(_) => unreachable!("Coupa's order fetch returns orders"),
+        Err(outcome) => return Ok(outcome),
     };
-    let wire = match clients.coupa.purchase_order(id).await {
-        Ok(w) => w,
-        Err(e @ coupa::CoupaError::Malformed { .. }) => {
-            return park(env, msg, None, e.to_string()).await;
-        }
-        Err(e) => return Err(StepError::system(&format!("fetching Coupa PO {id}"), e)),
-    };
-    let po = match coupa::purchase_order_from_wire(&wire) {
-        Ok(po) => po,
-        Err(e) => return park(env, msg, wire.po_number.clone(), e.to_string()).await,
-    };
-    let audit = |status| {
-        let mut item = audit_item(
-            env.clock.now(),
-            &integration.name,
-            KIND,
-            &msg.source_id,
-            Step::Map,
-            status,
-        );
-        item.source_document_number = Some(po.number.clone());
-        item.vendor = Some(po.supplier.name.clone());
-        item.currency = Some(po.currency.to_string());
-        item
-    };
+    let mut audit = audit_item(
+        env.clock.now(),
+        &integration.name,
+        KIND,
+        &msg.source_id,
+        Step::Map,
+        AuditStatus::Mapped,
+    );
+    audit.source_document_number = Some(po.number.clone());
+    audit.vendor = Some(po.supplier.name.clone());
+    audit.currency = Some(po.currency.to_string());
     if !matches!(po.status.as_str(), "issued" | "closed" | "cancelled") {
         let why = format!(
             "status is '{}': only issued, closed and cancelled orders are synced",
             po.status
         );
-        claim::unpark(env, msg).await?;
-        claim::write(env, audit(AuditStatus::Rejected).with_error(why.clone())).await?;
-        return Ok(MapOutcome::Skipped(why));
+        return map::skip(env, msg, audit, why).await;
     }
     let resolved =
         match resolve::purchase_order(&po, integration, &env.store, clients.lookups.as_ref()).await
         {
             Ok(r) => r,
             Err(ResolveError::Unresolved(why)) => {
-                return park(env, msg, Some(po.number.clone()), why).await;
+                return map::park(env, msg, Some(po.number.clone()), why).await;
             }
             Err(e) => return Err(e.into_step("resolving")),
         };
-    let task = SyncMessage {
-        integration: integration.name.clone(),
-        task: SyncTask::PurchaseOrder { order: resolved },
-    };
-    env.queue
-        .send(QueueName::Post, vec![task.to_outgoing()])
-        .await
-        .map_err(|e| StepError::new("enqueueing the order", e))?;
-    claim::unpark(env, msg).await?;
-    claim::write(env, audit(AuditStatus::Mapped)).await?;
-    Ok(MapOutcome::Mapped)
+    // Per (order, version) and map run, like invoices (the ledger keeps each content once).
+    let post = PostEnvelope::new(
+        &integration.name,
+        DocumentKind::PurchaseOrder,
+        &resolved.source_id,
+        Some(resolved.version.timestamp().to_string()),
+        true,
+        &resolved,
+    );
+    map::hand_over(env, msg, &post, audit, None).await
 }
 
 /// Makes BC's order match the Coupa order, exactly once per content: one ledger entry per

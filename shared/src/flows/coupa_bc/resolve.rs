@@ -33,10 +33,10 @@ pub enum ResolveError {
 impl ResolveError {
     /// A failure to resolve that is not a missing mapping, as a step error: a target that
     /// could not be asked is classified like any system failure.
-    pub fn into_step(self, context: &str) -> super::StepError {
+    pub fn into_step(self, context: &str) -> crate::steps::StepError {
         match self {
-            ResolveError::Target(e) => super::StepError::system(context, e),
-            e => super::StepError::new(context, e),
+            ResolveError::Target(e) => crate::steps::StepError::system(context, e),
+            e => crate::steps::StepError::new(context, e),
         }
     }
 }

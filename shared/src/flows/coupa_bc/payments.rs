@@ -10,12 +10,12 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::post::PostOutcome;
-use super::write::{Subject, write_once};
-use super::{Env, StepError, SyncMessage, SyncTask, audit_item};
 use crate::config::{IntegrationConfig, tables};
 use crate::model::{Money, PaymentBack};
 use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store};
+use crate::steps::post::PostOutcome;
+use crate::steps::write::{Subject, write_once};
+use crate::steps::{Env, PostEnvelope, StepError, audit_item};
 use crate::systems::business_central::BcClient;
 use crate::systems::coupa::{CoupaClient, PaymentWriter};
 
@@ -56,7 +56,7 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
 ) -> Result<PaidPollReport, StepError> {
     let name = &integration.name;
     let key = watermark_key(name);
-    let (stored, lower) = super::poll::lower_bound(env, &key, integration).await?;
+    let (stored, lower) = crate::steps::poll::lower_bound(env, &key, integration).await?;
     // BC timestamps carry milliseconds; the bound is exclusive and what lands later in this
     // millisecond is in the next poll's overlap.
     let upper = env.clock.now().trunc_subsecs(3) + Duration::milliseconds(1);
@@ -105,11 +105,17 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
             date,
             reference: reference(&inv.id),
         };
+        // Per (invoice, ERP invoice): a repeat within five minutes is dropped by the queue.
+        let target = payment.target_id.clone();
         out.push(
-            SyncMessage {
-                integration: name.clone(),
-                task: SyncTask::Payment { payment },
-            }
+            PostEnvelope::new(
+                name,
+                crate::model::DocumentKind::Payment,
+                &payment.source_id,
+                Some(target),
+                false,
+                &payment,
+            )
             .to_outgoing(),
         );
     }
@@ -121,7 +127,8 @@ pub async fn poll_paid_with_crash<Q: Queue, S: Store, C: Clock>(
             .map_err(|e| StepError::new("enqueueing payments", e))?;
     }
     // Everything up to `upper` is queued: only now may the mark move.
-    report.watermark_advanced = super::poll::advance(env, &key, stored.as_ref(), upper).await?;
+    report.watermark_advanced =
+        crate::steps::poll::advance(env, &key, stored.as_ref(), upper).await?;
     Ok(report)
 }
 

@@ -4,17 +4,17 @@
 //! A supplier with no vendor is created as one when the integration says so (`sync.suppliers =
 //! "create"`), otherwise parked as unmatched, visible in the audit trail until it is mapped.
 
-use super::claim;
-use super::map::{Clients, MapOutcome, park};
-use super::post::PostOutcome;
+use super::Clients;
 use super::resolve::{self, ResolveError};
-use super::write::{Link, Subject, write_once};
-use super::{Env, IngestMessage, StepError, SyncMessage, SyncTask, audit_item};
 use crate::config::{IntegrationConfig, SupplierKey, SupplierSync, tables};
-use crate::model::VendorToCreate;
-use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, QueueName, Step, Store, Written};
+use crate::model::{DocumentKind, VendorToCreate};
+use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, SourceDocument, Step, Store, Written};
+use crate::steps::claim;
+use crate::steps::map::{self, MapOutcome, park};
+use crate::steps::post::PostOutcome;
+use crate::steps::write::{Link, Subject, write_once};
+use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::business_central::{BcClient, VendorWriter};
-use crate::systems::coupa;
 
 const KIND: &str = "supplier";
 /// BC vendor `number` is Code[20] (A6.1).
@@ -26,28 +26,13 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
     integration: &IntegrationConfig,
     msg: &IngestMessage,
 ) -> Result<MapOutcome, StepError> {
-    let Ok(id) = msg.source_id.parse::<i64>() else {
-        let why = format!("'{}' is not a Coupa supplier id", msg.source_id);
-        return park(env, msg, None, why).await;
-    };
     let Some(lookups) = clients.lookups.as_ref() else {
         return Err(StepError::retry("Business Central is not configured"));
     };
-    let wire = match clients.coupa.supplier(id).await {
-        Ok(w) => w,
-        Err(e @ coupa::CoupaError::Malformed { .. }) => {
-            return park(env, msg, None, e.to_string()).await;
-        }
-        Err(e) => {
-            return Err(StepError::system(
-                &format!("fetching Coupa supplier {id}"),
-                e,
-            ));
-        }
-    };
-    let supplier = match coupa::supplier_from_wire(&wire) {
-        Ok(s) => s,
-        Err(e) => return park(env, msg, None, e.to_string()).await,
+    let supplier = match map::fetch(env, clients.coupa, msg, None).await? {
+        Ok(SourceDocument::Supplier(s)) => s,
+        Ok(_) => unreachable!("Coupa's supplier fetch returns suppliers"),
+        Err(outcome) => return Ok(outcome),
     };
     let shown = supplier.number.clone().or(Some(supplier.name.clone()));
     let (key_name, key) = match resolve::supplier_key(&supplier, integration) {
@@ -117,25 +102,24 @@ pub async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         let why = "no vendor number or tax id to create a Business Central vendor by: map this supplier by hand".to_string();
         return park(env, msg, shown, why).await;
     }
-    let task = SyncMessage {
-        integration: integration.name.clone(),
-        task: SyncTask::Vendor {
-            vendor: VendorToCreate {
-                supplier_source_id: supplier.source_id.clone(),
-                supplier_name: supplier.name.clone(),
-                mapping_key: key,
-                number,
-                tax_id,
-            },
-        },
+    let vendor = VendorToCreate {
+        supplier_source_id: supplier.source_id.clone(),
+        supplier_name: supplier.name.clone(),
+        mapping_key: key,
+        number,
+        tax_id,
     };
-    env.queue
-        .send(QueueName::Post, vec![task.to_outgoing()])
-        .await
-        .map_err(|e| StepError::new("enqueueing the vendor", e))?;
-    claim::unpark(env, msg).await?;
-    claim::write(env, audit(AuditStatus::Mapped)).await?;
-    Ok(MapOutcome::Mapped)
+    // Per document: a repeat within five minutes is dropped by the queue before it costs a
+    // ledger read.
+    let post = PostEnvelope::new(
+        &integration.name,
+        DocumentKind::Supplier,
+        &vendor.supplier_source_id,
+        None,
+        false,
+        &vendor,
+    );
+    map::hand_over(env, msg, &post, audit(AuditStatus::Mapped), None).await
 }
 
 /// Creates the vendor exactly once through the one writer: a look for it first (by number or

@@ -1,0 +1,193 @@
+//! The integrations. Each is a flow: which source feeds it polls, how a source document is
+//! resolved for its target (vendor, accounts, dimensions), which writers post it, what its
+//! webhooks and scheduled upkeep do. The runtime, the Lambda functions and the CLI know flows
+//! only through [`Flow`] and [`build`], the one registry that maps (source type, target type)
+//! to a flow; adding an integration adds a folder here and one line there
+//! (`docs/adding-an-integration.md`).
+
+pub mod coupa_bc;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+
+use crate::config::{Config, IntegrationConfig, IntegrationKind};
+use crate::ports::{Clock, Queue, SecretError, SecretString, Secrets, Store};
+use crate::steps::map::{MapCrash, MapOutcome};
+use crate::steps::poll::PollReport;
+use crate::steps::post::{CrashPoint, PostOutcome};
+use crate::steps::{Env, IngestMessage, PostEnvelope, StepError};
+use crate::systems::Instances;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A built flow, shared by the runtime's workers.
+pub type SharedFlow<Q, S, C> = Arc<dyn Flow<Q, S, C>>;
+
+/// Secrets as a flow reads them at request time (a webhook key, a client state), so a rotated
+/// secret is picked up without a restart. Every [`Secrets`] store is one.
+pub trait SecretLookup: Send + Sync {
+    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<SecretString, SecretError>>;
+}
+
+impl<T: Secrets> SecretLookup for T {
+    fn secret<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<SecretString, SecretError>> {
+        Box::pin(self.get(name))
+    }
+}
+
+/// A request on `/webhooks/<integration>/<channel>`, as both listeners (the `mlc run` listener,
+/// the webhook Lambda behind API Gateway) receive it: the raw body, before any parsing.
+pub struct WebhookRequest<'a> {
+    /// Which of the integration's webhooks: "coupa" (source documents), "bc" (target change
+    /// notifications); named by the flow.
+    pub channel: &'a str,
+    pub method: &'a str,
+    pub headers: &'a HeaderMap,
+    /// Query parameters, decoded.
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer to a webhook request, the same on both listeners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookReply {
+    pub status: u16,
+    /// Plain text (a handshake's token is echoed exactly).
+    pub body: String,
+}
+
+impl WebhookReply {
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+        }
+    }
+}
+
+/// What one piece of scheduled upkeep did: "BC subscriptions" with (created, 1), (renewed, 0)…
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upkeep {
+    pub what: String,
+    pub counts: Vec<(&'static str, u32)>,
+}
+
+impl std::fmt::Display for Upkeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        write!(f, "{}: {}", self.what, counts.join(", "))
+    }
+}
+
+/// One configured integration, over one runtime's ports.
+pub trait Flow<Q, S, C>: Send + Sync {
+    /// The integration's name (part of ledger keys, dedup ids, watermark keys).
+    fn name(&self) -> &str;
+
+    /// One poll cycle over every feed the integration reads: enqueue, then advance the
+    /// watermarks; then its parked documents are retried.
+    fn poll<'a>(&'a self, env: &'a Env<Q, S, C>) -> BoxFuture<'a, Result<PollReport, StepError>>;
+
+    /// The map step of one of its ingest messages. `crash`: fault injection in tests only.
+    fn map<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        msg: &'a IngestMessage,
+        crash: Option<MapCrash>,
+    ) -> BoxFuture<'a, Result<MapOutcome, StepError>>;
+
+    /// The post step of one of its post messages. `crash`: fault injection in tests only.
+    fn post<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        msg: &'a PostEnvelope,
+        crash: Option<CrashPoint>,
+    ) -> BoxFuture<'a, Result<PostOutcome, StepError>>;
+
+    /// The webhook channels it answers (for the listeners to print their URLs).
+    fn webhook_channels(&self) -> Vec<&'static str>;
+
+    /// A request to one of its webhooks: verified before anything is read from it.
+    fn webhook<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        secrets: &'a dyn SecretLookup,
+        req: WebhookRequest<'a>,
+    ) -> BoxFuture<'a, WebhookReply>;
+
+    /// Scheduled upkeep (renewing webhook subscriptions that expire); empty when the
+    /// integration has none.
+    fn upkeep<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        secrets: &'a dyn SecretLookup,
+    ) -> BoxFuture<'a, Result<Vec<Upkeep>, StepError>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("integration '{integration}': {message}")]
+    Invalid {
+        integration: String,
+        message: String,
+    },
+}
+
+/// The flows of every configured integration, over the built system instances.
+pub fn build<Q, S, C>(
+    cfg: &Config,
+    systems: &Instances,
+) -> Result<Vec<SharedFlow<Q, S, C>>, FlowError>
+where
+    Q: Queue + 'static,
+    S: Store + 'static,
+    C: Clock + 'static,
+{
+    cfg.integrations
+        .iter()
+        .map(|i| flow_of(cfg, i, systems))
+        .collect()
+}
+
+/// The registry: which flow serves an integration, by the types of its source and target.
+fn flow_of<Q, S, C>(
+    cfg: &Config,
+    i: &IntegrationConfig,
+    systems: &Instances,
+) -> Result<SharedFlow<Q, S, C>, FlowError>
+where
+    Q: Queue + 'static,
+    S: Store + 'static,
+    C: Clock + 'static,
+{
+    let invalid = |message: String| FlowError::Invalid {
+        integration: i.name.clone(),
+        message,
+    };
+    match i.kind {
+        IntegrationKind::CoupaToBusinessCentral => Ok(Arc::new(
+            coupa_bc::CoupaBc::new(cfg, i, systems).map_err(invalid)?,
+        )),
+    }
+}

@@ -1,0 +1,98 @@
+//! The source port: how the poll and map steps read any system documents come from. A source
+//! offers feeds (what changed in a time window, or what waits in a state queue such as "ready
+//! for integration"), fetches one document as canonical, and acknowledges one where it asks to
+//! be told (Concur, Basware).
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::SystemError;
+use crate::model::{DocumentKind, Invoice, PurchaseOrder, Supplier};
+
+/// The instants a windowed poll covers: `[lower, upper)`, fixed when the poll starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub lower: DateTime<Utc>,
+    pub upper: DateTime<Utc>,
+}
+
+/// How a feed is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedMode {
+    /// What changed in a window, under a stored watermark. `resolution`: the finest time the
+    /// source's timestamps carry (Coupa: whole seconds), which the window's bounds are cut to.
+    Window { resolution: Duration },
+    /// What waits until acknowledged (no watermark: it is read again until it is).
+    StateQueue,
+}
+
+/// One feed of a source: its name (part of the watermark key), the kind of document it lists,
+/// and how it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Feed {
+    pub name: &'static str,
+    pub kind: DocumentKind,
+    pub mode: FeedMode,
+}
+
+/// A listed document: its source id (opaque) and, when the source gives one, its version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocRef {
+    pub id: String,
+    pub version: Option<DateTime<Utc>>,
+}
+
+/// One page of a feed. Elements the source listed but that cannot be read are named in
+/// `unreadable`, so one bad element neither stops the poll nor vanishes. `next`: the opaque
+/// cursor of the next page (`None`: this was the last).
+#[derive(Clone, Debug, Default)]
+pub struct FeedPage {
+    pub refs: Vec<DocRef>,
+    pub unreadable: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// A fetched source document, in the canonical model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceDocument {
+    Invoice(Invoice),
+    PurchaseOrder(PurchaseOrder),
+    Supplier(Supplier),
+    /// The source has it but it cannot be read as a document of its kind: parked with why,
+    /// and with the number a person knows it by when that much could be read.
+    Unreadable {
+        number: Option<String>,
+        reason: String,
+    },
+}
+
+pub trait Source: Send + Sync {
+    /// One page of `feed`: within `window` (windowed feeds; `None` for a state queue), from
+    /// `cursor` (`None`: the first page).
+    fn page(
+        &self,
+        feed: &Feed,
+        window: Option<Window>,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<FeedPage, SystemError>> + Send;
+
+    /// One document by its source id, as canonical.
+    fn fetch(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+    ) -> impl Future<Output = Result<SourceDocument, SystemError>> + Send;
+
+    /// Tells the source the document was taken (where the source asks for it). Idempotent by
+    /// the source's own rule.
+    fn acknowledge(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+    ) -> impl Future<Output = Result<(), SystemError>> + Send {
+        let _ = (kind, id);
+        async { Ok(()) }
+    }
+}

@@ -1,0 +1,218 @@
+//! The configured system instances (`[systems.<name>]`), each built once into its client and
+//! shared by every integration that names it: two integrations posting to two companies of one
+//! Business Central environment share one token cache and one request budget.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::business_central::{BcClient, BcSettings};
+use super::coupa::{CoupaClient, CoupaSettings};
+use super::http::{HttpError, HttpSettings, HttpStats};
+use crate::config::{Config, SupplierSync};
+use crate::ports::{SecretError, Secrets, SystemError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("secret '{name}' (for {what}): {source}")]
+    Secret {
+        name: String,
+        what: String,
+        source: SecretError,
+    },
+    #[error("{what}: {source}")]
+    Client { what: String, source: HttpError },
+}
+
+/// One system instance's client.
+#[derive(Clone)]
+pub enum Instance {
+    Coupa(CoupaClient),
+    BusinessCentral(BcClient),
+}
+
+impl Instance {
+    /// The configuration's name of its type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Instance::Coupa(_) => "coupa",
+            Instance::BusinessCentral(_) => "business_central",
+        }
+    }
+
+    /// Authenticates and makes one cheap read (`mlc check`): what was found, or why not.
+    pub async fn check(&self) -> Result<String, SystemError> {
+        match self {
+            Instance::Coupa(c) => c.check().await.map_err(Into::into),
+            Instance::BusinessCentral(b) => b.check().await.map_err(Into::into),
+        }
+    }
+
+    /// Its HTTP client's counters.
+    pub fn stats(&self) -> &HttpStats {
+        match self {
+            Instance::Coupa(c) => c.stats(),
+            Instance::BusinessCentral(b) => b.stats(),
+        }
+    }
+}
+
+/// Every configured instance, by name.
+#[derive(Clone, Default)]
+pub struct Instances {
+    by_name: BTreeMap<String, Instance>,
+}
+
+impl Instances {
+    /// Builds the client of every configured system, reading its secrets.
+    pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
+        let mut by_name = BTreeMap::new();
+        for name in configured(cfg) {
+            by_name.insert(name.to_string(), Self::build_one(cfg, name, secrets).await?);
+        }
+        Ok(Self { by_name })
+    }
+
+    /// The configured system instances' names.
+    pub fn names(cfg: &Config) -> Vec<&str> {
+        configured(cfg)
+    }
+
+    /// Builds the client of one configured system (`mlc check` builds each alone, so one
+    /// system's missing secret does not hide another's state).
+    pub async fn build_one<SE: Secrets>(
+        cfg: &Config,
+        name: &str,
+        secrets: &SE,
+    ) -> Result<Instance, BuildError> {
+        let secret = |secret_name: &str| {
+            let secret_name = secret_name.to_string();
+            async move {
+                secrets
+                    .get(&secret_name)
+                    .await
+                    .map_err(|source| BuildError::Secret {
+                        what: format!("the client secret of system '{name}'"),
+                        name: secret_name,
+                        source,
+                    })
+            }
+        };
+        let client = |source: HttpError| BuildError::Client {
+            what: format!("system '{name}'"),
+            source,
+        };
+        match name {
+            "coupa" => {
+                let c = cfg.systems.coupa.as_ref().expect("configured");
+                let settings = CoupaSettings {
+                    base_url: c.base_url.clone(),
+                    token_url: c.token_url.clone(),
+                    client_id: c.client_id.clone(),
+                    client_secret: secret(&c.client_secret).await?,
+                    scopes: coupa_scopes(cfg),
+                    api_version: c.api_version.clone(),
+                    requests_per_second: c.requests_per_second,
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(c.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::Coupa(CoupaClient::new(settings).map_err(client)?))
+            }
+            _ => {
+                let b = cfg.systems.business_central.as_ref().expect("configured");
+                let settings = BcSettings {
+                    api_url: b.api_url.clone(),
+                    token_url: b.token_url.clone(),
+                    tenant: b.tenant.clone(),
+                    environment: b.environment.clone(),
+                    company_id: b.company_id.clone(),
+                    client_id: b.client_id.clone(),
+                    client_secret: secret(&b.client_secret).await?,
+                    budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
+                    page_size: b.page_size,
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::BusinessCentral(
+                    BcClient::new(settings).map_err(client)?,
+                ))
+            }
+        }
+    }
+
+    /// An instance built elsewhere (tests that need a client with other settings).
+    pub fn insert(&mut self, name: &str, instance: Instance) {
+        self.by_name.insert(name.to_string(), instance);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Instance> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Instance)> {
+        self.by_name.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The Coupa instance `name`, or why not.
+    pub fn coupa(&self, name: &str) -> Result<&CoupaClient, String> {
+        match self.by_name.get(name) {
+            Some(Instance::Coupa(c)) => Ok(c),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not coupa",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The Business Central instance `name`, or why not.
+    pub fn business_central(&self, name: &str) -> Result<&BcClient, String> {
+        match self.by_name.get(name) {
+            Some(Instance::BusinessCentral(b)) => Ok(b),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not business_central",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+}
+
+fn configured(cfg: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if cfg.systems.coupa.is_some() {
+        out.push("coupa");
+    }
+    if cfg.systems.business_central.is_some() {
+        out.push("business_central");
+    }
+    out
+}
+
+/// The configured Coupa scopes plus what the integrations' sync settings need (coupa.md §1.1:
+/// `service.object.right`; the order and supplier scope names follow that pattern, unconfirmed).
+fn coupa_scopes(cfg: &Config) -> Vec<String> {
+    let mut scopes = cfg
+        .systems
+        .coupa
+        .as_ref()
+        .map(|c| c.scopes.clone())
+        .unwrap_or_default();
+    for i in &cfg.integrations {
+        let s = &i.sync;
+        let needed = [
+            (s.purchase_orders, "core.purchase_order.read"),
+            (s.suppliers != SupplierSync::Off, "core.supplier.read"),
+            (s.payments, "core.invoice.write"),
+        ];
+        for (on, scope) in needed {
+            if on && !scopes.iter().any(|x| x == scope) {
+                scopes.push(scope.to_string());
+            }
+        }
+    }
+    scopes
+}
