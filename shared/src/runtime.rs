@@ -49,7 +49,7 @@ pub struct Systems {
 impl Systems {
     pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
         let coupa =
-            match &cfg.systems.coupa {
+            match cfg.systems.coupa() {
                 None => None,
                 Some(c) => {
                     let client_secret = secrets.get(&c.client_secret).await.map_err(|source| {
@@ -81,7 +81,7 @@ impl Systems {
                 }
             };
         let bc =
-            match &cfg.systems.business_central {
+            match cfg.systems.business_central() {
                 None => None,
                 Some(b) => {
                     let client_secret = secrets.get(&b.client_secret).await.map_err(|source| {
@@ -96,7 +96,7 @@ impl Systems {
                         token_url: b.token_url.clone(),
                         tenant: b.tenant.clone(),
                         environment: b.environment.clone(),
-                        company_id: b.company_id.clone(),
+                        company_id: b.company_id.clone().unwrap_or_default(),
                         client_id: b.client_id.clone(),
                         client_secret,
                         budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
@@ -123,8 +123,7 @@ impl Systems {
 fn coupa_scopes(cfg: &Config) -> Vec<String> {
     let mut scopes = cfg
         .systems
-        .coupa
-        .as_ref()
+        .coupa()
         .map(|c| c.scopes.clone())
         .unwrap_or_default();
     for i in &cfg.integrations {
@@ -450,7 +449,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     /// Polls every feed the integration syncs; the report is the invoices' with the other
     /// feeds' counts added.
     async fn poll_one(&self, i: &IntegrationConfig) -> Result<PollReport, StepError> {
-        match i.kind {
+        match i.kind.expect("Config::parse fills in every integration's kind") {
             IntegrationKind::CoupaToBusinessCentral => {
                 let coupa = self.coupa()?;
                 let mut report = poll::coupa_invoices(&self.env, coupa, i).await?;
@@ -476,7 +475,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         let msg: IngestMessage = serde_json::from_str(body)
             .map_err(|e| StepError::Poison(format!("undecodable ingest message: {e}")))?;
         let integration = self.integration(&msg.integration)?;
-        match (integration.kind, msg.kind) {
+        match (integration.kind.expect("Config::parse fills in every integration's kind"), msg.kind) {
             (
                 IntegrationKind::CoupaToBusinessCentral,
                 DocumentKind::Invoice | DocumentKind::CreditNote,
