@@ -678,13 +678,16 @@ impl Config {
         let target = pick("target", target, target_type)?;
         let company = match &target.config {
             SystemConfig::BusinessCentral(b) => Some(
-                i.company.clone().or_else(|| b.company_id.clone()).ok_or_else(|| {
-                    format!(
-                        "integration '{name}': no company to post to: set `company` on the \
+                i.company
+                    .clone()
+                    .or_else(|| b.company_id.clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "integration '{name}': no company to post to: set `company` on the \
                          integration or `company_id` on [systems.{}]",
-                        target.name
-                    )
-                })?,
+                            target.name
+                        )
+                    })?,
             ),
             other => {
                 if i.company.is_some() {
@@ -791,7 +794,13 @@ mod tests {
         assert_eq!(cfg.integrations[0].name, "coupa-bc");
         assert_eq!(cfg.integrations[0].mapping.dimensions.len(), 2);
         assert_eq!(
-            cfg.systems.business_central().unwrap().rate.clone().unwrap().requests,
+            cfg.systems
+                .business_central()
+                .unwrap()
+                .rate
+                .clone()
+                .unwrap()
+                .requests,
             6000
         );
     }
@@ -801,12 +810,18 @@ mod tests {
         let cfg = Config::parse(EXAMPLE).unwrap();
         let r = cfg.resolved("coupa-bc").unwrap();
         assert_eq!(r.kind, IntegrationKind::CoupaToBusinessCentral);
-        assert_eq!((r.source.name.as_str(), r.source.config.type_name()), ("coupa", "coupa"));
+        assert_eq!(
+            (r.source.name.as_str(), r.source.config.type_name()),
+            ("coupa", "coupa")
+        );
         assert_eq!(
             (r.target.name.as_str(), r.target.config.type_name()),
             ("business_central", "business_central")
         );
-        assert_eq!(r.company.as_deref(), Some("a0a0a0a0-bbbb-cccc-dddd-e1e1e1e1e1e1"));
+        assert_eq!(
+            r.company.as_deref(),
+            Some("a0a0a0a0-bbbb-cccc-dddd-e1e1e1e1e1e1")
+        );
         // Filled in on the integration too.
         let i = &cfg.integrations[0];
         assert_eq!(i.source.as_deref(), Some("coupa"));
@@ -821,9 +836,18 @@ mod tests {
     #[test]
     fn the_new_form_infers_the_kind_and_allows_two_companies_on_one_bc() {
         let cfg = Config::parse(NEW_FORM).unwrap();
-        assert_eq!(cfg.systems.get("bc-main").unwrap().type_name(), "business_central");
-        assert_eq!(cfg.systems.business_central().unwrap().http_timeout_secs, 30);
-        assert_eq!(cfg.systems.coupa().unwrap().base_url, "https://acme.coupahost.com");
+        assert_eq!(
+            cfg.systems.get("bc-main").unwrap().type_name(),
+            "business_central"
+        );
+        assert_eq!(
+            cfg.systems.business_central().unwrap().http_timeout_secs,
+            30
+        );
+        assert_eq!(
+            cfg.systems.coupa().unwrap().base_url,
+            "https://acme.coupahost.com"
+        );
         for (name, company) in [("coupa-bc-fr", "company-fr"), ("coupa-bc-de", "company-de")] {
             let r = cfg.resolved(name).unwrap();
             assert_eq!(r.kind, IntegrationKind::CoupaToBusinessCentral);
@@ -859,7 +883,10 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let bad = EXAMPLE.replace("api_version", "api_verison");
         let e = err(&bad);
-        assert!(e.contains("systems.coupa: unknown field `api_verison`"), "{e}");
+        assert!(
+            e.contains("systems.coupa: unknown field `api_verison`"),
+            "{e}"
+        );
         let bad = NEW_FORM.replace("tenant", "tenat");
         let e = err(&bad);
         assert!(e.contains("systems.bc-main: unknown field `tenat`"), "{e}");
@@ -869,7 +896,9 @@ mod tests {
     fn unknown_types_are_refused_naming_the_known_ones() {
         let e = err(&NEW_FORM.replace("\"business_central\"", "\"sap_b1\""));
         assert!(
-            e.contains("systems.bc-main: unknown type `sap_b1`, expected `coupa` or `business_central`"),
+            e.contains(
+                "systems.bc-main: unknown type `sap_b1`, expected `coupa` or `business_central`"
+            ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
@@ -908,11 +937,13 @@ mod tests {
             "integration 'coupa-bc': target: 2 business_central systems are configured \
              (bc-other, business_central); name one with `target = \"<system>\"`"
         );
-        assert!(Config::parse(&two_bc.replace(
-            "kind = \"coupa_to_business_central\"",
-            "kind = \"coupa_to_business_central\"\ntarget = \"business_central\""
-        ))
-        .is_ok());
+        assert!(
+            Config::parse(&two_bc.replace(
+                "kind = \"coupa_to_business_central\"",
+                "kind = \"coupa_to_business_central\"\ntarget = \"business_central\""
+            ))
+            .is_ok()
+        );
 
         let no_company = NEW_FORM.replace("company = \"company-de\"", "");
         assert_eq!(
@@ -926,11 +957,20 @@ mod tests {
             "http_timeout_secs = 30\ncompany_id = \"company-default\"",
         );
         let cfg = Config::parse(&defaulted).unwrap();
-        assert_eq!(cfg.resolved("coupa-bc-de").unwrap().company.as_deref(), Some("company-default"));
-        assert_eq!(cfg.resolved("coupa-bc-fr").unwrap().company.as_deref(), Some("company-fr"));
+        assert_eq!(
+            cfg.resolved("coupa-bc-de").unwrap().company.as_deref(),
+            Some("company-default")
+        );
+        assert_eq!(
+            cfg.resolved("coupa-bc-fr").unwrap().company.as_deref(),
+            Some("company-fr")
+        );
 
         assert_eq!(
-            err(&NEW_FORM.replace("target = \"bc-main\"\n        company = \"company-de\"", "target = \"bc-typo\"")),
+            err(&NEW_FORM.replace(
+                "target = \"bc-main\"\n        company = \"company-de\"",
+                "target = \"bc-typo\""
+            )),
             "integration 'coupa-bc-de': target = \"bc-typo\" is not a configured system \
              (configured: bc-main, coupa-eu)"
         );

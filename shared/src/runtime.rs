@@ -449,7 +449,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     /// Polls every feed the integration syncs; the report is the invoices' with the other
     /// feeds' counts added.
     async fn poll_one(&self, i: &IntegrationConfig) -> Result<PollReport, StepError> {
-        match i.kind.expect("Config::parse fills in every integration's kind") {
+        match i.kind.expect("set by Config::parse") {
             IntegrationKind::CoupaToBusinessCentral => {
                 let coupa = self.coupa()?;
                 let mut report = poll::coupa_invoices(&self.env, coupa, i).await?;
@@ -475,7 +475,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         let msg: IngestMessage = serde_json::from_str(body)
             .map_err(|e| StepError::Poison(format!("undecodable ingest message: {e}")))?;
         let integration = self.integration(&msg.integration)?;
-        match (integration.kind.expect("Config::parse fills in every integration's kind"), msg.kind) {
+        match (integration.kind.expect("set by Config::parse"), msg.kind) {
             (
                 IntegrationKind::CoupaToBusinessCentral,
                 DocumentKind::Invoice | DocumentKind::CreditNote,

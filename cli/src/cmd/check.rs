@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use mlc_shared::config::Config;
+use mlc_shared::config::{Config, SystemConfig};
 use mlc_shared::runtime::Systems;
 
 use crate::embedded;
@@ -17,34 +17,26 @@ pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let secrets = embedded::open_secrets(&cfg)?;
     let mut failed = false;
     // Build each system alone, so one system's missing secret does not hide the other's state.
-    let mut only_coupa = cfg.clone();
-    only_coupa.systems.business_central = None;
-    let mut only_bc = cfg.clone();
-    only_bc.systems.coupa = None;
-
-    if cfg.systems.coupa.is_some() {
-        let r = match Systems::from_config(&only_coupa, &secrets).await {
-            Ok(s) => s
+    for (name, system) in cfg.systems.iter() {
+        let mut only = cfg.clone();
+        only.systems.retain(|n, _| n == name);
+        let built = Systems::from_config(&only, &secrets).await;
+        let r = match (system, built) {
+            (_, Err(e)) => Err(e.to_string()),
+            (SystemConfig::Coupa(_), Ok(s)) => s
                 .coupa
                 .expect("configured")
                 .check()
                 .await
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        failed |= report("coupa", r);
-    }
-    if cfg.systems.business_central.is_some() {
-        let r = match Systems::from_config(&only_bc, &secrets).await {
-            Ok(s) => {
+            (SystemConfig::BusinessCentral(_), Ok(s)) => {
                 s.bc.expect("configured")
                     .check()
                     .await
                     .map_err(|e| e.to_string())
             }
-            Err(e) => Err(e.to_string()),
         };
-        failed |= report("business_central", r);
+        failed |= report(name, r);
     }
     Ok(if failed {
         ExitCode::FAILURE

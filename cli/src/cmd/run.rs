@@ -75,12 +75,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     // BC subscriptions are renewed only with a listener to answer BC's handshake.
     let mut renewals: Vec<(String, SecretString)> = Vec::new();
     if let Some(addr) = &cfg.runtime.webhook_listen {
-        let coupa_secret = match cfg
-            .systems
-            .coupa
-            .as_ref()
-            .and_then(|c| c.webhook_secret.as_ref())
-        {
+        let coupa_secret = match cfg.systems.coupa().and_then(|c| c.webhook_secret.as_ref()) {
             Some(name) => Some(
                 secrets
                     .get(name)

@@ -49,8 +49,7 @@ pub async fn handle(ctx: &Context, req: ApiGatewayV2httpRequest) -> ApiGatewayV2
             let Some(name) = ctx
                 .config
                 .systems
-                .coupa
-                .as_ref()
+                .coupa()
                 .and_then(|c| c.webhook_secret.as_ref())
             else {
                 return reply(

@@ -110,13 +110,14 @@ impl Factory {
 
 /// The configuration's Business Central client with an HTTP timeout of `timeout`.
 pub async fn bc_client(cfg: &Config, secrets: &impl Secrets, timeout: Duration) -> BcClient {
-    let b = cfg.systems.business_central.as_ref().unwrap();
+    let b = cfg.systems.business_central().unwrap();
     BcClient::new(BcSettings {
         api_url: b.api_url.clone(),
         token_url: b.token_url.clone(),
         tenant: b.tenant.clone(),
         environment: b.environment.clone(),
-        company_id: b.company_id.clone(),
+        // The company the (one) integration posts to.
+        company_id: cfg.integrations[0].company.clone().unwrap(),
         client_id: b.client_id.clone(),
         client_secret: secrets.get(&b.client_secret).await.unwrap(),
         budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
