@@ -141,12 +141,37 @@ impl SystemConfig {
 
 impl<'de> Deserialize<'de> for SystemsConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        BTreeMap::<String, toml::Table>::deserialize(d)?
-            .into_iter()
-            .map(|(name, table)| Ok((name.clone(), SystemConfig::from_table(&name, table)?)))
-            .collect::<Result<_, String>>()
-            .map(Self)
-            .map_err(serde::de::Error::custom)
+        struct Tables;
+        impl<'de> serde::de::Visitor<'de> for Tables {
+            type Value = SystemsConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of systems, [systems.<name>]")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut systems = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let config = map.next_value_seed(Named(&name))?;
+                    systems.insert(name, config);
+                }
+                Ok(SystemsConfig(systems))
+            }
+        }
+        d.deserialize_map(Tables)
+    }
+}
+
+/// Reads one `[systems.<name>]` knowing its name (the type of a table without `type`). Done as
+/// the map's value, not after the whole map, so a parse error points at this system's table.
+struct Named<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Named<'_> {
+    type Value = SystemConfig;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<SystemConfig, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        SystemConfig::from_table(self.0, table).map_err(serde::de::Error::custom)
     }
 }
 
