@@ -36,6 +36,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the configuration in the new form: named systems with `type`, each integration with
+    /// its `source`, `target` and `company` (today's form is still accepted).
+    Config {
+        #[arg(long, short, default_value = "mlc.toml")]
+        config: PathBuf,
+    },
     /// List and filter the audit trail.
     Audit(cmd::audit::Args),
     /// Re-run a document, or the dead-lettered / parked ones matching a filter, from the audit
@@ -76,6 +82,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => cmd::demo::run(args).await,
         Command::Run { config, once } => cmd::run::run(&config, once).await,
         Command::Check { config } => cmd::check::run(&config).await,
+        Command::Config { config } => cmd::config::run(&config),
         Command::Audit(args) => cmd::audit::run(args).await,
         Command::Replay(args) => cmd::replay::run(args).await,
         Command::Secrets { config, action } => cmd::secrets::run(config.as_deref(), action),

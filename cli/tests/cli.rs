@@ -295,3 +295,33 @@ fn demo_prints_what_moved_and_what_was_parked() {
     );
     assert!(out.contains("Dead-lettered: 0."), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_configuration_resolves_and_mlc_config_prints_an_equivalent_new_form() {
+    let d = deployment().await;
+    let legacy = std::fs::read_to_string(d.dir.path().join("mlc.toml")).unwrap();
+    let cfg = mlc_shared::config::Config::parse(&legacy).unwrap();
+    let r = cfg.resolved("coupa-bc").unwrap();
+    assert_eq!(
+        (r.source.name.as_str(), r.target.name.as_str()),
+        ("coupa", "business_central")
+    );
+    assert_eq!(r.company, Some(d.bc.company_id().to_string()));
+
+    let o = mlc(d.dir.path(), &["config", "-c", "mlc.toml"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let new = String::from_utf8(o.stdout).unwrap();
+    assert!(new.contains("type = \"business_central\""), "{new}");
+    let again = mlc_shared::config::Config::parse(&new).unwrap();
+    assert_eq!(again.to_new_form(), new);
+
+    // The new form runs as the old one did.
+    std::fs::write(d.dir.path().join("mlc-new.toml"), &new).unwrap();
+    let o = mlc(d.dir.path(), &["check", "-c", "mlc-new.toml"], None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("coupa: ok") && out.contains("business_central: ok"),
+        "{out}"
+    );
+}

@@ -95,11 +95,147 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// The named system instances: `[systems.<name>]`, each with a `type`. A table without `type`
+/// takes it from its name, so today's `[systems.coupa]` / `[systems.business_central]` load as
+/// they are.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(transparent)]
+pub struct SystemsConfig(BTreeMap<String, SystemConfig>);
+
+/// One system instance. Adding a system type is one variant here and its config struct.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SystemsConfig {
-    pub coupa: Option<CoupaConfig>,
-    pub business_central: Option<BusinessCentralConfig>,
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SystemConfig {
+    Coupa(CoupaConfig),
+    BusinessCentral(BusinessCentralConfig),
+}
+
+impl SystemConfig {
+    /// The `type` it is configured with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Coupa(_) => "coupa",
+            Self::BusinessCentral(_) => "business_central",
+        }
+    }
+
+    /// Reads `[systems.<name>]`; errors name the system.
+    fn from_table(name: &str, mut table: toml::Table) -> Result<Self, String> {
+        let legacy = !table.contains_key("type");
+        if legacy {
+            table.insert("type".into(), name.into());
+        }
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            let message = e.message();
+            // serde says "variant"; the file says "type".
+            match message.strip_prefix("unknown variant") {
+                Some(rest) if legacy => format!(
+                    "systems.{name}: unknown type{rest} (a system without `type` takes its name as its type)"
+                ),
+                Some(rest) => format!("systems.{name}: unknown type{rest}"),
+                None => format!("systems.{name}: {message}"),
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SystemsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tables;
+        impl<'de> serde::de::Visitor<'de> for Tables {
+            type Value = SystemsConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of systems, [systems.<name>]")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut systems = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let config = map.next_value_seed(Named(&name))?;
+                    systems.insert(name, config);
+                }
+                Ok(SystemsConfig(systems))
+            }
+        }
+        d.deserialize_map(Tables)
+    }
+}
+
+/// Reads one `[systems.<name>]` knowing its name (the type of a table without `type`). Done as
+/// the map's value, not after the whole map, so a parse error points at this system's table.
+struct Named<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Named<'_> {
+    type Value = SystemConfig;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<SystemConfig, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        SystemConfig::from_table(self.0, table).map_err(serde::de::Error::custom)
+    }
+}
+
+impl SystemsConfig {
+    pub fn get(&self, name: &str) -> Option<&SystemConfig> {
+        self.0.get(name)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut SystemConfig> {
+        self.0.get_mut(name)
+    }
+
+    /// The instances by name, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SystemConfig)> {
+        self.0.iter().map(|(n, c)| (n.as_str(), c))
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, config: SystemConfig) {
+        self.0.insert(name.into(), config);
+    }
+
+    /// Keeps the instances `keep` says yes to (e.g. `mlc check` builds one system at a time).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &SystemConfig) -> bool) {
+        self.0.retain(|n, c| keep(n, c));
+    }
+
+    /// The first Coupa instance (in name order): for tests, the sandbox and single-instance
+    /// code; integrations resolve theirs with [`Config::resolved`].
+    pub fn coupa(&self) -> Option<&CoupaConfig> {
+        self.0.values().find_map(|c| match c {
+            SystemConfig::Coupa(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    pub fn coupa_mut(&mut self) -> Option<&mut CoupaConfig> {
+        self.0.values_mut().find_map(|c| match c {
+            SystemConfig::Coupa(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The first Business Central instance (in name order); see [`Self::coupa`].
+    pub fn business_central(&self) -> Option<&BusinessCentralConfig> {
+        self.0.values().find_map(|c| match c {
+            SystemConfig::BusinessCentral(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    pub fn business_central_mut(&mut self) -> Option<&mut BusinessCentralConfig> {
+        self.0.values_mut().find_map(|c| match c {
+            SystemConfig::BusinessCentral(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The names of the instances of one type.
+    fn of_type(&self, type_name: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(_, c)| c.type_name() == type_name)
+            .map(|(n, _)| n)
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -149,7 +285,9 @@ pub struct BusinessCentralConfig {
     pub token_url: Option<String>,
     pub tenant: String,
     pub environment: String,
-    pub company_id: String,
+    /// The company integrations post to when they name none (`company` on the integration).
+    #[serde(default)]
+    pub company_id: Option<String>,
     pub client_id: String,
     /// Name of the secret holding the Entra client secret.
     pub client_secret: String,
@@ -176,12 +314,53 @@ pub enum IntegrationKind {
     CoupaToBusinessCentral,
 }
 
+impl IntegrationKind {
+    /// Every kind, for inferring one from its source and target types.
+    pub const ALL: &[IntegrationKind] = &[IntegrationKind::CoupaToBusinessCentral];
+
+    /// The system types it reads from and writes to.
+    pub fn types(self) -> (&'static str, &'static str) {
+        match self {
+            Self::CoupaToBusinessCentral => ("coupa", "business_central"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CoupaToBusinessCentral => "coupa_to_business_central",
+        }
+    }
+
+    /// The kind that reads `source_type` and writes `target_type`, if there is one.
+    pub fn between(source_type: &str, target_type: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.types() == (source_type, target_type))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationConfig {
     /// Short, colon-free name; part of ledger keys and dedup ids ("coupa-bc").
     pub name: String,
-    pub kind: IntegrationKind,
+    /// Optional in the file: inferred from the types of `source` and `target`. [`Config::parse`]
+    /// fills it in, so a parsed configuration always has it.
+    #[serde(default)]
+    pub kind: Option<IntegrationKind>,
+    /// The `[systems.<name>]` documents come from; default: the only system of the type the
+    /// kind reads. Filled in by [`Config::parse`].
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The `[systems.<name>]` documents go to; default as for `source`. Filled in by
+    /// [`Config::parse`].
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The target's company (BC company id; later an F&O legal entity); default: the target
+    /// system's `company_id`. Filled in by [`Config::parse`] where the target has companies.
+    #[serde(default)]
+    pub company: Option<String>,
     /// Where the first poll starts; later polls start from the stored watermark.
     #[serde(default)]
     pub start_from: Option<DateTime<Utc>>,
@@ -379,12 +558,46 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// The integration's systems and company, as [`Config::parse`] resolved them (or would: a
+    /// configuration built by hand is resolved the same way).
+    pub fn resolved(&self, integration: &str) -> Result<ResolvedIntegration, String> {
+        let i = self
+            .integrations
+            .iter()
+            .find(|i| i.name == integration)
+            .ok_or_else(|| {
+                format!(
+                    "no integration '{integration}' (configured: {})",
+                    list(self.integrations.iter().map(|i| i.name.as_str()))
+                )
+            })?;
+        self.resolve(i)
+    }
+
+    /// The same configuration in the new form: named systems with their `type`, each integration
+    /// with its `kind`, `source`, `target` and `company`. It parses back to an equal configuration.
+    pub fn to_new_form(&self) -> String {
+        let mut cfg = self.clone();
+        // Filled in already when `self` was parsed; again for a configuration built by hand.
+        // An unresolvable integration is left as it is: `parse` will say what is wrong with it.
+        for i in &mut cfg.integrations {
+            if let Ok(r) = self.resolve(i) {
+                r.fill(i);
+            }
+        }
+        let body = toml::to_string(&cfg).expect("a configuration serializes to TOML");
+        format!(
+            "# ml-connector configuration, new form (`mlc config`): named systems with `type`,\n\
+             # integrations naming their `source`, `target` and `company`.\n\n{body}"
+        )
+    }
+
+    fn validate(&mut self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for i in &self.integrations {
             if i.name.is_empty()
@@ -401,19 +614,6 @@ impl Config {
             if !names.insert(&i.name) {
                 return Err(format!("integration '{}' is configured twice", i.name));
             }
-            match i.kind {
-                IntegrationKind::CoupaToBusinessCentral => {
-                    if self.systems.coupa.is_none() {
-                        return Err(format!("integration '{}' needs [systems.coupa]", i.name));
-                    }
-                    if self.systems.business_central.is_none() {
-                        return Err(format!(
-                            "integration '{}' needs [systems.business_central]",
-                            i.name
-                        ));
-                    }
-                }
-            }
             let segs = std::iter::once(i.mapping.gl_account.segment)
                 .chain(i.mapping.dimensions.iter().map(|d| d.segment));
             if segs.clone().any(|s| s == 0) {
@@ -423,7 +623,153 @@ impl Config {
                 ));
             }
         }
+        let resolved = (self.integrations.iter())
+            .map(|i| self.resolve(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, r) in self.integrations.iter_mut().zip(resolved) {
+            r.fill(i);
+        }
         Ok(())
+    }
+
+    /// Picks the integration's kind, systems and company; errors name the integration and key.
+    fn resolve(&self, i: &IntegrationConfig) -> Result<ResolvedIntegration, String> {
+        let name = &i.name;
+        let named = |key: &str, system: &Option<String>| -> Result<Option<NamedSystem>, String> {
+            let Some(system) = system else {
+                return Ok(None);
+            };
+            match self.systems.get(system) {
+                Some(config) => Ok(Some(NamedSystem {
+                    name: system.clone(),
+                    config: config.clone(),
+                })),
+                None => Err(format!(
+                    "integration '{name}': {key} = \"{system}\" is not a configured system \
+                     (configured: {})",
+                    list(self.systems.iter().map(|(n, _)| n))
+                )),
+            }
+        };
+        let source = named("source", &i.source)?;
+        let target = named("target", &i.target)?;
+        let kind = match (i.kind, &source, &target) {
+            (Some(kind), _, _) => kind,
+            (None, Some(s), Some(t)) => {
+                let (st, tt) = (s.config.type_name(), t.config.type_name());
+                IntegrationKind::between(st, tt).ok_or_else(|| {
+                    format!(
+                        "integration '{name}': no kind of integration reads {st} and writes {tt} \
+                         (source = \"{}\", target = \"{}\"; known kinds: {})",
+                        s.name,
+                        t.name,
+                        list(IntegrationKind::ALL.iter().map(|k| k.as_str()))
+                    )
+                })?
+            }
+            (None, _, _) => {
+                return Err(format!(
+                    "integration '{name}': no `kind`: give one, or both `source` and `target`"
+                ));
+            }
+        };
+        let (source_type, target_type) = kind.types();
+        let pick = |key: &str, given: Option<NamedSystem>, wanted: &str| match given {
+            Some(s) if s.config.type_name() == wanted => Ok(s),
+            Some(s) => Err(format!(
+                "integration '{name}': {key} = \"{}\" is a {} system, but kind {} needs a {wanted} one",
+                s.name,
+                s.config.type_name(),
+                kind.as_str()
+            )),
+            None => match self.systems.of_type(wanted)[..] {
+                [only] => Ok(NamedSystem {
+                    name: only.to_string(),
+                    config: self.systems.get(only).expect("listed").clone(),
+                }),
+                [] => Err(format!(
+                    "integration '{name}': {key}: no {wanted} system is configured \
+                     ([systems.<name>] with type = \"{wanted}\")"
+                )),
+                ref several => Err(format!(
+                    "integration '{name}': {key}: {} {wanted} systems are configured ({}); \
+                     name one with `{key} = \"<system>\"`",
+                    several.len(),
+                    list(several.iter().copied())
+                )),
+            },
+        };
+        let source = pick("source", source, source_type)?;
+        let target = pick("target", target, target_type)?;
+        let company = match &target.config {
+            SystemConfig::BusinessCentral(b) => Some(
+                i.company
+                    .clone()
+                    .or_else(|| b.company_id.clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "integration '{name}': no company to post to: set `company` on the \
+                         integration or `company_id` on [systems.{}]",
+                            target.name
+                        )
+                    })?,
+            ),
+            other => {
+                if i.company.is_some() {
+                    return Err(format!(
+                        "integration '{name}': company: target \"{}\" is a {} system, which \
+                         has no companies",
+                        target.name,
+                        other.type_name()
+                    ));
+                }
+                None
+            }
+        };
+        Ok(ResolvedIntegration {
+            integration: name.clone(),
+            kind,
+            source,
+            target,
+            company,
+        })
+    }
+}
+
+/// What an integration runs between, resolved from its configuration.
+#[derive(Clone, Debug)]
+pub struct ResolvedIntegration {
+    pub integration: String,
+    pub kind: IntegrationKind,
+    pub source: NamedSystem,
+    pub target: NamedSystem,
+    /// The target's company / legal entity, for targets that have them (always for BC).
+    pub company: Option<String>,
+}
+
+/// A system instance and its `[systems.<name>]` name.
+#[derive(Clone, Debug)]
+pub struct NamedSystem {
+    pub name: String,
+    pub config: SystemConfig,
+}
+
+impl ResolvedIntegration {
+    /// Writes what was resolved into the integration's own keys.
+    fn fill(self, i: &mut IntegrationConfig) {
+        i.kind = Some(self.kind);
+        i.source = Some(self.source.name);
+        i.target = Some(self.target.name);
+        i.company = self.company;
+    }
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<_> = names.collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
     }
 }
 
@@ -433,22 +779,158 @@ mod tests {
 
     pub const EXAMPLE: &str = include_str!("../../examples/mlc.toml");
 
+    /// Two companies of one BC system fed from one Coupa, in the new form.
+    const NEW_FORM: &str = r#"
+        [systems.coupa-eu]
+        type = "coupa"
+        base_url = "https://acme.coupahost.com"
+        client_id = "c"
+        client_secret = "coupa-client-secret"
+        api_version = "R40"
+
+        [systems.bc-main]
+        type = "business_central"
+        tenant = "t"
+        environment = "production"
+        client_id = "b"
+        client_secret = "bc-client-secret"
+        http_timeout_secs = 30
+
+        [[integrations]]
+        name = "coupa-bc-fr"
+        source = "coupa-eu"
+        target = "bc-main"
+        company = "company-fr"
+
+        [[integrations]]
+        name = "coupa-bc-de"
+        source = "coupa-eu"
+        target = "bc-main"
+        company = "company-de"
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err()
+    }
+
     #[test]
     fn the_readme_example_parses() {
         let cfg = Config::parse(EXAMPLE).unwrap();
         assert_eq!(cfg.integrations[0].name, "coupa-bc");
         assert_eq!(cfg.integrations[0].mapping.dimensions.len(), 2);
         assert_eq!(
-            cfg.systems.business_central.unwrap().rate.unwrap().requests,
+            cfg.systems
+                .business_central()
+                .unwrap()
+                .rate
+                .clone()
+                .unwrap()
+                .requests,
             6000
         );
     }
 
     #[test]
+    fn todays_form_resolves_to_the_only_systems_and_the_systems_company() {
+        let cfg = Config::parse(EXAMPLE).unwrap();
+        let r = cfg.resolved("coupa-bc").unwrap();
+        assert_eq!(r.kind, IntegrationKind::CoupaToBusinessCentral);
+        assert_eq!(
+            (r.source.name.as_str(), r.source.config.type_name()),
+            ("coupa", "coupa")
+        );
+        assert_eq!(
+            (r.target.name.as_str(), r.target.config.type_name()),
+            ("business_central", "business_central")
+        );
+        assert_eq!(
+            r.company.as_deref(),
+            Some("a0a0a0a0-bbbb-cccc-dddd-e1e1e1e1e1e1")
+        );
+        // Filled in on the integration too.
+        let i = &cfg.integrations[0];
+        assert_eq!(i.source.as_deref(), Some("coupa"));
+        assert_eq!(i.target.as_deref(), Some("business_central"));
+        assert_eq!(i.company, r.company);
+        assert_eq!(
+            cfg.resolved("nope").unwrap_err(),
+            "no integration 'nope' (configured: coupa-bc)"
+        );
+    }
+
+    #[test]
+    fn the_new_form_infers_the_kind_and_allows_two_companies_on_one_bc() {
+        let cfg = Config::parse(NEW_FORM).unwrap();
+        assert_eq!(
+            cfg.systems.get("bc-main").unwrap().type_name(),
+            "business_central"
+        );
+        assert_eq!(
+            cfg.systems.business_central().unwrap().http_timeout_secs,
+            30
+        );
+        assert_eq!(
+            cfg.systems.coupa().unwrap().base_url,
+            "https://acme.coupahost.com"
+        );
+        for (name, company) in [("coupa-bc-fr", "company-fr"), ("coupa-bc-de", "company-de")] {
+            let r = cfg.resolved(name).unwrap();
+            assert_eq!(r.kind, IntegrationKind::CoupaToBusinessCentral);
+            assert_eq!(r.source.name, "coupa-eu");
+            assert_eq!(r.target.name, "bc-main");
+            assert_eq!(r.company.as_deref(), Some(company));
+        }
+    }
+
+    #[test]
+    fn the_new_form_round_trips() {
+        for text in [EXAMPLE, NEW_FORM] {
+            let cfg = Config::parse(text).unwrap();
+            let new = cfg.to_new_form();
+            let again = Config::parse(&new).unwrap_or_else(|e| panic!("{e}\n{new}"));
+            let value = |c: &Config| toml::Value::try_from(c).unwrap();
+            assert_eq!(value(&cfg), value(&again), "{new}");
+            assert_eq!(again.to_new_form(), new);
+        }
+        let new = Config::parse(EXAMPLE).unwrap().to_new_form();
+        for line in [
+            "[systems.coupa]\ntype = \"coupa\"",
+            "[systems.business_central]\ntype = \"business_central\"",
+            "source = \"coupa\"",
+            "target = \"business_central\"",
+            "company = \"a0a0a0a0-bbbb-cccc-dddd-e1e1e1e1e1e1\"",
+        ] {
+            assert!(new.contains(line), "{line} not in\n{new}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_name() {
         let bad = EXAMPLE.replace("api_version", "api_verison");
-        let e = Config::parse(&bad).unwrap_err();
-        assert!(e.contains("api_verison"), "{e}");
+        let e = err(&bad);
+        assert!(
+            e.contains("systems.coupa: unknown field `api_verison`"),
+            "{e}"
+        );
+        let bad = NEW_FORM.replace("tenant", "tenat");
+        let e = err(&bad);
+        assert!(e.contains("systems.bc-main: unknown field `tenat`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_types_are_refused_naming_the_known_ones() {
+        let e = err(&NEW_FORM.replace("\"business_central\"", "\"sap_b1\""));
+        assert!(
+            e.contains(
+                "systems.bc-main: unknown type `sap_b1`, expected `coupa` or `business_central`"
+            ),
+            "{e}"
+        );
+        let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
+        assert!(
+            e.contains("systems.bc-main: unknown type `bc-main`, expected `coupa` or `business_central` (a system without `type` takes its name as its type)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -460,8 +942,81 @@ mod tests {
             kind = "coupa_to_business_central"
         "#;
         assert_eq!(
-            Config::parse(text).unwrap_err(),
-            "integration 'coupa-bc' needs [systems.coupa]"
+            err(text),
+            "integration 'coupa-bc': source: no coupa system is configured \
+             ([systems.<name>] with type = \"coupa\")"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_integration_and_the_key() {
+        // Two BC systems: a kind-only integration must say which.
+        let two_bc = EXAMPLE.replacen(
+            "[[integrations]]",
+            "[systems.bc-other]\ntype = \"business_central\"\ntenant = \"t\"\n\
+             environment = \"e\"\nclient_id = \"b\"\nclient_secret = \"s\"\n\n[[integrations]]",
+            1,
+        );
+        assert_eq!(
+            err(&two_bc),
+            "integration 'coupa-bc': target: 2 business_central systems are configured \
+             (bc-other, business_central); name one with `target = \"<system>\"`"
+        );
+        assert!(
+            Config::parse(&two_bc.replace(
+                "kind = \"coupa_to_business_central\"",
+                "kind = \"coupa_to_business_central\"\ntarget = \"business_central\""
+            ))
+            .is_ok()
+        );
+
+        let no_company = NEW_FORM.replace("company = \"company-de\"", "");
+        assert_eq!(
+            err(&no_company),
+            "integration 'coupa-bc-de': no company to post to: set `company` on the integration \
+             or `company_id` on [systems.bc-main]"
+        );
+        // The system's company_id is the default.
+        let defaulted = no_company.replace(
+            "http_timeout_secs = 30",
+            "http_timeout_secs = 30\ncompany_id = \"company-default\"",
+        );
+        let cfg = Config::parse(&defaulted).unwrap();
+        assert_eq!(
+            cfg.resolved("coupa-bc-de").unwrap().company.as_deref(),
+            Some("company-default")
+        );
+        assert_eq!(
+            cfg.resolved("coupa-bc-fr").unwrap().company.as_deref(),
+            Some("company-fr")
+        );
+
+        assert_eq!(
+            err(&NEW_FORM.replace(
+                "target = \"bc-main\"\n        company = \"company-de\"",
+                "target = \"bc-typo\""
+            )),
+            "integration 'coupa-bc-de': target = \"bc-typo\" is not a configured system \
+             (configured: bc-main, coupa-eu)"
+        );
+        assert_eq!(
+            err(&NEW_FORM.replacen("source = \"coupa-eu\"", "source = \"bc-main\"", 1)),
+            "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
+             business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
+             coupa_to_business_central)"
+        );
+        assert_eq!(
+            err(&NEW_FORM.replacen(
+                "source = \"coupa-eu\"",
+                "kind = \"coupa_to_business_central\"\nsource = \"bc-main\"",
+                1
+            )),
+            "integration 'coupa-bc-fr': source = \"bc-main\" is a business_central system, but \
+             kind coupa_to_business_central needs a coupa one"
+        );
+        assert_eq!(
+            err(&NEW_FORM.replacen("source = \"coupa-eu\"", "", 1)),
+            "integration 'coupa-bc-fr': no `kind`: give one, or both `source` and `target`"
         );
     }
 }

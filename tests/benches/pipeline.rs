@@ -69,7 +69,7 @@ async fn setup(
     let path = dir.join("mlc.toml");
     std::fs::write(&path, text).unwrap();
     let mut cfg = Config::load(&path).unwrap();
-    cfg.systems.business_central.as_mut().unwrap().rate = Some(budget);
+    cfg.systems.business_central_mut().unwrap().rate = Some(budget);
     let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
     mlc_cli::cmd::sandbox::store_secrets(&secrets, coupa, bc).unwrap();
     mlc_cli::embedded::pipeline(&cfg, &secrets).await.unwrap()

@@ -180,7 +180,7 @@ async fn a_later_poll_starts_from_the_watermark_minus_the_overlap() {
 async fn business_central_collections_are_read_across_pages_by_next_link() {
     let h = Harness::new().await;
     let mut cfg = h.cfg.clone();
-    cfg.systems.business_central.as_mut().unwrap().page_size = Some(2);
+    cfg.systems.business_central_mut().unwrap().page_size = Some(2);
     let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();
     let seg = ["6100", "ADM", "P-100"];
     h.invoice(

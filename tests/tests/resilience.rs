@@ -79,7 +79,7 @@ async fn the_bc_rate_limit_is_respected_by_pacing_without_429s() {
     }
     // Reconfigure the client's budget to the simulator's.
     let mut cfg = h.cfg.clone();
-    cfg.systems.business_central.as_mut().unwrap().rate =
+    cfg.systems.business_central_mut().unwrap().rate =
         Some(mlc_shared::systems::http::RateBudget {
             requests: 40,
             window_secs: 2,

@@ -593,8 +593,7 @@ async fn a_vendor_create_whose_answer_is_lost_is_looked_for_not_created_twice() 
     });
     let mut cfg = h.cfg.clone();
     cfg.systems
-        .business_central
-        .as_mut()
+        .business_central_mut()
         .unwrap()
         .http_timeout_secs = 1;
     let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();

@@ -17,7 +17,7 @@ pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let secrets = embedded::open_secrets(&cfg)?;
     let mut failed = false;
     // Each system alone, so one system's missing secret does not hide another's state.
-    for name in Instances::names(&cfg) {
+    for (name, _) in cfg.systems.iter() {
         let r = match Instances::build_one(&cfg, name, &secrets).await {
             Ok(system) => system.check().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

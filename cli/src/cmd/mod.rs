@@ -1,5 +1,6 @@
 pub mod audit;
 pub mod check;
+pub mod config;
 pub mod demo;
 pub mod map;
 pub mod replay;

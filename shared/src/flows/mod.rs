@@ -186,8 +186,10 @@ where
         message,
     };
     match i.kind {
-        IntegrationKind::CoupaToBusinessCentral => Ok(Arc::new(
+        Some(IntegrationKind::CoupaToBusinessCentral) => Ok(Arc::new(
             coupa_bc::CoupaBc::new(cfg, i, systems).map_err(invalid)?,
         )),
+        // `Config::parse` infers the kind from the source and target types, or refuses.
+        None => Err(invalid("no kind: name its source and target".into())),
     }
 }

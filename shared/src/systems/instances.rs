@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
 use super::http::{HttpError, HttpSettings, HttpStats};
-use crate::config::{Config, SupplierSync};
+use crate::config::{Config, SupplierSync, SystemConfig};
 use crate::ports::{SecretError, Secrets, SystemError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum BuildError {
     },
     #[error("{what}: {source}")]
     Client { what: String, source: HttpError },
+    #[error("system '{0}' is not configured")]
+    Unknown(String),
 }
 
 /// One system instance's client.
@@ -66,15 +68,10 @@ impl Instances {
     /// Builds the client of every configured system, reading its secrets.
     pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
         let mut by_name = BTreeMap::new();
-        for name in configured(cfg) {
+        for (name, _) in cfg.systems.iter() {
             by_name.insert(name.to_string(), Self::build_one(cfg, name, secrets).await?);
         }
         Ok(Self { by_name })
-    }
-
-    /// The configured system instances' names.
-    pub fn names(cfg: &Config) -> Vec<&str> {
-        configured(cfg)
     }
 
     /// Builds the client of one configured system (`mlc check` builds each alone, so one
@@ -101,15 +98,17 @@ impl Instances {
             what: format!("system '{name}'"),
             source,
         };
-        match name {
-            "coupa" => {
-                let c = cfg.systems.coupa.as_ref().expect("configured");
+        let Some(system) = cfg.systems.get(name) else {
+            return Err(BuildError::Unknown(name.to_string()));
+        };
+        match system {
+            SystemConfig::Coupa(c) => {
                 let settings = CoupaSettings {
                     base_url: c.base_url.clone(),
                     token_url: c.token_url.clone(),
                     client_id: c.client_id.clone(),
                     client_secret: secret(&c.client_secret).await?,
-                    scopes: coupa_scopes(cfg),
+                    scopes: coupa_scopes(cfg, name, &c.scopes),
                     api_version: c.api_version.clone(),
                     requests_per_second: c.requests_per_second,
                     http: HttpSettings {
@@ -119,14 +118,15 @@ impl Instances {
                 };
                 Ok(Instance::Coupa(CoupaClient::new(settings).map_err(client)?))
             }
-            _ => {
-                let b = cfg.systems.business_central.as_ref().expect("configured");
+            SystemConfig::BusinessCentral(b) => {
                 let settings = BcSettings {
                     api_url: b.api_url.clone(),
                     token_url: b.token_url.clone(),
                     tenant: b.tenant.clone(),
                     environment: b.environment.clone(),
-                    company_id: b.company_id.clone(),
+                    // The system's default company; each integration works in its own
+                    // (`BcClient::for_company`).
+                    company_id: b.company_id.clone().unwrap_or_default(),
                     client_id: b.client_id.clone(),
                     client_secret: secret(&b.client_secret).await?,
                     budget: b.rate.clone().unwrap_or_else(BcSettings::default_budget),
@@ -181,27 +181,15 @@ impl Instances {
     }
 }
 
-fn configured(cfg: &Config) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if cfg.systems.coupa.is_some() {
-        out.push("coupa");
-    }
-    if cfg.systems.business_central.is_some() {
-        out.push("business_central");
-    }
-    out
-}
-
 /// The configured Coupa scopes plus what the integrations' sync settings need (coupa.md §1.1:
 /// `service.object.right`; the order and supplier scope names follow that pattern, unconfirmed).
-fn coupa_scopes(cfg: &Config) -> Vec<String> {
-    let mut scopes = cfg
-        .systems
-        .coupa
-        .as_ref()
-        .map(|c| c.scopes.clone())
-        .unwrap_or_default();
-    for i in &cfg.integrations {
+fn coupa_scopes(cfg: &Config, system: &str, configured: &[String]) -> Vec<String> {
+    let mut scopes = configured.to_vec();
+    for i in cfg
+        .integrations
+        .iter()
+        .filter(|i| i.source.as_deref() == Some(system))
+    {
         let s = &i.sync;
         let needed = [
             (s.purchase_orders, "core.purchase_order.read"),

@@ -192,7 +192,7 @@ impl Stack {
     pub async fn context(&self) -> Arc<Context> {
         let mut cfg = self.cfg.clone();
         if let Some(timeout) = self.bc_timeout {
-            let bc = cfg.systems.business_central.as_mut().unwrap();
+            let bc = cfg.systems.business_central_mut().unwrap();
             bc.http_timeout_secs = timeout.as_secs().max(1);
         }
         let ctx = Context::new(cfg, self.settings.clone(), &self.sdk)

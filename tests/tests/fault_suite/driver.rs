@@ -59,7 +59,7 @@ impl Factory {
     pub async fn pipeline(&self) -> Arc<EmbeddedPipeline> {
         let mut cfg = self.cfg.clone();
         if let Some(timeout) = self.bc_timeout {
-            let bc = cfg.systems.business_central.as_mut().unwrap();
+            let bc = cfg.systems.business_central_mut().unwrap();
             bc.http_timeout_secs = timeout.as_secs().max(1);
         }
         let p = embedded::pipeline(&cfg, &self.h.secrets).await.unwrap();

@@ -16,7 +16,7 @@ pub use payments::{
 };
 pub use resolve::{MASTER_DATA_TTL, RECHECK_AFTER};
 
-use crate::config::{Config, IntegrationConfig, SupplierSync};
+use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::{
     DocumentKind, PaymentBack, ResolvedInvoice, ResolvedPurchaseOrder, VendorToCreate,
@@ -52,17 +52,24 @@ pub struct CoupaBc {
 
 impl CoupaBc {
     pub fn new(cfg: &Config, i: &IntegrationConfig, systems: &Instances) -> Result<Self, String> {
-        let coupa = systems.coupa("coupa")?.clone();
-        let bc = systems.business_central("business_central")?.clone();
+        let r = cfg.resolved(&i.name)?;
+        let coupa = systems.coupa(&r.source.name)?.clone();
+        let company = r
+            .company
+            .ok_or_else(|| format!("no company of system '{}'", r.target.name))?;
+        // Its own company, on the system's shared token cache and request budget.
+        let bc = systems
+            .business_central(&r.target.name)?
+            .for_company(&company);
+        let webhook_secret = match &r.source.config {
+            SystemConfig::Coupa(c) => c.webhook_secret.clone(),
+            other => return Err(format!("source is {}, not coupa", other.type_name())),
+        };
         Ok(Self {
             cfg: i.clone(),
             coupa,
             bc,
-            webhook_secret: cfg
-                .systems
-                .coupa
-                .as_ref()
-                .and_then(|c| c.webhook_secret.clone()),
+            webhook_secret,
         })
     }
 
@@ -373,5 +380,54 @@ where
         secrets: &'a dyn SecretLookup,
     ) -> BoxFuture<'a, Result<Vec<Upkeep>, StepError>> {
         Box::pin(self.renew(env, secrets))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{SecretFile, SecretKey};
+
+    const TWO_COMPANIES: &str = r#"
+        [systems.coupa-prod]
+        type = "coupa"
+        base_url = "https://acme.coupahost.com"
+        client_id = "c"
+        client_secret = "coupa-secret"
+        api_version = "R40"
+
+        [systems.bc-main]
+        type = "business_central"
+        tenant = "t"
+        environment = "production"
+        client_id = "b"
+        client_secret = "bc-secret"
+
+        [[integrations]]
+        name = "us"
+        source = "coupa-prod"
+        target = "bc-main"
+        company = "11111111-1111-1111-1111-111111111111"
+
+        [[integrations]]
+        name = "eu"
+        source = "coupa-prod"
+        target = "bc-main"
+        company = "22222222-2222-2222-2222-222222222222"
+    "#;
+
+    #[tokio::test]
+    async fn two_integrations_on_two_companies_of_one_bc_share_its_tokens_and_budget() {
+        let cfg = Config::parse(TWO_COMPANIES).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = SecretFile::open(dir.path().join("s"), SecretKey::generate()).unwrap();
+        secrets.set("coupa-secret", "x").unwrap();
+        secrets.set("bc-secret", "y").unwrap();
+        let systems = Instances::from_config(&cfg, &secrets).await.unwrap();
+        let us = CoupaBc::new(&cfg, &cfg.integrations[0], &systems).unwrap();
+        let eu = CoupaBc::new(&cfg, &cfg.integrations[1], &systems).unwrap();
+        assert_eq!(us.bc.company_id(), "11111111-1111-1111-1111-111111111111");
+        assert_eq!(eu.bc.company_id(), "22222222-2222-2222-2222-222222222222");
+        assert!(us.bc.shares_budget_with(&eu.bc));
     }
 }

@@ -436,7 +436,10 @@ mod tests {
     fn integration(mapping: MappingConfig) -> IntegrationConfig {
         IntegrationConfig {
             name: "t".into(),
-            kind: IntegrationKind::CoupaToBusinessCentral,
+            kind: Some(IntegrationKind::CoupaToBusinessCentral),
+            source: None,
+            target: None,
+            company: None,
             start_from: None,
             poll_overlap_secs: 0,
             mapping,
