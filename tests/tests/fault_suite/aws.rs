@@ -324,6 +324,8 @@ pub async fn webhook_gateway(ctx: Arc<Context>) -> String {
             ("integration".to_string(), integration.clone()),
         ]);
         req.raw_path = Some(format!("/webhooks/{source}/{integration}"));
+        // The gateway's route is POST only, as the template's.
+        req.request_context.http.method = aws_lambda_events::http::Method::POST;
         for (k, v) in &headers {
             if let Ok(v) = v.to_str() {
                 req.headers.insert(k.clone(), v.parse().unwrap());

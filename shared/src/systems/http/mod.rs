@@ -130,7 +130,15 @@ impl From<HttpError> for crate::ports::SystemError {
                 retry_after,
                 ..
             } => match status {
-                401 | 403 => S::Unauthorized(message),
+                // A 401 here came after the client's one refresh: most likely the token was
+                // replaced or expired in between (a race), so the call is retried. Credentials
+                // that are really refused fail at the token endpoint (`Auth`, below). A 403 is
+                // a permission a person must grant.
+                401 => S::Transient {
+                    message,
+                    retry_after,
+                },
+                403 => S::Unauthorized(message),
                 404 | 410 => S::NotFound(message),
                 409 | 412 => S::Conflict(message),
                 408 | 429 => S::Transient {
