@@ -8,7 +8,25 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::systems::http::RateBudget;
+/// A published request budget: at most `requests` in any `window`, and at most `concurrent` in
+/// flight. Pacing to it makes a 429 the exception instead of the way limits are discovered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateBudget {
+    pub requests: u32,
+    pub window_secs: u64,
+    #[serde(default)]
+    pub concurrent: Option<usize>,
+}
+
+impl RateBudget {
+    pub fn per_second(requests: u32) -> Self {
+        Self {
+            requests,
+            window_secs: 1,
+            concurrent: None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -304,7 +322,9 @@ pub struct BusinessCentralConfig {
 }
 
 fn default_bc_api_url() -> String {
-    crate::systems::business_central::DEFAULT_API_URL.into()
+    // business-central.md A1 (the same as `systems::business_central::DEFAULT_API_URL`; the
+    // configuration sits below the systems and names no client).
+    "https://api.businesscentral.dynamics.com".into()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

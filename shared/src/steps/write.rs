@@ -17,22 +17,78 @@
 
 use std::time::Duration;
 
-use super::claim::{self, Claimed};
-use super::post::PostOutcome;
-use super::{Env, StepError};
+use super::claim::{self, CLAIM_LEASE};
+use super::{Env, IngestMessage, StepError};
 use crate::model::DocumentKind;
 use crate::ports::{
-    Absent, AuditItem, AuditStatus, Change, Clock, LedgerEntry, LedgerKey, Queue, Store,
+    Absent, AuditItem, AuditStatus, Change, Claim, Clock, LedgerEntry, LedgerKey, Queue, Store,
     SystemError, Writer, Written,
 };
-
-/// How long a claim protects a document from a second worker. Longer than a write takes;
-/// short enough that a crashed worker's document is picked up on the next redelivery.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(90);
 
 /// When to look again for an unsettled create: soon once (most land seconds late), then at the
 /// end of the target's settle window.
 const FIRST_RECHECK: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostOutcome {
+    Posted {
+        id: String,
+        number: String,
+    },
+    /// Found posted already (earlier attempt, or a repeat delivery): nothing done.
+    AlreadyPosted {
+        id: String,
+        number: String,
+    },
+    /// The target refused the document (bad vendor, G/L account, dimension): parked with its
+    /// words.
+    Parked(String),
+    /// Claimed by another worker; retry after its lease.
+    Busy {
+        owner: String,
+        retry_in: Duration,
+    },
+    /// An earlier create's outcome is unknown and the target may still commit it: look again
+    /// later, never create a second one meanwhile.
+    Unsettled {
+        retry_in: Duration,
+    },
+}
+
+pub(crate) enum Claimed {
+    /// Ours: go on.
+    Acquired(LedgerEntry),
+    /// Nothing to do (done before, or held by another worker).
+    Finished(PostOutcome),
+}
+
+pub(crate) async fn claim<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    key: &LedgerKey,
+    owner: &str,
+) -> Result<Claimed, StepError> {
+    match env
+        .store
+        .claim(key, owner, env.clock.now(), CLAIM_LEASE)
+        .await
+        .map_err(|e| StepError::new("claiming the ledger", e))?
+    {
+        Claim::Acquired(e) => Ok(Claimed::Acquired(e)),
+        Claim::Done(e) => Ok(Claimed::Finished(PostOutcome::AlreadyPosted {
+            id: e.target_id.unwrap_or_default(),
+            number: e.target_number.unwrap_or_default(),
+        })),
+        Claim::Busy(e) => {
+            let left = (e.lease_until - env.clock.now())
+                .to_std()
+                .unwrap_or_default();
+            Ok(Claimed::Finished(PostOutcome::Busy {
+                owner: e.owner,
+                retry_in: left + Duration::from_secs(1),
+            }))
+        }
+    }
+}
 
 /// Where the writer stops when a test asks it to crash (fault injection in tests only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +149,7 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         item.status = status;
         item
     };
-    let entry = match claim::claim(env, key, owner).await? {
+    let entry = match claim(env, key, owner).await? {
         Claimed::Acquired(e) => e,
         Claimed::Finished(PostOutcome::AlreadyPosted { id, number }) => {
             let written = Written {
@@ -147,16 +203,16 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         }
         Ok(Progress::Rejected(why)) => {
             claim::release(env, key, owner).await;
-            claim::park_for_retry(
-                env,
-                &key.integration,
-                subject.kind,
-                &subject.source_id,
-                subject.version.clone(),
-                subject.number.clone(),
-                &why,
-            )
-            .await?;
+            // Parked with a message that reads the source again when retried, so a corrected
+            // document or mapping is picked up.
+            let retry = IngestMessage {
+                integration: key.integration.clone(),
+                kind: subject.kind,
+                source_id: subject.source_id.clone(),
+                version: subject.version.clone(),
+                via: "retry".into(),
+            };
+            super::map::park(env, &retry, subject.number.clone(), why.clone()).await?;
             Ok(PostOutcome::Parked(why))
         }
         Ok(Progress::Unsettled(retry_in)) => {

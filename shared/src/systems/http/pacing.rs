@@ -3,28 +3,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// A published request budget: at most `requests` in any `window`, and at most `concurrent` in
-/// flight. Pacing to it makes a 429 the exception instead of the way limits are discovered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateBudget {
-    pub requests: u32,
-    pub window_secs: u64,
-    #[serde(default)]
-    pub concurrent: Option<usize>,
-}
-
-impl RateBudget {
-    pub fn per_second(requests: u32) -> Self {
-        Self {
-            requests,
-            window_secs: 1,
-            concurrent: None,
-        }
-    }
-}
+pub use crate::config::RateBudget;
 
 /// Paces requests to a [`RateBudget`] with a GCRA limiter (governor) and a semaphore.
 ///
