@@ -2,7 +2,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, Money};
+use super::{BankAccount, CodingRow, Company, Currency, LineKind, Money, PaymentTerms, TaxLine};
 
 /// Which integration a document travels through (`../shared/DESIGN.md`, "The five integrations").
 /// A short, stable, colon-free name: it is part of ledger keys and dedup ids.
@@ -77,6 +77,16 @@ pub struct InvoiceLine {
     pub po_number: Option<String>,
     /// The line of `po_number` this line bills, when the source says (Coupa `order-line-num`).
     pub po_line_num: Option<u32>,
+    /// Account, item or category line; account when the source does not say.
+    #[serde(default)]
+    pub kind: LineKind,
+    /// Tax the source states on this line.
+    #[serde(default)]
+    pub tax: Vec<TaxLine>,
+    /// The line's split over accounts / dimensions (Basware coding rows, Concur allocations);
+    /// empty means `account` codes the whole line.
+    #[serde(default)]
+    pub coding: Vec<CodingRow>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,14 +96,42 @@ pub enum InvoiceKind {
     CreditNote,
 }
 
+/// Whether the source releases a document for posting, decided by the source's conversion
+/// from the source's own rules (Coupa: status `approved`; Concur: `docStatus` `READY`;
+/// Basware: `processingStatus` `WaitingForTransfer`; F&O / B1: approved and not cancelled).
+/// Flows check this, never a source's status string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    Ready,
+    /// Not to be posted (yet); the reason is for people (the audit trail, a skip message).
+    NotReady(String),
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Readiness::Ready)
+    }
+}
+
+/// A document decoded without a readiness (written before there was one) is not ready: nothing
+/// is posted that its source did not release.
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness::NotReady("readiness not recorded".to_string())
+    }
+}
+
 /// A supplier invoice or credit note, as read from the source. A credit note's amounts keep
-/// the sign the source gives them (Coupa shows them negative).
+/// the sign the source gives them (Coupa shows them negative). Filled by Coupa, Concur
+/// (invoice payment requests), Basware (accounting documents) and SAP Business One.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
     pub source_id: String,
     /// Source version (an instant); part of the dedup id.
     pub version: DateTime<Utc>,
     pub kind: InvoiceKind,
+    /// The source's status as given, for display; whether to post is `readiness`.
     pub status: String,
     /// The supplier's own invoice number (BC `vendorInvoiceNumber`).
     pub number: String,
@@ -101,6 +139,29 @@ pub struct Invoice {
     pub invoice_date: NaiveDate,
     pub total: Money,
     pub lines: Vec<InvoiceLine>,
+    /// Whether the source releases it for posting, set by the source's conversion.
+    #[serde(default)]
+    pub readiness: Readiness,
+    /// The company / legal entity it is addressed to in the source (Basware `companyCode`,
+    /// Concur `companyId`), when the source has several.
+    #[serde(default)]
+    pub company: Option<Company>,
+    /// Whether line amounts and prices include tax (F&O `IsPricesIncludeSalesTax`, B1 prices
+    /// after VAT); `total` is always the gross total.
+    #[serde(default)]
+    pub amounts_include_tax: bool,
+    /// Tax stated for the whole document (Basware `taxCode` / `taxSum1`, B1 `VatSum`), besides
+    /// or instead of tax on the lines.
+    #[serde(default)]
+    pub tax: Vec<TaxLine>,
+    #[serde(default)]
+    pub due_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub payment_terms: Option<PaymentTerms>,
+    /// The bank account the invoice asks to be paid into (Basware `supplierBankIBAN`). Boxed:
+    /// rarely there, and large.
+    #[serde(default)]
+    pub bank_account: Option<Box<BankAccount>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +177,14 @@ pub struct PurchaseOrderLine {
     /// Unit of measure code ("EA", "HR"), when the source gives one.
     pub uom: Option<String>,
     pub account: AccountCoding,
+    /// Account, item or category line; account when the source does not say.
+    #[serde(default)]
+    pub kind: LineKind,
+    #[serde(default)]
+    pub tax: Vec<TaxLine>,
+    /// The line's split over accounts / dimensions; empty means `account` codes the whole line.
+    #[serde(default)]
+    pub coding: Vec<CodingRow>,
 }
 
 /// A purchase order, as read from the source.
@@ -134,6 +203,14 @@ pub struct PurchaseOrder {
     pub order_date: Option<NaiveDate>,
     pub currency: Currency,
     pub lines: Vec<PurchaseOrderLine>,
+    /// The company / legal entity the order belongs to in the source (B1 company / branch).
+    #[serde(default)]
+    pub company: Option<Company>,
+    /// Whether line prices include tax (F&O `ArePricesIncludingSalesTax`).
+    #[serde(default)]
+    pub amounts_include_tax: bool,
+    #[serde(default)]
+    pub payment_terms: Option<PaymentTerms>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

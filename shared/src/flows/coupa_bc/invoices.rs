@@ -33,7 +33,7 @@ pub(super) async fn map_invoice<Q: Queue, S: Store, C: Clock>(
         AuditStatus::Mapped,
     )
     .with_invoice(&invoice);
-    if invoice.status != "approved" {
+    if !invoice.readiness.is_ready() {
         let why = format!("status is '{}', not approved: not posted", invoice.status);
         return map::skip(env, msg, audit, why).await;
     }

@@ -488,7 +488,17 @@ mod tests {
                 },
                 po_number: None,
                 po_line_num: None,
+                kind: crate::model::LineKind::Account,
+                tax: vec![],
+                coding: vec![],
             }],
+            readiness: crate::model::Readiness::Ready,
+            company: None,
+            amounts_include_tax: false,
+            tax: vec![],
+            due_date: None,
+            payment_terms: None,
+            bank_account: None,
         }
     }
 

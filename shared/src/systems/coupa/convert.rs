@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use super::wire;
 use crate::model::{
-    AccountCoding, Currency, Invoice, InvoiceKind, InvoiceLine, Money, PurchaseOrder,
-    PurchaseOrderLine, Supplier,
+    AccountCoding, Currency, Invoice, InvoiceKind, InvoiceLine, LineKind, Money, PurchaseOrder,
+    PurchaseOrderLine, Readiness, Supplier,
 };
 
 /// Why a Coupa document cannot be converted: "Coupa purchase order 12: field 'po-number' is
@@ -118,11 +118,19 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
             })?,
     };
 
+    let status = w.status.clone().unwrap_or_default();
+    // coupa.md §1.6: only an approved invoice is released for posting.
+    let readiness = if status == "approved" {
+        Readiness::Ready
+    } else {
+        Readiness::NotReady(format!("status is '{status}', not approved"))
+    };
+
     Ok(Invoice {
         source_id: w.id.to_string(),
         version,
         kind,
-        status: w.status.clone().unwrap_or_default(),
+        status,
         number,
         supplier,
         invoice_date,
@@ -131,6 +139,15 @@ pub fn invoice_from_wire(w: &wire::Invoice) -> Result<Invoice, ConversionError> 
             currency,
         },
         lines,
+        readiness,
+        // One Coupa instance is one set of books; the integration names the target company.
+        company: None,
+        // Coupa line prices are net; `total-with-taxes` is the gross total.
+        amounts_include_tax: false,
+        tax: Vec::new(),
+        due_date: None,
+        payment_terms: None,
+        bank_account: None,
     })
 }
 
@@ -175,6 +192,9 @@ fn line(l: &wire::InvoiceLine, index: usize) -> Result<InvoiceLine, String> {
                 format!("line {n}: field 'order-line-num': '{t}' is not a line number")
             })?),
         },
+        kind: LineKind::Account,
+        tax: Vec::new(),
+        coding: Vec::new(),
     })
 }
 
@@ -230,6 +250,9 @@ pub fn purchase_order_from_wire(w: &wire::PurchaseOrder) -> Result<PurchaseOrder
         order_date,
         currency,
         lines,
+        company: None,
+        amounts_include_tax: false,
+        payment_terms: None,
     })
 }
 
@@ -278,6 +301,9 @@ fn order_line(l: &wire::OrderLine, index: usize) -> Result<PurchaseOrderLine, St
             code: account.code(),
             segments: account.segments(),
         },
+        kind: LineKind::Account,
+        tax: Vec::new(),
+        coding: Vec::new(),
     })
 }
 
@@ -390,6 +416,26 @@ mod tests {
         v["invoice-lines"].as_array_mut().unwrap().push(second);
         let e = convert(v).unwrap_err().to_string();
         assert!(e.contains("the sum of the lines is too large"), "{e}");
+    }
+
+    #[test]
+    fn approved_invoice_is_ready_and_any_other_status_is_not() {
+        let inv = convert(sample()).unwrap();
+        assert_eq!(inv.status, "approved");
+        assert_eq!(inv.readiness, Readiness::Ready);
+
+        let mut v = sample();
+        v["status"] = "pending_approval".into();
+        let inv = convert(v).unwrap();
+        assert_eq!(inv.status, "pending_approval");
+        assert_eq!(
+            inv.readiness,
+            Readiness::NotReady("status is 'pending_approval', not approved".into())
+        );
+
+        let mut v = sample();
+        v.as_object_mut().unwrap().remove("status");
+        assert!(!convert(v).unwrap().readiness.is_ready());
     }
 
     #[test]
