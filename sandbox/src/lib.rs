@@ -11,6 +11,7 @@ pub mod coupa;
 pub mod demo;
 pub mod faults;
 pub mod moto;
+pub mod scenarios;
 
 mod query;
 mod ratelimit;

@@ -1,0 +1,208 @@
+//! The registry of sandbox scenarios: one per integration, each with its simulators, the
+//! configuration that points the connector at them, their secrets, their seeded data and the
+//! report of `mlc demo`. `mlc demo` and `mlc sandbox` run every scenario of [`all`] and name
+//! no system themselves.
+//!
+//! A new integration adds a module here (its simulators, seeding and report) and one entry
+//! in [`all`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
+use mlc_shared::runtime::DrainStats;
+use mlc_shared::steps::poll::PollReport;
+
+pub mod coupa_bc;
+
+/// The Coupa → Business Central scenario's configuration and secrets, for the tests and
+/// benchmarks that start its simulators themselves (re-exported by `mlc_cli::cmd::sandbox`).
+pub use coupa_bc::{config_toml, store_secrets};
+
+/// Every registered scenario, in the order `mlc demo` reports them.
+pub fn all() -> Vec<Box<dyn Scenario>> {
+    vec![Box::new(coupa_bc::CoupaBc)]
+}
+
+/// Every simulator of every registered scenario (`mlc sandbox` has a `--<name>` flag for each).
+pub fn simulators() -> Vec<Simulator> {
+    all().iter().flat_map(|s| s.simulators()).collect()
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One simulator a scenario starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Simulator {
+    /// Unique across the registry; also `mlc sandbox`'s flag (`--<name>`).
+    pub name: &'static str,
+    /// Where `mlc sandbox` listens by default.
+    pub default_addr: &'static str,
+}
+
+/// Listen addresses by simulator name; a simulator without one takes any free port.
+pub type Listen = BTreeMap<&'static str, SocketAddr>;
+
+/// An integration's sandbox, not yet started.
+pub trait Scenario: Send + Sync {
+    /// The scenario's name (its integration's).
+    fn name(&self) -> &'static str;
+    fn simulators(&self) -> Vec<Simulator>;
+    /// Starts the simulators (empty, not seeded).
+    fn start<'a>(&'a self, listen: &'a Listen) -> BoxFuture<'a, anyhow::Result<Box<dyn Sandbox>>>;
+}
+
+/// A part of the configuration: `[systems.*]` tables and `[[integrations]]` entries, each text
+/// ending with a newline. [`merged_config`] puts every scenario's together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFragment {
+    pub systems: String,
+    pub integrations: String,
+}
+
+/// One configuration for every fragment: `[runtime]` (the database and secrets file named),
+/// then every fragment's systems, then every fragment's integrations.
+pub fn merged_config(database: &str, secrets_file: &str, fragments: &[ConfigFragment]) -> String {
+    let mut out = format!(
+        r#"[runtime]
+database = "{database}"
+secrets_file = "{secrets_file}"
+workers = 4
+max_receives = 5
+visibility_timeout_secs = 60
+"#
+    );
+    for f in fragments {
+        out.push('\n');
+        out.push_str(&f.systems);
+    }
+    for f in fragments {
+        out.push('\n');
+        out.push_str(&f.integrations);
+    }
+    out
+}
+
+/// Stores a secret (name, value); the CLI passes its secrets file's `set`.
+pub type SetSecret<'a> = &'a dyn Fn(&str, &str) -> Result<(), SecretError>;
+
+/// What one poll-and-drain cycle of `mlc demo` left, handed to every scenario after it.
+pub struct Cycle<'a> {
+    /// 1-based.
+    pub number: usize,
+    /// This cycle's poll reports, by integration.
+    pub polls: &'a [(String, PollReport)],
+    /// This cycle's drain.
+    pub stats: &'a DrainStats,
+    /// The audit trail's posted items (all integrations, oldest first).
+    pub posted: &'a [AuditItem],
+    /// Documents parked now (all integrations).
+    pub parked: &'a [ParkedDoc],
+}
+
+/// Part of a scenario's demo report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// Printed as is (it may hold line breaks).
+    Line(String),
+    /// A title line, the table, then a blank line.
+    Table {
+        title: String,
+        headers: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+}
+
+impl Section {
+    pub fn line(text: impl Into<String>) -> Self {
+        Section::Line(text.into())
+    }
+
+    pub fn table(title: impl Into<String>, headers: &[&str], rows: Vec<Vec<String>>) -> Self {
+        Section::Table {
+            title: title.into(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows,
+        }
+    }
+}
+
+/// A scenario's running simulators.
+pub trait Sandbox: Send {
+    /// The systems and integration for `mlc run` against the simulators.
+    fn config(&self) -> ConfigFragment;
+    /// Stores the simulators' credentials under the secret names the configuration uses.
+    fn store_secrets(&self, set: SetSecret<'_>) -> Result<(), SecretError>;
+    /// Seeds `mlc sandbox`'s data: master data and `invoices` approved source documents.
+    fn seed(&mut self, invoices: usize);
+    /// What `mlc sandbox` prints about the simulators: URLs, credentials, inspection routes.
+    fn describe(&self) -> Vec<String>;
+
+    /// Seeds the demo's data (master data, `invoices` approved source documents and whatever
+    /// the demo's other flows need).
+    fn seed_demo(&mut self, invoices: usize);
+    /// [`Sandbox::config`] with the flows the demo turns on.
+    fn demo_config(&self) -> ConfigFragment;
+    /// Poll-and-drain cycles the demo needs.
+    fn demo_cycles(&self) -> usize;
+    /// Called after every cycle: may act on the simulators (as a person would between two
+    /// cycles) and returns what to print now.
+    fn after_cycle(&mut self, cycle: &Cycle<'_>) -> anyhow::Result<Vec<Section>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use mlc_shared::config::Config;
+
+    use super::*;
+
+    #[test]
+    fn simulator_names_are_unique_across_the_registry() {
+        let sims = simulators();
+        let names: BTreeSet<_> = sims.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), sims.len(), "{sims:?}");
+        for s in &sims {
+            s.default_addr
+                .parse::<SocketAddr>()
+                .expect("default address");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_scenario_merges_into_one_configuration_with_its_secrets() {
+        let mut sandboxes = Vec::new();
+        for s in all() {
+            sandboxes.push(s.start(&Listen::new()).await.unwrap());
+        }
+        let plain: Vec<_> = sandboxes.iter().map(|s| s.config()).collect();
+        let demo: Vec<_> = sandboxes.iter().map(|s| s.demo_config()).collect();
+        let text = merged_config("db", "secrets", &plain);
+        let plain = Config::parse(&text).unwrap();
+        let demo = Config::parse(&merged_config("db", "secrets", &demo)).unwrap();
+        assert_eq!(plain.integrations.len(), all().len());
+        assert_eq!(demo.integrations.len(), all().len());
+        assert!(demo.integrations.iter().all(|i| i.sync.purchase_orders));
+        assert!(plain.integrations.iter().all(|i| !i.sync.purchase_orders));
+
+        let stored = Mutex::new(Vec::new());
+        for s in &sandboxes {
+            s.store_secrets(&|name, value| {
+                stored
+                    .lock()
+                    .unwrap()
+                    .push((name.to_string(), value.to_string()));
+                Ok(())
+            })
+            .unwrap();
+        }
+        for (name, value) in stored.into_inner().unwrap() {
+            assert!(text.contains(&format!("\"{name}\"")), "{name} unused");
+            assert!(!value.is_empty(), "{name}");
+        }
+    }
+}
