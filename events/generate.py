@@ -168,13 +168,30 @@ def http_event(method, route_key, path, path_parameters, headers, body, received
     return event
 
 
-def webhook_event(signature):
+# The template's webhook routes: GET and POST on one shape that serves both URL forms,
+# /webhooks/<integration>/<channel> and the earlier /webhooks/<channel>/<integration> (an HTTP
+# API refuses two routes that differ only in their parameters' names).
+WEBHOOK_ROUTE = "/webhooks/{first}/{second}"
+
+
+def route(method):
+    return f"{method} {WEBHOOK_ROUTE}"
+
+
+def segments(first, second):
+    """The path parameters API Gateway gives for /webhooks/<first>/<second>."""
+    return {"first": first, "second": second}
+
+
+def webhook_event(signature, first="coupa", second=INTEGRATION):
+    """A Coupa call-out; by default on the URL of earlier versions, /webhooks/coupa/<integration>,
+    that Coupa instances are set up with."""
     body = compact(COUPA_INVOICE)
     return http_event(
         "POST",
-        "POST /webhooks/{source}/{integration}",
-        f"/webhooks/coupa/{INTEGRATION}",
-        {"source": "coupa", "integration": INTEGRATION},
+        route("POST"),
+        f"/webhooks/{first}/{second}",
+        segments(first, second),
         {
             "accept": "application/json",
             "content-type": "application/json",
@@ -191,8 +208,8 @@ def webhook_event(signature):
 
 def bc_notification_event():
     """A BC change notification (business-central.md A8): a thin batch, one purchase invoice
-    changed, carrying the subscription's clientState. It comes by POST, so through the
-    generic `POST /webhooks/{source}/{integration}` route."""
+    changed, carrying the subscription's clientState, by POST on the URL of a subscription
+    made by an earlier version, /webhooks/bc/<integration>."""
     body = compact(
         {
             "value": [
@@ -209,9 +226,9 @@ def bc_notification_event():
     )
     return http_event(
         "POST",
-        "POST /webhooks/{source}/{integration}",
+        route("POST"),
         f"/webhooks/bc/{INTEGRATION}",
-        {"source": "bc", "integration": INTEGRATION},
+        segments("bc", INTEGRATION),
         {"content-type": "application/json; charset=utf-8"},
         body,
         "2024-03-31T23:20:10+00:00",
@@ -224,13 +241,12 @@ BC_VALIDATION_TOKEN = "b1d8a9e0f3c24c7e9a5d6b2f1e0c3a7d"
 def bc_handshake_event():
     """BC's validation handshake on creating or renewing a subscription (A8):
     `notificationUrl?validationToken=<token>`, no body. Its method is undocumented; this is
-    the GET, through the template's `GET /webhooks/bc/{integration}` route (no `source`
-    path parameter there)."""
+    the GET, through the template's GET route."""
     return http_event(
         "GET",
-        "GET /webhooks/bc/{integration}",
+        route("GET"),
         f"/webhooks/bc/{INTEGRATION}",
-        {"integration": INTEGRATION},
+        segments("bc", INTEGRATION),
         {},
         None,
         "2024-03-31T23:00:00+00:00",
@@ -377,6 +393,8 @@ def post_batch():
 if __name__ == "__main__":
     write("webhook-coupa.json", webhook_event(good_signature))
     write("webhook-coupa-bad-signature.json", webhook_event(bad_signature))
+    # The same call-out on the URL of this version: /webhooks/<integration>/<channel>.
+    write("webhook-coupa-new-route.json", webhook_event(good_signature, INTEGRATION, "coupa"))
     # With a SAM `Schedule` event and `Input`, Lambda receives the Input itself. The template's
     # schedules run every configured integration (PollIntegration "*").
     write("schedule-poll.json", {"integrations": "*", "task": "poll"})

@@ -154,9 +154,12 @@ const POLICIES: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
-const WEBHOOK_ROUTE_PATH: &str = "/webhooks/{source}/{integration}";
-/// BC's handshake route (GET); BC's POSTs take the generic route.
-const BC_ROUTE_PATH: &str = "/webhooks/bc/{integration}";
+/// The one route shape of both URL forms, `/webhooks/<integration>/<channel>` and the earlier
+/// `/webhooks/<channel>/<integration>`, for GET and POST (`functions/common/src/webhook.rs`
+/// reads the two segments either way).
+const WEBHOOK_ROUTE_PATH: &str = "/webhooks/{first}/{second}";
+/// The webhook channels of the sample integration's flow (Coupa call-outs, BC notifications).
+const CHANNELS: &[&str] = &["coupa", "bc"];
 /// The value of the client state secret the BC samples carry.
 const SAMPLE_BC_CLIENT_STATE: &str = "mlc-sample-client-state";
 /// The value of the `coupa-webhook-secret` secret the sample webhook is signed with.
@@ -490,35 +493,105 @@ fn routed(routes: &BTreeSet<(String, String)>, method: &str, path: &str) -> bool
 }
 
 #[test]
-fn the_webhook_is_the_http_api_route_of_the_contract() {
+fn the_webhooks_are_get_and_post_on_one_route_shape_for_both_url_forms() {
     let t = template();
     let routes = webhook_routes(&t);
-    assert!(
-        routes.contains(&("POST".into(), WEBHOOK_ROUTE_PATH.into())),
-        "{routes:?}"
-    );
-    assert!(routed(&routes, "POST", "/webhooks/coupa/coupa-bc"));
-    // Coupa is POST-only.
-    for method in ["GET", "PUT", "DELETE", "PATCH"] {
-        assert!(
-            !routed(&routes, method, "/webhooks/coupa/coupa-bc"),
-            "{method} reaches the Coupa webhook: {routes:?}"
-        );
+    let want: BTreeSet<(String, String)> = ["GET", "POST"]
+        .iter()
+        .map(|m| (m.to_string(), WEBHOOK_ROUTE_PATH.to_string()))
+        .collect();
+    assert_eq!(routes, want);
+    for channel in CHANNELS {
+        let new_form = format!("/webhooks/{SAMPLE_INTEGRATION}/{channel}");
+        // The URLs Coupa instances and BC subscriptions of earlier versions were given.
+        let old_form = format!("/webhooks/{channel}/{SAMPLE_INTEGRATION}");
+        for path in [&new_form, &old_form] {
+            for method in ["GET", "POST"] {
+                assert!(routed(&routes, method, path), "{method} {path}: {routes:?}");
+            }
+            // Not ANY: no other method reaches (and bills) the function.
+            for method in ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
+                assert!(
+                    !routed(&routes, method, path),
+                    "{method} {path} reaches the webhook: {routes:?}"
+                );
+            }
+        }
+    }
+    assert!(!routed(&routes, "POST", "/webhooks/coupa-bc"));
+    assert!(!routed(&routes, "POST", "/webhooks/coupa-bc/coupa/extra"));
+}
+
+#[test]
+fn no_two_routes_differ_only_in_their_parameter_names() {
+    // An HTTP API refuses `/webhooks/{source}/{integration}` next to
+    // `/webhooks/{first}/{second}` (CloudFormation fails the deployment; cfn-lint does not see
+    // it): at one position of one path, every route names its variable alike.
+    let t = template();
+    let routes = webhook_routes(&t);
+    let mut names: BTreeMap<(String, usize), String> = BTreeMap::new();
+    for (_, path) in &routes {
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let Some(var) = seg.strip_prefix('{').and_then(|v| v.strip_suffix('}')) else {
+                continue;
+            };
+            let prefix = segs[..i].join("/");
+            let seen = names
+                .entry((prefix.clone(), i))
+                .or_insert_with(|| var.to_string());
+            assert_eq!(seen, var, "/{prefix}/{{…}}: {routes:?}");
+        }
     }
 }
 
 #[test]
-fn the_bc_notification_route_takes_get_and_post() {
-    // BC's handshake method is undocumented (business-central.md A8): both must arrive.
+fn the_webhook_api_is_throttled_by_parameters_with_sensible_defaults() {
+    // Unauthenticated callers must not take the account's Lambda concurrency (the mapper and
+    // poster share it): the stage throttles every route, all clients together.
     let t = template();
-    let routes = webhook_routes(&t);
-    assert!(
-        routes.contains(&("GET".into(), BC_ROUTE_PATH.into())),
-        "{routes:?}"
+    let api = &resource(&t, "WebhookApi")["Properties"];
+    let settings = &api["DefaultRouteSettings"];
+    assert_eq!(
+        as_ref(&settings["ThrottlingRateLimit"]),
+        Some("WebhookThrottlingRateLimit")
     );
-    assert!(routed(&routes, "GET", "/webhooks/bc/coupa-bc"));
-    assert!(routed(&routes, "POST", "/webhooks/bc/coupa-bc"));
-    assert_eq!(routes.len(), 2, "exactly the two routes: {routes:?}");
+    assert_eq!(
+        as_ref(&settings["ThrottlingBurstLimit"]),
+        Some("WebhookThrottlingBurstLimit")
+    );
+    // No route is exempted.
+    assert!(api["RouteSettings"].is_null(), "{:?}", api["RouteSettings"]);
+    let p = &t["Parameters"];
+    let (rate, burst) = (
+        &p["WebhookThrottlingRateLimit"],
+        &p["WebhookThrottlingBurstLimit"],
+    );
+    for (name, param, quota) in [("rate", rate, 10_000), ("burst", burst, 5_000)] {
+        assert_eq!(s(&param["Type"]), "Number", "{name}");
+        // 0 would refuse every call-out; above the account quota means nothing.
+        assert!(int(&param["MinValue"]) >= 1, "{name}");
+        assert!(int(&param["MaxValue"]) <= quota, "{name}");
+        let default = int(&param["Default"]);
+        assert!(
+            (int(&param["MinValue"])..=int(&param["MaxValue"])).contains(&default),
+            "{name}"
+        );
+    }
+    assert_eq!(int(&rate["Default"]), 50);
+    assert_eq!(int(&burst["Default"]), 100);
+    // Both are in the console's parameter groups.
+    let groups = t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        .as_sequence()
+        .expect("ParameterGroups");
+    let grouped: BTreeSet<&str> = groups
+        .iter()
+        .flat_map(|g| g["Parameters"].as_sequence().expect("Parameters").iter())
+        .map(s)
+        .collect();
+    for name in ["WebhookThrottlingRateLimit", "WebhookThrottlingBurstLimit"] {
+        assert!(grouped.contains(name), "{name} is in no parameter group");
+    }
 }
 
 #[test]
@@ -587,9 +660,9 @@ fn schedule_input(t: &Value, props: &Value, value: Option<&str>) -> Json {
 }
 
 #[test]
-fn the_poller_renews_the_bc_subscriptions_every_12_hours() {
-    // BC subscriptions live 3 days (business-central.md A8); renewal every 12 hours leaves
-    // several attempts before one expires.
+fn the_poller_renews_the_webhook_subscriptions_every_12_hours() {
+    // It runs each flow's generic upkeep. BC subscriptions live 3 days (business-central.md
+    // A8); renewal every 12 hours leaves several attempts before one expires.
     let t = template();
     let events = resource(&t, "PollerFunction")["Properties"]["Events"]
         .as_mapping()
@@ -612,6 +685,12 @@ fn the_poller_renews_the_bc_subscriptions_every_12_hours() {
     // Its own rule name, distinct from the poll's.
     let name = |ev: &str| as_sub(&events[ev]["Properties"]["Name"]).expect("Name: !Sub");
     assert_ne!(name("Poll"), name("RenewSubscriptions"));
+    // Described as what it is for every flow, not for one system.
+    let description = as_sub(&p["Description"]).expect("Description: !Sub");
+    assert!(
+        description.contains("webhook subscriptions") && !description.contains("BC"),
+        "{description}"
+    );
 }
 
 #[test]
@@ -1336,19 +1415,43 @@ fn parameters_have_the_documented_defaults() {
     assert_eq!(s(&p["PollSchedule"]["Default"]), "rate(5 minutes)");
     assert_eq!(s(&p["AlarmTopicArn"]["Default"]), "");
     assert_eq!(int(&p["SecretTtlSeconds"]["Default"]), 300);
+    assert_eq!(int(&p["WebhookThrottlingRateLimit"]["Default"]), 50);
+    assert_eq!(int(&p["WebhookThrottlingBurstLimit"]["Default"]), 100);
 }
 
 #[test]
 fn outputs_give_the_webhook_url_queue_urls_and_table_names() {
     let t = template();
     let outputs = t["Outputs"].as_mapping().expect("Outputs");
-    let webhook = as_sub(&outputs["CoupaWebhookUrl"]["Value"]).expect("webhook URL");
-    assert!(webhook.starts_with("https://${WebhookApi}.execute-api."));
-    // Per integration: the user puts the integration's name in place of {integration}.
-    assert!(webhook.ends_with("/webhooks/coupa/{integration}"));
-    let bc = as_sub(&outputs["BcNotificationUrl"]["Value"]).expect("BC notification URL");
-    assert!(bc.starts_with("https://${WebhookApi}.execute-api."));
-    assert!(bc.ends_with("/webhooks/bc/{integration}"));
+    let base = as_sub(&outputs["WebhookBaseUrl"]["Value"]).expect("webhook base URL");
+    assert!(base.starts_with("https://${WebhookApi}.execute-api."));
+    assert!(base.ends_with("/webhooks"));
+    // The URL form of this version, and that the earlier one still works.
+    let said = s(&outputs["WebhookBaseUrl"]["Description"]);
+    assert!(
+        said.contains("{WebhookBaseUrl}/<integration>/<channel>")
+            && said.contains("{WebhookBaseUrl}/<channel>/<integration>"),
+        "{said}"
+    );
+    // Per integration: the user puts the integration's name in place of {integration}; the
+    // channel is the flow's.
+    for (output, channel) in [("CoupaWebhookUrl", "coupa"), ("BcNotificationUrl", "bc")] {
+        let url = as_sub(&outputs[output]["Value"]).expect("a webhook URL");
+        assert_eq!(url, format!("{base}/{{integration}}/{channel}"), "{output}");
+        let routes = webhook_routes(&t);
+        let example = url
+            .trim_start_matches(base)
+            .replace("{integration}", SAMPLE_INTEGRATION);
+        assert!(
+            routed(&routes, "POST", &format!("/webhooks{example}")),
+            "{output}: {example}"
+        );
+        let said = s(&outputs[output]["Description"]);
+        assert!(
+            said.contains(&format!("/webhooks/{channel}/{{integration}} still works")),
+            "{output}: {said}"
+        );
+    }
     let mut queue_urls = BTreeSet::new();
     let mut tables = BTreeSet::new();
     for (_, o) in outputs {
@@ -1401,7 +1504,9 @@ fn samconfig_points_at_the_template_and_deploys_with_iam() {
 
 // ------------------------------------------------------------------------------- events
 
-fn check_webhook_shape(e: &Json, t: &Value) -> String {
+/// A Coupa call-out sample on `/webhooks/<first>/<second>`: an HTTP API v2 event of the
+/// template's POST route, with that route's path parameters. Returns its body.
+fn check_webhook_shape(e: &Json, t: &Value, (first, second): (&str, &str)) -> String {
     assert_eq!(e["version"], "2.0");
     assert_eq!(e["routeKey"], format!("POST {WEBHOOK_ROUTE_PATH}"));
     assert!(webhook_routes(t).contains(&("POST".into(), WEBHOOK_ROUTE_PATH.into())));
@@ -1409,13 +1514,11 @@ fn check_webhook_shape(e: &Json, t: &Value) -> String {
     assert_eq!(e["requestContext"]["http"]["method"], "POST");
     assert_eq!(e["requestContext"]["http"]["path"], e["rawPath"]);
     assert_eq!(e["isBase64Encoded"], false);
-    let source = e["pathParameters"]["source"].as_str().expect("source");
-    let integration = e["pathParameters"]["integration"]
-        .as_str()
-        .expect("integration");
-    assert_eq!(source, "coupa");
-    assert_eq!(integration, SAMPLE_INTEGRATION);
-    assert_eq!(e["rawPath"], format!("/webhooks/{source}/{integration}"));
+    assert_eq!(
+        e["pathParameters"],
+        serde_json::json!({"first": first, "second": second})
+    );
+    assert_eq!(e["rawPath"], format!("/webhooks/{first}/{second}"));
     // HTTP API v2 lower-cases header names.
     let headers = e["headers"].as_object().expect("headers");
     assert!(headers.keys().all(|k| *k == k.to_lowercase()));
@@ -1446,7 +1549,8 @@ fn signature_of(e: &Json) -> String {
 fn the_webhook_sample_is_signed_with_the_sample_secret() {
     let t = template();
     let e = event("webhook-coupa.json");
-    let body = check_webhook_shape(&e, &t);
+    // The URL of earlier versions, that Coupa instances are set up with.
+    let body = check_webhook_shape(&e, &t, ("coupa", SAMPLE_INTEGRATION));
     assert_eq!(
         signature_of(&e),
         hmac_hex(SAMPLE_WEBHOOK_SECRET, body.as_bytes())
@@ -1454,11 +1558,30 @@ fn the_webhook_sample_is_signed_with_the_sample_secret() {
 }
 
 #[test]
+fn the_new_route_sample_is_the_same_call_out_on_integration_then_channel() {
+    let t = template();
+    let old = event("webhook-coupa.json");
+    let mut new = event("webhook-coupa-new-route.json");
+    let body = check_webhook_shape(&new, &t, (SAMPLE_INTEGRATION, "coupa"));
+    assert_eq!(
+        signature_of(&new),
+        hmac_hex(SAMPLE_WEBHOOK_SECRET, body.as_bytes())
+    );
+    // Nothing else differs (API Gateway's request id aside).
+    for key in ["rawPath", "pathParameters"] {
+        new[key] = old[key].clone();
+    }
+    new["requestContext"]["http"]["path"] = old["requestContext"]["http"]["path"].clone();
+    new["requestContext"]["requestId"] = old["requestContext"]["requestId"].clone();
+    assert_eq!(new, old);
+}
+
+#[test]
 fn the_bad_signature_sample_differs_only_in_its_signature() {
     let t = template();
     let good = event("webhook-coupa.json");
     let mut bad = event("webhook-coupa-bad-signature.json");
-    let body = check_webhook_shape(&bad, &t);
+    let body = check_webhook_shape(&bad, &t, ("coupa", SAMPLE_INTEGRATION));
     let sig = signature_of(&bad);
     assert_eq!(sig.len(), 64, "well-formed hex");
     assert_ne!(sig, hmac_hex(SAMPLE_WEBHOOK_SECRET, body.as_bytes()));
@@ -1659,9 +1782,10 @@ fn check_bc_shape(e: &Json, t: &Value, method: &str) {
     );
     assert_eq!(e["requestContext"]["http"]["method"], method);
     assert_eq!(e["requestContext"]["http"]["path"], e["rawPath"]);
+    // The URL of a subscription made by an earlier version.
     let integration = SAMPLE_INTEGRATION;
     assert_eq!(e["rawPath"], format!("/webhooks/bc/{integration}"));
-    // The path parameters are exactly the route's variables.
+    // The path parameters are exactly the route's variables, one per segment.
     let params = e["pathParameters"].as_object().expect("pathParameters");
     let vars: BTreeSet<&str> = path
         .split('/')
@@ -1671,10 +1795,10 @@ fn check_bc_shape(e: &Json, t: &Value, method: &str) {
         params.keys().map(String::as_str).collect::<BTreeSet<_>>(),
         vars
     );
-    assert_eq!(params["integration"], integration);
-    if let Some(source) = params.get("source") {
-        assert_eq!(source, "bc");
-    }
+    assert_eq!(
+        e["pathParameters"],
+        serde_json::json!({"first": "bc", "second": integration})
+    );
     let headers = e["headers"].as_object().expect("headers");
     assert!(headers.keys().all(|k| *k == k.to_lowercase()));
     assert_eq!(e["isBase64Encoded"], false);
@@ -1712,6 +1836,30 @@ fn the_bc_handshake_sample_is_a_get_with_a_validation_token_and_no_body() {
     assert!(!token.is_empty());
     assert_eq!(e["rawQueryString"], format!("validationToken={token}"));
     assert!(e.get("body").is_none_or(Json::is_null));
+}
+
+#[test]
+fn every_sample_event_is_checked_here_and_listed_in_the_readme() {
+    let src = read("infra/tests/template.rs");
+    let readme = read("events/README.md");
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("events")).expect("events/") {
+        let name = entry.expect("dir entry").file_name();
+        let name = name.to_string_lossy();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        n += 1;
+        assert!(
+            src.contains(&format!("event(\"{name}\")")),
+            "events/{name} is checked by no test of infra/tests/template.rs"
+        );
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "events/{name} is not in events/README.md"
+        );
+    }
+    assert!(n > 0, "no sample events");
 }
 
 fn s_json(v: &Json) -> &str {

@@ -16,12 +16,17 @@
 //!
 //! Tasks:
 //!
-//! * `poll`: poll from the watermark, enqueue, advance; re-enqueue parked documents.
-//! * `renew_subscriptions`: make sure the integration's BC webhook subscriptions exist and have
-//!   more than `renew_before_hours` to live (they expire after three days). The client state is
-//!   read through the secrets cache. An integration without `sync.notifications` has nothing to
-//!   renew: a no-op, not an error.
+//! * `poll`: poll from the watermark, enqueue, advance; re-enqueue parked documents; then audit
+//!   the dead-letter queues (a `dead_lettered` audit item for every dead letter that has none).
+//!   Over several integrations the audit runs once, after all of them, not once per
+//!   integration: it reads both dead-letter queues whole, whichever integration was polled.
+//! * `renew_subscriptions`: the scheduled upkeep of each integration's flow: make sure its
+//!   webhook subscriptions exist and have long enough to live (Business Central's expire after
+//!   three days). Secrets are read through the secrets cache. An integration without webhook
+//!   subscriptions has nothing to renew: a no-op, not an error.
 
+use mlc_shared::steps::StepError;
+use mlc_shared::steps::poll::PollReport;
 use serde_json::{Value, json};
 
 use crate::Context;
@@ -85,7 +90,11 @@ pub async fn handle(ctx: &Context, input: Value) -> anyhow::Result<Value> {
             let mut results = Vec::with_capacity(names.len());
             let mut failed = Vec::new();
             for name in names {
-                match run(ctx, task, &name).await {
+                let outcome = match task {
+                    Task::Poll => poll_one(ctx, &name).await.map(|r| report(&name, &r)),
+                    Task::RenewSubscriptions => renew(ctx, &name).await,
+                };
+                match outcome {
                     Ok(out) => results.push(out),
                     Err(e) => {
                         let error = format!("{e:#}");
@@ -102,7 +111,11 @@ pub async fn handle(ctx: &Context, input: Value) -> anyhow::Result<Value> {
                     }
                 }
             }
-            Ok(json!({"task": task.name(), "results": results, "failed": failed}))
+            let mut answer = json!({"task": task.name(), "results": results, "failed": failed});
+            if task == Task::Poll {
+                audit_dead_letters(ctx, &mut answer).await;
+            }
+            Ok(answer)
         }
     }
 }
@@ -146,13 +159,64 @@ fn targets(
 
 async fn run(ctx: &Context, task: Task, name: &str) -> anyhow::Result<Value> {
     match task {
-        Task::Poll => poll(ctx, name).await,
+        // One integration: its poll and the dead-letter audit, as before.
+        Task::Poll => {
+            let r = ctx.pipeline.poll_integration(name).await?;
+            Ok(report(name, &r))
+        }
         Task::RenewSubscriptions => renew(ctx, name).await,
     }
 }
 
-async fn poll(ctx: &Context, name: &str) -> anyhow::Result<Value> {
-    let r = ctx.pipeline.poll_integration(name).await?;
+/// One integration's poll within a poll of several, without the dead-letter audit (run once
+/// after all of them by [`audit_dead_letters`]). `Pipeline::poll_all` does that too, but stops
+/// at the first integration whose failure is not systemic and leaves backed-off integrations
+/// out of its answer; here every integration is polled and reported whatever the others did.
+/// Otherwise what `Pipeline::poll_integration` does: a backed-off integration is not polled,
+/// and a systemic failure backs it off.
+async fn poll_one(ctx: &Context, name: &str) -> anyhow::Result<PollReport> {
+    let p = &ctx.pipeline;
+    let flow = p
+        .flow(name)
+        .ok_or_else(|| anyhow::anyhow!("integration '{name}' is not configured"))?;
+    if let Some(left) = p.backoffs.remaining(name) {
+        anyhow::bail!(
+            "integration '{name}' is backed off after a systemic failure ({}s left): not polled",
+            left.as_secs()
+        );
+    }
+    match flow.poll(&p.env).await {
+        Ok(r) => Ok(r),
+        // The integration cannot work now (credentials refused, a secret missing): spare it
+        // the next cycles too, as the runtime does.
+        Err(StepError::Systemic { reason, after }) => {
+            let wait = p.backoffs.back_off(name, after, &reason);
+            anyhow::bail!(
+                "polling integration '{name}': {reason} (backed off for {}s)",
+                wait.as_secs()
+            )
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("polling integration '{name}'"))),
+    }
+}
+
+/// Audits the dead-letter queues once for a poll of several integrations and puts the outcome
+/// in `answer`: `dead_letters` (how many documents are dead-lettered), or `dead_letters_error`.
+/// A failed audit is no integration's failure: it is logged with [`TASK_FAILED`] (so the alarm
+/// counts it) and the invocation still succeeds; the next poll audits again.
+async fn audit_dead_letters(ctx: &Context, answer: &mut Value) {
+    match ctx.pipeline.audit_dead_letters().await {
+        Ok(n) => answer["dead_letters"] = json!(n),
+        Err(e) => {
+            let error = format!("auditing the dead-letter queues: {e}");
+            tracing::error!(task = "audit_dead_letters", error, "{TASK_FAILED}");
+            answer["dead_letters_error"] = json!(error);
+        }
+    }
+}
+
+/// The answer for one integration's poll.
+fn report(name: &str, r: &PollReport) -> Value {
     let others: serde_json::Map<String, Value> = r
         .others
         .iter()
@@ -166,7 +230,7 @@ async fn poll(ctx: &Context, name: &str) -> anyhow::Result<Value> {
         others = %others,
         "polled"
     );
-    Ok(json!({
+    json!({
         "integration": name,
         "task": "poll",
         "pages": r.pages,
@@ -175,7 +239,7 @@ async fn poll(ctx: &Context, name: &str) -> anyhow::Result<Value> {
         "unreadable": r.unreadable,
         "watermark_advanced": r.watermark_advanced,
         "window": r.window.map(|w| json!({ "from": w.lower.to_rfc3339(), "to": w.upper.to_rfc3339() })),
-    }))
+    })
 }
 
 async fn renew(ctx: &Context, name: &str) -> anyhow::Result<Value> {
@@ -185,7 +249,7 @@ async fn renew(ctx: &Context, name: &str) -> anyhow::Result<Value> {
         return Ok(json!({
             "integration": name,
             "task": "renew_subscriptions",
-            "skipped": "the integration has no webhook subscriptions (sync.notifications)",
+            "skipped": "the integration has no webhook subscriptions to renew",
         }));
     }
     let mut out = serde_json::Map::new();

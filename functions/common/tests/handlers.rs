@@ -131,6 +131,69 @@ async fn the_webhook_sample_is_accepted_and_queued() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_new_route_sample_and_the_earlier_route_shapes_reach_the_integrations_flow() {
+    let w = world().await;
+    // /webhooks/<integration>/<channel>, the form of this version.
+    let new: ApiGatewayV2httpRequest = event("webhook-coupa-new-route.json");
+    let resp = mlc_lambda::webhook::handle(&w.ctx, new.clone()).await;
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    assert_eq!(depth(&w, QueueName::Ingest).await, 1);
+
+    // The earlier URL through a template of an earlier version (its parameter names), and
+    // without parameters at all (the raw path): the same call-out, so the same message
+    // (FIFO deduplication keeps one).
+    let mut earlier: ApiGatewayV2httpRequest = event("webhook-coupa.json");
+    earlier.route_key = Some("POST /webhooks/{source}/{integration}".into());
+    earlier.path_parameters = [("source", "coupa"), ("integration", "coupa-bc")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut bare = earlier.clone();
+    bare.path_parameters.clear();
+    for (what, req) in [("earlier parameters", earlier), ("raw path", bare)] {
+        let resp = mlc_lambda::webhook::handle(&w.ctx, req).await;
+        assert_eq!(resp.status_code, 202, "{what}: {:?}", resp.body);
+    }
+    assert_eq!(depth(&w, QueueName::Ingest).await, 1);
+
+    // An unknown channel or integration is the flow's or the runtime's 404, nothing queued.
+    for (first, second) in [("coupa-bc", "nope"), ("nope", "coupa")] {
+        let mut req = new.clone();
+        req.path_parameters = [("first", first), ("second", second)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let resp = mlc_lambda::webhook::handle(&w.ctx, req).await;
+        assert_eq!(resp.status_code, 404, "{first}/{second}: {:?}", resp.body);
+    }
+    assert_eq!(depth(&w, QueueName::Ingest).await, 1);
+}
+
+#[test]
+fn every_sample_event_is_run_by_a_handler_test() {
+    // Here, or the BC samples in notifications.rs: a new sample with no test fails this.
+    let sources = [
+        include_str!("handlers.rs"),
+        include_str!("notifications.rs"),
+    ];
+    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        n += 1;
+        let call = format!("event(\"{name}\")");
+        assert!(
+            sources.iter().any(|src| src.contains(&call)),
+            "events/{name}: no test of functions/common/tests/handlers.rs or notifications.rs runs it"
+        );
+    }
+    assert!(n > 0, "{dir} holds no sample events");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_webhook_sample_with_a_bad_signature_gets_401_and_nothing_is_queued() {
     let w = world().await;
     let req: ApiGatewayV2httpRequest = event("webhook-coupa-bad-signature.json");
@@ -491,6 +554,75 @@ async fn a_poll_of_every_integration_reports_each_and_one_failure_stops_no_other
     assert_eq!(renew["failed"], serde_json::json!([]), "{renew}");
     assert_eq!(renew["results"].as_array().unwrap().len(), 2, "{renew}");
     assert!(renew["results"][0]["skipped"].is_string(), "{renew}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_of_several_integrations_audits_the_dead_letters_once() {
+    use mlc_shared::ports::{Audit, AuditFilter, AuditStatus};
+    let (coupa, bc) = common::simulators(Duration::from_secs(30)).await;
+    let sdk = common::sdk().await;
+    let settings = common::deployment(&sdk, "dl", &coupa, &bc, &[]).await;
+    let config = Config::parse(&two_integrations(&coupa, &bc)).unwrap();
+    let ctx = Context::new(config, settings, &sdk).await.unwrap();
+    // A dead letter whose worker died during every delivery, so nobody audited it.
+    let sample: SqsEvent = event("sqs-ingest-batch.json");
+    let r = &sample.records[0];
+    aws_sdk_sqs::Client::new(&sdk)
+        .send_message()
+        .queue_url(&ctx.settings.ingest_dlq_url)
+        .message_body(r.body.clone().unwrap())
+        .message_group_id(r.attributes["MessageGroupId"].clone())
+        .message_deduplication_id(r.attributes["MessageDeduplicationId"].clone())
+        .send()
+        .await
+        .unwrap();
+    // An audit peeks at every dead letter once (received, then visible again at once), so a
+    // dead letter's receive count counts the audits; this read is one more.
+    let q = &ctx.pipeline.env.queue;
+    let receives = || async {
+        let dead = q.dead_letters(QueueName::Ingest).await.unwrap();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        dead[0].receive_count
+    };
+    let before = receives().await;
+
+    let out = mlc_lambda::poller::handle(&ctx, event("schedule-poll.json"))
+        .await
+        .unwrap();
+    assert_eq!(out["failed"], serde_json::json!([]), "{out}");
+    assert_eq!(out["results"].as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(out["dead_letters"], 1, "{out}");
+    let after = receives().await;
+    assert_eq!(
+        after - before,
+        2,
+        "two integrations polled together, one audit (and this read)"
+    );
+
+    // One integration by name: its poll, then the audit, as before.
+    let one = mlc_lambda::poller::handle(&ctx, serde_json::json!({"integration": "coupa-bc"}))
+        .await
+        .unwrap();
+    assert_eq!(one["integration"], "coupa-bc", "{one}");
+    assert_eq!(receives().await - after, 2);
+
+    // The renewal does not audit.
+    let renew = mlc_lambda::poller::handle(&ctx, event("schedule-renew-subscriptions.json"))
+        .await
+        .unwrap();
+    assert!(renew.get("dead_letters").is_none(), "{renew}");
+
+    let audited = ctx
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::DeadLettered),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
 }
 
 // ------------------------------------------------------------------- the configuration secret

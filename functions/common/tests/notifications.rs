@@ -45,7 +45,9 @@ async fn world() -> World {
 
     let slot: Slot = Arc::default();
     let gateway = gateway(slot.clone()).await;
-    let notification_url = format!("{gateway}/webhooks/bc/coupa-bc");
+    // The form the stack output BcNotificationUrl gives: /webhooks/<integration>/<channel> (the
+    // samples carry the earlier /webhooks/bc/<integration>).
+    let notification_url = format!("{gateway}/webhooks/coupa-bc/bc");
 
     let sdk = common::sdk().await;
     let settings =
@@ -70,12 +72,12 @@ async fn world() -> World {
 }
 
 /// API Gateway (HTTP API, payload 2.0) in front of the webhook function, routed as the
-/// template routes: `POST /webhooks/{source}/{integration}` and `GET /webhooks/bc/{integration}`
-/// (no `source` parameter there); anything else is API Gateway's 404. Returns its base URL.
+/// template routes: `GET` and `POST /webhooks/{first}/{second}`; any other method is API
+/// Gateway's 404. Returns its base URL.
 async fn gateway(slot: Slot) -> String {
     async fn invoke(
         State(slot): State<Slot>,
-        Path((source, integration)): Path<(String, String)>,
+        Path((first, second)): Path<(String, String)>,
         Query(query): Query<HashMap<String, String>>,
         method: Method,
         uri: axum::http::Uri,
@@ -86,21 +88,15 @@ async fn gateway(slot: Slot) -> String {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         };
         let mut req = ApiGatewayV2httpRequest::default();
-        let route_key = match (method.as_str(), source.as_str()) {
-            ("POST", _) => {
-                req.path_parameters = HashMap::from([
-                    ("source".to_string(), source.clone()),
-                    ("integration".to_string(), integration.clone()),
-                ]);
-                "POST /webhooks/{source}/{integration}"
-            }
-            ("GET", "bc") => {
-                req.path_parameters =
-                    HashMap::from([("integration".to_string(), integration.clone())]);
-                "GET /webhooks/bc/{integration}"
-            }
+        let route_key = match method.as_str() {
+            "POST" => "POST /webhooks/{first}/{second}",
+            "GET" => "GET /webhooks/{first}/{second}",
             _ => return (StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}").into_response(),
         };
+        req.path_parameters = HashMap::from([
+            ("first".to_string(), first.clone()),
+            ("second".to_string(), second.clone()),
+        ]);
         req.version = Some("2.0".into());
         req.route_key = Some(route_key.into());
         req.request_context.route_key = Some(route_key.into());
@@ -125,10 +121,7 @@ async fn gateway(slot: Slot) -> String {
     }
 
     let app = axum::Router::new()
-        .route(
-            "/webhooks/{source}/{integration}",
-            axum::routing::any(invoke),
-        )
+        .route("/webhooks/{first}/{second}", axum::routing::any(invoke))
         .with_state(slot);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -188,11 +181,10 @@ async fn the_bc_handshake_sample_gets_exactly_its_token_back_as_plain_text() {
     assert_eq!(text_of(&resp), token, "the body is the token, nothing else");
     assert!(content_type(&resp).starts_with("text/plain"), "{resp:?}");
 
-    // The same handshake as a POST (through the generic route) is answered the same way.
+    // The same handshake as a POST is answered the same way.
     let mut post = req.clone();
     post.request_context.http.method = Method::POST;
-    post.route_key = Some("POST /webhooks/{source}/{integration}".into());
-    post.path_parameters.insert("source".into(), "bc".into());
+    post.route_key = Some("POST /webhooks/{first}/{second}".into());
     let resp = mlc_lambda::webhook::handle(&w.ctx, post).await;
     assert_eq!((resp.status_code, text_of(&resp)), (200, token.clone()));
     assert_eq!(ingest_depth(&w).await, 0, "a handshake queues nothing");
@@ -201,7 +193,7 @@ async fn the_bc_handshake_sample_gets_exactly_its_token_back_as_plain_text() {
     let mut plain = req;
     plain
         .path_parameters
-        .insert("integration".into(), "plain".into());
+        .insert("second".into(), "plain".into());
     plain.raw_path = Some("/webhooks/bc/plain".into());
     let resp = mlc_lambda::webhook::handle(&w.ctx, plain).await;
     assert_eq!(resp.status_code, 404, "{:?}", resp.body);
