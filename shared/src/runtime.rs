@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::flows::{self, SecretLookup, SharedFlow, Upkeep, WebhookReply, WebhookRequest};
 use crate::ports::{
-    AuditFilter, AuditStatus, Clock, Message, Queue, QueueName, Secrets, Step, Store,
+    AuditFilter, AuditStatus, Clock, Message, Queue, QueueError, QueueName, Secrets, Step, Store,
 };
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::PollReport;
@@ -78,6 +78,9 @@ pub struct Pipeline<Q, S, C> {
     pub retry: RetryPolicy,
     /// Integrations backed off after a systemic failure (per process or Lambda environment).
     pub backoffs: Backoffs,
+    /// How long a received message stays hidden; a running step's lease is renewed every
+    /// third of it.
+    pub visibility: Duration,
 }
 
 /// What to do with a delivered message after its step ran.
@@ -185,6 +188,8 @@ pub struct DrainStats {
     pub dead_lettered: u64,
     /// Deliveries given back because their integration was backed off.
     pub deferred: u64,
+    /// Deliveries whose receipt was no longer valid when settled (delivered again meanwhile).
+    pub lost_receipts: u64,
 }
 
 impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, C> {
@@ -222,6 +227,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 max_delay: Duration::from_secs(60),
             },
             backoffs: Backoffs::default(),
+            visibility: Duration::from_secs(cfg.runtime.visibility_timeout_secs.max(1)),
         })
     }
 
@@ -540,12 +546,46 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         m: Message,
         stats: &mut DrainStats,
     ) -> Result<(), StepError> {
-        let d = self
-            .run_message(queue, &m.body, m.receive_count, stats)
-            .await;
-        self.settle(queue, &m, &d, true)
-            .await
-            .map_err(|e| StepError::new("queue", e))
+        let d = self.run_leased(queue, &m, stats).await;
+        match self.settle(queue, &m, &d, true).await {
+            Ok(()) => Ok(()),
+            // Another delivery took over (the lease could not be kept): what this one did is
+            // recorded in the ledger, so the other ends as already done. Counted, not fatal.
+            Err(QueueError::UnknownReceipt { .. }) => {
+                stats.lost_receipts += 1;
+                tracing::warn!(
+                    queue = queue.as_str(),
+                    "receipt no longer valid when settling: the message was delivered again meanwhile"
+                );
+                Ok(())
+            }
+            Err(e) => Err(StepError::new("queue", e)),
+        }
+    }
+
+    /// Runs a delivered message's step while keeping its lease: every third of the visibility
+    /// timeout the message is hidden again for a whole timeout, so a step that outlives one
+    /// (a slow answer) never runs on two workers at once.
+    pub async fn run_leased(
+        &self,
+        queue: QueueName,
+        m: &Message,
+        stats: &mut DrainStats,
+    ) -> Delivery {
+        let every = (self.visibility / 3).max(Duration::from_millis(100));
+        let step = self.run_message(queue, &m.body, m.receive_count, stats);
+        tokio::pin!(step);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                d = &mut step => return d,
+                _ = beat.tick() => {
+                    if let Err(e) = self.env.queue.extend(queue, &m.receipt, self.visibility).await {
+                        tracing::warn!(queue = queue.as_str(), error = %e, "could not extend the message's lease");
+                    }
+                }
+            }
+        }
     }
 
     async fn audit_failure(
@@ -654,6 +694,7 @@ fn add(t: &mut DrainStats, l: &DrainStats) {
     t.failed_attempts += l.failed_attempts;
     t.dead_lettered += l.dead_lettered;
     t.deferred += l.deferred;
+    t.lost_receipts += l.lost_receipts;
 }
 
 /// (integration, document kind, source id) of a message body, best effort, for audit items

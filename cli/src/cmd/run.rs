@@ -47,6 +47,12 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             stats.failed_attempts,
             stats.dead_lettered
         );
+        if stats.lost_receipts > 0 {
+            println!(
+                "{} delivery(ies) finished after their message had been delivered again (the other delivery found the work done)",
+                stats.lost_receipts
+            );
+        }
         let backed_off = pipeline.backoffs.active();
         for (name, left, why) in &backed_off {
             println!(

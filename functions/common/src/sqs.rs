@@ -37,10 +37,7 @@ pub async fn handle_batch(ctx: &Context, queue: QueueName, event: SqsEvent) -> S
             body: record.body.clone().unwrap_or_default(),
             receive_count: receive_count(&record),
         };
-        let delivery = ctx
-            .pipeline
-            .run_message(queue, &message.body, message.receive_count, &mut stats)
-            .await;
+        let delivery = ctx.pipeline.run_leased(queue, &message, &mut stats).await;
         // Delays (a busy claim's lease, the backoff or the server's Retry-After, a backed-off
         // integration) are set on the message itself, so it does not come back after the
         // queue's visibility timeout instead; a poison message goes to the dead-letter queue now.

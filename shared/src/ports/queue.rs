@@ -38,6 +38,16 @@ pub trait Queue: Send + Sync {
         delay: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
+    /// Keeps a received message hidden for `by` from now (a heartbeat while its step runs),
+    /// keeping its receipt valid; a step that outlives the visibility timeout must never run on
+    /// two workers at once.
+    fn extend(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        by: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
     /// Moves a received message to the dead-letter queue now: no retry can make it succeed (an
     /// undecodable body, a document the source does not have), so it must not spend its
     /// remaining deliveries first.

@@ -85,6 +85,7 @@ macro_rules! contract {
             a_made_up_receipt_is_an_unknown_receipt,
             dead_letter_moves_a_received_message_now_and_the_group_goes_on,
             defer_hides_a_message_and_keeps_its_place_in_its_group,
+            extend_keeps_a_received_message_hidden_and_its_receipt_valid,
         );
         suite!(store, $store:
             racing_claims_from_two_handles_acquire_once,

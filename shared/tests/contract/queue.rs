@@ -335,3 +335,20 @@ pub async fn defer_hides_a_message_and_keeps_its_place_in_its_group<F: QueueFixt
     q.ack(Q, &again[0].receipt).await.unwrap();
     assert_eq!(bodies(&drain(q, Q).await), ["second"]);
 }
+
+pub async fn extend_keeps_a_received_message_hidden_and_its_receipt_valid<F: QueueFixture>() {
+    let f = F::new(SHORT).await;
+    let q = f.queue();
+    q.send(Q, vec![msg("g", "g1", "slow")]).await.unwrap();
+    let got = q.receive(Q, 1).await.unwrap();
+    f.pass(SHORT / 2).await;
+    // A heartbeat: hidden for a whole timeout from now.
+    q.extend(Q, &got[0].receipt, SHORT).await.unwrap();
+    f.pass(SHORT / 2 + MARGIN).await;
+    assert!(
+        q.receive(Q, 1).await.unwrap().is_empty(),
+        "past its first timeout, still hidden"
+    );
+    q.ack(Q, &got[0].receipt).await.unwrap();
+    assert_eq!(q.depth(Q).await.unwrap(), 0);
+}

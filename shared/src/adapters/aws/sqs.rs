@@ -323,6 +323,16 @@ impl Queue for SqsQueue {
         }
     }
 
+    /// `ChangeMessageVisibility` counts from now, which is what a heartbeat needs.
+    async fn extend(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        by: Duration,
+    ) -> Result<(), QueueError> {
+        self.retry_later(queue, receipt, by).await
+    }
+
     async fn dead_letter(&self, queue: QueueName, message: &Message) -> Result<(), QueueError> {
         let dlq = self.dlq_url(queue);
         // A dedup id of its own: the same message dead-lettered twice within five minutes (after

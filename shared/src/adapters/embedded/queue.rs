@@ -341,6 +341,29 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
             .map_err(queue_err(queue))
     }
 
+    async fn extend(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        by: Duration,
+    ) -> Result<(), QueueError> {
+        let receipt = receipt.to_string();
+        let visible_at = ts(add(self.clock.now(), by));
+        self.db
+            .call(move |conn| {
+                let n = conn.execute(
+                    "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    params![queue.as_str(), receipt, visible_at],
+                )?;
+                if n == 0 {
+                    return Err(Fail::UnknownReceipt(receipt));
+                }
+                Ok(())
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
     async fn dead_letter(&self, queue: QueueName, message: &Message) -> Result<(), QueueError> {
         let receipt = message.receipt.clone();
         let now_s = ts(self.clock.now());
