@@ -254,19 +254,23 @@ async fn redelivery_after_visibility_timeout() {
     for queue in [QueueName::Ingest, QueueName::Post] {
         // Worker A takes every visible message; it works some at once and sits on the others
         // past the visibility timeout without acking them.
+        // Everything is received first and only then worked: working takes longer than the
+        // 2 s timeout on a loaded machine, and A must not receive its own held messages again.
         let mut rng = w.rng(queue.as_str());
-        let mut held = Vec::new();
+        let mut received = Vec::new();
         loop {
             let batch = a.env.queue.receive(queue, 10).await.unwrap();
             if batch.is_empty() {
                 break;
             }
-            for m in batch {
-                if rng.random_bool(0.5) {
-                    held.push(m);
-                } else {
-                    deliver_normally(&a, queue, m, &d.counters).await;
-                }
+            received.extend(batch);
+        }
+        let mut held = Vec::new();
+        for m in received {
+            if rng.random_bool(0.5) {
+                held.push(m);
+            } else {
+                deliver_normally(&a, queue, m, &d.counters).await;
             }
         }
         held_total += held.len() as u64;
