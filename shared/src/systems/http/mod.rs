@@ -405,7 +405,11 @@ impl ApiClient {
     /// Sends `req`, retrying what is safe to retry; a non-2xx final answer is an error.
     pub async fn send(&self, req: &ApiRequest) -> Result<ApiResponse, HttpError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut reauthorised = false;
+        // Credentials the server refused during this call. Each refusal of a credential not
+        // refused before gets one fresh credential and one replay (a token that expired, was
+        // revoked early or replaced by another worker meanwhile; a session that timed out), up
+        // to the scheme's number; the same credential refused twice is the answer.
+        let mut refused: Vec<Credential> = Vec::new();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -420,11 +424,13 @@ impl ApiClient {
             };
             let retry_wait = match &outcome {
                 Ok(resp) if resp.status.is_success() => return outcome,
-                Ok(resp) if !reauthorised && self.auth.expired(resp.status, &resp.body) => {
-                    // One fresh credential and one replay: the token may have expired or been
-                    // revoked early, the session may have timed out. The server did not
-                    // process the call, so a replay is safe even for a POST.
-                    reauthorised = true;
+                Ok(resp)
+                    if refused.len() < self.auth.reauthorisations()
+                        && !refused.contains(&credential)
+                        && self.auth.expired(resp.status, &resp.body) =>
+                {
+                    // The server did not process the call, so a replay is safe even for a POST.
+                    refused.push(credential.clone());
                     self.stats.token_refreshes.fetch_add(1, Relaxed);
                     self.auth.forget(&credential).await;
                     attempt -= 1;

@@ -111,6 +111,14 @@ pub trait AuthScheme: Send + Sync {
         status == StatusCode::UNAUTHORIZED
     }
 
+    /// How many fresh credentials one call may take, each after the refusal of a different
+    /// one. A session is logged into once more and the call replayed once (sap-b1.md); a token
+    /// is refreshed once per token refused, so a token replaced again while the replay was on
+    /// its way (tokens expiring minutes apart under load) gets its own refresh.
+    fn reauthorisations(&self) -> usize {
+        2
+    }
+
     /// Forget `used` (the server refused it), unless it was already replaced.
     fn forget<'a>(&'a self, used: &'a Credential) -> BoxFuture<'a, ()>;
 

@@ -164,6 +164,11 @@ fn error_code(body: &[u8]) -> Option<i64> {
 }
 
 impl AuthScheme for SessionAuth {
+    /// Log in once more and replay the call once; a second expiry is the answer.
+    fn reauthorisations(&self) -> usize {
+        1
+    }
+
     fn credential<'a>(
         &'a self,
         http: &'a reqwest::Client,
