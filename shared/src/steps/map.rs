@@ -196,3 +196,42 @@ pub fn kind_name(kind: crate::model::InvoiceKind) -> &'static str {
         crate::model::InvoiceKind::CreditNote => "credit_note",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{Db, SqliteQueue, SqliteStore};
+    use crate::model::DocumentKind;
+    use crate::ports::SystemClock;
+
+    fn message(integration: &str, id: &str) -> IngestMessage {
+        IngestMessage {
+            integration: integration.into(),
+            kind: DocumentKind::Invoice,
+            source_id: id.into(),
+            version: None,
+            via: "poll".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_poll_retries_only_its_own_integrations_parked_documents() {
+        let db = Db::open_in_memory().unwrap();
+        let env = Env::new(
+            SqliteQueue::with_defaults(db.clone()),
+            SqliteStore::new(db),
+            SystemClock,
+        );
+        park(&env, &message("a", "1"), None, "no vendor".into())
+            .await
+            .unwrap();
+        park(&env, &message("b", "2"), None, "no vendor".into())
+            .await
+            .unwrap();
+        assert_eq!(retry_parked(&env, Some("a")).await.unwrap(), 1);
+        let queued = env.queue.receive(QueueName::Ingest, 10).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        let m: IngestMessage = serde_json::from_str(&queued[0].body).unwrap();
+        assert_eq!((m.integration.as_str(), m.via.as_str()), ("a", "retry"));
+    }
+}
