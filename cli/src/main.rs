@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start Coupa and Business Central simulators with seeded data, run the pipeline until idle,
+    /// Start the simulators of every integration with seeded data, run the pipeline until idle,
     /// and show what moved and what was parked.
     Demo(cmd::demo::Args),
     /// Run the pipeline against the configured systems (webhook listener + schedule + workers).
@@ -62,7 +62,7 @@ enum Command {
         #[command(subcommand)]
         action: cmd::map::Action,
     },
-    /// Run the Coupa and Business Central simulators alone and print their URLs and credentials.
+    /// Run the simulators of every integration alone and print their URLs and credentials.
     Sandbox(cmd::sandbox::Args),
 }
 

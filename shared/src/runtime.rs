@@ -458,7 +458,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                         Delivery::RetryIn(retry_in)
                     }
                     PostOutcome::Unsettled { retry_in } if receive_count < self.max_receives => {
-                        tracing::info!(?retry_in, "an earlier create may still land in BC; looking again later");
+                        tracing::info!(?retry_in, "an earlier create may still land in the target; looking again later");
                         Delivery::RetryIn(retry_in)
                     }
                     PostOutcome::Unsettled { .. } => {

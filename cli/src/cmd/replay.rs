@@ -281,7 +281,7 @@ fn outcome(last: Option<&AuditItem>, parked: Option<&str>) -> (&'static str, Str
     let target = || {
         i.target_document_number
             .as_deref()
-            .map(|n| format!("Business Central {n}"))
+            .map(|n| format!("target document {n}"))
             .unwrap_or_default()
     };
     match i.status {
