@@ -1,7 +1,31 @@
 //! The HTTP plumbing every system client shares: one reqwest client, a pluggable auth flavour
 //! (client credentials, rotating refresh token, session cookie: see [`auth`]), pacing to the
-//! published budget, and retries (`Retry-After`, else exponential backoff with full jitter; one
-//! fresh credential and one replay when the server says the credential expired).
+//! published budget, and retries (one fresh credential and one replay when the server says the
+//! credential expired).
+//!
+//! # Backing off
+//!
+//! A rate signal is about the client (one system instance, one app user), not about the request
+//! that drew it, so it is obeyed by every clone of an [`ApiClient`]:
+//!
+//! - A **429**, a **503** from a client that treats 503 as throttling (Coupa), and any **503
+//!   with `Retry-After`** pause the client's [`Pacer`]: no request leaves from any worker until
+//!   the window ends. The window is the server's `Retry-After`, in full (never cut to a backoff
+//!   cap: waking the server early only draws more 429s), else an exponential backoff with full
+//!   jitter that grows with each throttle and starts afresh after a success.
+//! - A wait up to [`HttpSettings::max_inline_wait`] is spent inside the call, which then retries
+//!   (a non-idempotent request only after a 429: the server did not process it). A longer one is
+//!   not: the call fails at once with the status and its `retry_after` (or, for a caller that
+//!   finds the client paused, [`HttpError::Paused`]), the step asks the queue to bring the
+//!   message back no earlier, and the worker is free meanwhile. Nothing is sent inside the
+//!   window.
+//! - When the window ends, the callers that waited leave one at a time, at the pacer's own rate
+//!   (or ten a second without a budget), until a request succeeds: a rate limiter idle through
+//!   the pause has its burst saved up, and spending it at once is what the server refused.
+//! - The credential is taken when the request leaves, after the pause and the pacing, so a
+//!   request that waited goes out with the token current then, not the one that expired while
+//!   it queued.
+//! - Other failures (5xx, timeouts) concern one request: it alone backs off (idempotent ones).
 
 pub mod auth;
 pub mod odata;
@@ -19,7 +43,7 @@ pub use auth::{
     AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings, SessionAuth,
     SessionLogin, TokenCache, TokenStore,
 };
-pub use pacing::{Pacer, RateBudget};
+pub use pacing::{Pacer, Paused, RateBudget};
 pub use retry::{RetryPolicy, retry_after};
 
 /// Why a call failed, with enough context to act on (method, URL, status, the server's error).
@@ -33,6 +57,17 @@ pub enum HttpError {
         body: String,
         /// The server's `Retry-After`, when it sent one: it travels with the error to the queue.
         retry_after: Option<Duration>,
+    },
+    /// Not sent: the server asked this client (any of its clones) to wait longer than a call
+    /// waits inline. The wait travels to the queue like a `Retry-After`.
+    #[error(
+        "{method} {url}: not sent: the server asked this client to wait {}s more",
+        retry_after.as_secs_f64().ceil()
+    )]
+    Paused {
+        method: String,
+        url: String,
+        retry_after: Duration,
     },
     #[error("{method} {url}: {message}")]
     Transport {
@@ -159,6 +194,11 @@ impl From<HttpError> for crate::ports::SystemError {
                 message,
                 may_still_commit: true,
                 retry_after: None,
+            },
+            // Never sent, so safe to repeat; not before the server's window ends.
+            HttpError::Paused { retry_after, .. } => S::Transient {
+                message,
+                retry_after: Some(retry_after),
             },
             // The token endpoint refused our client credentials: nothing can succeed until a
             // person fixes them. A token endpoint that is down (5xx) is only transient.
@@ -324,6 +364,9 @@ pub struct HttpSettings {
     pub budget: Option<RateBudget>,
     /// Also treat 503 as "not processed, back off" (Coupa's throttle may answer 503).
     pub retry_503: bool,
+    /// The longest server-announced wait spent inside a call; a longer one fails the call at
+    /// once with its `retry_after`, so the queue waits instead of a worker.
+    pub max_inline_wait: Duration,
 }
 
 impl Default for HttpSettings {
@@ -333,6 +376,24 @@ impl Default for HttpSettings {
             retry: RetryPolicy::default(),
             budget: None,
             retry_503: false,
+            max_inline_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How a failed request is tried again.
+#[derive(Debug)]
+enum Retry {
+    /// The client is paused for this long: the next `acquire` waits it out with every caller.
+    Paused(Duration),
+    /// This request alone backs off for this long.
+    Sleep(Duration),
+}
+
+impl Retry {
+    fn wait(&self) -> Duration {
+        match self {
+            Retry::Paused(w) | Retry::Sleep(w) => *w,
         }
     }
 }
@@ -392,6 +453,12 @@ impl ApiClient {
         })
     }
 
+    /// The end of the latest client-wide pause a throttle answer started (in the past once it
+    /// is over); None if the server never asked this client to wait.
+    pub fn paused_until(&self) -> Option<std::time::Instant> {
+        self.pacer.paused_until()
+    }
+
     /// Fetches a token or logs in now (for `mlc check`).
     pub async fn authenticate(&self) -> Result<(), HttpError> {
         self.auth.credential(&self.http).await.map(|_| ())
@@ -405,6 +472,7 @@ impl ApiClient {
     /// Sends `req`, retrying what is safe to retry; a non-2xx final answer is an error.
     pub async fn send(&self, req: &ApiRequest) -> Result<ApiResponse, HttpError> {
         use std::sync::atomic::Ordering::Relaxed;
+        let max_inline_wait = self.settings.max_inline_wait;
         // Credentials the server refused during this call. Each refusal of a credential not
         // refused before gets one fresh credential and one replay (a token that expired, was
         // revoked early or replaced by another worker meanwhile; a session that timed out), up
@@ -413,17 +481,27 @@ impl ApiClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (credential, outcome) = {
-                let _permit = self.pacer.acquire().await;
-                // Taken when the request leaves, after pacing: a wait for a slot cannot make
-                // the credential stale, and a refresh by another worker meanwhile is seen.
-                let credential = self.auth.credential(&self.http).await?;
-                self.stats.requests.fetch_add(1, Relaxed);
-                let outcome = self.send_once(req, &credential).await;
-                (credential, outcome)
-            };
-            let retry_wait = match &outcome {
-                Ok(resp) if resp.status.is_success() => return outcome,
+            let (credential, outcome) =
+                {
+                    let _permit = self.pacer.acquire(max_inline_wait).await.map_err(|p| {
+                        HttpError::Paused {
+                            method: req.method.to_string(),
+                            url: req.url.clone(),
+                            retry_after: p.retry_after,
+                        }
+                    })?;
+                    // Taken when the request leaves, after any pause and the pacing: a wait
+                    // cannot make the credential stale, and another worker's refresh is seen.
+                    let credential = self.auth.credential(&self.http).await?;
+                    self.stats.requests.fetch_add(1, Relaxed);
+                    let outcome = self.send_once(req, &credential).await;
+                    (credential, outcome)
+                };
+            let retry = match &outcome {
+                Ok(resp) if resp.status.is_success() => {
+                    self.pacer.succeeded();
+                    return outcome;
+                }
                 Ok(resp)
                     if refused.len() < self.auth.reauthorisations()
                         && !refused.contains(&credential)
@@ -436,29 +514,28 @@ impl ApiClient {
                     attempt -= 1;
                     continue;
                 }
-                Ok(resp) => {
-                    let throttled = resp.status == StatusCode::TOO_MANY_REQUESTS
-                        || (self.settings.retry_503
-                            && resp.status == StatusCode::SERVICE_UNAVAILABLE);
-                    if throttled {
-                        self.stats.throttled.fetch_add(1, Relaxed);
-                    }
-                    let transient =
-                        resp.status.is_server_error() || resp.status == StatusCode::REQUEST_TIMEOUT;
-                    if throttled || (req.idempotent && transient) {
-                        Some(self.settings.retry.delay(attempt - 1, Some(&resp.headers)))
-                    } else {
-                        None
-                    }
+                Ok(resp) => self.after_failure(req, resp, attempt),
+                Err(_) if req.idempotent => {
+                    Some(Retry::Sleep(self.settings.retry.delay(attempt - 1, None)))
                 }
-                Err(_) if req.idempotent => Some(self.settings.retry.delay(attempt - 1, None)),
                 Err(_) => None,
             };
-            match retry_wait {
-                Some(wait) if attempt < self.settings.retry.max_attempts => {
+            // A client-wide pause outlasting this call: the queue must not come back sooner.
+            let pause = match &retry {
+                Some(Retry::Paused(w)) => Some(*w),
+                _ => None,
+            };
+            match retry {
+                Some(retry)
+                    if attempt < self.settings.retry.max_attempts
+                        && retry.wait() <= max_inline_wait =>
+                {
                     self.stats.retries.fetch_add(1, Relaxed);
-                    tracing::debug!(method = %req.method, url = %req.url, ?wait, attempt, "retrying");
-                    tokio::time::sleep(wait).await;
+                    tracing::debug!(method = %req.method, url = %req.url, ?retry, attempt, "retrying");
+                    if let Retry::Sleep(wait) = retry {
+                        tokio::time::sleep(wait).await;
+                    }
+                    // A paused client: the next `acquire` waits the window out with everyone.
                 }
                 _ => {
                     let resp = outcome?;
@@ -466,12 +543,44 @@ impl ApiClient {
                         method: req.method.to_string(),
                         url: resp.url.clone(),
                         status: resp.status.as_u16(),
-                        retry_after: retry_after(&resp.headers),
+                        // The server's own value; else the client's throttle backoff, so the
+                        // queue waits it out too.
+                        retry_after: retry_after(&resp.headers).or(pause),
                         body: auth::truncate(&String::from_utf8_lossy(&resp.body)),
                     });
                 }
             }
         }
+    }
+
+    /// After a non-2xx answer (not an expired credential): pauses the whole client when the
+    /// server asked for it, and says whether and how this request is retried.
+    fn after_failure(&self, req: &ApiRequest, resp: &ApiResponse, attempt: u32) -> Option<Retry> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let server_wait = retry_after(&resp.headers);
+        let unavailable = resp.status == StatusCode::SERVICE_UNAVAILABLE;
+        let throttled = resp.status == StatusCode::TOO_MANY_REQUESTS
+            || (self.settings.retry_503 && unavailable);
+        if throttled {
+            // Paused before the count moves: whoever sees the count sees the pause.
+            let wait = self.pacer.throttled(server_wait, &self.settings.retry);
+            self.stats.throttled.fetch_add(1, Relaxed);
+            tracing::info!(
+                method = %req.method, url = %resp.url, status = resp.status.as_u16(), ?wait,
+                "throttled: the client pauses"
+            );
+            // Not processed by the server, so even a POST may be sent again after the window.
+            return Some(Retry::Paused(wait));
+        }
+        let transient = resp.status.is_server_error() || resp.status == StatusCode::REQUEST_TIMEOUT;
+        if let (true, Some(wait)) = (unavailable, server_wait) {
+            // The server announced when it is back: nobody asks before then. A POST may have
+            // been processed, so only idempotent requests are sent again.
+            self.pacer.pause_for(wait);
+            return req.idempotent.then_some(Retry::Paused(wait));
+        }
+        (req.idempotent && transient)
+            .then(|| Retry::Sleep(self.settings.retry.delay(attempt - 1, Some(&resp.headers))))
     }
 
     async fn send_once(

@@ -1,39 +1,104 @@
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
+use super::RetryPolicy;
 pub use crate::config::RateBudget;
 
-/// Paces requests to a [`RateBudget`] with a GCRA limiter (governor) and a semaphore.
+/// How far apart requests leave after a pause on a client without a budget: with no published
+/// rate to go by, ten a second probes the server without stampeding it.
+const UNPACED_RESUME_SPACING: Duration = Duration::from_millis(100);
+
+/// Paces requests to a [`RateBudget`] with a GCRA limiter (governor) and a semaphore, and holds
+/// every request of the client while the server has asked it to wait.
 ///
 /// A GCRA with burst `b` and rate `r` admits `b + r·window` requests in a window, so the rate is
 /// set to `(requests - b) / window`: no sliding window on the server ever sees more than
 /// `requests`.
-#[derive(Clone, Default)]
+///
+/// Clones share the budget and the pause: a client's clones are one app user to the server, and
+/// a 429 is about that user, not about the one request that drew it.
+#[derive(Clone)]
 pub struct Pacer {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     slots: Option<Arc<Semaphore>>,
+    throttle: Arc<Throttle>,
+}
+
+/// The client-wide pause a throttle answer starts.
+struct Throttle {
+    state: Mutex<ThrottleState>,
+    /// Releases callers one at a time after a pause (burst 1), at the pacer's own rate: a GCRA
+    /// that sat idle through the pause has its whole burst saved up, and waiting workers must
+    /// not spend it at once on a server that has just said "too many".
+    resume: DefaultDirectRateLimiter,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    /// No request leaves before this instant.
+    until: Option<Instant>,
+    /// Throttle answers since the last success: the exponent of the backoff when the server
+    /// names no wait, and a sign that the client is still easing back in.
+    streak: u32,
+}
+
+impl Throttle {
+    fn new(spacing: Duration) -> Self {
+        let quota = Quota::with_period(spacing.max(Duration::from_millis(1)))
+            .expect("spacing is positive")
+            .allow_burst(NonZeroU32::MIN);
+        Self {
+            state: Mutex::default(),
+            resume: RateLimiter::direct(quota),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ThrottleState> {
+        // The state is two plain values, always consistent: a panic elsewhere cannot spoil it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The end of the pause, while one is running.
+    fn paused_until(&self) -> Option<Instant> {
+        self.state().until.filter(|u| *u > Instant::now())
+    }
+}
+
+/// Why [`Pacer::acquire`] did not wait: the client is paused for longer than the caller may wait
+/// inside one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Paused {
+    /// How much of the server's wait is left.
+    pub retry_after: Duration,
 }
 
 pub struct PacerPermit {
     _slot: Option<OwnedSemaphorePermit>,
 }
 
+impl Default for Pacer {
+    fn default() -> Self {
+        Self::unlimited()
+    }
+}
+
 impl Pacer {
-    /// Whether both pace against one budget (clones of one pacer).
+    /// Whether both pace against one budget and pause together (clones of one pacer).
     pub fn same_as(&self, other: &Self) -> bool {
-        match (&self.limiter, &other.limiter) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        }
+        Arc::ptr_eq(&self.throttle, &other.throttle)
     }
 
     pub fn unlimited() -> Self {
-        Self::default()
+        Self {
+            limiter: None,
+            slots: None,
+            throttle: Arc::new(Throttle::new(UNPACED_RESUME_SPACING)),
+        }
     }
 
     pub fn new(budget: &RateBudget) -> Self {
@@ -41,8 +106,8 @@ impl Pacer {
         let burst = (requests / 20).clamp(1, requests.saturating_sub(1).max(1));
         let steady = requests.saturating_sub(burst).max(1);
         let window = Duration::from_secs(budget.window_secs.max(1));
-        let period = window / steady;
-        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+        let period = (window / steady).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(period)
             .expect("period is positive")
             .allow_burst(NonZeroU32::new(burst).expect("burst >= 1"));
         Self {
@@ -50,24 +115,81 @@ impl Pacer {
             slots: budget
                 .concurrent
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            throttle: Arc::new(Throttle::new(period)),
         }
     }
 
-    /// Waits for a slot under the budget. Hold the permit for the duration of the request.
-    pub async fn acquire(&self) -> PacerPermit {
-        let slot = match &self.slots {
-            Some(s) => Some(
-                s.clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore never closed"),
-            ),
-            None => None,
-        };
-        if let Some(l) = &self.limiter {
-            l.until_ready().await;
+    /// Waits out any pause, then for a slot under the budget. Hold the permit for the duration
+    /// of the request. A pause with more than `max_wait` left is not waited for: the caller gets
+    /// [`Paused`] at once and hands the wait to the queue, freeing the worker.
+    pub async fn acquire(&self, max_wait: Duration) -> Result<PacerPermit, Paused> {
+        let mut waited = false;
+        loop {
+            if let Some(until) = self.throttle.paused_until() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left > max_wait {
+                    return Err(Paused { retry_after: left });
+                }
+                waited = true;
+                // The pause may be extended meanwhile (another 429): the loop looks again.
+                tokio::time::sleep_until(until).await;
+                continue;
+            }
+            if waited || self.throttle.state().streak > 0 {
+                self.throttle.resume.until_ready().await;
+            }
+            let slot = match &self.slots {
+                Some(s) => Some(
+                    s.clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore never closed"),
+                ),
+                None => None,
+            };
+            if let Some(l) = &self.limiter {
+                l.until_ready().await;
+            }
+            // A throttle answer may have come in while this caller queued for its slot: it must
+            // not leave inside the window the server just announced.
+            if self.throttle.paused_until().is_some() {
+                waited = true;
+                continue;
+            }
+            return Ok(PacerPermit { _slot: slot });
         }
-        PacerPermit { _slot: slot }
+    }
+
+    /// The server throttled this client: nobody sends until the server's `Retry-After` has
+    /// passed, or, when it named none, for an exponential backoff with full jitter that grows
+    /// with each throttle since the last success. Returns the wait from now.
+    pub fn throttled(&self, retry_after: Option<Duration>, policy: &RetryPolicy) -> Duration {
+        let mut s = self.throttle.state();
+        let wait = retry_after.unwrap_or_else(|| policy.backoff(s.streak));
+        s.streak = s.streak.saturating_add(1);
+        let until = Instant::now() + wait;
+        // Never shortened: a later answer with a shorter wait does not undo an earlier one.
+        s.until = Some(s.until.map_or(until, |u| u.max(until)));
+        wait
+    }
+
+    /// A server announced a wait without throttling (a 503 with `Retry-After`): the client waits
+    /// it out, but the backoff does not grow.
+    pub fn pause_for(&self, wait: Duration) {
+        let mut s = self.throttle.state();
+        let until = Instant::now() + wait;
+        s.until = Some(s.until.map_or(until, |u| u.max(until)));
+    }
+
+    /// A request went through: the next throttle starts the backoff afresh.
+    pub fn succeeded(&self) {
+        let mut s = self.throttle.state();
+        s.streak = 0;
+    }
+
+    /// The end of the latest pause (in the past once it is over); None if never paused.
+    pub fn paused_until(&self) -> Option<std::time::Instant> {
+        self.throttle.state().until.map(Instant::into_std)
     }
 }
 
@@ -75,11 +197,13 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    const NO_WAIT: Duration = Duration::ZERO;
+
     #[tokio::test]
     async fn unlimited_pacer_never_waits() {
         let p = Pacer::unlimited();
         for _ in 0..1000 {
-            let _g = p.acquire().await;
+            let _g = p.acquire(NO_WAIT).await.unwrap();
         }
     }
 
@@ -89,12 +213,53 @@ mod tests {
         let p = Pacer::new(&RateBudget::per_second(40));
         let start = std::time::Instant::now();
         for _ in 0..10 {
-            let _g = p.acquire().await;
+            let _g = p.acquire(NO_WAIT).await.unwrap();
         }
         assert!(
             start.elapsed() >= Duration::from_millis(150),
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_pause_longer_than_the_caller_may_wait_is_refused_at_once() {
+        let p = Pacer::unlimited();
+        let clone = p.clone();
+        p.throttled(Some(Duration::from_secs(45)), &RetryPolicy::default());
+        let e = clone
+            .acquire(Duration::from_secs(30))
+            .await
+            .err()
+            .expect("a 45 s pause is not waited inside a call");
+        assert!(e.retry_after > Duration::from_secs(44), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_every_clone_until_it_ends() {
+        let p = Pacer::unlimited();
+        let clone = p.clone();
+        let start = std::time::Instant::now();
+        p.throttled(Some(Duration::from_millis(300)), &RetryPolicy::default());
+        let _g = clone.acquire(Duration::from_secs(30)).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn the_backoff_grows_with_each_throttle_and_resets_on_success() {
+        let p = Pacer::unlimited();
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(60),
+        };
+        // Full jitter picks from [0, base·2^n]: the bound, not the pick, shows the streak.
+        let waits: Vec<Duration> = (0..5).map(|_| p.throttled(None, &policy)).collect();
+        for (n, w) in waits.iter().enumerate() {
+            assert!(*w <= Duration::from_millis(100 << n), "{n}: {w:?}");
+        }
+        assert_eq!(p.throttle.state().streak, 5);
+        p.succeeded();
+        assert_eq!(p.throttle.state().streak, 0);
     }
 }

@@ -5,7 +5,9 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// How a client retries: exponential backoff with full jitter, capped, unless the server said
-/// how long to wait (`Retry-After`).
+/// how long to wait (`Retry-After`), which is honoured in full: waking a server early only draws
+/// more refusals. Whether a long wait is spent inside the call or handed to the queue is the
+/// client's choice ([`super::HttpSettings::max_inline_wait`]).
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
@@ -36,12 +38,12 @@ impl RetryPolicy {
         Duration::from_millis(rand::rng().random_range(0..=millis))
     }
 
-    /// The wait before the next attempt: the server's `Retry-After` when it sent one (capped at
-    /// `max_delay` so a silly value cannot stall a worker for hours), else the jittered backoff.
+    /// The wait before the next attempt: the server's `Retry-After` when it sent one, in full
+    /// (a worker is not stalled by a long one: the client hands waits above its inline maximum
+    /// to the queue), else the jittered backoff.
     pub fn delay(&self, attempt: u32, headers: Option<&HeaderMap>) -> Duration {
         headers
             .and_then(retry_after)
-            .map(|d| d.min(self.max_delay))
             .unwrap_or_else(|| self.backoff(attempt))
     }
 }
@@ -97,5 +99,13 @@ mod tests {
         h.insert(RETRY_AFTER, HeaderValue::from_static("2"));
         let p = RetryPolicy::default();
         assert_eq!(p.delay(0, Some(&h)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn server_retry_after_is_not_cut_to_the_backoff_cap() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("45"));
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(0, Some(&h)), Duration::from_secs(45));
     }
 }
