@@ -76,6 +76,43 @@ pub struct RuntimeConfig {
     pub retry_base_delay_ms: u64,
 }
 
+/// The shortest visibility timeout the configuration accepts. A step may take as long as its
+/// answers do (the worker renews its message's lease every third of the timeout, and its ledger
+/// claim likewise), so what must fit inside one timeout is the longest stretch without a renewal:
+/// a third of the timeout plus one renewal, which can itself wait up to 10 s for a busy SQLite
+/// file (or for SQS). Below 30 s that margin is gone.
+pub const MIN_VISIBILITY_TIMEOUT_SECS: u64 = 30;
+/// SQS's maximum visibility timeout (12 hours); the embedded queue keeps the same bound.
+pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
+
+impl RuntimeConfig {
+    fn validate(&self) -> Result<(), String> {
+        let v = self.visibility_timeout_secs;
+        if v < MIN_VISIBILITY_TIMEOUT_SECS {
+            return Err(format!(
+                "runtime.visibility_timeout_secs = {v} is too short: a worker renews the lease of \
+                 the message it holds every third of this timeout, and one renewal can wait up to \
+                 10 s for a busy database, so a shorter timeout lets a slow step run on two \
+                 workers at once; use at least {MIN_VISIBILITY_TIMEOUT_SECS} (default {})",
+                default_visibility()
+            ));
+        }
+        if v > MAX_VISIBILITY_TIMEOUT_SECS {
+            return Err(format!(
+                "runtime.visibility_timeout_secs = {v} is longer than the {MAX_VISIBILITY_TIMEOUT_SECS} s \
+                 (12 hours) a queue allows"
+            ));
+        }
+        if self.workers == 0 {
+            return Err("runtime.workers = 0: at least one worker is needed".into());
+        }
+        if self.max_receives == 0 {
+            return Err("runtime.max_receives = 0: a message needs at least one delivery".into());
+        }
+        Ok(())
+    }
+}
+
 fn default_database() -> PathBuf {
     "mlc.sqlite".into()
 }
@@ -129,6 +166,14 @@ pub enum SystemConfig {
 }
 
 impl SystemConfig {
+    /// How long one request to it may take.
+    pub fn http_timeout_secs(&self) -> u64 {
+        match self {
+            Self::Coupa(c) => c.http_timeout_secs,
+            Self::BusinessCentral(c) => c.http_timeout_secs,
+        }
+    }
+
     /// The `type` it is configured with.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -618,6 +663,16 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), String> {
+        self.runtime.validate()?;
+        for (name, system) in self.systems.iter() {
+            if system.http_timeout_secs() == 0 {
+                return Err(format!(
+                    "systems.{name}.http_timeout_secs = 0: every request would time out at once \
+                     (default {})",
+                    default_http_timeout()
+                ));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for i in &self.integrations {
             if i.name.is_empty()
@@ -831,6 +886,37 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn a_visibility_timeout_too_short_for_the_lease_renewal_is_refused() {
+        let e = err(&format!(
+            "[runtime]\nvisibility_timeout_secs = 10\n{NEW_FORM}"
+        ));
+        assert!(
+            e.contains("runtime.visibility_timeout_secs = 10 is too short")
+                && e.contains("at least 30"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[runtime]\nvisibility_timeout_secs = 50000\n{NEW_FORM}"
+        ));
+        assert!(e.contains("12 hours"), "{e}");
+        assert!(
+            Config::parse(&format!(
+                "[runtime]\nvisibility_timeout_secs = 60\n{NEW_FORM}"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_zero_http_timeout_is_refused_naming_the_system() {
+        let e = err(&NEW_FORM.replace("http_timeout_secs = 30", "http_timeout_secs = 0"));
+        assert!(
+            e.starts_with("systems.bc-main.http_timeout_secs = 0"),
+            "{e}"
+        );
     }
 
     #[test]

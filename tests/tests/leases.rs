@@ -1,12 +1,20 @@
-//! A step that outlives the visibility timeout keeps its message: the worker renews the lease
-//! while the step runs, so a slow answer never makes two workers do the same document.
+//! A step that outlives the visibility timeout keeps its message, and a write that outlives its
+//! ledger claim's lease keeps its claim: the worker renews both while the step runs, so a slow
+//! answer never makes two workers do the same document.
 
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::Harness;
+use mlc_cli::embedded;
 use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::adapters::embedded::SqliteStore;
+use mlc_shared::ports::{Queue, QueueName, SystemClock};
+use mlc_shared::runtime::Pipeline;
+use mlc_shared::steps::Env;
+use mlc_shared::steps::post::PostOutcome;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_step_slower_than_the_visibility_timeout_runs_on_one_worker_only() {
@@ -34,4 +42,56 @@ async fn a_step_slower_than_the_visibility_timeout_runs_on_one_worker_only() {
             .count();
     assert_eq!(creates, 1, "one worker, one create");
     assert_eq!(h.bc_invoices_for("SLOW-1").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_slower_than_its_claim_lease_keeps_the_claim() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "SLOW-CLAIM");
+    let db = embedded::open_db(&h.cfg).unwrap();
+    let env = Env::new(
+        embedded::queue(&h.cfg, db.clone()),
+        SqliteStore::new(db),
+        SystemClock,
+    )
+    .with_claim_lease(Duration::from_secs(1));
+    let p = Arc::new(
+        Pipeline::build(&h.cfg, env, &h.secrets, "worker-a".into())
+            .await
+            .unwrap(),
+    );
+    p.poll_all().await.unwrap();
+    let q = &p.env.queue;
+    for m in q.receive(QueueName::Ingest, 10).await.unwrap() {
+        p.handle_ingest(&m.body).await.unwrap();
+        q.ack(QueueName::Ingest, &m.receipt).await.unwrap();
+    }
+    let post = q.receive(QueueName::Post, 10).await.unwrap();
+    assert_eq!(post.len(), 1);
+    let msg = post[0].body.clone();
+    // BC answers the draft's create after 3 s: three claim leases.
+    h.bc.fail_next(FaultRule::new(
+        "POST",
+        "/purchaseInvoices",
+        1,
+        FaultKind::Hang { millis: 3000 },
+    ));
+    let slow = {
+        let (p, msg) = (p.clone(), msg.clone());
+        tokio::spawn(async move { p.handle_post_crashing(&msg, "worker-a", None).await })
+    };
+    // Another delivery of the same document (a webhook and a poll, a second queue consumer)
+    // arrives when the first claim would have run out.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    match p
+        .handle_post_crashing(&msg, "worker-b", None)
+        .await
+        .unwrap()
+    {
+        PostOutcome::Busy { owner, .. } => assert_eq!(owner, "worker-a"),
+        other => panic!("the second worker must find the claim held, got {other:?}"),
+    }
+    let first = slow.await.unwrap().unwrap();
+    assert!(matches!(first, PostOutcome::Posted { .. }), "{first:?}");
+    assert_eq!(h.bc_invoices_for("SLOW-CLAIM").len(), 1);
 }

@@ -71,7 +71,8 @@ database = "{database}"
 secrets_file = "{secrets_file}"
 workers = 4
 max_receives = 5
-visibility_timeout_secs = 60
+# A worker renews the lease of the message it holds every third of this while its step runs.
+visibility_timeout_secs = 120
 "#
     );
     for f in fragments {

@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::{Env, IngestMessage, StepError};
 use crate::ports::{AuditItem, Clock, LedgerKey, Queue, Store};
 
-/// How long a claim protects a document from a second worker. Longer than a write takes;
-/// short enough that a crashed worker's document is picked up on the next redelivery.
+/// How long a claim protects a document from a second worker. The holder renews it every third
+/// of this while it writes (a slow answer does not let the claim run out); short enough that a
+/// crashed worker's document is picked up on the next redelivery.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(90);
 
 pub(crate) async fn complete<Q: Queue, S: Store, C: Clock>(

@@ -26,6 +26,9 @@ pub struct Env<Q, S, C> {
     pub queue: Q,
     pub store: S,
     pub clock: C,
+    /// How long a ledger claim holds off other workers; the writer renews it every third of
+    /// this while it works. [`claim::CLAIM_LEASE`] unless a test shortens it.
+    pub claim_lease: Duration,
 }
 
 impl<Q: Queue, S: Store, C: Clock> Env<Q, S, C> {
@@ -34,7 +37,14 @@ impl<Q: Queue, S: Store, C: Clock> Env<Q, S, C> {
             queue,
             store,
             clock,
+            claim_lease: claim::CLAIM_LEASE,
         }
+    }
+
+    /// The same ports with another claim lease (tests that need a lease to run out quickly).
+    pub fn with_claim_lease(mut self, lease: Duration) -> Self {
+        self.claim_lease = lease;
+        self
     }
 }
 

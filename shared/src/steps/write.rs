@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use super::claim::{self, CLAIM_LEASE};
+use super::claim;
 use super::{Env, IngestMessage, StepError};
 use crate::model::DocumentKind;
 use crate::ports::{
@@ -69,7 +69,7 @@ pub(crate) async fn claim<Q: Queue, S: Store, C: Clock>(
 ) -> Result<Claimed, StepError> {
     match env
         .store
-        .claim(key, owner, env.clock.now(), CLAIM_LEASE)
+        .claim(key, owner, env.clock.now(), env.claim_lease)
         .await
         .map_err(|e| StepError::new("claiming the ledger", e))?
     {
@@ -173,7 +173,8 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         return Err(StepError::retry("crash injected after the ledger claim"));
     }
 
-    match write_claimed(env, writer, owner, key, doc, &entry, crash).await {
+    let work = write_claimed(env, writer, owner, key, doc, &entry, crash);
+    match keeping_claim(env, key, owner, work).await {
         Ok(Progress::Written(w)) => {
             apply_links(env, &links(&w)).await?;
             claim::complete(env, key, owner, &w.id, &w.number).await?;
@@ -223,6 +224,33 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         Err(Failure::Step(e)) => {
             claim::release(env, key, owner).await;
             Err(e)
+        }
+    }
+}
+
+/// Runs `work` while renewing the ledger claim every third of its lease, so a step that waits
+/// long for an answer (up to the HTTP timeout, several times over with retries) never lets
+/// another worker take the document over and create it a second time meanwhile.
+async fn keeping_claim<Q: Queue, S: Store, C: Clock, T>(
+    env: &Env<Q, S, C>,
+    key: &LedgerKey,
+    owner: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let every = (env.claim_lease / 3).max(Duration::from_millis(100));
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = beat.tick() => {
+                // Re-entry by the holder only moves the lease on.
+                match env.store.claim(key, owner, env.clock.now(), env.claim_lease).await {
+                    Ok(Claim::Acquired(_)) => {}
+                    Ok(other) => tracing::error!(%key, ?other, "the ledger claim was lost while writing"),
+                    Err(e) => tracing::warn!(%key, error = %e, "could not renew the ledger claim"),
+                }
+            }
         }
     }
 }
