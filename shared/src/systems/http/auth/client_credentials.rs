@@ -3,7 +3,7 @@
 //! The token lives in process memory and, when the cache is given a [`TokenPersistence`] (the
 //! embedded runtime: the encrypted secrets file), also in one secret per system instance, so a
 //! cron `mlc run --once` reuses the token an earlier run fetched instead of asking for a new one
-//! each time. The stored entry ([`StoredToken`]) names the token URL, client id and scope it
+//! each time. The stored entry (`StoredToken`, JSON) names the token URL, client id and scope it
 //! was issued for (another system, a changed client id or scope never reuses it) and its
 //! absolute expiry in wall-clock time (an `Instant` does not survive a process). It is read at
 //! first use; a token past its refresh point is not used; a token the API refuses (401) is
