@@ -12,6 +12,7 @@ use mlc_shared::config::Config;
 use mlc_shared::ports::SystemClock;
 use mlc_shared::runtime::Pipeline;
 use mlc_shared::steps::Env;
+use mlc_shared::systems::http::TokenStore;
 
 pub type EmbeddedPipeline = Pipeline<SqliteQueue, SqliteStore, SystemClock>;
 
@@ -43,7 +44,12 @@ pub fn queue(cfg: &Config, db: Db) -> SqliteQueue {
 pub async fn pipeline(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Arc<EmbeddedPipeline>> {
     let db = open_db(cfg)?;
     let env = Env::new(queue(cfg, db.clone()), SqliteStore::new(db), SystemClock);
-    Ok(Arc::new(Pipeline::build(cfg, env, secrets, owner()).await?))
+    // Access tokens are cached in the secrets file too, so a cron `mlc run --once` reuses the
+    // last run's token while it is valid.
+    let tokens: Arc<dyn TokenStore> = Arc::new(secrets.clone());
+    Ok(Arc::new(
+        Pipeline::build(cfg, env, secrets, owner(), Some(tokens)).await?,
+    ))
 }
 
 /// Names this process in ledger claims.

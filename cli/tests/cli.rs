@@ -148,6 +148,93 @@ async fn run_once_posts_what_is_approved_and_audit_shows_it() {
     assert!(text(&o).contains("unknown status 'nonsense'"));
 }
 
+/// How many token requests (POST to an OAuth token endpoint) a simulator's log holds.
+fn token_requests(log: &[mlc_sandbox::RequestLog]) -> usize {
+    log.iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/oauth2/"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_once_reuses_the_tokens_of_the_first_from_the_secrets_file() {
+    use mlc_sandbox::coupa::{NewInvoice, NewInvoiceLine};
+    use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
+
+    let d = deployment().await;
+    let first = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    assert!(first.status.success(), "{}", text(&first));
+    let (coupa_first, bc_first) = (
+        token_requests(&d.coupa.requests()),
+        token_requests(&d.bc.requests()),
+    );
+    assert_eq!(
+        (coupa_first, bc_first),
+        (1, 1),
+        "token requests of the first run"
+    );
+
+    // Something to do on the second run, at both systems.
+    d.coupa.clear_requests();
+    d.bc.clear_requests();
+    let supplier = d.coupa.supplier_id_by_number("SUP-001").unwrap();
+    d.coupa.add_invoice(
+        NewInvoice::approved(supplier, "TOKEN-REUSE-1").line(NewInvoiceLine::qty(
+            "Cloud hosting, monthly",
+            "1",
+            "1200.00",
+            &["6200", "SALES", "P-200"],
+        )),
+    );
+    let second = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        d.bc.purchase_invoices()
+            .iter()
+            .any(|i| i.vendor_invoice_number == "TOKEN-REUSE-1"),
+        "the second run did not post"
+    );
+    let authorised = |log: &[mlc_sandbox::RequestLog]| {
+        log.iter()
+            .filter(|r| r.had_bearer && r.status < 400)
+            .count()
+    };
+    let (coupa_log, bc_log) = (d.coupa.requests(), d.bc.requests());
+    assert!(authorised(&coupa_log) > 0 && authorised(&bc_log) > 0);
+    assert_eq!(
+        (token_requests(&coupa_log), token_requests(&bc_log)),
+        (0, 0),
+        "token requests of the second run (Coupa, BC)"
+    );
+
+    // The tokens are in the secrets file, encrypted: never in clear, never printed.
+    let path = d.dir.path().join("mlc.secrets");
+    let file = SecretFile::open(&path, SecretKey::parse(common::KEY).unwrap()).unwrap();
+    let cached: Vec<String> = file
+        .names()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("token-cache/"))
+        .collect();
+    assert_eq!(
+        cached,
+        ["token-cache/business_central", "token-cache/coupa"],
+        "{cached:?}"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let printed = format!("{}{}", text(&first), text(&second));
+    for name in &cached {
+        let entry: serde_json::Value =
+            serde_json::from_str(file.read(name).unwrap().expose()).unwrap();
+        let token = entry["access_token"].as_str().unwrap().to_string();
+        assert!(token.len() >= 16, "{name}: an unexpectedly short token");
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{name}: the token is in the secrets file in clear"
+        );
+        assert!(!printed.contains(&token), "{name}: the token was printed");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn map_import_adds_the_missing_vendor_and_the_parked_invoice_posts() {
     let d = deployment().await;

@@ -16,7 +16,7 @@ use crate::steps::poll::PollReport;
 use crate::steps::post::{CrashPoint, PostOutcome};
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::Instances;
-use crate::systems::http::RetryPolicy;
+use crate::systems::http::{RetryPolicy, TokenStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -195,13 +195,17 @@ pub struct DrainStats {
 impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, C> {
     /// The one builder of both runtimes: every configured system's client (reading its
     /// secrets), one flow per integration, the configuration's mapping rows loaded.
+    /// `token_store`: where client-credentials tokens are kept across processes (the embedded
+    /// runtime passes its secrets file); `None` keeps them in memory (Lambda: warm instances
+    /// keep them, and Secrets Manager is never written for a cache).
     pub async fn build<SE: Secrets>(
         cfg: &Config,
         env: Env<Q, S, C>,
         secrets: &SE,
         owner: String,
+        token_store: Option<Arc<dyn TokenStore>>,
     ) -> Result<Self, BuildError> {
-        let systems = Instances::from_config(cfg, secrets).await?;
+        let systems = Instances::from_config_caching_tokens(cfg, secrets, token_store).await?;
         Self::with_systems(cfg, env, systems, owner).await
     }
 

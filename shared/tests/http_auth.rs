@@ -22,7 +22,7 @@ use mlc_shared::ports::{PutOutcome, SecretError, SecretString, SecretVersion, Se
 use mlc_shared::systems::http::auth::BoxFuture;
 use mlc_shared::systems::http::{
     ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RefreshTokenAuth,
-    RefreshTokenSettings, SessionAuth, SessionLogin, TokenCache, TokenStore,
+    RefreshTokenSettings, SessionAuth, SessionLogin, TokenCache, TokenPersistence, TokenStore,
 };
 
 /// Serves `app` on a free local port; returns its base URL.
@@ -58,14 +58,20 @@ struct CcServer {
     issued: u32,
     valid: HashSet<String>,
     calls: u32,
+    /// `expires_in` as sent; "3600" when unset.
+    expires_in: Option<&'static str>,
+    /// Refuse every token request (a wrong secret, an outage).
+    refuse_tokens: bool,
 }
 
 async fn cc_token(
     State(s): State<Arc<Mutex<CcServer>>>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
+    let mut s = s.lock().unwrap();
     if f.get("grant_type").map(String::as_str) != Some("client_credentials")
         || f.get("client_secret").map(String::as_str) != Some("cc-secret")
+        || s.refuse_tokens
     {
         return (
             StatusCode::UNAUTHORIZED,
@@ -73,11 +79,11 @@ async fn cc_token(
         )
             .into_response();
     }
-    let mut s = s.lock().unwrap();
     s.issued += 1;
     let token = format!("cc-{}", s.issued);
     s.valid.insert(token.clone());
-    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": "3600"}))
+    let expires_in = s.expires_in.unwrap_or("3600");
+    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in}))
         .into_response()
 }
 
@@ -126,6 +132,260 @@ async fn client_credentials_reuse_a_token_and_refetch_it_once_on_401() {
         .unwrap();
     let s = state.lock().unwrap();
     assert_eq!((s.issued, s.calls), (2, 5));
+}
+
+/// A client-credentials server on a free port, and its state.
+async fn cc_server() -> (Arc<Mutex<CcServer>>, String) {
+    let state = Arc::new(Mutex::new(CcServer::default()));
+    let base = serve(
+        Router::new()
+            .route("/token", post(cc_token))
+            .route("/api", get(cc_api))
+            .with_state(state.clone()),
+    )
+    .await;
+    (state, base)
+}
+
+/// One "process": its own secrets-file handle, token cache and client, nothing shared in
+/// memory with another.
+fn cc_process(base: &str, client_id: &str, store: Option<Arc<dyn TokenStore>>) -> ApiClient {
+    let persistence = store.map(|s| TokenPersistence::new(s, "token-cache/cc"));
+    ApiClient::new(
+        TokenCache::persisted(
+            ClientCredentials {
+                token_url: format!("{base}/token"),
+                client_id: client_id.into(),
+                client_secret: SecretString::new("cc-secret"),
+                scope: "read".into(),
+            },
+            persistence,
+        ),
+        vec![],
+        HttpSettings::default(),
+    )
+    .unwrap()
+}
+
+/// An empty secrets file in a fresh directory.
+fn empty_secrets() -> (tempfile::TempDir, std::path::PathBuf, SecretKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.enc");
+    (dir, path, SecretKey::generate())
+}
+
+fn file_store(path: &std::path::Path, key: &SecretKey) -> Option<Arc<dyn TokenStore>> {
+    Some(Arc::new(SecretFile::open(path, key.clone()).unwrap()))
+}
+
+/// The stored token-cache entry, as JSON.
+fn cached_entry(path: &std::path::Path, key: &SecretKey) -> serde_json::Value {
+    let raw = SecretFile::open(path, key.clone())
+        .unwrap()
+        .read("token-cache/cc")
+        .unwrap();
+    serde_json::from_str(raw.expose()).unwrap()
+}
+
+#[tokio::test]
+async fn a_second_process_reuses_the_stored_token_while_it_is_valid() {
+    let (state, base) = cc_server().await;
+    let (_dir, path, key) = empty_secrets();
+    let api = format!("{base}/api");
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    assert_eq!(state.lock().unwrap().issued, 1);
+    let entry = cached_entry(&path, &key);
+    assert_eq!(entry["access_token"], "cc-1", "{entry}");
+    assert_eq!(entry["client_id"], "cc");
+    assert_eq!(entry["token_url"], format!("{base}/token"));
+    let expires = entry["expires_at_ms"].as_i64().unwrap();
+    let in_an_hour = chrono::Utc::now().timestamp_millis() + 3_600_000;
+    assert!((in_an_hour - expires).abs() < 60_000, "{entry}");
+
+    // The next process: no token request, the stored token is accepted.
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    let s = state.lock().unwrap();
+    assert_eq!(
+        (s.issued, s.calls),
+        (1, 2),
+        "a token request in the second process"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_token_is_not_reused_for_another_client_id_or_without_a_store() {
+    let (state, base) = cc_server().await;
+    let (_dir, path, key) = empty_secrets();
+    let api = format!("{base}/api");
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    cc_process(&base, "cc-renamed", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    assert_eq!(
+        state.lock().unwrap().issued,
+        2,
+        "another client id reused the token"
+    );
+    assert_eq!(cached_entry(&path, &key)["client_id"], "cc-renamed");
+    // Without a store (Lambda) every process fetches its own.
+    cc_process(&base, "cc-renamed", None)
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    assert_eq!(state.lock().unwrap().issued, 3);
+}
+
+#[tokio::test]
+async fn a_stored_token_near_or_past_its_expiry_is_not_used() {
+    let (state, base) = cc_server().await;
+    // A one-second token is used for half a second.
+    state.lock().unwrap().expires_in = Some("1");
+    let (_dir, path, key) = empty_secrets();
+    let api = format!("{base}/api");
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    assert_eq!(state.lock().unwrap().issued, 1, "reused while usable");
+    // Within its refresh margin (still valid for 300 ms): the next process asks anew.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    assert_eq!(
+        state.lock().unwrap().issued,
+        2,
+        "a token near expiry was used"
+    );
+    assert_eq!(cached_entry(&path, &key)["access_token"], "cc-2");
+
+    // An entry whose expiry has passed (whatever its refresh point says) is not used either.
+    let mut entry = cached_entry(&path, &key);
+    let now = chrono::Utc::now().timestamp_millis();
+    entry["expires_at_ms"] = json!(now - 1_000);
+    entry["refresh_at_ms"] = json!(now + 3_600_000);
+    SecretFile::open(&path, key.clone())
+        .unwrap()
+        .set("token-cache/cc", &entry.to_string())
+        .unwrap();
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    assert_eq!(state.lock().unwrap().issued, 3, "an expired token was used");
+}
+
+#[tokio::test]
+async fn a_refused_token_is_cleared_from_the_store_for_the_next_process() {
+    let (state, base) = cc_server().await;
+    let (_dir, path, key) = empty_secrets();
+    let api = format!("{base}/api");
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    // Revoked early, and the token endpoint is down: the next process tries the stored token
+    // (401), forgets it, and fails to get another.
+    {
+        let mut s = state.lock().unwrap();
+        s.valid.clear();
+        s.refuse_tokens = true;
+    }
+    let err = cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Auth { status: 401, .. }),
+        "{err:?}"
+    );
+    let entry = cached_entry(&path, &key);
+    assert!(entry.get("access_token").is_none(), "still stored: {entry}");
+    assert_eq!(state.lock().unwrap().calls, 2);
+    // The process after it does not try the refused token: one token request, one call.
+    state.lock().unwrap().refuse_tokens = false;
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    let s = state.lock().unwrap();
+    assert_eq!((s.issued, s.calls), (2, 3));
+    drop(s);
+    assert_eq!(cached_entry(&path, &key)["access_token"], "cc-2");
+}
+
+#[tokio::test]
+async fn a_401_on_a_stored_token_fetches_a_new_one_and_stores_it() {
+    let (state, base) = cc_server().await;
+    let (_dir, path, key) = empty_secrets();
+    let api = format!("{base}/api");
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    state.lock().unwrap().valid.clear();
+    cc_process(&base, "cc", file_store(&path, &key))
+        .send(&ApiRequest::get(&api))
+        .await
+        .unwrap();
+    let s = state.lock().unwrap();
+    // Stored cc-1 refused once, cc-2 fetched, the call replayed.
+    assert_eq!((s.issued, s.calls), (2, 3));
+    drop(s);
+    assert_eq!(cached_entry(&path, &key)["access_token"], "cc-2");
+}
+
+/// A store that fails every read and write.
+struct BrokenStore;
+
+impl TokenStore for BrokenStore {
+    fn read<'a>(
+        &'a self,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<(SecretString, SecretVersion), SecretError>> {
+        Box::pin(async { Err(SecretError::Backend("disk full".into())) })
+    }
+
+    fn write<'a>(
+        &'a self,
+        _name: &'a str,
+        _expected: Option<&'a SecretVersion>,
+        _value: &'a SecretString,
+    ) -> BoxFuture<'a, Result<PutOutcome, SecretError>> {
+        Box::pin(async { Err(SecretError::Backend("disk full".into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_failing_token_store_never_fails_a_request() {
+    let (state, base) = cc_server().await;
+    let client = cc_process(&base, "cc", Some(Arc::new(BrokenStore)));
+    let api = format!("{base}/api");
+    client.send(&ApiRequest::get(&api)).await.unwrap();
+    client.send(&ApiRequest::get(&api)).await.unwrap();
+    state.lock().unwrap().valid.clear();
+    client.send(&ApiRequest::get(&api)).await.unwrap();
+    let s = state.lock().unwrap();
+    assert_eq!(
+        (s.issued, s.calls),
+        (2, 4),
+        "kept in memory as without a store"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

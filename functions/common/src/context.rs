@@ -34,11 +34,13 @@ impl Context {
             settings.secret_ttl,
         );
         // The same builder as `mlc`: clients, one flow per integration, the configuration's
-        // mapping rows (loaded on every cold start, as `mlc` does at start).
+        // mapping rows (loaded on every cold start, as `mlc` does at start). Access tokens stay
+        // in memory (no token store): a warm instance keeps them, and Secrets Manager is not
+        // written for a cache.
         let env = Env::new(queue, store, SystemClock);
         let owner = format!("lambda-{}", uuid::Uuid::new_v4().simple());
         let pipeline = Arc::new(
-            Pipeline::build(&config, env, &secrets, owner)
+            Pipeline::build(&config, env, &secrets, owner, None)
                 .await
                 .context("building the pipeline")?,
         );

@@ -3,11 +3,12 @@
 //! Business Central environment share one token cache and one request budget.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
-use super::http::{HttpError, HttpSettings, HttpStats};
+use super::http::{HttpError, HttpSettings, HttpStats, TokenPersistence, TokenStore};
 use crate::config::{Config, SupplierSync, SystemConfig};
 use crate::ports::{SecretError, Secrets, SystemError};
 
@@ -65,21 +66,50 @@ pub struct Instances {
 }
 
 impl Instances {
-    /// Builds the client of every configured system, reading its secrets.
+    /// Builds the client of every configured system, reading its secrets. Access tokens stay
+    /// in memory.
     pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
+        Self::from_config_caching_tokens(cfg, secrets, None).await
+    }
+
+    /// As [`Instances::from_config`]; with a `token_store`, each client-credentials system also
+    /// keeps its access token there, in the secret `token-cache/<system>`
+    /// ([`TokenPersistence::secret_name_for`]), for later processes (the embedded runtime: a
+    /// cron `mlc run --once` reuses the last run's token while it is valid).
+    pub async fn from_config_caching_tokens<SE: Secrets>(
+        cfg: &Config,
+        secrets: &SE,
+        token_store: Option<Arc<dyn TokenStore>>,
+    ) -> Result<Self, BuildError> {
         let mut by_name = BTreeMap::new();
         for (name, _) in cfg.systems.iter() {
-            by_name.insert(name.to_string(), Self::build_one(cfg, name, secrets).await?);
+            let persistence = token_store.as_ref().map(|store| {
+                TokenPersistence::new(store.clone(), TokenPersistence::secret_name_for(name))
+            });
+            by_name.insert(
+                name.to_string(),
+                Self::build(cfg, name, secrets, persistence).await?,
+            );
         }
         Ok(Self { by_name })
     }
 
     /// Builds the client of one configured system (`mlc check` builds each alone, so one
-    /// system's missing secret does not hide another's state).
+    /// system's missing secret does not hide another's state). Its token stays in memory:
+    /// a check asks for a fresh one.
     pub async fn build_one<SE: Secrets>(
         cfg: &Config,
         name: &str,
         secrets: &SE,
+    ) -> Result<Instance, BuildError> {
+        Self::build(cfg, name, secrets, None).await
+    }
+
+    async fn build<SE: Secrets>(
+        cfg: &Config,
+        name: &str,
+        secrets: &SE,
+        tokens: Option<TokenPersistence>,
     ) -> Result<Instance, BuildError> {
         let secret = |secret_name: &str| {
             let secret_name = secret_name.to_string();
@@ -116,7 +146,9 @@ impl Instances {
                         ..HttpSettings::default()
                     },
                 };
-                Ok(Instance::Coupa(CoupaClient::new(settings).map_err(client)?))
+                Ok(Instance::Coupa(
+                    CoupaClient::with_token_cache(settings, tokens).map_err(client)?,
+                ))
             }
             SystemConfig::BusinessCentral(b) => {
                 let settings = BcSettings {
@@ -137,7 +169,7 @@ impl Instances {
                     },
                 };
                 Ok(Instance::BusinessCentral(
-                    BcClient::new(settings).map_err(client)?,
+                    BcClient::with_token_cache(settings, tokens).map_err(client)?,
                 ))
             }
         }

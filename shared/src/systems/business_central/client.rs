@@ -8,6 +8,7 @@ use crate::ports::SecretString;
 use crate::systems::http::odata::{self, Collection};
 use crate::systems::http::{
     ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache,
+    TokenPersistence,
 };
 
 pub const DEFAULT_API_URL: &str = "https://api.businesscentral.dynamics.com";
@@ -104,8 +105,17 @@ pub(super) type MasterSlot = std::sync::Arc<
 
 impl BcClient {
     pub fn new(s: BcSettings) -> Result<Self, HttpError> {
+        Self::with_token_cache(s, None)
+    }
+
+    /// As [`BcClient::new`], keeping the access token in `persistence` too (shared with later
+    /// processes; the embedded runtime), or only in memory when `None`.
+    pub fn with_token_cache(
+        s: BcSettings,
+        persistence: Option<TokenPersistence>,
+    ) -> Result<Self, HttpError> {
         let api_url = s.api_url.trim_end_matches('/');
-        let tokens = TokenCache::new(ClientCredentials {
+        let creds = ClientCredentials {
             token_url: s.token_url.clone().unwrap_or_else(|| {
                 format!(
                     "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
@@ -115,7 +125,8 @@ impl BcClient {
             client_id: s.client_id.clone(),
             client_secret: s.client_secret.clone(),
             scope: SCOPE.to_string(),
-        });
+        };
+        let tokens = TokenCache::persisted(creds, persistence);
         let mut http = s.http.clone();
         http.budget = Some(s.budget.clone());
         let api = ApiClient::new(

@@ -6,6 +6,7 @@ use super::wire;
 use crate::ports::SecretString;
 use crate::systems::http::{
     ApiClient, ApiRequest, ClientCredentials, HttpError, HttpSettings, RateBudget, TokenCache,
+    TokenPersistence,
 };
 
 /// coupa.md §1.3: "the maximum number of results returned are 50 at a time".
@@ -84,8 +85,17 @@ pub struct CoupaClient {
 
 impl CoupaClient {
     pub fn new(s: CoupaSettings) -> Result<Self, HttpError> {
+        Self::with_token_cache(s, None)
+    }
+
+    /// As [`CoupaClient::new`], keeping the access token in `persistence` too (shared with
+    /// later processes; the embedded runtime), or only in memory when `None`.
+    pub fn with_token_cache(
+        s: CoupaSettings,
+        persistence: Option<TokenPersistence>,
+    ) -> Result<Self, HttpError> {
         let base = s.base_url.trim_end_matches('/').to_string();
-        let tokens = TokenCache::new(ClientCredentials {
+        let creds = ClientCredentials {
             token_url: s
                 .token_url
                 .clone()
@@ -93,7 +103,8 @@ impl CoupaClient {
             client_id: s.client_id.clone(),
             client_secret: s.client_secret.clone(),
             scope: s.scopes.join(" "),
-        });
+        };
+        let tokens = TokenCache::persisted(creds, persistence);
         let version = HeaderValue::from_str(&s.api_version).map_err(|_| HttpError::Decode {
             url: base.clone(),
             message: format!(

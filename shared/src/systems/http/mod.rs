@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 
 pub use auth::{
     AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings, SessionAuth,
-    SessionLogin, TokenCache, TokenStore,
+    SessionLogin, TokenCache, TokenPersistence, TokenStore,
 };
 pub use pacing::{Pacer, Paused, RateBudget};
 pub use retry::{RetryPolicy, retry_after};

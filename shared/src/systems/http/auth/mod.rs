@@ -2,7 +2,8 @@
 //! through [`AuthScheme`]:
 //!
 //! - [`TokenCache`]: OAuth 2.0 client credentials, a bearer token (Coupa, Business Central,
-//!   F&O, Basware);
+//!   F&O, Basware), optionally kept across processes in the secrets store
+//!   ([`TokenPersistence`]);
 //! - [`RefreshTokenAuth`]: a rotating refresh token kept in the secrets store, stored back with
 //!   compare-and-set before the new access token is used (SAP Concur company-level tokens);
 //! - [`SessionAuth`]: a login that yields session cookies (SAP Business One Service Layer).
@@ -24,7 +25,7 @@ use serde::{Deserialize, Deserializer};
 use super::HttpError;
 use crate::ports::SecretString;
 
-pub use client_credentials::{ClientCredentials, TokenCache};
+pub use client_credentials::{ClientCredentials, TokenCache, TokenPersistence};
 pub use refresh_token::{RefreshTokenAuth, RefreshTokenSettings, TokenStore};
 pub use session::{SessionAuth, SessionLogin};
 
