@@ -233,6 +233,13 @@ async fn a_second_run_once_reuses_the_tokens_of_the_first_from_the_secrets_file(
         );
         assert!(!printed.contains(&token), "{name}: the token was printed");
     }
+    // An operator listing the secrets sees what the cache entries are.
+    let o = mlc(d.dir.path(), &["secrets", "list", "-c", "mlc.toml"], None);
+    assert!(
+        text(&o).contains("token-cache/coupa  (cached access token, kept by mlc)"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

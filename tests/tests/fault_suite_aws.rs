@@ -40,7 +40,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws::{Driver, REDRIVE_MAX_RECEIVES, Stack, VISIBILITY, poll, poll_until_ok, webhook_gateway};
+use aws::{
+    Driver, REDRIVE_MAX_RECEIVES, Stack, VISIBILITY, audit_dead_letters, poll, poll_until_ok,
+    webhook_gateway,
+};
 use driver::{Boundary, CrashPlan};
 use faults::{BC_TARGETS, COUPA_TARGETS, push, storm, token_ticker};
 use mlc_lambda::Context;
@@ -612,6 +615,7 @@ async fn aws_all_faults_mixed() {
     // The scheduled poll audits dead letters nobody audited (records stopped behind a failure).
     poll_until_ok(&first, 5).await;
     d.run().await;
+    audit_dead_letters(&first).await;
     let mut rows = vec![w.row(&s, "aws_all_faults_mixed: first pass").await];
 
     // Then repeats: new versions, more webhooks and polls, with crashes still on.
@@ -630,6 +634,7 @@ async fn aws_all_faults_mixed() {
     d.run().await;
     ticker.abort();
     nothing_left(&s, w.seed).await;
+    audit_dead_letters(&first).await;
     faults += d.counters.crashes.load(Ordering::Relaxed) + fired.load(Ordering::Relaxed);
     rows.push(w.row(&s, "aws_all_faults_mixed: after repeats").await);
     for r in &mut rows {

@@ -56,7 +56,7 @@ async fn a_write_slower_than_its_claim_lease_keeps_the_claim() {
     )
     .with_claim_lease(Duration::from_secs(1));
     let p = Arc::new(
-        Pipeline::build(&h.cfg, env, &h.secrets, "worker-a".into())
+        Pipeline::build(&h.cfg, env, &h.secrets, "worker-a".into(), None)
             .await
             .unwrap(),
     );

@@ -58,7 +58,12 @@ pub fn run(config: Option<&Path>, action: Action) -> anyhow::Result<ExitCode> {
         }
         Action::List => {
             for n in file.names()? {
-                println!("{n}");
+                // Written by `mlc run` itself; removing one only costs a token request.
+                if n.starts_with("token-cache/") {
+                    println!("{n}  (cached access token, kept by mlc)");
+                } else {
+                    println!("{n}");
+                }
             }
         }
         Action::Rm { name } => {

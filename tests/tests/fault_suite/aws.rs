@@ -295,6 +295,16 @@ pub async fn poll(ctx: &Context) -> bool {
         .is_ok()
 }
 
+/// The dead-letter audit that every scheduled poll runs, alone: SQS moves a message to its
+/// dead-letter queue by itself (a worker that stopped during each delivery never recorded a
+/// failure), so what the last run dead-lettered is audited at the next schedule.
+pub async fn audit_dead_letters(ctx: &Context) {
+    ctx.pipeline
+        .audit_dead_letters()
+        .await
+        .expect("auditing the dead-letter queues");
+}
+
 /// Polls until one succeeds (at most `tries`).
 pub async fn poll_until_ok(ctx: &Context, tries: usize) {
     for _ in 0..tries {
