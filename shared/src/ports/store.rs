@@ -69,6 +69,10 @@ pub struct LedgerEntry {
     /// When a create was sent whose outcome is unknown (a timeout, a 5xx): the target may still
     /// commit it. Cleared once the target's id is recorded.
     pub unsettled_create_at: Option<DateTime<Utc>>,
+    /// Where the entry's work went: the target's identity (system type, tenant/environment,
+    /// company or legal entity; see `Writer::target`). `None` for entries recorded before the
+    /// ledger kept it.
+    pub target: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,12 +88,18 @@ pub enum Claim {
 
 /// The posting ledger: the conditional claim that makes a post exactly once.
 pub trait Ledger: Send + Sync {
-    /// Claims `key` for `owner` until `now + lease`: creates the entry if absent, takes it over if
-    /// the previous claim's lease ran out (a crashed worker), re-enters if `owner` holds it.
+    /// Claims `key` for `owner`, writing into `target`, until `now + lease`: creates the entry if
+    /// absent, takes it over if the previous claim's lease ran out (a crashed worker), re-enters
+    /// if `owner` holds it. An entry recorded for another target is not done here (the database
+    /// was pointed at another company or environment): unless another worker's claim on it is
+    /// live, it is reopened for `target`, with the other target's id and number forgotten and
+    /// its attempts counted on (an earlier attempt existed, so the writer looks before it
+    /// creates). An entry without a recorded target is taken to be for `target`.
     fn claim(
         &self,
         key: &LedgerKey,
         owner: &str,
+        target: &str,
         now: DateTime<Utc>,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
@@ -127,6 +137,19 @@ pub trait Ledger: Send + Sync {
         &self,
         key: &LedgerKey,
     ) -> impl Future<Output = Result<Option<LedgerEntry>, StoreError>> + Send;
+    /// Deletes the entry so the document is written again (an operator's explicit re-post),
+    /// unless a live claim holds it (`LostClaim`). Returns what was forgotten.
+    fn forget(
+        &self,
+        key: &LedgerKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<LedgerEntry>, StoreError>> + Send;
+    /// The targets an integration's entries were written for, with how many each (`None`:
+    /// recorded before the ledger kept targets), for `mlc check`.
+    fn ledger_targets(
+        &self,
+        integration: &str,
+    ) -> impl Future<Output = Result<Vec<(Option<String>, u64)>, StoreError>> + Send;
 }
 
 /// Mapping tables: `table` names what is mapped ("supplier", "gl_account", "dimension:DEPARTMENT").

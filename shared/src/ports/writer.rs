@@ -55,6 +55,12 @@ pub trait Writer: Send + Sync {
     /// Names the record for messages: "the Business Central purchase invoice".
     fn what(&self, doc: &Self::Doc) -> String;
 
+    /// Which target this writer writes into: system type, tenant or host, environment, company
+    /// or legal entity ("business_central:<tenant>/<environment>/<company>"). The ledger keeps
+    /// it with each entry, so a database pointed at another company never takes what was
+    /// written in one for done in the other.
+    fn target(&self) -> String;
+
     /// How long a create whose answer was lost (timeout, gateway error) may still commit in
     /// the target. Until it has passed, the document is only looked up, never created again.
     fn settle_window(&self) -> Duration;

@@ -66,10 +66,11 @@ pub(crate) async fn claim<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     key: &LedgerKey,
     owner: &str,
+    target: &str,
 ) -> Result<Claimed, StepError> {
     match env
         .store
-        .claim(key, owner, env.clock.now(), env.claim_lease)
+        .claim(key, owner, target, env.clock.now(), env.claim_lease)
         .await
         .map_err(|e| StepError::new("claiming the ledger", e))?
     {
@@ -149,9 +150,18 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         item.status = status;
         item
     };
-    let entry = match claim(env, key, owner).await? {
+    let target = writer.target();
+    let entry = match claim(env, key, owner, &target).await? {
         Claimed::Acquired(e) => e,
         Claimed::Finished(PostOutcome::AlreadyPosted { id, number }) => {
+            // Done here, by the ledger: only if the target still has it (a reset sandbox, a
+            // restored company). Otherwise a person decides; it is never reported as posted.
+            if let Some(why) = gone_from_target(writer, doc, &target, &id, &number, subject).await?
+            {
+                let retry = retry_message(subject, key);
+                super::map::park(env, &retry, subject.number.clone(), why.clone()).await?;
+                return Ok(PostOutcome::Parked(why));
+            }
             let written = Written {
                 id: id.clone(),
                 number: number.clone(),
@@ -174,7 +184,7 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
     }
 
     let work = write_claimed(env, writer, owner, key, doc, &entry, crash);
-    match keeping_claim(env, key, owner, work).await {
+    match keeping_claim(env, key, owner, &target, work).await {
         Ok(Progress::Written(w)) => {
             apply_links(env, &links(&w)).await?;
             claim::complete(env, key, owner, &w.id, &w.number).await?;
@@ -204,15 +214,7 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         }
         Ok(Progress::Rejected(why)) => {
             claim::release(env, key, owner).await;
-            // Parked with a message that reads the source again when retried, so a corrected
-            // document or mapping is picked up.
-            let retry = IngestMessage {
-                integration: key.integration.clone(),
-                kind: subject.kind,
-                source_id: subject.source_id.clone(),
-                version: subject.version.clone(),
-                via: "retry".into(),
-            };
+            let retry = retry_message(subject, key);
             super::map::park(env, &retry, subject.number.clone(), why.clone()).await?;
             Ok(PostOutcome::Parked(why))
         }
@@ -228,6 +230,47 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
     }
 }
 
+/// Parked with a message that reads the source again when retried, so a corrected document or
+/// mapping is picked up.
+fn retry_message(subject: &Subject, key: &LedgerKey) -> IngestMessage {
+    IngestMessage {
+        integration: key.integration.clone(),
+        kind: subject.kind,
+        source_id: subject.source_id.clone(),
+        version: subject.version.clone(),
+        via: "retry".into(),
+    }
+}
+
+/// Why a document the ledger records as written in `target` must not be reported as done
+/// there: the target no longer has it. `None`: it is there (or nothing was written to look for).
+async fn gone_from_target<W: Writer>(
+    writer: &W,
+    doc: &W::Doc,
+    target: &str,
+    id: &str,
+    number: &str,
+    subject: &Subject,
+) -> Result<Option<String>, StepError> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let what = writer.what(doc);
+    match writer.find(doc, Some(id)).await {
+        Ok(Some(_)) => Ok(None),
+        Ok(None) => Ok(Some(format!(
+            "{what} {number} (id {id}) that the ledger records for this document is no longer \
+             in {target} (a reset or restored company?): not reported as posted; to write it \
+             again: mlc replay --document {} --repost",
+            subject.source_id
+        ))),
+        Err(e) => Err(StepError::system(
+            &format!("checking that {what} recorded as written is still there"),
+            e,
+        )),
+    }
+}
+
 /// Runs `work` while renewing the ledger claim every third of its lease, so a step that waits
 /// long for an answer (up to the HTTP timeout, several times over with retries) never lets
 /// another worker take the document over and create it a second time meanwhile.
@@ -235,6 +278,7 @@ async fn keeping_claim<Q: Queue, S: Store, C: Clock, T>(
     env: &Env<Q, S, C>,
     key: &LedgerKey,
     owner: &str,
+    target: &str,
     work: impl std::future::Future<Output = T>,
 ) -> T {
     let every = (env.claim_lease / 3).max(Duration::from_millis(100));
@@ -245,7 +289,7 @@ async fn keeping_claim<Q: Queue, S: Store, C: Clock, T>(
             out = &mut work => return out,
             _ = beat.tick() => {
                 // Re-entry by the holder only moves the lease on.
-                match env.store.claim(key, owner, env.clock.now(), env.claim_lease).await {
+                match env.store.claim(key, owner, &target, env.clock.now(), env.claim_lease).await {
                     Ok(Claim::Acquired(_)) => {}
                     Ok(other) => tracing::error!(%key, ?other, "the ledger claim was lost while writing"),
                     Err(e) => tracing::warn!(%key, error = %e, "could not renew the ledger claim"),

@@ -14,6 +14,9 @@ use rust_decimal::Decimal;
 use crate::StoreFixture;
 
 const LEASE: Duration = Duration::from_secs(60);
+/// The target the entries are written for; `OTHER` another company of the same environment.
+const T: &str = "business_central:tenant/production/company-a";
+const OTHER: &str = "business_central:tenant/production/company-b";
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -37,7 +40,7 @@ pub async fn racing_claims_from_two_handles_acquire_once<F: StoreFixture>() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             store
-                .claim(&key("92010"), &format!("worker-{i}"), now, LEASE)
+                .claim(&key("92010"), &format!("worker-{i}"), T, now, LEASE)
                 .await
                 .unwrap()
         }));
@@ -61,7 +64,7 @@ pub async fn lease_expiry_take_over_keeps_target_id<F: StoreFixture>() {
     let s = f.handle();
     let now = t("2024-04-01T08:00:00Z");
     let k = key("1");
-    match s.claim(&k, "a", now, LEASE).await.unwrap() {
+    match s.claim(&k, "a", T, now, LEASE).await.unwrap() {
         Claim::Acquired(e) => {
             assert_eq!((e.attempts, e.target_id), (1, None));
             assert_eq!(e.lease_until, now + chrono::Duration::seconds(60));
@@ -70,7 +73,7 @@ pub async fn lease_expiry_take_over_keeps_target_id<F: StoreFixture>() {
     }
     s.record_target(&k, "a", "guid-1").await.unwrap();
     match s
-        .claim(&k, "b", now + chrono::Duration::seconds(30), LEASE)
+        .claim(&k, "b", T, now + chrono::Duration::seconds(30), LEASE)
         .await
         .unwrap()
     {
@@ -78,7 +81,7 @@ pub async fn lease_expiry_take_over_keeps_target_id<F: StoreFixture>() {
         other => panic!("expected Busy, got {other:?}"),
     }
     let expired = now + chrono::Duration::seconds(60);
-    match s.claim(&k, "b", expired, LEASE).await.unwrap() {
+    match s.claim(&k, "b", T, expired, LEASE).await.unwrap() {
         Claim::Acquired(e) => {
             assert_eq!(e.owner, "b");
             assert_eq!(e.target_id.as_deref(), Some("guid-1"));
@@ -98,14 +101,14 @@ pub async fn an_unsettled_create_survives_a_take_over_until_its_target_is_record
     let now = t("2024-04-01T08:00:00Z");
     let k = key("unsettled");
     assert!(matches!(
-        s.claim(&k, "a", now, LEASE).await.unwrap(),
+        s.claim(&k, "a", T, now, LEASE).await.unwrap(),
         Claim::Acquired(_)
     ));
     s.record_unsettled_create(&k, "a", now).await.unwrap();
     s.release(&k, "a").await.unwrap();
     // Another worker's claim sees the create that may still land in the target.
     match s
-        .claim(&k, "b", now + chrono::Duration::seconds(5), LEASE)
+        .claim(&k, "b", T, now + chrono::Duration::seconds(5), LEASE)
         .await
         .unwrap()
     {
@@ -128,9 +131,9 @@ pub async fn same_owner_re_enters_its_claim<F: StoreFixture>() {
     let f = F::new().await;
     let s = f.handle();
     let now = t("2024-04-01T08:00:00Z");
-    s.claim(&key("1"), "a", now, LEASE).await.unwrap();
+    s.claim(&key("1"), "a", T, now, LEASE).await.unwrap();
     let later = now + chrono::Duration::seconds(10);
-    match s.claim(&key("1"), "a", later, LEASE).await.unwrap() {
+    match s.claim(&key("1"), "a", T, later, LEASE).await.unwrap() {
         Claim::Acquired(e) => {
             assert_eq!(e.attempts, 1);
             assert_eq!(e.lease_until, later + chrono::Duration::seconds(60));
@@ -144,10 +147,10 @@ pub async fn complete_then_claim_is_done<F: StoreFixture>() {
     let s = f.handle();
     let now = t("2024-04-01T08:00:00Z");
     let k = key("1");
-    s.claim(&k, "a", now, LEASE).await.unwrap();
+    s.claim(&k, "a", T, now, LEASE).await.unwrap();
     s.complete(&k, "a", "guid-1", "PI-1001").await.unwrap();
     match s
-        .claim(&k, "b", now + chrono::Duration::days(1), LEASE)
+        .claim(&k, "b", T, now + chrono::Duration::days(1), LEASE)
         .await
         .unwrap()
     {
@@ -165,8 +168,8 @@ pub async fn record_target_and_complete_after_a_take_over_are_lost_claim<F: Stor
     let s = f.handle();
     let now = t("2024-04-01T08:00:00Z");
     let k = key("1");
-    s.claim(&k, "a", now, LEASE).await.unwrap();
-    s.claim(&k, "b", now + chrono::Duration::seconds(61), LEASE)
+    s.claim(&k, "a", T, now, LEASE).await.unwrap();
+    s.claim(&k, "b", T, now + chrono::Duration::seconds(61), LEASE)
         .await
         .unwrap();
     match s.record_target(&k, "a", "guid-x").await {
@@ -184,15 +187,107 @@ pub async fn record_target_and_complete_after_a_take_over_are_lost_claim<F: Stor
     assert_eq!(s.ledger_entry(&k).await.unwrap().unwrap().target_id, None);
 }
 
+pub async fn a_done_entry_is_not_done_for_another_target<F: StoreFixture>() {
+    let f = F::new().await;
+    let s = f.handle();
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("1");
+    s.claim(&k, "a", T, now, LEASE).await.unwrap();
+    s.complete(&k, "a", "guid-1", "PI-1").await.unwrap();
+    // Same target: done.
+    assert!(matches!(
+        s.claim(&k, "b", T, now, LEASE).await.unwrap(),
+        Claim::Done(_)
+    ));
+    // Another company: a new attempt there, knowing nothing of the first company's invoice.
+    match s.claim(&k, "b", OTHER, now, LEASE).await.unwrap() {
+        Claim::Acquired(e) => {
+            assert_eq!(e.target.as_deref(), Some(OTHER));
+            assert_eq!((e.target_id, e.target_number), (None, None));
+            assert_eq!(e.state, LedgerState::Claimed);
+            assert_eq!(
+                e.attempts, 2,
+                "counted on: the writer must look before it creates"
+            );
+        }
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+    let e = s.ledger_entry(&k).await.unwrap().unwrap();
+    assert_eq!((e.owner.as_str(), e.target.as_deref()), ("b", Some(OTHER)));
+}
+
+pub async fn a_live_claim_for_another_target_is_busy<F: StoreFixture>() {
+    let f = F::new().await;
+    let s = f.handle();
+    let now = t("2024-04-01T08:00:00Z");
+    let k = key("1");
+    s.claim(&k, "a", T, now, LEASE).await.unwrap();
+    s.record_target(&k, "a", "guid-1").await.unwrap();
+    assert!(matches!(
+        s.claim(&k, "b", OTHER, now + chrono::Duration::seconds(5), LEASE)
+            .await
+            .unwrap(),
+        Claim::Busy(_)
+    ));
+    // Once the lease has run out, the other target's attempt starts without its draft id.
+    match s
+        .claim(&k, "b", OTHER, now + chrono::Duration::seconds(61), LEASE)
+        .await
+        .unwrap()
+    {
+        Claim::Acquired(e) => assert_eq!(e.target_id, None),
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+}
+
+pub async fn forget_deletes_a_done_entry_but_never_a_live_claim<F: StoreFixture>() {
+    let f = F::new().await;
+    let s = f.handle();
+    let now = t("2024-04-01T08:00:00Z");
+    assert_eq!(s.forget(&key("none"), now).await.unwrap(), None);
+    let k = key("1");
+    s.claim(&k, "a", T, now, LEASE).await.unwrap();
+    assert!(matches!(
+        s.forget(&k, now).await,
+        Err(StoreError::LostClaim(_))
+    ));
+    s.complete(&k, "a", "guid-1", "PI-1").await.unwrap();
+    let gone = s.forget(&k, now).await.unwrap().unwrap();
+    assert_eq!(gone.target_number.as_deref(), Some("PI-1"));
+    assert_eq!(s.ledger_entry(&k).await.unwrap(), None);
+    match s.claim(&k, "b", T, now, LEASE).await.unwrap() {
+        Claim::Acquired(e) => assert_eq!((e.attempts, e.target_id), (1, None)),
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+}
+
+pub async fn ledger_targets_count_entries_per_target<F: StoreFixture>() {
+    let f = F::new().await;
+    let s = f.handle();
+    let now = t("2024-04-01T08:00:00Z");
+    for (id, target) in [("1", T), ("2", T), ("3", OTHER)] {
+        s.claim(&key(id), "a", target, now, LEASE).await.unwrap();
+    }
+    let mut other_integration = key("4");
+    other_integration.integration = "concur-bc".into();
+    s.claim(&other_integration, "a", OTHER, now, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.ledger_targets("coupa-bc").await.unwrap(),
+        vec![(Some(T.to_string()), 2), (Some(OTHER.to_string()), 1)]
+    );
+}
+
 pub async fn release_lets_another_worker_take_it_at_once<F: StoreFixture>() {
     let f = F::new().await;
     let s = f.handle();
     let now = t("2024-04-01T08:00:00Z");
     let k = key("1");
-    s.claim(&k, "a", now, LEASE).await.unwrap();
+    s.claim(&k, "a", T, now, LEASE).await.unwrap();
     s.record_target(&k, "a", "guid-1").await.unwrap();
     s.release(&k, "a").await.unwrap();
-    match s.claim(&k, "b", now, LEASE).await.unwrap() {
+    match s.claim(&k, "b", T, now, LEASE).await.unwrap() {
         Claim::Acquired(e) => {
             assert_eq!(e.target_id.as_deref(), Some("guid-1"));
             assert_eq!(e.attempts, 2);
@@ -202,7 +297,7 @@ pub async fn release_lets_another_worker_take_it_at_once<F: StoreFixture>() {
     // Releasing a claim that is not ours does nothing.
     s.release(&k, "a").await.unwrap();
     assert!(matches!(
-        s.claim(&k, "c", now, LEASE).await.unwrap(),
+        s.claim(&k, "c", T, now, LEASE).await.unwrap(),
         Claim::Busy(_)
     ));
 }

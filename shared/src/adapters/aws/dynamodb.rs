@@ -394,6 +394,7 @@ fn ledger_entry(key: &LedgerKey, table: &str, item: &Item) -> Result<LedgerEntry
             .as_deref()
             .map(parse_ts)
             .transpose()?,
+        target: opt_s(item, "target"),
     })
 }
 
@@ -443,19 +444,23 @@ impl Ledger for DynamoStore {
         &self,
         key: &LedgerKey,
         owner: &str,
+        target: &str,
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
         let table = &self.tables.ledger;
         let lease_until = ts(add(now, lease));
         for _ in 0..CLAIM_ROUNDS {
-            // One conditional write: create the entry, or take over a claim whose lease ran
-            // out (a new attempt; the target id of the earlier one stays).
+            // One conditional write: create the entry, or take over a claim for this target (or
+            // one recorded before targets were) whose lease ran out (a new attempt; the target
+            // id of the earlier one stays).
             let update = "SET #integration = :integration, #document_kind = :kind, \
                  #source_id = :source_id, #state = :claimed, #owner = :me, \
-                 #lease_until = :lease, #attempts = if_not_exists(#attempts, :zero) + :one";
+                 #lease_until = :lease, #target = :target, \
+                 #attempts = if_not_exists(#attempts, :zero) + :one";
             let cond = "attribute_not_exists(#ledger_key) OR \
-                 (#state = :claimed AND #lease_until <= :now)";
+                 (#state = :claimed AND #lease_until <= :now AND \
+                  (attribute_not_exists(#target) OR #target = :target))";
             let out = self
                 .client
                 .update_item()
@@ -471,6 +476,7 @@ impl Ledger for DynamoStore {
                     (":claimed", s("claimed")),
                     (":me", s(owner)),
                     (":lease", s(&lease_until)),
+                    (":target", s(target)),
                     (":now", s(ts(now))),
                     (":zero", n(0)),
                     (":one", n(1)),
@@ -486,15 +492,62 @@ impl Ledger for DynamoStore {
                 Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(backend("UpdateItem", table, &e)),
             }
-            // Done, held by someone else, or held by us (re-entry, same attempt).
+            // Done, held by someone else, held by us (re-entry), or written for another target.
             let Some(item) = self.get(table, ledger_key_av(key)).await? else {
                 continue;
             };
             let entry = ledger_entry(key, table, &item)?;
+            let expired = entry.lease_until <= now;
+            let elsewhere = entry.target.as_ref().filter(|t| t.as_str() != target);
+            if let Some(old) = elsewhere
+                && (entry.state == LedgerState::Done || expired || entry.owner == owner)
+            {
+                // Not done in this target: a new attempt here, knowing nothing of there. On
+                // condition that nobody changed it since it was read.
+                let update = "SET #state = :claimed, #owner = :me, #lease_until = :lease, \
+                     #target = :target, #attempts = #attempts + :one \
+                     REMOVE #target_id, #target_number, #unsettled_create_at";
+                let cond = "#target = :old AND #state = :was AND #owner = :was_owner";
+                let out = self
+                    .client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(Some(ledger_key_av(key)))
+                    .update_expression(update)
+                    .condition_expression(cond)
+                    .set_expression_attribute_names(Some(names_in(&[update, cond])))
+                    .set_expression_attribute_values(values(vec![
+                        (":claimed", s("claimed")),
+                        (":me", s(owner)),
+                        (":lease", s(&lease_until)),
+                        (":target", s(target)),
+                        (":one", n(1)),
+                        (":old", s(old)),
+                        (
+                            ":was",
+                            s(match entry.state {
+                                LedgerState::Done => "done",
+                                LedgerState::Claimed => "claimed",
+                            }),
+                        ),
+                        (":was_owner", s(&entry.owner)),
+                    ]))
+                    .return_values(ReturnValue::AllNew)
+                    .send()
+                    .await;
+                match out {
+                    Ok(out) => {
+                        let item = out.attributes.unwrap_or_default();
+                        return Ok(Claim::Acquired(ledger_entry(key, table, &item)?));
+                    }
+                    Err(e) if condition_failed(&e) => continue,
+                    Err(e) => return Err(backend("UpdateItem", table, &e)),
+                }
+            }
             if entry.state == LedgerState::Done {
                 return Ok(Claim::Done(entry));
             }
-            if entry.lease_until <= now {
+            if expired {
                 continue; // ran out since the write: try the take-over again
             }
             if entry.owner != owner {
@@ -504,8 +557,8 @@ impl Ledger for DynamoStore {
                 .update_claimed(
                     key,
                     owner,
-                    "SET #lease_until = :lease",
-                    vec![(":lease", s(&lease_until))],
+                    "SET #lease_until = :lease, #target = :target",
+                    vec![(":lease", s(&lease_until)), (":target", s(target))],
                     true,
                 )
                 .await
@@ -602,6 +655,58 @@ impl Ledger for DynamoStore {
             .await?
             .map(|item| ledger_entry(key, table, &item))
             .transpose()
+    }
+
+    async fn forget(
+        &self,
+        key: &LedgerKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let table = &self.tables.ledger;
+        // Never while a live claim holds it: a worker may be writing.
+        let cond = "attribute_not_exists(#ledger_key) OR #state = :done OR #lease_until <= :now";
+        let out = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(ledger_key_av(key)))
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names_in(&[cond])))
+            .set_expression_attribute_values(values(vec![
+                (":done", s("done")),
+                (":now", s(ts(now))),
+            ]))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out
+                .attributes
+                .filter(|a| !a.is_empty())
+                .map(|item| ledger_entry(key, table, &item))
+                .transpose(),
+            Err(e) if condition_failed(&e) => Err(StoreError::LostClaim(key.to_string())),
+            Err(e) => Err(backend("DeleteItem", table, &e)),
+        }
+    }
+
+    async fn ledger_targets(
+        &self,
+        integration: &str,
+    ) -> Result<Vec<(Option<String>, u64)>, StoreError> {
+        let t = &self.tables.ledger;
+        let items = self
+            .scan_all(
+                t,
+                Some("#integration = :integration".into()),
+                vec![(":integration", s(integration))],
+            )
+            .await?;
+        let mut counts = std::collections::BTreeMap::<Option<String>, u64>::new();
+        for i in &items {
+            *counts.entry(opt_s(i, "target")).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
     }
 }
 

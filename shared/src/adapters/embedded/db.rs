@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::ports::StoreError;
 
 /// The schema this code writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     target_number TEXT,
     attempts      INTEGER NOT NULL,
     unsettled_create_at TEXT,
+    target        TEXT,
     PRIMARY KEY (integration, kind, source_id)
 );
 
@@ -216,6 +217,10 @@ impl Db {
             // Version 2 remembers creates whose outcome is unknown.
             tx.execute_batch("ALTER TABLE ledger ADD COLUMN unsettled_create_at TEXT")?;
         }
+        if (1..3).contains(&version) {
+            // Version 3 remembers which target (company, environment) an entry was written for.
+            tx.execute_batch("ALTER TABLE ledger ADD COLUMN target TEXT")?;
+        }
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         }
@@ -296,7 +301,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_version_1_file_gains_the_unsettled_create_column() {
+    async fn a_version_1_file_gains_the_unsettled_create_and_target_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
@@ -312,16 +317,23 @@ mod tests {
             .unwrap();
         }
         let db = Db::open(&path).unwrap();
-        let (version, unsettled): (i64, Option<String>) = db
+        let (version, unsettled, target): (i64, Option<String>, Option<String>) = db
             .call(|c| {
                 let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                let u = c.query_row("SELECT unsettled_create_at FROM ledger", [], |r| r.get(0))?;
-                Ok((v, u))
+                let (u, t) =
+                    c.query_row("SELECT unsettled_create_at, target FROM ledger", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                Ok((v, u, t))
             })
             .await
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(unsettled, None, "existing rows keep their data");
+        assert_eq!(
+            (unsettled, target),
+            (None, None),
+            "existing rows keep their data"
+        );
     }
 
     #[tokio::test]

@@ -45,6 +45,7 @@ fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<Ledge
     let target_id: Option<String> = row.get("target_id")?;
     let target_number: Option<String> = row.get("target_number")?;
     let unsettled: Option<String> = row.get("unsettled_create_at")?;
+    let target: Option<String> = row.get("target")?;
     Ok((|| {
         let state = match state.as_str() {
             "claimed" => LedgerState::Claimed,
@@ -60,6 +61,7 @@ fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<Ledge
             target_number,
             attempts,
             unsettled_create_at: unsettled.as_deref().map(parse_ts).transpose()?,
+            target,
         })
     })())
 }
@@ -68,7 +70,7 @@ fn read_entry(conn: &rusqlite::Connection, key: &LedgerKey) -> Result<Option<Led
     let row = conn
         .query_row(
             "SELECT state, owner, lease_until, target_id, target_number, attempts,
-                    unsettled_create_at
+                    unsettled_create_at, target
              FROM ledger WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
             params![key.integration, key.kind, key.source_id],
             |r| ledger_entry(key, r),
@@ -132,10 +134,11 @@ impl Ledger for SqliteStore {
         &self,
         key: &LedgerKey,
         owner: &str,
+        target: &str,
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let (key, owner) = (key.clone(), owner.to_string());
+        let (key, owner, target) = (key.clone(), owner.to_string(), target.to_string());
         let lease_until = add(now, lease);
         Ok(self
             .db
@@ -144,9 +147,9 @@ impl Ledger for SqliteStore {
                 let Some(entry) = read_entry(tx, &key)? else {
                     tx.execute(
                         "INSERT INTO ledger (integration, kind, source_id, state, owner,
-                             lease_until, target_id, target_number, attempts)
-                         VALUES (?1, ?2, ?3, 'claimed', ?4, ?5, NULL, NULL, 1)",
-                        params![k.0, k.1, k.2, owner, ts(lease_until)],
+                             lease_until, target_id, target_number, attempts, target)
+                         VALUES (?1, ?2, ?3, 'claimed', ?4, ?5, NULL, NULL, 1, ?6)",
+                        params![k.0, k.1, k.2, owner, ts(lease_until), target],
                     )?;
                     return Ok(Claim::Acquired(LedgerEntry {
                         key,
@@ -157,12 +160,38 @@ impl Ledger for SqliteStore {
                         target_number: None,
                         attempts: 1,
                         unsettled_create_at: None,
+                        target: Some(target),
                     }));
                 };
+                let expired = entry.lease_until <= now;
+                let elsewhere = entry.target.as_ref().is_some_and(|t| *t != target);
+                if elsewhere
+                    && (entry.state == LedgerState::Done || expired || entry.owner == owner)
+                {
+                    // Not done in this target: a new attempt here, knowing nothing of there.
+                    let attempts = entry.attempts + 1;
+                    tx.execute(
+                        "UPDATE ledger SET state = 'claimed', owner = ?4, lease_until = ?5,
+                             attempts = ?6, target = ?7, target_id = NULL, target_number = NULL,
+                             unsettled_create_at = NULL
+                         WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
+                        params![k.0, k.1, k.2, owner, ts(lease_until), attempts, target],
+                    )?;
+                    return Ok(Claim::Acquired(LedgerEntry {
+                        state: LedgerState::Claimed,
+                        owner,
+                        lease_until,
+                        target_id: None,
+                        target_number: None,
+                        attempts,
+                        unsettled_create_at: None,
+                        target: Some(target),
+                        ..entry
+                    }));
+                }
                 if entry.state == LedgerState::Done {
                     return Ok(Claim::Done(entry));
                 }
-                let expired = entry.lease_until <= now;
                 if !expired && entry.owner != owner {
                     return Ok(Claim::Busy(entry));
                 }
@@ -173,14 +202,15 @@ impl Ledger for SqliteStore {
                     entry.attempts
                 };
                 tx.execute(
-                    "UPDATE ledger SET owner = ?4, lease_until = ?5, attempts = ?6
+                    "UPDATE ledger SET owner = ?4, lease_until = ?5, attempts = ?6, target = ?7
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
-                    params![k.0, k.1, k.2, owner, ts(lease_until), attempts],
+                    params![k.0, k.1, k.2, owner, ts(lease_until), attempts, target],
                 )?;
                 Ok(Claim::Acquired(LedgerEntry {
                     owner,
                     lease_until,
                     attempts,
+                    target: Some(target),
                     ..entry
                 }))
             })
@@ -288,6 +318,52 @@ impl Ledger for SqliteStore {
     async fn ledger_entry(&self, key: &LedgerKey) -> Result<Option<LedgerEntry>, StoreError> {
         let key = key.clone();
         Ok(self.db.call(move |conn| read_entry(conn, &key)).await?)
+    }
+
+    async fn forget(
+        &self,
+        key: &LedgerKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let key = key.clone();
+        Ok(self
+            .db
+            .write(move |tx| {
+                let Some(entry) = read_entry(tx, &key)? else {
+                    return Ok(None);
+                };
+                if entry.state == LedgerState::Claimed && entry.lease_until > now {
+                    return Err(Fail::LostClaim(key.to_string()));
+                }
+                tx.execute(
+                    "DELETE FROM ledger WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
+                    params![key.integration, key.kind, key.source_id],
+                )?;
+                Ok(Some(entry))
+            })
+            .await?)
+    }
+
+    async fn ledger_targets(
+        &self,
+        integration: &str,
+    ) -> Result<Vec<(Option<String>, u64)>, StoreError> {
+        let integration = integration.to_string();
+        Ok(self
+            .db
+            .call(move |conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT target, COUNT(*) FROM ledger WHERE integration = ?1
+                     GROUP BY target ORDER BY target",
+                )?;
+                let rows = stmt
+                    .query_map([integration], |r| {
+                        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)? as u64))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?)
     }
 }
 

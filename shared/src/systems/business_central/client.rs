@@ -87,6 +87,8 @@ impl From<BcError> for crate::ports::SystemError {
 pub struct BcClient {
     pub(super) api: ApiClient,
     pub(super) root: String,
+    /// `{tenant}/{environment}`: with the company, which BC this client writes into.
+    pub(super) place: String,
     pub(super) company: String,
     pub(super) page_size: Option<usize>,
     /// The last snapshot of accounts and dimensions ([`BcClient::master_data_cached`]).
@@ -140,6 +142,7 @@ impl BcClient {
         Ok(Self {
             api,
             root,
+            place: format!("{}/{}", s.tenant, s.environment),
             company,
             page_size: s.page_size,
             master: Default::default(),
@@ -158,6 +161,7 @@ impl BcClient {
             api: self.api.clone(),
             company: format!("{}/companies({company_id})", self.root),
             root: self.root.clone(),
+            place: self.place.clone(),
             page_size: self.page_size,
             master: Default::default(),
         }
@@ -170,6 +174,12 @@ impl BcClient {
 
     pub(super) fn url(&self, path: &str) -> String {
         format!("{}/{path}", self.company)
+    }
+
+    /// Which BC company this client writes into, for the ledger:
+    /// `business_central:{tenant}/{environment}/{company id}`.
+    pub fn target_identity(&self) -> String {
+        format!("business_central:{}/{}", self.place, self.company_id())
     }
 
     /// The company's id, as configured (for subscription resources).

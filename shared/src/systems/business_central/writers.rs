@@ -149,6 +149,10 @@ impl Writer for InvoiceWriter {
     type Doc = ResolvedInvoice;
     type Record = PurchaseInvoice;
 
+    fn target(&self) -> String {
+        self.bc.target_identity()
+    }
+
     fn what(&self, inv: &ResolvedInvoice) -> String {
         format!("the Business Central {}", doc_set(inv).noun())
     }
@@ -434,6 +438,10 @@ impl Writer for OrderWriter {
     type Doc = OrderJob;
     type Record = PurchaseOrder;
 
+    fn target(&self) -> String {
+        self.bc.target_identity()
+    }
+
     fn what(&self, job: &OrderJob) -> String {
         format!("the Business Central order of PO {}", job.order.number)
     }
@@ -572,6 +580,10 @@ pub struct VendorWriter {
 impl Writer for VendorWriter {
     type Doc = VendorToCreate;
     type Record = Vendor;
+
+    fn target(&self) -> String {
+        self.bc.target_identity()
+    }
 
     fn what(&self, v: &VendorToCreate) -> String {
         format!("the new Business Central vendor for '{}'", v.supplier_name)

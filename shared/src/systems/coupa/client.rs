@@ -84,6 +84,15 @@ pub struct CoupaClient {
 }
 
 impl CoupaClient {
+    /// Which Coupa instance this client writes into, for the ledger: `coupa:{host}`.
+    pub fn target_identity(&self) -> String {
+        let host = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, rest)| rest);
+        format!("coupa:{host}")
+    }
+
     pub fn new(s: CoupaSettings) -> Result<Self, HttpError> {
         Self::with_token_cache(s, None)
     }

@@ -31,6 +31,10 @@ impl Writer for PaymentWriter {
     /// The Coupa invoice, carrying the payment.
     type Record = Invoice;
 
+    fn target(&self) -> String {
+        self.coupa.target_identity()
+    }
+
     fn what(&self, p: &PaymentBack) -> String {
         format!("the payment on Coupa invoice {}", p.source_id)
     }
