@@ -17,6 +17,7 @@ pub struct RequestLog {
     pub path: String,
     /// Raw query string ("" when none).
     pub query: String,
+    /// The status served; [`CLIENT_GONE`] when the client went away before the answer.
     pub status: u16,
     /// Coupa: `X-COUPA-API-Version` present and non-empty.
     pub had_api_version_header: bool,
@@ -91,6 +92,30 @@ pub fn sent_inside_announced_waits(
     out
 }
 
+/// The status logged for a request whose client went away before the answer (nginx's 499): the
+/// server may still have done what it asked.
+pub const CLIENT_GONE: u16 = 499;
+
+/// A request being answered; logged when dropped, whether it was answered or not.
+struct Pending<'a> {
+    store: &'a RequestLogStore,
+    started: std::time::Instant,
+    entry: Option<RequestLog>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(mut e) = self.entry.take() {
+            e.elapsed_ms = self.started.elapsed().as_millis() as u64;
+            self.store
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e);
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct RequestLogStore {
     entries: Mutex<Vec<RequestLog>>,
@@ -129,28 +154,37 @@ impl RequestLogStore {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();
-        let at = chrono::Utc::now();
-        let started = std::time::Instant::now();
+        // Logged when this future ends, answered or not: a client that gives up (a timeout)
+        // drops the connection, and with it this future; its request is still logged, as
+        // `CLIENT_GONE`.
+        let mut pending = Pending {
+            store: self,
+            started: std::time::Instant::now(),
+            entry: Some(RequestLog {
+                method,
+                path,
+                query,
+                status: CLIENT_GONE,
+                had_api_version_header,
+                had_bearer,
+                if_match,
+                prefer,
+                host,
+                retry_after: None,
+                at: chrono::Utc::now(),
+                elapsed_ms: 0,
+            }),
+        };
         let resp = next.run(req).await;
-        let entry = RequestLog {
-            method,
-            path,
-            query,
-            status: resp.status().as_u16(),
-            had_api_version_header,
-            had_bearer,
-            if_match,
-            prefer,
-            host,
-            retry_after: resp
+        if let Some(e) = pending.entry.as_mut() {
+            e.status = resp.status().as_u16();
+            e.retry_after = resp
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok()),
-            at,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        };
-        self.entries.lock().unwrap().push(entry);
+                .and_then(|v| v.trim().parse().ok());
+        }
+        drop(pending);
         resp
     }
 }
