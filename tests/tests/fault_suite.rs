@@ -11,7 +11,10 @@
 //!
 //! Each scenario prints one row: documents in, posted exactly once, duplicates, lost, parked,
 //! dead-lettered, faults injected, redeliveries (crashes, failed steps, busy claims), HTTP
-//! retries (429/5xx/401 repeated inside a call) — and fails on any duplicate or loss. The
+//! retries (429/5xx/401 repeated inside a call), requests a client sent inside a wait a
+//! simulator had announced to it (`in_wait`: a 429/503 with `Retry-After`; each worker process
+//! reaches the simulators through its own relay port, so the simulators tell clients apart) —
+//! and fails on any duplicate, loss or request inside an announced wait. The
 //! verdict is read from the simulators: every approved mappable invoice must be exactly one BC
 //! purchase invoice, "Open", posted once, with its lines; every poison document parked or
 //! dead-lettered (and audited so), never posted. Rows are also appended to

@@ -14,8 +14,9 @@
 //! requests a second, and each invoice costs some thirty AWS calls).
 //!
 //! Each scenario prints the embedded suite's row (documents in, posted exactly once,
-//! duplicates, lost, parked, dead-lettered, faults, redeliveries, HTTP retries) and fails on any
-//! duplicate or loss, read from the simulators' final state, the DynamoDB parking table, the
+//! duplicates, lost, parked, dead-lettered, faults, redeliveries, HTTP retries, requests inside
+//! an announced wait) and fails on any duplicate, loss or request inside an announced wait, read
+//! from the simulators' final state, the DynamoDB parking table, the
 //! DLQs and the audit trail. Rows are appended to `$CARGO_TARGET_TMPDIR/fault_suite_aws-<seed>.txt`.
 //!
 //! How environments crash and how time passes: see `fault_suite/aws.rs`. What moto does not do
