@@ -19,4 +19,4 @@ mod reqlog;
 mod server;
 
 pub use faults::{FaultKind, FaultRule};
-pub use reqlog::RequestLog;
+pub use reqlog::{CLIENT_GONE, RequestLog, SentInsideWait, sent_inside_announced_waits};

@@ -11,7 +11,10 @@
 //!
 //! Each scenario prints one row: documents in, posted exactly once, duplicates, lost, parked,
 //! dead-lettered, faults injected, redeliveries (crashes, failed steps, busy claims), HTTP
-//! retries (429/5xx/401 repeated inside a call) — and fails on any duplicate or loss. The
+//! retries (429/5xx/401 repeated inside a call), requests a client sent inside a wait a
+//! simulator had announced to it (`in_wait`: a 429/503 with `Retry-After`; each worker process
+//! reaches the simulators through its own relay port, so the simulators tell clients apart) —
+//! and fails on any duplicate, loss or request inside an announced wait. The
 //! verdict is read from the simulators: every approved mappable invoice must be exactly one BC
 //! purchase invoice, "Open", posted once, with its lines; every poison document parked or
 //! dead-lettered (and audited so), never posted. Rows are also appended to
@@ -48,7 +51,9 @@ use std::time::Duration;
 
 use common::Harness;
 use driver::{Boundary, CrashPlan, Driver, Factory, dedup_window_passes, deliver_normally};
-use faults::{BC_TARGETS, COUPA_TARGETS, push, storm, token_ticker};
+use faults::{
+    BC_TARGETS, COUPA_TARGETS, SLOW_HTTP_TIMEOUT, SLOW_VISIBILITY, push, storm, token_ticker,
+};
 use mlc_cli::embedded::EmbeddedPipeline;
 use mlc_sandbox::bc::{BcConfig, RateLimit};
 use mlc_sandbox::coupa::CoupaConfig;
@@ -67,6 +72,10 @@ const HANG_SETTLE: Duration = Duration::from_millis(2_000);
 
 /// A scenario's documents and seed (`world::Scenario`), with this suite's own steps below.
 type World = world::Scenario;
+
+/// Mappable invoices of the scenarios that run on the wall clock (the server's waits, slow
+/// answers): fewer by default; `MLC_FAULT_DOCS` sets them as the others.
+const GOOD_REAL_TIME: usize = 60;
 
 async fn world(
     name: &'static str,
@@ -374,6 +383,79 @@ async fn throttle_storm_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn throttle_storm_without_retry_after() {
     throttle_scenario("throttle_storm_without_retry_after", None).await;
+}
+
+/// A poll that fails under faults is repeated: the next one covers the same window.
+async fn poll_until_ok(p: &EmbeddedPipeline) {
+    for _ in 0..10 {
+        if p.poll_all().await.is_ok() {
+            return;
+        }
+    }
+    panic!("no poll succeeded in 10 tries");
+}
+
+fn quiet() -> Arc<dyn Fn(&mlc_shared::runtime::DrainStats) + Send + Sync> {
+    Arc::new(|_| {})
+}
+
+/// One process, four workers sharing each system's HTTP client, on the wall clock. BC answers
+/// bursts of 429 with `Retry-After: 1` or `2` on different endpoints, Coupa a 429 or 503 with
+/// `Retry-After: 1`, while the other workers are mid-document: the whole client waits each one
+/// out, nobody sends inside it, and every document still posts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_wide_throttle() {
+    let (c, b) = unlimited();
+    let name = "client_wide_throttle";
+    let w = world::Scenario::start(name, c, b, STANDARD_POISON, "FS", GOOD_REAL_TIME).await;
+    let faults = faults::announced_throttles(&w.h, &mut w.rng("throttles"));
+    let f = Factory::new(w.h.clone());
+    let p = f.pipeline().await;
+    poll_until_ok(&p).await;
+    let stats = p.drain(4, quiet()).await.unwrap();
+    nothing_left(&f).await;
+    let row = w.finish(&f, stats.failed_attempts, faults).await;
+    assert!(faults::announced_waits(&w.h) > 0, "no wait was announced");
+    let paused: u64 = p
+        .systems
+        .iter()
+        .map(|(_, s)| s.stats().throttled.load(Ordering::Relaxed))
+        .sum();
+    assert!(paused > 0, "the clients were never paused");
+    assert_eq!(row.in_wait, 0);
+}
+
+/// On the wall clock, with a 2 s visibility timeout and two processes of two workers: BC
+/// answers creates, post actions and reads, Coupa invoice reads, only after 2.5 s; the worker
+/// renews its message's lease meanwhile, so no other worker takes the document. A few creates
+/// and post actions take 4 s, longer than BC's 3 s HTTP timeout: the client gives up, BC
+/// commits anyway, and the connector finds what it wrote instead of writing it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_answers() {
+    let (c, b) = unlimited();
+    let name = "slow_answers";
+    let w = world::Scenario::start(name, c, b, STANDARD_POISON, "FS", GOOD_REAL_TIME).await;
+    let faults = faults::slow_answers(&w.h, &mut w.rng("slow"));
+    let mut cfg = w.h.cfg.clone();
+    cfg.runtime.visibility_timeout_secs = SLOW_VISIBILITY.as_secs();
+    let f = Factory::with(w.h.clone(), cfg, Some(SLOW_HTTP_TIMEOUT));
+    let (a, b) = (f.pipeline().await, f.pipeline().await);
+    poll_until_ok(&a).await;
+    let (sa, sb) = tokio::join!(a.drain(2, quiet()), b.drain(2, quiet()));
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    nothing_left(&f).await;
+    w.finish(&f, sa.failed_attempts + sb.failed_attempts, faults)
+        .await;
+    let (creates, posts) = faults::given_up(&w.h);
+    assert!(
+        creates > 0 && posts > 0,
+        "no client gave up on a create and a post action: {creates}, {posts}"
+    );
+    assert_eq!(
+        sa.lost_receipts + sb.lost_receipts,
+        0,
+        "a message was delivered again while its step was running"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -14,8 +14,9 @@
 //! requests a second, and each invoice costs some thirty AWS calls).
 //!
 //! Each scenario prints the embedded suite's row (documents in, posted exactly once,
-//! duplicates, lost, parked, dead-lettered, faults, redeliveries, HTTP retries) and fails on any
-//! duplicate or loss, read from the simulators' final state, the DynamoDB parking table, the
+//! duplicates, lost, parked, dead-lettered, faults, redeliveries, HTTP retries, requests inside
+//! an announced wait) and fails on any duplicate, loss or request inside an announced wait, read
+//! from the simulators' final state, the DynamoDB parking table, the
 //! DLQs and the audit trail. Rows are appended to `$CARGO_TARGET_TMPDIR/fault_suite_aws-<seed>.txt`.
 //!
 //! How environments crash and how time passes: see `fault_suite/aws.rs`. What moto does not do
@@ -45,7 +46,10 @@ use aws::{
     webhook_gateway,
 };
 use driver::{Boundary, CrashPlan};
-use faults::{BC_TARGETS, COUPA_TARGETS, push, storm, token_ticker};
+use faults::{
+    BC_TARGETS, COUPA_TARGETS, SLOW, SLOW_HTTP_TIMEOUT, SLOW_VISIBILITY, TOO_SLOW, push, storm,
+    token_ticker,
+};
 use mlc_lambda::Context;
 use mlc_sandbox::bc::{BcConfig, RateLimit};
 use mlc_sandbox::coupa::CoupaConfig;
@@ -62,6 +66,10 @@ const GOOD: usize = 60;
 const HANG_SETTLE: Duration = Duration::from_millis(2_000);
 
 const REPORT: &str = "fault_suite_aws";
+
+/// Mappable invoices of the scenarios that run on the wall clock (the server's waits, slow
+/// answers): fewer by default; `MLC_FAULT_DOCS` sets them as the others.
+const GOOD_REAL_TIME: usize = 20;
 
 /// A scenario's documents and seed (`world::Scenario`), with this suite's own steps below.
 type World = world::Scenario;
@@ -359,6 +367,59 @@ async fn aws_throttle_storm_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aws_throttle_storm_without_retry_after() {
     throttle_scenario("aws_throttle_storm_without_retry_after", None).await;
+}
+
+/// Four execution environments, each with its own HTTP clients, working batches at once.
+/// BC answers bursts of 429 with `Retry-After: 1` or `2` on different endpoints, Coupa a 429 or
+/// 503 with `Retry-After: 1`, while the other environments are mid-batch: an environment's
+/// client waits each one out, for the rest of its batch too, and sends nothing inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_client_wide_throttle() {
+    let (c, b) = unlimited();
+    let name = "aws_client_wide_throttle";
+    let w = world::Scenario::start(name, c, b, STANDARD_POISON, "FA", GOOD_REAL_TIME).await;
+    let faults = faults::announced_throttles(&w.h, &mut w.rng("throttles"));
+    let s = w.stack().await;
+    let d = fault_run(&s, w.seed, 4, Duration::ZERO).await;
+    nothing_left(&s, w.seed).await;
+    let row = w.finish(&s, d.counters.total_redeliveries(), faults).await;
+    assert!(faults::announced_waits(&w.h) > 0, "no wait was announced");
+    assert_eq!(row.in_wait, 0);
+}
+
+/// Queues with a 2 s visibility timeout, one record per invocation, four environments: BC
+/// answers creates, post actions and reads, Coupa invoice reads, only after 2.5 s; the
+/// function renews the record's lease meanwhile, so no other environment takes it. A few
+/// creates and post actions take 4 s, longer than BC's 3 s HTTP timeout: the client gives up,
+/// BC commits anyway, and the function finds what it wrote instead of writing it again.
+/// (One record per invocation: in production the visibility timeout is six times the
+/// function's, so the records waiting behind the one running never lapse; at 2 s they would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_slow_answers() {
+    let (c, b) = unlimited();
+    let name = "aws_slow_answers";
+    let w = world::Scenario::start(name, c, b, STANDARD_POISON, "FA", GOOD_REAL_TIME).await;
+    let faults = faults::slow_answers(&w.h, &mut w.rng("slow"));
+    let s = Stack::new(
+        w.h.clone(),
+        name,
+        SLOW_VISIBILITY,
+        REDRIVE_MAX_RECEIVES,
+        Some(SLOW_HTTP_TIMEOUT),
+    )
+    .await;
+    poll_until_ok(&*s.context().await, 10).await;
+    // Time may jump only once no hung request is still being worked on by the server.
+    let settle = TOO_SLOW.max(SLOW) + Duration::from_millis(500);
+    let d = Driver::batched(s.clone(), CrashPlan::none(), w.seed, 4, settle, 1);
+    d.run().await;
+    nothing_left(&s, w.seed).await;
+    w.finish(&s, d.counters.total_redeliveries(), faults).await;
+    let (creates, posts) = faults::given_up(&w.h);
+    assert!(
+        creates > 0 && posts > 0,
+        "no client gave up on a create and a post action: {creates}, {posts}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

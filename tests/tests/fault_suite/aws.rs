@@ -175,6 +175,9 @@ impl Stack {
         }
         let mut cfg = h.cfg.clone();
         cfg.runtime.max_receives = max_receives;
+        // The functions know their queues' visibility timeout: a running step renews its
+        // message's lease every third of it.
+        cfg.runtime.visibility_timeout_secs = visibility.as_secs().max(1);
         let source = SqsQueue::new(sqs, &settings).with_wait_time(Duration::ZERO);
         Arc::new(Self {
             ddb: aws_sdk_dynamodb::Client::new(&sdk),
@@ -188,9 +191,11 @@ impl Stack {
         })
     }
 
-    /// A new execution environment (a cold start): what the function's `main` builds.
+    /// A new execution environment (a cold start): what the function's `main` builds, with
+    /// clients of its own that reach the simulators through their own addresses.
     pub async fn context(&self) -> Arc<Context> {
         let mut cfg = self.cfg.clone();
+        super::world::own_addresses(&self.h, &mut cfg).await;
         if let Some(timeout) = self.bc_timeout {
             let bc = cfg.systems.business_central_mut().unwrap();
             bc.http_timeout_secs = timeout.as_secs().max(1);
@@ -390,12 +395,24 @@ impl Driver {
         workers: usize,
         server_settle: Duration,
     ) -> Arc<Self> {
+        Self::batched(stack, plan, seed, workers, server_settle, 10)
+    }
+
+    /// As [`Driver::settling`], with `batch` records per invocation.
+    pub fn batched(
+        stack: Arc<Stack>,
+        plan: CrashPlan,
+        seed: u64,
+        workers: usize,
+        server_settle: Duration,
+        batch: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             stack,
             plan,
             seed,
             workers,
-            batch: 10,
+            batch,
             counters: Arc::default(),
             server_settle,
             gate: tokio::sync::RwLock::new(()),

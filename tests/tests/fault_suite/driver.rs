@@ -26,7 +26,7 @@ use mlc_shared::steps::post::{CrashPoint, PostOutcome};
 use mlc_shared::steps::{IngestMessage, PostEnvelope};
 use rand::Rng;
 
-use super::world::{keyed_rng, source_id_of};
+use super::world::{keyed_rng, own_addresses, source_id_of};
 use crate::common::Harness;
 
 /// Builds pipelines on the harness's database file, as `mlc` would on a (re)start, and keeps
@@ -55,9 +55,11 @@ impl Factory {
         })
     }
 
-    /// A new pipeline (a new process, for the ledger: a new owner).
+    /// A new pipeline (a new process, for the ledger: a new owner), with clients of its own
+    /// that reach the simulators through their own addresses.
     pub async fn pipeline(&self) -> Arc<EmbeddedPipeline> {
         let mut cfg = self.cfg.clone();
+        own_addresses(&self.h, &mut cfg).await;
         if let Some(timeout) = self.bc_timeout {
             let bc = cfg.systems.business_central_mut().unwrap();
             bc.http_timeout_secs = timeout.as_secs().max(1);

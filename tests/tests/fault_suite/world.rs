@@ -268,6 +268,9 @@ pub struct Row {
     pub redeliveries: u64,
     /// Requests the HTTP clients repeated (429, 5xx on idempotent calls, token refresh).
     pub http_retries: u64,
+    /// Requests a client sent inside a wait a simulator had announced to it (a 429 or 503
+    /// with `Retry-After`): must be 0.
+    pub in_wait: usize,
     pub secs: f64,
     /// What went wrong, one line per document (empty when the row passes).
     pub problems: Vec<String>,
@@ -275,7 +278,7 @@ pub struct Row {
 
 pub fn header() -> String {
     format!(
-        "{:<34} | {:>20} | {:>7} | {:>11} | {:>10} | {:>4} | {:>6} | {:>13} | {:>6} | {:>12} | {:>12} | {:>6}",
+        "{:<34} | {:>20} | {:>7} | {:>11} | {:>10} | {:>4} | {:>6} | {:>13} | {:>6} | {:>12} | {:>12} | {:>7} | {:>6}",
         "scenario",
         "seed",
         "docs in",
@@ -287,6 +290,7 @@ pub fn header() -> String {
         "faults",
         "redeliveries",
         "http retries",
+        "in_wait",
         "secs"
     )
 }
@@ -294,7 +298,7 @@ pub fn header() -> String {
 impl Row {
     pub fn line(&self) -> String {
         format!(
-            "{:<34} | {:>20} | {:>7} | {:>11} | {:>10} | {:>4} | {:>6} | {:>13} | {:>6} | {:>12} | {:>12} | {:>6.1}",
+            "{:<34} | {:>20} | {:>7} | {:>11} | {:>10} | {:>4} | {:>6} | {:>13} | {:>6} | {:>12} | {:>12} | {:>7} | {:>6.1}",
             self.scenario,
             self.seed,
             self.docs_in,
@@ -306,6 +310,7 @@ impl Row {
             self.faults,
             self.redeliveries,
             self.http_retries,
+            self.in_wait,
             self.secs
         )
     }
@@ -346,19 +351,96 @@ pub fn print_table_to(stem: &str, rows: &[Row]) {
     }
 }
 
-/// Fails the test on any duplicate or loss (and on a poison document that got posted).
+/// Fails the test on any duplicate or loss (and on a poison document that got posted), and on
+/// any request sent inside a wait a simulator announced.
 pub fn assert_clean(rows: &[Row]) {
     for r in rows {
         assert!(
-            r.duplicates == 0 && r.lost == 0 && r.problems.is_empty(),
-            "scenario {} (seed {}, suite seed {}): {} duplicate(s), {} lost:\n{}",
+            r.duplicates == 0 && r.lost == 0 && r.in_wait == 0 && r.problems.is_empty(),
+            "scenario {} (seed {}, suite seed {}): {} duplicate(s), {} lost, {} request(s) inside \
+             an announced wait:\n{}",
             r.scenario,
             r.seed,
             suite_seed(),
             r.duplicates,
             r.lost,
+            r.in_wait,
             r.problems.join("\n")
         );
+    }
+}
+
+/// How far a request may arrive inside an announced wait and still not count: one already on
+/// its way when the answer left, and clock granularity.
+pub const WAIT_TOLERANCE: Duration = Duration::from_millis(50);
+
+/// Requests each simulator saw inside a wait it had announced to the sending client (see
+/// [`mlc_sandbox::sent_inside_announced_waits`]; clients are told apart by [`own_addresses`]),
+/// one problem line each.
+pub fn inside_announced_waits(h: &Harness) -> (usize, Vec<String>) {
+    let mut problems = Vec::new();
+    for (system, log) in [("Coupa", h.coupa.requests()), ("BC", h.bc.requests())] {
+        for w in mlc_sandbox::sent_inside_announced_waits(&log, WAIT_TOLERANCE) {
+            let a = w.announced;
+            let ms = (w.sent.at - a.answered_at()).num_milliseconds();
+            problems.push(format!(
+                "INSIDE A WAIT: {system} answered {} {} with {} and Retry-After: {} s; the same \
+                 client ({}) sent {} {} {ms} ms later",
+                a.method,
+                a.path,
+                a.status,
+                a.retry_after.unwrap_or_default(),
+                a.host.as_deref().unwrap_or("?"),
+                w.sent.method,
+                w.sent.path,
+            ));
+        }
+    }
+    (problems.len(), problems)
+}
+
+/// A TCP relay to `target` ("http://host:port") on a fresh loopback port; returns its base URL.
+/// A client reaching a simulator through its own relay sends its own `Host`, so the
+/// simulator's request log tells its requests apart from other clients'.
+async fn relay(target: &str) -> String {
+    let to = target
+        .strip_prefix("http://")
+        .expect("a simulator's http URL")
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Points a worker's configuration at the simulators through relays of its own: one HTTP client
+/// per system and worker process, each known to the simulators by the address it dialled.
+pub async fn own_addresses(h: &Harness, cfg: &mut mlc_shared::config::Config) {
+    let coupa = h.coupa.base_url();
+    let bc = h.bc.base_url();
+    let (coupa_relay, bc_relay) = (relay(&coupa).await, relay(&bc).await);
+    let moved = |url: &mut String, from: &str, to: &str| {
+        assert!(url.starts_with(from), "{url} is not at {from}");
+        *url = format!("{to}{}", &url[from.len()..]);
+    };
+    let c = cfg.systems.coupa_mut().expect("a Coupa system");
+    moved(&mut c.base_url, &coupa, &coupa_relay);
+    if let Some(t) = c.token_url.as_mut() {
+        moved(t, &coupa, &coupa_relay);
+    }
+    let b = cfg.systems.business_central_mut().expect("a BC system");
+    moved(&mut b.api_url, &bc, &bc_relay);
+    if let Some(t) = b.token_url.as_mut() {
+        moved(t, &bc, &bc_relay);
     }
 }
 
@@ -373,6 +455,7 @@ pub async fn verdict<Q: Queue, S: Store, C: Clock>(
     seed: u64,
 ) -> Row {
     let bc = h.bc.purchase_invoices();
+    let (in_wait, wait_problems) = inside_announced_waits(h);
     let mut by_key: BTreeMap<(String, String), Vec<&BcInvoiceView>> = BTreeMap::new();
     for inv in &bc {
         by_key
@@ -387,6 +470,8 @@ pub async fn verdict<Q: Queue, S: Store, C: Clock>(
         scenario: scenario.to_string(),
         seed,
         docs_in: docs.all.len(),
+        in_wait,
+        problems: wait_problems,
         ..Row::default()
     };
     let mut expected_keys = HashSet::new();
