@@ -365,3 +365,97 @@ async fn replay_refuses_clearly() {
         text(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_company_that_lost_a_posted_invoice_gets_it_parked_and_repost_writes_it_once() {
+    let d = deployment(&[]).await;
+    d.invoice("SUP-001", "RS-1001");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(d.bc_invoices("RS-1001").len(), 1);
+
+    // The company is restored from a backup older than the invoice.
+    d.bc.restore_without_documents();
+    let o = d.mlc(&["replay", "--document", "RS-1001"]);
+    let out = text(&o);
+    assert!(out.contains("parked"), "{out}");
+    assert!(out.contains("no longer in business_central:"), "{out}");
+    assert!(out.contains("--repost"), "{out}");
+    assert!(!out.contains("already_posted"), "{out}");
+    assert!(d.bc_invoices("RS-1001").is_empty());
+    let parked = d.audit(&["--status", "parked", "--document", "RS-1001"]);
+    assert_eq!(parked.len(), 1, "{parked:?}");
+
+    // A person decides to write it again.
+    let o = d.mlc(&["replay", "--document", "RS-1001", "--repost"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("posted"), "{out}");
+    let bc = d.bc_invoices("RS-1001");
+    assert_eq!(bc.len(), 1);
+    assert_eq!((bc[0].status.as_str(), bc[0].post_count), ("Open", 1));
+    let asked = d.audit(&["--document", "RS-1001"]);
+    assert!(
+        asked.iter().any(|i| i["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("re-post requested: the ledger's record (done"))),
+        "the re-post is audited: {asked:?}"
+    );
+
+    // A second re-post finds it in BC: still one.
+    let o = d.mlc(&["replay", "--document", "RS-1001", "--repost"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("already_posted"), "{}", text(&o));
+    assert_eq!(d.bc_invoices("RS-1001").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_pointed_at_another_company_is_warned_about_and_posts_there() {
+    let d = deployment(&[]).await;
+    let id = d.invoice("SUP-001", "MV-1001");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(d.bc_invoices("MV-1001").len(), 1);
+
+    // The same configuration, now naming another BC company (test → production).
+    let other = BcSim::start(BcConfig::default()).await.unwrap();
+    demo::seed_bc(&other);
+    let path = d.dir.path().join("mlc.toml");
+    let cfg = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(&d.bc.base_url(), &other.base_url())
+        .replace(
+            &d.bc.company_id().to_string(),
+            &other.company_id().to_string(),
+        );
+    std::fs::write(&path, cfg).unwrap();
+    let o = d.mlc(&["check"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("warning: integration 'coupa-bc': the database holds 1 ledger entry written for business_central:")
+            && out.contains(&d.bc.company_id().to_string())
+            && out.contains("not done here"),
+        "{out}"
+    );
+
+    // Seen again, it is written into the new company, not reported as already posted.
+    d.coupa.touch_invoice(id);
+    let o = d.mlc(&["run", "--once"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("posted 1,"), "{out}");
+    assert!(out.contains("already posted 0"), "{out}");
+    let moved: Vec<_> = other
+        .purchase_invoices()
+        .into_iter()
+        .filter(|i| i.vendor_invoice_number == "MV-1001")
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].status, "Open");
+    assert_eq!(
+        d.bc_invoices("MV-1001").len(),
+        1,
+        "the first company keeps its own"
+    );
+}

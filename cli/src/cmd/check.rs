@@ -1,7 +1,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use mlc_shared::adapters::embedded::SecretFile;
 use mlc_shared::config::Config;
+use mlc_shared::ports::Ledger;
 use mlc_shared::systems::Instances;
 
 use crate::embedded;
@@ -24,11 +26,41 @@ pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
         };
         failed |= report(name, r);
     }
+    if !failed {
+        ledger_targets(&cfg, &secrets).await?;
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Warns when the database holds ledger entries written for another target than the one the
+/// configuration names (pointed at another company or environment): those documents are not
+/// done in this one.
+async fn ledger_targets(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<()> {
+    if !cfg.runtime.database.exists() {
+        return Ok(());
+    }
+    let pipeline = embedded::pipeline(cfg, secrets).await?;
+    for flow in &pipeline.flows {
+        let current = flow.targets();
+        for (target, count) in pipeline.env.store.ledger_targets(flow.name()).await? {
+            let Some(target) = target.filter(|t| !current.contains(t)) else {
+                continue;
+            };
+            println!(
+                "warning: integration '{}': the database holds {count} ledger entr{} written \
+                 for {target}, but this configuration writes into {}; those documents are not \
+                 done here and are written here when they are seen again",
+                flow.name(),
+                if count == 1 { "y" } else { "ies" },
+                current.join(" and ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn report(system: &str, r: Result<String, String>) -> bool {

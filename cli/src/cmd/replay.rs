@@ -16,8 +16,8 @@ use mlc_shared::adapters::embedded::{Db, SqliteQueue, SqliteStore};
 use mlc_shared::config::Config;
 use mlc_shared::model::DocumentKind;
 use mlc_shared::ports::{
-    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Message, Parking, Queue, QueueName, Step,
-    SystemClock,
+    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Ledger, Message, Parking, Queue, QueueName,
+    Step, StoreError, SystemClock,
 };
 use mlc_shared::steps::{IngestMessage, PostEnvelope, audit_item};
 
@@ -50,6 +50,12 @@ pub struct Args {
     /// Up to this date or instant (exclusive).
     #[arg(long)]
     to: Option<String>,
+    /// With --document: write the document into the target again even though the ledger
+    /// records it as written (the target lost it: a reset or restored company). The ledger's
+    /// record is forgotten first (audited); the writer still looks the document up in the
+    /// target before it creates, so a document that is there is not duplicated.
+    #[arg(long, requires = "document")]
+    repost: bool,
     /// List what would be replayed; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -166,11 +172,22 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     const HEADERS: [&str; 5] = ["integration", "document", "number", "replay", "was"];
     if a.dry_run {
         println!(
-            "would replay {} document(s) (dry run: nothing changed)",
-            docs(&targets)
+            "would replay {} document(s){} (dry run: nothing changed)",
+            docs(&targets),
+            if a.repost {
+                ", forgetting the ledger's record of each first"
+            } else {
+                ""
+            }
         );
         println!("{}", table(&HEADERS, &rows));
         return Ok(ExitCode::SUCCESS);
+    }
+
+    let secrets = embedded::open_secrets(&cfg)?;
+    let pipeline = embedded::pipeline(&cfg, &secrets).await?;
+    if a.repost {
+        forget_ledger_entries(&pipeline, &store, &targets).await?;
     }
 
     let started = SystemClock.now();
@@ -212,8 +229,6 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!("replaying {} document(s)", docs(&replayed));
     println!("{}", table(&HEADERS, &rows));
 
-    let secrets = embedded::open_secrets(&cfg)?;
-    let pipeline = embedded::pipeline(&cfg, &secrets).await?;
     let stats = pipeline
         .drain(cfg.runtime.workers, Arc::new(|_| {}))
         .await?;
@@ -269,6 +284,62 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--repost`: forgets what the ledger records of each document, audited, so the post step
+/// writes it again (after looking for it in the target).
+async fn forget_ledger_entries(
+    pipeline: &embedded::EmbeddedPipeline,
+    store: &SqliteStore,
+    targets: &[Target],
+) -> anyhow::Result<()> {
+    let mut seen = HashSet::new();
+    for t in targets {
+        if !seen.insert(t.doc()) {
+            continue;
+        }
+        let flow = pipeline
+            .flow(&t.integration)
+            .with_context(|| format!("integration '{}' is not configured", t.integration))?;
+        let Some(key) = flow.ledger_key(&t.kind, &t.source_id) else {
+            bail!(
+                "{} {} cannot be re-posted: documents of kind '{}' have no single ledger entry \
+                 (replay it without --repost)",
+                t.kind,
+                t.source_id,
+                t.kind
+            );
+        };
+        let forgotten = match store.forget(&key, SystemClock.now()).await {
+            Ok(f) => f,
+            Err(StoreError::LostClaim(_)) => bail!(
+                "{} {} is being written right now by a running mlc; try again when it is done",
+                t.kind,
+                t.source_id
+            ),
+            Err(e) => return Err(e).context("forgetting the ledger entry"),
+        };
+        let mut item = audit_item(
+            SystemClock.now(),
+            &t.integration,
+            &t.kind,
+            &t.source_id,
+            Step::Replay,
+            AuditStatus::Received,
+        )
+        .with_error(match &forgotten {
+            Some(e) => format!(
+                "re-post requested: the ledger's record ({} {} in {}) was forgotten",
+                e.state_name(),
+                e.target_number.as_deref().unwrap_or("-"),
+                e.target.as_deref().unwrap_or("an unrecorded target")
+            ),
+            None => "re-post requested: the ledger had no record of it".into(),
+        });
+        item.source_document_number = t.number.clone();
+        store.append_audit(&item).await?;
+    }
+    Ok(())
 }
 
 fn outcome(last: Option<&AuditItem>, parked: Option<&str>) -> (&'static str, String) {

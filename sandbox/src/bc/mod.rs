@@ -540,6 +540,16 @@ impl BcSim {
         store.invoices.iter().map(|inv| view(&store, inv)).collect()
     }
 
+    /// The company restored from a backup taken before any purchase document was entered (or
+    /// a sandbox reset): every purchase invoice, credit memo and order is gone; master data and
+    /// the company's id stay. A test control, as an administrator's restore is.
+    pub fn restore_without_documents(&self) {
+        let mut store = self.inner.store.lock().unwrap();
+        store.invoices.clear();
+        store.credit_memos.clear();
+        store.orders.clear();
+    }
+
     pub fn purchase_invoice(&self, id: Uuid) -> Option<BcInvoiceView> {
         let store = self.inner.store.lock().unwrap();
         store.invoice(id).ok().map(|inv| view(&store, inv))

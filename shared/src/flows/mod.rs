@@ -14,6 +14,7 @@ use std::sync::Arc;
 use reqwest::header::HeaderMap;
 
 use crate::config::{Config, IntegrationConfig, IntegrationKind};
+use crate::ports::LedgerKey;
 use crate::ports::{Clock, Queue, SecretError, SecretString, Secrets, Store};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::PollReport;
@@ -127,6 +128,15 @@ pub trait Flow<Q, S, C>: Send + Sync {
 
     /// The webhook channels it answers (for the listeners to print their URLs).
     fn webhook_channels(&self) -> Vec<&'static str>;
+
+    /// The identities of the targets it writes into (`Writer::target`), for `mlc check` to
+    /// compare with the targets the ledger's entries were written for.
+    fn targets(&self) -> Vec<String>;
+
+    /// The ledger key a document of audit kind `kind` ("invoice", "credit_note", "payment", …)
+    /// is written under, for an operator's explicit re-post. `None`: that kind has no single
+    /// entry to forget (a purchase order is written once per content).
+    fn ledger_key(&self, kind: &str, source_id: &str) -> Option<LedgerKey>;
 
     /// A request to one of its webhooks: verified before anything is read from it.
     fn webhook<'a>(

@@ -56,6 +56,16 @@ pub enum LedgerState {
     Done,
 }
 
+impl LedgerEntry {
+    /// "claimed" or "done", for messages.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            LedgerState::Claimed => "claimed",
+            LedgerState::Done => "done",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
     pub key: LedgerKey,

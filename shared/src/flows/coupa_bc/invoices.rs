@@ -13,6 +13,9 @@ use crate::steps::write::{Link, Subject, write_once};
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::business_central::InvoiceWriter;
 
+/// The ledger kind of invoices and credit notes (credit notes share Coupa's invoice ids).
+pub(super) const LEDGER_KIND: &str = "invoice";
+
 pub(super) async fn map_invoice<Q: Queue, S: Store, C: Clock>(
     flow: &CoupaBc,
     env: &Env<Q, S, C>,
@@ -70,7 +73,7 @@ pub(super) async fn post_invoice<Q: Queue, S: Store, C: Clock>(
         // Credit notes share Coupa's invoice ids, so one ledger kind covers both.
         key: LedgerKey {
             integration: name.to_string(),
-            kind: "invoice".into(),
+            kind: LEDGER_KIND.into(),
             source_id: inv.source_id.clone(),
         },
         kind: DocumentKind::Invoice,

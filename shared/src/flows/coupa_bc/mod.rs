@@ -21,6 +21,7 @@ use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookR
 use crate::model::{
     DocumentKind, PaymentBack, ResolvedInvoice, ResolvedPurchaseOrder, VendorToCreate,
 };
+use crate::ports::LedgerKey;
 use crate::ports::{Clock, Feed, Queue, SecretString, Store};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::{self, PollReport};
@@ -326,6 +327,26 @@ where
 {
     fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    fn targets(&self) -> Vec<String> {
+        // Documents, orders and vendors go to BC; payments back to Coupa.
+        vec![self.bc.target_identity(), self.coupa.target_identity()]
+    }
+
+    fn ledger_key(&self, kind: &str, source_id: &str) -> Option<LedgerKey> {
+        let ledger_kind = match kind {
+            // Credit notes share Coupa's invoice ids and the invoice entry.
+            "invoice" | "credit_note" => invoices::LEDGER_KIND,
+            "payment" => payments::KIND,
+            "supplier" => suppliers::KIND,
+            _ => return None,
+        };
+        Some(LedgerKey {
+            integration: self.cfg.name.clone(),
+            kind: ledger_kind.into(),
+            source_id: source_id.into(),
+        })
     }
 
     fn poll<'a>(&'a self, env: &'a Env<Q, S, C>) -> BoxFuture<'a, Result<PollReport, StepError>> {

@@ -19,7 +19,7 @@ use crate::steps::{Env, PostEnvelope, StepError, audit_item};
 use crate::systems::business_central::BcClient;
 use crate::systems::coupa::{CoupaClient, PaymentWriter};
 
-const KIND: &str = "payment";
+pub(super) const KIND: &str = "payment";
 
 pub fn watermark_key(integration: &str) -> String {
     format!("{integration}/bc/paid-invoices")

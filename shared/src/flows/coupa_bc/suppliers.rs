@@ -16,7 +16,7 @@ use crate::steps::write::{Link, Subject, write_once};
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::business_central::{BcClient, VendorWriter};
 
-const KIND: &str = "supplier";
+pub(super) const KIND: &str = "supplier";
 /// BC vendor `number` is Code[20] (A6.1).
 const MAX_VENDOR_NUMBER: usize = 20;
 
