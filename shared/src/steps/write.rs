@@ -289,7 +289,7 @@ async fn keeping_claim<Q: Queue, S: Store, C: Clock, T>(
             out = &mut work => return out,
             _ = beat.tick() => {
                 // Re-entry by the holder only moves the lease on.
-                match env.store.claim(key, owner, &target, env.clock.now(), env.claim_lease).await {
+                match env.store.claim(key, owner, target, env.clock.now(), env.claim_lease).await {
                     Ok(Claim::Acquired(_)) => {}
                     Ok(other) => tracing::error!(%key, ?other, "the ledger claim was lost while writing"),
                     Err(e) => tracing::warn!(%key, error = %e, "could not renew the ledger claim"),
