@@ -74,6 +74,15 @@ pub struct RuntimeConfig {
     /// First retry delay of a failed message; doubles (with jitter) per attempt.
     #[serde(default = "default_retry_base")]
     pub retry_base_delay_ms: u64,
+    /// A server's `Retry-After` up to this is honoured in full for the message that got it; a
+    /// longer one (maintenance, a spent daily quota) backs the whole integration off for the
+    /// wait asked, audited, without spending deliveries.
+    #[serde(default = "default_max_server_wait")]
+    pub max_server_wait_secs: u64,
+}
+
+fn default_max_server_wait() -> u64 {
+    600
 }
 
 /// The shortest visibility timeout the configuration accepts. A step may take as long as its
@@ -146,6 +155,7 @@ impl Default for RuntimeConfig {
             max_receives: default_max_receives(),
             visibility_timeout_secs: default_visibility(),
             retry_base_delay_ms: default_retry_base(),
+            max_server_wait_secs: default_max_server_wait(),
         }
     }
 }

@@ -81,6 +81,9 @@ pub struct Pipeline<Q, S, C> {
     /// How long a received message stays hidden; a running step's lease is renewed every
     /// third of it.
     pub visibility: Duration,
+    /// The longest `Retry-After` honoured for one message; a longer one backs the integration
+    /// off (`runtime.max_server_wait_secs`).
+    pub max_server_wait: Duration,
 }
 
 /// What to do with a delivered message after its step ran.
@@ -232,6 +235,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
             },
             backoffs: Backoffs::default(),
             visibility: Duration::from_secs(cfg.runtime.visibility_timeout_secs.max(1)),
+            max_server_wait: Duration::from_secs(cfg.runtime.max_server_wait_secs),
         })
     }
 
@@ -481,6 +485,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
             }
             Err(error) => error,
         };
+        let error = self.too_long_a_wait_is_systemic(error);
         stats.failed_attempts += 1;
         match error {
             StepError::Poison(_) => {
@@ -564,6 +569,27 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 Ok(())
             }
             Err(e) => Err(StepError::new("queue", e)),
+        }
+    }
+
+    /// A server that asks for a wait longer than `max_server_wait` (maintenance, an exhausted
+    /// daily quota) is down for every document of the integration, not just this one: the whole
+    /// integration backs off for the wait it asked, audited, and no delivery is spent on it.
+    fn too_long_a_wait_is_systemic(&self, error: StepError) -> StepError {
+        match error {
+            StepError::Retry {
+                after: Some(asked),
+                reason,
+            } if asked > self.max_server_wait => StepError::Systemic {
+                reason: format!(
+                    "the server asked for a wait of {} s, more than runtime.max_server_wait_secs \
+                     ({} s): {reason}",
+                    asked.as_secs(),
+                    self.max_server_wait.as_secs()
+                ),
+                after: Some(asked),
+            },
+            e => e,
         }
     }
 

@@ -104,6 +104,47 @@ async fn a_503_with_retry_after_on_the_post_action_is_retried_no_earlier_than_as
 }
 
 #[tokio::test]
+async fn a_retry_after_beyond_the_configured_maximum_backs_the_integration_off() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "RA-LONG");
+    h.pipeline.poll_all().await.unwrap();
+    let m = receive_one(&h, QueueName::Ingest).await;
+    assert!(matches!(
+        deliver(&h, QueueName::Ingest, &m).await,
+        Delivery::Done
+    ));
+    // Maintenance: BC asks for an hour, more than max_server_wait_secs (600 by default).
+    h.bc.fail_next(FaultRule::new(
+        "POST",
+        "Microsoft.NAV.post",
+        1,
+        FaultKind::Unavailable {
+            retry_after: Some(3600),
+        },
+    ));
+    let m = receive_one(&h, QueueName::Post).await;
+    match deliver(&h, QueueName::Post, &m).await {
+        Delivery::Deferred { wait, error } => {
+            assert!(wait >= Duration::from_secs(3590), "{wait:?}");
+            assert!(matches!(error, StepError::Systemic { .. }), "{error:?}");
+        }
+        other => panic!("expected the integration to back off, got {other:?}"),
+    }
+    let backed_off = h.pipeline.backoffs.active();
+    assert_eq!(backed_off.len(), 1, "{backed_off:?}");
+    assert_eq!(backed_off[0].0, "coupa-bc");
+    assert!(backed_off[0].1 >= Duration::from_secs(3590));
+    assert_eq!(receive_count_in_db(&h), 0, "the delivery was given back");
+    let failed = h.audit(AuditStatus::Failed).await;
+    let text = failed.last().unwrap().error.clone().unwrap();
+    assert!(
+        text.contains("integration 'coupa-bc' backed off for ")
+            && text.contains("more than runtime.max_server_wait_secs (600 s)"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn refused_credentials_back_the_integration_off_without_spending_deliveries() {
     let h = Harness::new().await;
     h.simple_invoice("SUP-001", "CRED-1");
