@@ -459,3 +459,45 @@ async fn a_database_pointed_at_another_company_is_warned_about_and_posts_there()
         "the first company keeps its own"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_that_must_not_be_replayed_is_discarded_with_its_reason() {
+    let d = deployment(&[("max_receives", "2"), ("retry_base_delay_ms", "10")]).await;
+    let id = d.invoice("SUP-002", "DS-1001");
+    d.bc.fail_next(FaultRule {
+        method: "POST".into(),
+        path_contains: "/purchaseInvoices".into(),
+        count: 10,
+        kind: FaultKind::Status(500),
+    });
+    let o = d.mlc(&["run", "--once"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Days later (the invoice is out of the next poll's window).
+    d.coupa
+        .set_invoice_updated_at(id, (chrono::Utc::now() - chrono::Duration::days(3)).into());
+
+    // Finance keyed the invoice by hand in BC meanwhile: it must not be written again.
+    let o = d.mlc(&["replay", "--discard", "DS-1001"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--reason"), "{}", text(&o));
+    let o = d.mlc(&[
+        "replay",
+        "--discard",
+        "DS-1001",
+        "--reason",
+        "keyed by hand in BC",
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("discarded 1 dead letter(s)"), "{out}");
+
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "no dead letter left: {}", text(&o));
+    let discarded = d.audit(&["--status", "discarded"]);
+    assert_eq!(discarded.len(), 1, "{discarded:?}");
+    assert_eq!(
+        discarded[0]["error"],
+        "dead letter closed by hand: keyed by hand in BC"
+    );
+    assert!(d.bc_invoices("DS-1001").is_empty());
+}

@@ -56,6 +56,14 @@ pub struct Args {
     /// target before it creates, so a document that is there is not duplicated.
     #[arg(long, requires = "document")]
     repost: bool,
+    /// Close the dead letters of this document (source id or number) without writing it: it
+    /// can never succeed (the source does not have it, it was entered by hand meanwhile).
+    /// Needs --reason; audited as `discarded`.
+    #[arg(long, value_name = "DOCUMENT", conflicts_with_all = ["document", "parked", "repost"], requires = "reason")]
+    discard: Option<String>,
+    /// Why the dead letters are closed (with --discard), for the audit trail.
+    #[arg(long, requires = "discard")]
+    reason: Option<String>,
     /// List what would be replayed; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -117,7 +125,12 @@ impl Window {
     }
 }
 
-pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(doc) = &a.discard {
+        // The document's dead letters, selected as `--dead-lettered --document` would.
+        a.document = Some(doc.clone());
+        a.dead_lettered = true;
+    }
     if a.document.is_none() && !a.dead_lettered && !a.parked {
         bail!("say what to replay: --document ID_OR_NUMBER, --dead-lettered or --parked");
     }
@@ -155,6 +168,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     if targets.is_empty() {
         eprintln!("nothing to replay: {}", describe(&a));
         return Ok(ExitCode::FAILURE);
+    }
+    if let Some(reason) = &a.reason {
+        return discard(&store, &queue, &targets, reason, a.dry_run).await;
     }
 
     let rows: Vec<Vec<String>> = targets
@@ -284,6 +300,68 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--discard`: deletes the selected dead letters, each audited as `discarded` with the reason.
+async fn discard(
+    store: &SqliteStore,
+    queue: &SqliteQueue,
+    targets: &[Target],
+    reason: &str,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        bail!("--reason is empty: say why the dead letters are closed");
+    }
+    let mut rows = Vec::new();
+    for t in targets {
+        let Action::Redrive { queue: q, receipt } = &t.action else {
+            continue;
+        };
+        if !dry_run && !queue.discard_dead_letter(*q, receipt).await? {
+            continue; // closed or moved back meanwhile
+        }
+        if !dry_run {
+            let mut item = audit_item(
+                SystemClock.now(),
+                &t.integration,
+                &t.kind,
+                &t.source_id,
+                Step::Replay,
+                AuditStatus::Discarded,
+            )
+            .with_error(format!("dead letter closed by hand: {reason}"));
+            item.source_document_number = t.number.clone();
+            store.append_audit(&item).await?;
+        }
+        rows.push(vec![
+            t.integration.clone(),
+            t.source_id.clone(),
+            t.number.clone().unwrap_or_default(),
+            format!("{} queue", q.as_str()),
+            t.detail.clone(),
+        ]);
+    }
+    println!(
+        "{} {} dead letter(s){}",
+        if dry_run {
+            "would discard"
+        } else {
+            "discarded"
+        },
+        rows.len(),
+        if dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{}",
+        table(&["integration", "document", "number", "from", "was"], &rows)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--repost`: forgets what the ledger records of each document, audited, so the post step

@@ -63,6 +63,8 @@ pub enum AuditStatus {
     DeadLettered,
     /// Refused before any work (bad document, bad signature).
     Rejected,
+    /// A dead letter a person closed without writing the document, with why.
+    Discarded,
 }
 
 impl AuditStatus {
@@ -77,6 +79,7 @@ impl AuditStatus {
             AuditStatus::Failed => "failed",
             AuditStatus::DeadLettered => "dead_lettered",
             AuditStatus::Rejected => "rejected",
+            AuditStatus::Discarded => "discarded",
         }
     }
 
@@ -91,6 +94,7 @@ impl AuditStatus {
             AuditStatus::Failed,
             AuditStatus::DeadLettered,
             AuditStatus::Rejected,
+            AuditStatus::Discarded,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

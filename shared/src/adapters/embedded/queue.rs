@@ -164,6 +164,33 @@ impl<C: Clock + 'static> SqliteQueue<C> {
     }
 }
 
+impl SqliteQueue {
+    /// Deletes one dead letter (by the `receipt` that [`Queue::dead_letters`] gave it): a
+    /// person closed it. False if there is no such dead letter.
+    pub async fn discard_dead_letter(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+    ) -> Result<bool, QueueError> {
+        let Some(id) = receipt
+            .strip_prefix("dlq-")
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            return Ok(false);
+        };
+        self.db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM queue_dead_letters WHERE queue = ?1 AND id = ?2",
+                    params![queue.as_str(), id],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+}
+
 struct Head {
     seq: i64,
     group_id: String,
