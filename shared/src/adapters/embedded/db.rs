@@ -175,6 +175,19 @@ impl Db {
         let err = |what: &str, e: rusqlite::Error| {
             StoreError::Backend(format!("{what} {}: {e}", path.display()))
         };
+        // The file holds invoices, vendors and the audit trail: readable by its owner only, as
+        // the secrets file is. Created here empty with mode 0600 (SQLite takes an empty file
+        // for a new database and gives its -wal and -shm files the database file's mode).
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Lost a race with another process creating it: theirs is as good.
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+        }
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -334,6 +347,25 @@ mod tests {
             (None, None),
             "existing rows keep their data"
         );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_and_its_journal_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mlc.db");
+        let db = Db::open(&path).unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")?))
+            .await
+            .unwrap();
+        for name in ["mlc.db", "mlc.db-wal", "mlc.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 
     #[tokio::test]
