@@ -121,6 +121,12 @@ pub struct TokenCache {
     persistence: Option<TokenPersistence>,
     /// The last token the API refused: a stored copy of it is not used again.
     refused: StdMutex<Option<SecretString>>,
+    /// Whether this process has looked in the store yet. Only its first token comes from
+    /// there (a cron run reusing the last run's token); later ones are fetched, because a
+    /// token another process stored meanwhile may already be one the server refuses (tokens
+    /// revoked at once, a token ticker in the fault suite), which would use up the one
+    /// refresh a refused call gets.
+    consulted_store: std::sync::atomic::AtomicBool,
 }
 
 impl TokenCache {
@@ -130,6 +136,7 @@ impl TokenCache {
             cached: Mutex::new(None),
             persistence: None,
             refused: StdMutex::new(None),
+            consulted_store: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -146,8 +153,8 @@ impl TokenCache {
         &self.creds.client_id
     }
 
-    /// A valid token: the one in memory, else a usable one in the store, else a fresh one
-    /// (stored for later processes). The lock is held meanwhile so concurrent callers share
+    /// A valid token: the one in memory, else (the first time only) a usable one in the store,
+    /// else a fresh one (stored for later processes). The lock is held meanwhile so concurrent callers share
     /// one token request.
     pub async fn token(&self, http: &reqwest::Client) -> Result<SecretString, HttpError> {
         let mut cached = self.cached.lock().await;
@@ -220,6 +227,12 @@ impl TokenCache {
     /// and not the one the API last refused.
     async fn load(&self) -> Option<CachedToken> {
         let p = self.persistence.as_ref()?;
+        if self
+            .consulted_store
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
         let entry = self.read_stored(p).await?;
         let value = SecretString::new(entry.access_token?);
         let left = entry.refresh_at_ms.min(entry.expires_at_ms) - now_ms();
