@@ -105,6 +105,11 @@ async fn run_once_posts_what_is_approved_and_audit_shows_it() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("posted "), "{out}");
+    // Output is a pipe here, as under cron: the poll line is still there.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("coupa-bc: polled 1 page(s), queued "),
+        "{out}"
+    );
     let posted_invoices =
         d.bc.purchase_invoices()
             .into_iter()
@@ -418,4 +423,32 @@ async fn the_sandbox_configuration_resolves_and_mlc_config_prints_an_equivalent_
         out.contains("coupa: ok") && out.contains("business_central: ok"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_started_together_on_a_new_database_both_finish() {
+    let d = deployment().await;
+    for round in 0..5 {
+        let db = d.dir.path().join("mlc.sqlite");
+        let _ = std::fs::remove_file(&db);
+        let _ = std::fs::remove_file(d.dir.path().join("mlc.sqlite-wal"));
+        let _ = std::fs::remove_file(d.dir.path().join("mlc.sqlite-shm"));
+        let spawn = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_mlc"))
+                .args(["run", "--once", "-c", "mlc.toml"])
+                .current_dir(d.dir.path())
+                .env("MLC_SECRET_KEY", common::KEY)
+                .env_remove("MLC_SECRET_KEY_FILE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+            let out = text(&o);
+            assert!(o.status.success(), "round {round}: {out}");
+            assert!(!out.contains("locked"), "round {round}: {out}");
+        }
+    }
 }

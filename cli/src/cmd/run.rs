@@ -22,7 +22,13 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         let pb = spinner("polling");
         let reports = pipeline.poll_all().await?;
         for (name, r) in &reports {
-            pb.println(poll_line(name, r));
+            // A spinner that is not drawn (output is not a terminal: cron, a pipe) drops what
+            // it is asked to print; the poll line belongs in a cron mail too.
+            if pb.is_hidden() {
+                println!("{}", poll_line(name, r));
+            } else {
+                pb.println(poll_line(name, r));
+            }
         }
         let pb2 = pb.clone();
         let stats = pipeline

@@ -368,6 +368,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn processes_opening_a_new_database_at_once_all_get_it() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("mlc.db");
+            let start = Arc::new(std::sync::Barrier::new(6));
+            let opens: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Db::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for o in opens {
+                o.join()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
+    }
+
     #[tokio::test]
     async fn open_sets_wal_and_schema_version() {
         let dir = tempfile::tempdir().unwrap();
