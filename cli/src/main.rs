@@ -92,8 +92,37 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
+            if let Some(fix) = fix_for(&e) {
+                eprintln!("  fix: {fix}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text its parent already quotes (a
+/// `thiserror` message that embeds its source) is not repeated.
+fn describe(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+/// What the operator can do about an error, where the program knows.
+fn fix_for(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|cause| {
+        match cause.downcast_ref::<mlc_shared::ports::SecretError>()? {
+            mlc_shared::ports::SecretError::NotFound(name) => Some(format!(
+                "store it with `mlc secrets set {name} --config <your config>` (the value is read from standard input)"
+            )),
+            _ => None,
+        }
+    })
 }

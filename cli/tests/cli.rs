@@ -452,3 +452,27 @@ async fn two_runs_started_together_on_a_new_database_both_finish() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_secret_is_named_once_with_the_command_that_fixes_it() {
+    let d = deployment().await;
+    let o = mlc(
+        d.dir.path(),
+        &["secrets", "rm", "bc-client-secret", "-c", "mlc.toml"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("secret 'bc-client-secret' does not exist")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("fix: store it with `mlc secrets set bc-client-secret"),
+        "{err}"
+    );
+}
