@@ -476,3 +476,60 @@ async fn a_missing_secret_is_named_once_with_the_command_that_fixes_it() {
         "{err}"
     );
 }
+
+#[test]
+fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args([
+            "sandbox",
+            "--coupa",
+            "127.0.0.1:0",
+            "--bc",
+            "127.0.0.1:0",
+            "--invoices",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let end = line.starts_with("(These are simulator credentials");
+        lines.push(line);
+        if end {
+            break;
+        }
+    }
+    let out = lines.join("\n");
+    let config = out
+        .split_once("`mlc secrets set` each secret it names):\n")
+        .and_then(|(_, rest)| rest.split_once("Then store the secrets"))
+        .map(|(config, _)| config)
+        .unwrap_or_else(|| panic!("no configuration in: {out}"));
+    assert!(config.contains("# webhook_listen = "), "{config}");
+    std::fs::write(dir.path().join("mlc.toml"), config).unwrap();
+    let commands: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("printf '%s' "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{out}");
+    for c in &commands {
+        let c = c.replace("| mlc ", &format!("| {} ", env!("CARGO_BIN_EXE_mlc")));
+        let o = std::process::Command::new("sh")
+            .args(["-c", &c])
+            .current_dir(dir.path())
+            .env("MLC_SECRET_KEY", common::KEY)
+            .env_remove("MLC_SECRET_KEY_FILE")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{c}: {}", text(&o));
+    }
+    let o = mlc(dir.path(), &["check", "-c", "mlc.toml"], None);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -67,6 +67,22 @@ impl clap::Args for Args {
     }
 }
 
+/// Ready-to-paste `mlc secrets set` lines for every secret the sandboxes' configuration names.
+fn secret_commands(sandboxes: &[Box<dyn scenarios::Sandbox>]) -> anyhow::Result<Vec<String>> {
+    let lines = std::cell::RefCell::new(Vec::new());
+    for sandbox in sandboxes {
+        sandbox.store_secrets(&|name, value| {
+            // Single-quoted for the shell; simulator values hold no quote, but stay safe.
+            let quoted = value.replace('\'', r"'\''");
+            lines.borrow_mut().push(format!(
+                "printf '%s' '{quoted}' | mlc secrets set {name} --config mlc.toml"
+            ));
+            Ok(())
+        })?;
+    }
+    Ok(lines.into_inner())
+}
+
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut sandboxes = Vec::new();
     for scenario in scenarios::all() {
@@ -87,7 +103,15 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         "{}",
         scenarios::merged_config("mlc.sqlite", "mlc.secrets", &fragments)
     );
-    println!("(These are simulator credentials, printed on purpose; real ones are never printed.)");
+    println!(
+        "Then store the secrets it names (simulator values, printed on purpose; real ones are never printed):\n"
+    );
+    for line in secret_commands(&sandboxes)? {
+        println!("{line}");
+    }
+    println!(
+        "\n(These are simulator credentials, printed on purpose; real ones are never printed.)"
+    );
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -73,6 +73,8 @@ workers = 4
 max_receives = 5
 # A worker renews the lease of the message it holds every third of this while its step runs.
 visibility_timeout_secs = 120
+# Where `mlc run` listens for webhooks (Coupa call-outs, BC notifications); uncomment to use.
+# webhook_listen = "127.0.0.1:8080"
 "#
     );
     for f in fragments {
