@@ -533,3 +533,20 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
     let _ = child.wait();
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_leaves_a_retry_due_in_minutes_for_the_next_run_and_says_so() {
+    let d = deployment().await;
+    d.bc.fail_next(mlc_sandbox::FaultRule::new(
+        "POST",
+        "/purchaseInvoices",
+        1,
+        mlc_sandbox::FaultKind::Status(500),
+    ));
+    // The default schedule retries a failed delivery after 4 minutes: --once does not sit out.
+    let o = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("failed attempts 1"), "{out}");
+    assert!(out.contains("1 message(s) wait for a later retry"), "{out}");
+}

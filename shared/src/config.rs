@@ -71,9 +71,15 @@ pub struct RuntimeConfig {
     pub max_receives: u32,
     #[serde(default = "default_visibility")]
     pub visibility_timeout_secs: u64,
-    /// First retry delay of a failed message; doubles (with jitter) per attempt.
+    /// First retry delay of a failed message; doubles per delivery (plus up to a quarter, to
+    /// spread retries), up to `retry_max_delay_secs`. The defaults (4 min, 5 deliveries) retry
+    /// after 4, 8, 16 and 32 minutes: a document rides out an outage of an hour before it is
+    /// dead-lettered. (Network blips are retried inside the HTTP call, within seconds.)
     #[serde(default = "default_retry_base")]
     pub retry_base_delay_ms: u64,
+    /// The longest wait between two deliveries of a failed message.
+    #[serde(default = "default_retry_max_delay")]
+    pub retry_max_delay_secs: u64,
     /// A server's `Retry-After` up to this is honoured in full for the message that got it; a
     /// longer one (maintenance, a spent daily quota) backs the whole integration off for the
     /// wait asked, audited, without spending deliveries.
@@ -141,7 +147,10 @@ fn default_visibility() -> u64 {
     120
 }
 fn default_retry_base() -> u64 {
-    500
+    240_000
+}
+fn default_retry_max_delay() -> u64 {
+    3_600
 }
 
 impl Default for RuntimeConfig {
@@ -155,6 +164,7 @@ impl Default for RuntimeConfig {
             max_receives: default_max_receives(),
             visibility_timeout_secs: default_visibility(),
             retry_base_delay_ms: default_retry_base(),
+            retry_max_delay_secs: default_retry_max_delay(),
             max_server_wait_secs: default_max_server_wait(),
         }
     }

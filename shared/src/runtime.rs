@@ -179,6 +179,10 @@ impl Backoffs {
     }
 }
 
+/// How far ahead a drain looks for retries to wait for (at least the visibility timeout, so an
+/// in-flight message is always waited for).
+const DRAIN_LINGER: Duration = Duration::from_secs(60);
+
 /// What one drain did, for progress lines and the demo's summary.
 #[derive(Clone, Debug, Default)]
 pub struct DrainStats {
@@ -231,7 +235,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
             retry: RetryPolicy {
                 max_attempts: cfg.runtime.max_receives,
                 base_delay: Duration::from_millis(cfg.runtime.retry_base_delay_ms),
-                max_delay: Duration::from_secs(60),
+                max_delay: Duration::from_secs(cfg.runtime.retry_max_delay_secs),
             },
             backoffs: Backoffs::default(),
             visibility: Duration::from_secs(cfg.runtime.visibility_timeout_secs.max(1)),
@@ -516,7 +520,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                     .await;
                 let retry_in = self
                     .retry
-                    .backoff(receive_count)
+                    .spaced(receive_count)
                     .max(after.unwrap_or_default());
                 Delivery::Failed {
                     error,
@@ -696,16 +700,18 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 }
             }
             if !worked {
-                let depth = self
-                    .env
-                    .queue
-                    .depth(QueueName::Ingest)
+                // What is due before long: visible, in flight (its lease ends within the
+                // horizon), or a retry due soon. A retry due later (the schedule spaces them by
+                // minutes) is left for the next run or cycle, as is what waits for a
+                // backed-off integration.
+                let horizon = self.visibility.max(DRAIN_LINGER);
+                let q = &self.env.queue;
+                let due = q
+                    .due_within(QueueName::Ingest, horizon)
                     .await
                     .map_err(qerr)?
-                    + self.env.queue.depth(QueueName::Post).await.map_err(qerr)?;
-                // Nothing left, or what is left waits for a backed-off integration: that wait
-                // is minutes, so this drain ends and the next run (or cycle) picks it up.
-                if depth == 0 || self.backoffs.any() {
+                    + q.due_within(QueueName::Post, horizon).await.map_err(qerr)?;
+                if due == 0 || self.backoffs.any() {
                     return Ok(());
                 }
                 // Something is in flight elsewhere or waiting for its retry time.

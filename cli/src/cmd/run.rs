@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use mlc_shared::config::Config;
 use mlc_shared::flows::SecretLookup;
+use mlc_shared::ports::{Queue, QueueName};
 use mlc_shared::steps::StepError;
 use mlc_shared::steps::poll::PollReport;
 
@@ -57,6 +58,14 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             println!(
                 "{} delivery(ies) finished after their message had been delivered again (the other delivery found the work done)",
                 stats.lost_receipts
+            );
+        }
+        let waiting = pipeline.env.queue.depth(QueueName::Ingest).await?
+            + pipeline.env.queue.depth(QueueName::Post).await?;
+        if waiting > 0 && pipeline.backoffs.active().is_empty() {
+            println!(
+                "{waiting} message(s) wait for a later retry (why: `mlc audit --status failed`); \
+                 the next run picks them up"
             );
         }
         let backed_off = pipeline.backoffs.active();

@@ -685,7 +685,7 @@ async fn the_configuration_is_read_from_the_stacks_secret_and_an_upload_reaches_
         .unwrap();
     let first = live.current().await;
     assert_eq!(first.config.integrations.len(), 1);
-    assert_eq!(first.pipeline.retry.base_delay, Duration::from_millis(500));
+    assert_eq!(first.pipeline.retry.base_delay, Duration::from_secs(240));
     let same = live.current().await;
     assert!(
         std::sync::Arc::ptr_eq(&first, &same),

@@ -70,6 +70,19 @@ pub trait Queue: Send + Sync {
     /// Messages waiting (visible or in flight), for "until idle" loops and progress.
     fn depth(&self, queue: QueueName) -> impl Future<Output = Result<u64, QueueError>> + Send;
 
+    /// Messages visible now or becoming visible within `horizon` (a retry due soon, an
+    /// in-flight message whose lease ends by then): what an "until idle" loop waits for; a
+    /// message due later (a retry an hour away) is left for a later run. An adapter that
+    /// cannot tell counts every message, as [`Queue::depth`] does.
+    fn due_within(
+        &self,
+        queue: QueueName,
+        horizon: Duration,
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send {
+        let _ = horizon;
+        self.depth(queue)
+    }
+
     /// What is in the dead-letter queue of `queue`.
     fn dead_letters(
         &self,

@@ -457,6 +457,21 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
             .map_err(queue_err(queue))
     }
 
+    async fn due_within(&self, queue: QueueName, horizon: Duration) -> Result<u64, QueueError> {
+        let until = ts(add(self.clock.now(), horizon));
+        self.db
+            .call(move |conn| {
+                let n: i64 = conn.query_row(
+                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2",
+                    params![queue.as_str(), until],
+                    |r| r.get(0),
+                )?;
+                Ok(n as u64)
+            })
+            .await
+            .map_err(queue_err(queue))
+    }
+
     async fn dead_letters(&self, queue: QueueName) -> Result<Vec<Message>, QueueError> {
         self.db
             .call(move |conn| {

@@ -38,6 +38,19 @@ impl RetryPolicy {
         Duration::from_millis(rand::rng().random_range(0..=millis))
     }
 
+    /// The wait before redelivering a message that failed `attempt` times (1 on the first
+    /// failure): `min(cap, base * 2^(attempt-1))` plus up to a quarter more. Never less than the
+    /// exponential value, so the schedule's total is a guaranteed span (an outage it rides out),
+    /// and spread so documents that failed together do not come back together.
+    pub fn spaced(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)))
+            .min(self.max_delay);
+        let spread = exp.as_millis() as u64 / 4;
+        exp + Duration::from_millis(rand::rng().random_range(0..=spread))
+    }
+
     /// The wait before the next attempt: the server's `Retry-After` when it sent one, in full
     /// (a worker is not stalled by a long one: the client hands waits above its inline maximum
     /// to the queue), else the jittered backoff.
