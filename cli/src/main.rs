@@ -92,7 +92,11 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors may quote a server or the source data: no raw control characters.
+            eprintln!(
+                "error: {}",
+                mlc_cli::output::for_terminal_lines(&format!("{e:#}"))
+            );
             std::process::ExitCode::FAILURE
         }
     }
