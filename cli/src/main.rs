@@ -92,9 +92,13 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            // Errors may quote a server or the source data: no raw control characters.
+            eprintln!(
+                "error: {}",
+                mlc_cli::output::for_terminal_lines(&describe(&e))
+            );
             if let Some(fix) = fix_for(&e) {
-                eprintln!("  fix: {fix}");
+                eprintln!("  fix: {}", mlc_cli::output::for_terminal(&fix));
             }
             std::process::ExitCode::FAILURE
         }

@@ -27,6 +27,13 @@ pub enum FaultKind {
     Hang { millis: u64 },
     /// RUN the handler (the change is committed!), then answer 500 instead of its response.
     LoseResponse,
+    /// Answer this status with this body and `Content-Type` WITHOUT running the handler: what a
+    /// proxy, gateway or firewall in front of the system answers (an HTML error page).
+    RawBody {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
 }
 
 /// A queued fault. Each matching request consumes one `count`; a rule with count 0 is dropped.
@@ -122,6 +129,20 @@ impl FaultQueue {
                 task.await.unwrap_or_else(|_| {
                     render(StatusCode::INTERNAL_SERVER_ERROR, "Handler panicked.")
                 })
+            }
+            FaultKind::RawBody {
+                status,
+                content_type,
+                body,
+            } => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut resp = Response::new(axum::body::Body::from(body));
+                *resp.status_mut() = status;
+                if let Ok(v) = HeaderValue::from_str(&content_type) {
+                    resp.headers_mut().insert("content-type", v);
+                }
+                resp
             }
             FaultKind::LoseResponse => {
                 // Own task: the commit must happen even if the client disconnects meanwhile.

@@ -13,3 +13,4 @@ pub mod ports;
 pub mod runtime;
 pub mod steps;
 pub mod systems;
+pub mod text;

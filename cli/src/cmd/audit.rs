@@ -7,7 +7,7 @@ use mlc_shared::adapters::embedded::{Db, SqliteStore};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Audit, AuditFilter, AuditItem, AuditStatus};
 
-use crate::output::table;
+use crate::output::{csv_cell, table};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -69,7 +69,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if a.csv {
-        print!("{}", csv(&items));
+        print!("{}", csv(&items)?);
     } else if items.is_empty() {
         println!("no audit items match");
     } else {
@@ -112,24 +112,37 @@ fn row(i: &AuditItem) -> Vec<String> {
     ]
 }
 
-fn csv(items: &[AuditItem]) -> String {
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    let mut out = HEADERS.join(",") + "\n";
+/// The CSV columns: the table's, with the amount and its currency apart, so the amount is a
+/// number a spreadsheet can add up.
+const CSV_HEADERS: [&str; 11] = [
+    "at",
+    "integration",
+    "document",
+    "number",
+    "vendor",
+    "amount",
+    "currency",
+    "step",
+    "status",
+    "target",
+    "error",
+];
+
+/// RFC 4180 CSV for a spreadsheet: each cell quoted as needed and neutralised against formulas
+/// ([`csv_cell`]); otherwise the stored text, exactly.
+fn csv(items: &[AuditItem]) -> anyhow::Result<String> {
+    let mut w = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(CSV_HEADERS)?;
     for i in items {
-        out += &row(i)
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push('\n');
+        let mut cells = row(i);
+        // "21.00 USD" -> "21.00", "USD"
+        cells[5] = i.amount.map(|a| a.to_string()).unwrap_or_default();
+        cells.insert(6, i.currency.clone().unwrap_or_default());
+        w.write_record(cells.iter().map(|c| csv_cell(c).into_owned()))?;
     }
-    out
+    Ok(String::from_utf8(w.into_inner()?)?)
 }
 
 fn instant(s: &str) -> anyhow::Result<DateTime<Utc>> {

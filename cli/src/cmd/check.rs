@@ -7,8 +7,10 @@ use mlc_shared::ports::Ledger;
 use mlc_shared::systems::Instances;
 
 use crate::embedded;
+use crate::output::for_terminal;
 
-/// Each configured system: ok, or the exact failure. Exit 1 if any failed.
+/// Each configured system: ok, or the exact failure (on one line: a server's words are shown
+/// escaped). Exit 1 if any failed.
 pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     println!(
@@ -50,13 +52,14 @@ async fn ledger_targets(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<()
             let Some(target) = target.filter(|t| !current.contains(t)) else {
                 continue;
             };
+            let target = for_terminal(&target);
             println!(
                 "warning: integration '{}': the database holds {count} ledger entr{} written \
                  for {target}, but this configuration writes into {}; those documents are not \
                  done here and are written here when they are seen again",
                 flow.name(),
                 if count == 1 { "y" } else { "ies" },
-                current.join(" and ")
+                for_terminal(&current.join(" and "))
             );
         }
     }
@@ -66,11 +69,11 @@ async fn ledger_targets(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<()
 fn report(system: &str, r: Result<String, String>) -> bool {
     match r {
         Ok(what) => {
-            println!("{system}: ok ({what})");
+            println!("{system}: ok ({})", for_terminal(&what));
             false
         }
         Err(e) => {
-            println!("{system}: FAILED: {e}");
+            println!("{system}: FAILED: {}", for_terminal(&e));
             true
         }
     }

@@ -16,7 +16,7 @@ use mlc_shared::runtime::DrainStats;
 use mlc_shared::steps::poll::PollReport;
 
 use crate::embedded::{self, EmbeddedPipeline};
-use crate::output::{spinner, table};
+use crate::output::{for_terminal, for_terminal_lines, spinner, table};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,14 +54,14 @@ async fn cycle(
 fn print(sections: &[Section]) {
     for s in sections {
         match s {
-            Section::Line(text) => println!("{text}"),
+            Section::Line(text) => println!("{}", for_terminal_lines(text)),
             Section::Table {
                 title,
                 headers,
                 rows,
             } => {
                 let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-                println!("{title}");
+                println!("{}", for_terminal(title));
                 println!("{}\n", table(&headers, rows));
             }
         }

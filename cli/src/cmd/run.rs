@@ -11,7 +11,7 @@ use mlc_shared::steps::StepError;
 use mlc_shared::steps::poll::PollReport;
 
 use crate::embedded::{self, EmbeddedPipeline};
-use crate::output::spinner;
+use crate::output::{for_terminal, spinner};
 
 pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
@@ -71,8 +71,9 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         let backed_off = pipeline.backoffs.active();
         for (name, left, why) in &backed_off {
             println!(
-                "integration '{name}' is backed off for {} s more, its documents left queued for the next run: {why}",
-                left.as_secs()
+                "integration '{name}' is backed off for {} s more, its documents left queued for the next run: {}",
+                left.as_secs(),
+                for_terminal(why)
             );
         }
         // Everything in a dead-letter queue needs a person, whenever it got there.

@@ -56,10 +56,14 @@ impl BcError {
             return None;
         };
         let parsed: ErrorBody = serde_json::from_str(body).ok()?;
-        Some(format!(
-            "{}: {}",
-            parsed.error.code.unwrap_or_default(),
-            parsed.error.message.unwrap_or_default().trim()
+        // BC's words, on one line: an audit row or a terminal shows them as they are.
+        Some(crate::text::one_line(
+            &format!(
+                "{}: {}",
+                parsed.error.code.unwrap_or_default(),
+                parsed.error.message.unwrap_or_default()
+            ),
+            500,
         ))
     }
 

@@ -49,7 +49,13 @@ pub use retry::{RetryPolicy, retry_after};
 /// Why a call failed, with enough context to act on (method, URL, status, the server's error).
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("{method} {url}: HTTP {status}: {body}")]
+    /// `body` is the server's, made one line and safe at construction
+    /// ([`crate::text::remote_body`]: a JSON error body stays parseable); the message shows at
+    /// most [`crate::text::REMOTE_TEXT_MAX`] characters of it.
+    #[error(
+        "{method} {url}: HTTP {status}: {}",
+        crate::text::cut(body, crate::text::REMOTE_TEXT_MAX)
+    )]
     Status {
         method: String,
         url: String,
@@ -77,7 +83,10 @@ pub enum HttpError {
         timeout: bool,
     },
     /// A token request or login was refused (wrong client secret, password, scope...).
-    #[error("authentication at {url} refused: HTTP {status}: {body}")]
+    #[error(
+        "authentication at {url} refused: HTTP {status}: {}",
+        crate::text::cut(body, crate::text::REMOTE_TEXT_MAX)
+    )]
     Auth {
         url: String,
         status: u16,
@@ -546,7 +555,7 @@ impl ApiClient {
                         // The server's own value; else the client's throttle backoff, so the
                         // queue waits it out too.
                         retry_after: retry_after(&resp.headers).or(pause),
-                        body: auth::truncate(&String::from_utf8_lossy(&resp.body)),
+                        body: auth::remote_body(&String::from_utf8_lossy(&resp.body)),
                     });
                 }
             }

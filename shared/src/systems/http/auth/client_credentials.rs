@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::{AuthScheme, BoxFuture, Credential, TokenStore, lenient_u64, truncate, use_for};
+use super::{AuthScheme, BoxFuture, Credential, TokenStore, lenient_u64, remote_body, use_for};
 use crate::ports::{PutOutcome, SecretError, SecretString};
 use crate::systems::http::HttpError;
 
@@ -364,7 +364,7 @@ impl TokenCache {
                 url: self.creds.token_url.clone(),
                 status: status.as_u16(),
                 // Token endpoints answer with an error code and description, never the secret.
-                body: truncate(&body),
+                body: remote_body(&body),
             });
         }
         let parsed: TokenResponse = serde_json::from_str(&body).map_err(|e| HttpError::Decode {

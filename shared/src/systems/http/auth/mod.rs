@@ -147,18 +147,8 @@ pub(super) fn use_for(lifetime: std::time::Duration) -> std::time::Duration {
     lifetime.saturating_sub(EARLY_REFRESH).max(lifetime / 2)
 }
 
-pub(crate) fn truncate(body: &str) -> String {
-    const MAX: usize = 2000;
-    if body.len() <= MAX {
-        body.to_string()
-    } else {
-        let mut end = MAX;
-        while !body.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &body[..end])
-    }
-}
+/// A server's response body as an error keeps it: one line, bounded, safe to show.
+pub(crate) use crate::text::remote_body;
 
 #[cfg(test)]
 mod tests {

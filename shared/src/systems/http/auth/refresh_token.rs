@@ -35,7 +35,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::{AuthScheme, BoxFuture, Credential, lenient_u64, truncate, use_for};
+use super::{AuthScheme, BoxFuture, Credential, lenient_u64, use_for};
 use crate::ports::{PutOutcome, SecretError, SecretString, SecretVersion, Secrets};
 use crate::systems::http::HttpError;
 
@@ -419,11 +419,14 @@ impl RefreshTokenAuth {
         if !status.is_success() {
             // Only the error code and description travel on: never the body as a whole.
             let err: OAuthError = serde_json::from_str(&body).unwrap_or_default();
-            let error = truncate(&format!(
-                "{}: {}",
-                err.error.as_deref().unwrap_or("error"),
-                err.error_description.as_deref().unwrap_or("")
-            ));
+            let error = crate::text::one_line(
+                &format!(
+                    "{}: {}",
+                    err.error.as_deref().unwrap_or("error"),
+                    err.error_description.as_deref().unwrap_or("")
+                ),
+                crate::text::REMOTE_TEXT_MAX,
+            );
             let refused = status == reqwest::StatusCode::UNAUTHORIZED
                 || (status == reqwest::StatusCode::BAD_REQUEST
                     && err.error.as_deref() == Some("invalid_grant"));

@@ -14,7 +14,7 @@ use reqwest::header::SET_COOKIE;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{AuthScheme, BoxFuture, Credential, truncate};
+use super::{AuthScheme, BoxFuture, Credential, remote_body};
 use crate::ports::SecretString;
 use crate::systems::http::HttpError;
 
@@ -106,7 +106,7 @@ impl SessionAuth {
             return Err(HttpError::Auth {
                 url,
                 status: status.as_u16(),
-                body: truncate(&text),
+                body: remote_body(&text),
             });
         }
         let mut pairs = session_cookies(&cookies);
@@ -219,7 +219,7 @@ impl AuthScheme for SessionAuth {
                 method: "POST".into(),
                 url,
                 status: status.as_u16(),
-                body: truncate(&body),
+                body: remote_body(&body),
                 retry_after: None,
             })
         })
