@@ -156,6 +156,13 @@ impl From<Fail> for StoreError {
     }
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// A handle on the SQLite file; clones share one connection.
 #[derive(Clone)]
 pub struct Db {
@@ -188,15 +195,26 @@ impl Db {
                 .mode(0o600)
                 .open(path);
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(|e| err("cannot open database", e))?;
-        Self::init(conn, path.to_path_buf()).map_err(|e| err("cannot initialise database", e))
+        // Two processes starting together on a new file: switching it to WAL takes an
+        // exclusive lock that SQLite's busy handler does not wait for, so the loser is told
+        // "database is locked" at once. It waits and tries again, as the busy timeout would.
+        let started = std::time::Instant::now();
+        loop {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(|e| err("cannot open database", e))?;
+            match Self::init(conn, path.to_path_buf()) {
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other.map_err(|e| err("cannot initialise database", e)),
+            }
+        }
     }
 
     /// A private in-memory database (tests, dry runs). Not shared with any other handle except
