@@ -11,9 +11,9 @@
 //! [`BODY_READ_TIMEOUT`] (else 408, connection closed, buffer freed). At most
 //! [`MAX_CONNECTIONS`] connections are open (fewer when the open-file limit is low); one more
 //! is closed at once with a 503, never queued. Bodies are buffered as they arrive (nothing is
-//! allocated ahead for a declared length), at most [`MAX_BODY_BYTES`] each (413) and
-//! [`MAX_BUFFERED_BYTES`] across all connections (503 beyond, `Retry-After`); a request head
-//! is at most [`MAX_HEAD_BYTES`]. Every answer says `X-Content-Type-Options: nosniff` (the
+//! allocated ahead for a declared length), at most [`MAX_BODY_BYTES`] each (413) and, beyond
+//! the first [`BODY_BYTES_OF_ITS_OWN`] of each, [`MAX_BUFFERED_BYTES`] across all connections
+//! (503 beyond, `Retry-After`); a request head is at most [`MAX_HEAD_BYTES`]. Every answer says `X-Content-Type-Options: nosniff` (the
 //! BC handshake echoes the caller's token as `text/plain`).
 
 use std::collections::HashMap;
@@ -45,8 +45,13 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections open at once; one more is answered 503 and closed.
 pub const MAX_CONNECTIONS: usize = 256;
-/// Request-body bytes held across all connections at once (503 beyond).
+/// Request-body bytes held across all connections at once beyond each body's first
+/// [`BODY_BYTES_OF_ITS_OWN`] (503 beyond).
 pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+/// The first bytes of every body, buffered whatever the others hold: bodies stalled to fill
+/// [`MAX_BUFFERED_BYTES`] cannot keep a small webhook out (a BC notification or a Coupa
+/// call-out is a few KiB). At most [`MAX_CONNECTIONS`] times this more.
+pub const BODY_BYTES_OF_ITS_OWN: usize = 64 * 1024;
 /// The largest request head (request line and headers), and the read buffer of a connection.
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// File descriptors left to the rest of the process (database, outgoing connections) when the
@@ -122,7 +127,8 @@ impl Gauges {
         self.limits.max_connections - self.connections.available_permits()
     }
 
-    /// Request-body bytes buffered across connections.
+    /// Request-body bytes buffered across connections, beyond each body's first
+    /// [`BODY_BYTES_OF_ITS_OWN`].
     pub fn buffered_bytes(&self) -> usize {
         self.limits.max_buffered_bytes - self.bytes.available_permits()
     }
@@ -305,7 +311,10 @@ async fn buffer(g: &Gauges, headers: &HeaderMap, mut body: Body) -> Result<Buffe
             if total > MAX_BODY_BYTES {
                 return Err(too_large(total as u64));
             }
-            let share = u32::try_from(data.len())
+            let own = BODY_BYTES_OF_ITS_OWN
+                .saturating_sub(out.bytes.len())
+                .min(data.len());
+            let share = u32::try_from(data.len() - own)
                 .ok()
                 .and_then(|n| g.bytes.clone().try_acquire_many_owned(n).ok());
             let Some(share) = share else {
