@@ -73,7 +73,7 @@ pub(crate) mod testkit {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::webhook_server::router;
+    use crate::webhook_server::{Limits, Listener};
 
     /// The sample value of the `bc-client-state` secret.
     pub const CLIENT_STATE: &str = "mlc-test-client-state-7f3a";
@@ -144,8 +144,8 @@ pub(crate) mod testkit {
             secrets.set("bc-client-state", CLIENT_STATE).unwrap();
             let pipeline = pipeline(&cfg, &secrets).await.unwrap();
             let secrets = Arc::new(secrets);
-            let app = router(pipeline.clone(), secrets.clone());
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            let webhooks = Listener::new(pipeline.clone(), secrets.clone(), Limits::default());
+            tokio::spawn(webhooks.serve(listener));
             Self {
                 coupa,
                 bc,

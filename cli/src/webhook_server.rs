@@ -4,20 +4,144 @@
 //! routes of earlier versions, `/webhooks/<channel>/<integration>` (`/webhooks/coupa/coupa-bc`,
 //! `/webhooks/bc/coupa-bc`), keep working: a path whose first segment is not an integration is
 //! read that way.
+//!
+//! The listener faces the internet unauthenticated, so nobody can starve it ([`Limits`]):
+//! a connection must send its request head within [`HEADER_READ_TIMEOUT`], which is also how
+//! long a connection may sit idle (new, or kept alive between requests); its body within
+//! [`BODY_READ_TIMEOUT`] (else 408, connection closed, buffer freed). At most
+//! [`MAX_CONNECTIONS`] connections are open (fewer when the open-file limit is low); one more
+//! is closed at once with a 503, never queued. Bodies are buffered as they arrive (nothing is
+//! allocated ahead for a declared length), at most [`MAX_BODY_BYTES`] each (413) and, beyond
+//! the first [`BODY_BYTES_OF_ITS_OWN`] of each, [`MAX_BUFFERED_BYTES`] across all connections
+//! (503 beyond, `Retry-After`); a request head is at most [`MAX_HEAD_BYTES`]. Every answer says `X-Content-Type-Options: nosniff` (the
+//! BC handshake echoes the caller's token as `text/plain`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use mlc_shared::flows::{SecretLookup, WebhookRequest};
-use mlc_shared::steps::webhook::MAX_BODY_BYTES;
+pub use mlc_shared::steps::webhook::MAX_BODY_BYTES;
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::embedded::EmbeddedPipeline;
+
+/// How long a connection has to send its request line and headers, from when it is accepted or
+/// from the end of its previous answer: slow headers and idle sockets (new or kept alive) are
+/// closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request has to send its whole body once its headers are in (408 after).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections open at once; one more is answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Request-body bytes held across all connections at once beyond each body's first
+/// [`BODY_BYTES_OF_ITS_OWN`] (503 beyond).
+pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+/// The first bytes of every body, buffered whatever the others hold: bodies stalled to fill
+/// [`MAX_BUFFERED_BYTES`] cannot keep a small webhook out (a BC notification or a Coupa
+/// call-out is a few KiB). At most [`MAX_CONNECTIONS`] times this more.
+pub const BODY_BYTES_OF_ITS_OWN: usize = 64 * 1024;
+/// The largest request head (request line and headers), and the read buffer of a connection.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// File descriptors left to the rest of the process (database, outgoing connections) when the
+/// open-file limit is what bounds the connections.
+pub const RESERVED_FDS: u64 = 64;
+
+/// The listener's limits; [`Limits::default`] is the constants above.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub max_connections: usize,
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read: HEADER_READ_TIMEOUT,
+            body_read: BODY_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            max_buffered_bytes: MAX_BUFFERED_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, with fewer connections when the process's open-file limit would run out
+    /// first (each connection is a descriptor; [`RESERVED_FDS`] are kept for the rest).
+    pub fn for_this_process() -> Self {
+        let mut l = Self::default();
+        if let Some(fds) = open_file_limit() {
+            let room = usize::try_from(fds.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+            l.max_connections = l.max_connections.min(room.max(1));
+        }
+        l
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, when there is one.
+pub fn open_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// What the listener holds right now, for tests, benchmarks and logs.
+#[derive(Clone)]
+pub struct Gauges {
+    limits: Limits,
+    connections: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+    refused: Arc<AtomicU64>,
+}
+
+impl Gauges {
+    fn new(limits: Limits) -> Self {
+        Self {
+            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            bytes: Arc::new(Semaphore::new(limits.max_buffered_bytes)),
+            refused: Arc::new(AtomicU64::new(0)),
+            limits,
+        }
+    }
+
+    /// Connections being served.
+    pub fn open_connections(&self) -> usize {
+        self.limits.max_connections - self.connections.available_permits()
+    }
+
+    /// Request-body bytes buffered across connections, beyond each body's first
+    /// [`BODY_BYTES_OF_ITS_OWN`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.limits.max_buffered_bytes - self.bytes.available_permits()
+    }
+
+    /// Connections closed at once because [`Limits::max_connections`] were open.
+    pub fn refused_connections(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
@@ -25,14 +149,95 @@ struct AppState {
     /// Where webhook keys and client states are read, at each request (a rotated secret is
     /// used at once).
     secrets: Arc<dyn SecretLookup>,
+    gauges: Gauges,
 }
 
-pub fn router(pipeline: Arc<EmbeddedPipeline>, secrets: Arc<dyn SecretLookup>) -> Router {
-    Router::new()
-        .route("/webhooks/{first}/{second}", get(webhook).post(webhook))
-        // Let the flow see (and refuse with 413) bodies just over its own limit.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1024))
-        .with_state(AppState { pipeline, secrets })
+/// The webhook listener: [`Listener::serve`] it on a bound socket.
+pub struct Listener {
+    app: Router,
+    gauges: Gauges,
+}
+
+impl Listener {
+    pub fn new(
+        pipeline: Arc<EmbeddedPipeline>,
+        secrets: Arc<dyn SecretLookup>,
+        limits: Limits,
+    ) -> Self {
+        let gauges = Gauges::new(limits);
+        let app = Router::new()
+            .route("/webhooks/{first}/{second}", get(webhook).post(webhook))
+            .layer(axum::middleware::map_response(nosniff))
+            .with_state(AppState {
+                pipeline,
+                secrets,
+                gauges: gauges.clone(),
+            });
+        Self { app, gauges }
+    }
+
+    pub fn gauges(&self) -> Gauges {
+        self.gauges.clone()
+    }
+
+    /// Accepts and serves connections until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            // Also the idle time of a kept-alive connection: hyper starts it again when an
+            // answer is done.
+            .header_read_timeout(self.gauges.limits.header_read)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .keep_alive(true);
+        let http = Arc::new(http);
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _peer)) => stream,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: wait for connections to close.
+                    tracing::error!(error = %e, "webhook listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = self.gauges.connections.clone().try_acquire_owned() else {
+                self.gauges.refused.fetch_add(1, Ordering::Relaxed);
+                // Without waiting: the socket is writable, and the answer fits its buffer.
+                let _ = stream.try_write(BUSY);
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(self.app.clone());
+            let http = http.clone();
+            tokio::spawn(async move {
+                let _slot: OwnedSemaphorePermit = slot;
+                if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!(error = %e, "webhook connection closed");
+                }
+            });
+        }
+    }
+}
+
+/// The answer to a connection over [`Limits::max_connections`].
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 38\r\nConnection: close\r\n\r\ntoo many connections; try again later\n";
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
+async fn nosniff(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 async fn webhook(
@@ -41,8 +246,13 @@ async fn webhook(
     method: Method,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    // Held until the answer is made; its bytes count against the shared budget till then.
+    let body = match buffer(&s.gauges, &headers, body).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
+    };
     let names = s.pipeline.integration_names();
     let (integration, channel) = if names.contains(&first.as_str()) {
         (first, second)
@@ -55,13 +265,100 @@ async fn webhook(
         method: method.as_str(),
         headers: &headers,
         query: &query,
-        body: &body,
+        body: &body.bytes,
     };
     let reply = s.pipeline.webhook(&integration, &*s.secrets, req).await;
     text(
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         reply.body,
     )
+}
+
+/// A request body, and its share of [`Limits::max_buffered_bytes`].
+struct Buffered {
+    bytes: Vec<u8>,
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+/// Reads the body as it arrives, within [`Limits::body_read`], [`MAX_BODY_BYTES`] and the
+/// shared budget. A refusal drops what was read at once, and closes the connection.
+async fn buffer(g: &Gauges, headers: &HeaderMap, mut body: Body) -> Result<Buffered, Response> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > MAX_BODY_BYTES as u64
+    {
+        return Err(too_large(n));
+    }
+    let read = async {
+        let mut out = Buffered {
+            bytes: Vec::new(),
+            _share: None,
+        };
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(closing(text(
+                    StatusCode::BAD_REQUEST,
+                    "the body could not be read\n".into(),
+                )));
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            let total = out.bytes.len() + data.len();
+            if total > MAX_BODY_BYTES {
+                return Err(too_large(total as u64));
+            }
+            let own = BODY_BYTES_OF_ITS_OWN
+                .saturating_sub(out.bytes.len())
+                .min(data.len());
+            let share = u32::try_from(data.len() - own)
+                .ok()
+                .and_then(|n| g.bytes.clone().try_acquire_many_owned(n).ok());
+            let Some(share) = share else {
+                tracing::warn!("webhook refused: the listener's body buffer is full");
+                let mut r = closing(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many request bodies at once; try again later\n".into(),
+                ));
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+                return Err(r);
+            };
+            match &mut out._share {
+                Some(held) => held.merge(share),
+                none => *none = Some(share),
+            }
+            out.bytes.extend_from_slice(&data);
+        }
+        Ok(out)
+    };
+    match tokio::time::timeout(g.limits.body_read, read).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("webhook refused: the body was not sent in time");
+            Err(closing(text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body was not sent in time\n".into(),
+            )))
+        }
+    }
+}
+
+fn too_large(n: u64) -> Response {
+    closing(text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body has {n} bytes or more; the limit is {MAX_BODY_BYTES}\n"),
+    ))
+}
+
+/// Closes the connection after this answer (its body may not have been read).
+fn closing(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -129,7 +426,10 @@ mod tests {
         assert_eq!(ok.status, 202, "{ok:?}");
         assert_eq!(ingest(&k).await, 1);
         let unknown = raw_http(k.addr, "POST", "/webhooks/bc/nope", "").await;
-        assert_eq!(unknown.status, 404);
+        assert_eq!(
+            (unknown.status, unknown.body.as_str()),
+            (401, wrong.body.as_str())
+        );
         // The client state is never echoed.
         assert!(!format!("{wrong:?}{ok:?}").contains(CLIENT_STATE));
     }
@@ -157,8 +457,8 @@ mod tests {
             "",
         )
         .await;
-        assert_eq!(r.status, 404, "{r:?}");
-        assert_ne!(r.body, "t1");
+        assert_eq!(r.status, 401, "{r:?}");
+        assert_eq!(r.body, mlc_shared::flows::REFUSED_BODY);
     }
 
     /// Renewal through the pipeline: the simulator's handshake reaches this listener, and a

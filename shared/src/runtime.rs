@@ -275,9 +275,18 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         secrets: &dyn SecretLookup,
         req: WebhookRequest<'_>,
     ) -> WebhookReply {
+        // Before the name is looked up, so the answer is the same for every name.
+        if req.body.len() > crate::steps::webhook::MAX_BODY_BYTES {
+            let e = crate::steps::webhook::WebhookError::TooLarge(req.body.len());
+            return WebhookReply::text(e.http_status(), format!("{e}\n"));
+        }
         match self.flow(integration) {
             Some(f) => f.webhook(&self.env, secrets, req).await,
-            None => WebhookReply::text(404, format!("no integration '{integration}'\n")),
+            // Answered like a bad signature: no enumeration, no reflection of the name.
+            None => {
+                tracing::warn!(integration = ?integration, "webhook refused: no such integration");
+                WebhookReply::refused()
+            }
         }
     }
 

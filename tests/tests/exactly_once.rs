@@ -3,6 +3,7 @@
 mod common;
 
 use common::Harness;
+use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::ports::{Queue, QueueName};
 use mlc_shared::steps::post::CrashPoint;
@@ -82,10 +83,10 @@ async fn webhook_twice_and_an_overlapping_poll_post_one_invoice() {
 
 async fn common_webhook(h: &Harness) -> String {
     let secrets = std::sync::Arc::new(h.secrets.clone());
-    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), secrets);
+    let app = Listener::new(h.pipeline.clone(), secrets, Limits::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(app.serve(listener));
     format!("http://{addr}/webhooks/coupa/coupa-bc")
 }
 

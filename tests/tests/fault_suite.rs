@@ -55,6 +55,7 @@ use faults::{
     BC_TARGETS, COUPA_TARGETS, SLOW_HTTP_TIMEOUT, SLOW_VISIBILITY, push, storm, token_ticker,
 };
 use mlc_cli::embedded::EmbeddedPipeline;
+use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_sandbox::bc::{BcConfig, RateLimit};
 use mlc_sandbox::coupa::CoupaConfig;
 use mlc_sandbox::{FaultKind, FaultRule};
@@ -182,10 +183,10 @@ async fn crash_after_post_before_ack() {
 }
 
 async fn webhook_url(p: &Arc<EmbeddedPipeline>, h: &Harness) -> String {
-    let app = mlc_cli::webhook_server::router(p.clone(), Arc::new(h.secrets.clone()));
+    let app = Listener::new(p.clone(), Arc::new(h.secrets.clone()), Limits::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(app.serve(listener));
     format!("http://{addr}/webhooks/coupa/coupa-bc")
 }
 

@@ -466,6 +466,7 @@ async fn a_paid_poll_that_crashes_between_read_and_enqueue_loses_nothing() {
     );
 }
 
+use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_shared::ports::Watermarks;
 
 // ---- BC change notifications ---------------------------------------------------------------
@@ -485,9 +486,12 @@ async fn with_notifications() -> (Harness, mlc_shared::ports::SecretString) {
     let state = mlc_shared::ports::SecretString::new("s3cret-state-4711");
     h.secrets.set("bc-client-state", state.expose()).unwrap();
     // The listener `mlc run` serves (its route of earlier versions, as configured above).
-    let app =
-        mlc_cli::webhook_server::router(h.pipeline.clone(), std::sync::Arc::new(h.secrets.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = Listener::new(
+        h.pipeline.clone(),
+        std::sync::Arc::new(h.secrets.clone()),
+        Limits::default(),
+    );
+    tokio::spawn(app.serve(listener));
     (h, state)
 }
 

@@ -3,14 +3,15 @@
 mod common;
 
 use common::Harness;
+use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_shared::ports::{Queue, QueueName};
 
 async fn listener(h: &Harness) -> String {
     let secrets = std::sync::Arc::new(h.secrets.clone());
-    let app = mlc_cli::webhook_server::router(h.pipeline.clone(), secrets);
+    let app = Listener::new(h.pipeline.clone(), secrets, Limits::default());
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
+    tokio::spawn(app.serve(l));
     format!("http://{addr}/webhooks/coupa/coupa-bc")
 }
 

@@ -12,6 +12,7 @@ use mlc_shared::steps::poll::PollReport;
 
 use crate::embedded::{self, EmbeddedPipeline};
 use crate::output::{for_terminal, spinner};
+use crate::webhook_server::{self, Limits, Listener};
 
 pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
@@ -105,8 +106,16 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             }
         }
         upkeep = true;
-        let app = crate::webhook_server::router(pipeline.clone(), secrets.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let limits = Limits::for_this_process();
+        if limits.max_connections < webhook_server::MAX_CONNECTIONS {
+            eprintln!(
+                "warning: the open-file limit ({}) leaves room for {} webhook connection(s) at once (raise it with ulimit -n)",
+                webhook_server::open_file_limit().unwrap_or_default(),
+                limits.max_connections
+            );
+        }
+        let webhooks = Listener::new(pipeline.clone(), secrets.clone(), limits);
+        tokio::spawn(webhooks.serve(listener));
     } else {
         for i in cfg
             .integrations

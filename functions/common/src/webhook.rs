@@ -80,6 +80,11 @@ fn plain(status: i64, body: String) -> ApiGatewayV2httpResponse {
         "content-type",
         "text/plain; charset=utf-8".parse().expect("static header"),
     );
+    // The handshake echoes the caller's token: never to be read as anything but text.
+    r.headers.insert(
+        "x-content-type-options",
+        "nosniff".parse().expect("static header"),
+    );
     r.body = Some(Body::Text(body));
     r
 }

@@ -156,7 +156,8 @@ async fn the_new_route_sample_and_the_earlier_route_shapes_reach_the_integration
     }
     assert_eq!(depth(&w, QueueName::Ingest).await, 1);
 
-    // An unknown channel or integration is the flow's or the runtime's 404, nothing queued.
+    // An unknown channel or integration is answered like a bad signature (no name echoed),
+    // nothing queued.
     for (first, second) in [("coupa-bc", "nope"), ("nope", "coupa")] {
         let mut req = new.clone();
         req.path_parameters = [("first", first), ("second", second)]
@@ -164,7 +165,12 @@ async fn the_new_route_sample_and_the_earlier_route_shapes_reach_the_integration
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let resp = mlc_lambda::webhook::handle(&w.ctx, req).await;
-        assert_eq!(resp.status_code, 404, "{first}/{second}: {:?}", resp.body);
+        assert_eq!(resp.status_code, 401, "{first}/{second}: {:?}", resp.body);
+        let text = format!("{:?}", resp.body);
+        assert!(
+            text.contains(mlc_shared::flows::REFUSED_BODY.trim_end()) && !text.contains("nope"),
+            "{first}/{second}: {text}"
+        );
     }
     assert_eq!(depth(&w, QueueName::Ingest).await, 1);
 }

@@ -180,6 +180,13 @@ async fn the_bc_handshake_sample_gets_exactly_its_token_back_as_plain_text() {
     assert_eq!(resp.status_code, 200, "{:?}", resp.body);
     assert_eq!(text_of(&resp), token, "the body is the token, nothing else");
     assert!(content_type(&resp).starts_with("text/plain"), "{resp:?}");
+    assert_eq!(
+        resp.headers
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff"),
+        "{resp:?}"
+    );
 
     // The same handshake as a POST is answered the same way.
     let mut post = req.clone();
@@ -196,7 +203,8 @@ async fn the_bc_handshake_sample_gets_exactly_its_token_back_as_plain_text() {
         .insert("second".into(), "plain".into());
     plain.raw_path = Some("/webhooks/bc/plain".into());
     let resp = mlc_lambda::webhook::handle(&w.ctx, plain).await;
-    assert_eq!(resp.status_code, 404, "{:?}", resp.body);
+    assert_eq!(resp.status_code, 401, "{:?}", resp.body);
+    assert_eq!(text_of(&resp), mlc_shared::flows::REFUSED_BODY);
     assert_ne!(text_of(&resp), token);
 }
 

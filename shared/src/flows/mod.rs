@@ -73,12 +73,24 @@ pub struct WebhookReply {
     pub body: String,
 }
 
+/// The body of [`WebhookReply::refused`].
+pub const REFUSED_BODY: &str = "refused: this request is not signed for this webhook\n";
+
 impl WebhookReply {
     pub fn text(status: u16, body: impl Into<String>) -> Self {
         Self {
             status,
             body: body.into(),
         }
+    }
+
+    /// The one answer (401, [`REFUSED_BODY`]) to every request that is not authenticated: a
+    /// missing, malformed or wrong signature, a foreign client state, and a path naming an
+    /// integration or channel that does not exist or takes no webhooks. The same status and
+    /// body for all, with no name echoed, so nobody learns which integrations exist by asking;
+    /// the reason is logged (never a secret).
+    pub fn refused() -> Self {
+        Self::text(401, REFUSED_BODY)
     }
 }
 

@@ -186,16 +186,15 @@ impl CoupaBc {
     ) -> WebhookReply {
         let refuse = |e: WebhookError| {
             tracing::warn!(error = %e, "webhook refused");
-            WebhookReply::text(e.http_status(), format!("{e}\n"))
+            match e {
+                // Every unauthenticated request gets the same answer (no hint of what failed).
+                WebhookError::Unauthorized(_) => WebhookReply::refused(),
+                e => WebhookReply::text(e.http_status(), format!("{e}\n")),
+            }
         };
-        if req.method != "POST" {
-            return WebhookReply::text(405, "Coupa webhooks are POSTed\n");
-        }
         let Some(name) = &self.webhook_secret else {
-            return WebhookReply::text(
-                401,
-                "webhooks are not enabled: no webhook_secret configured\n",
-            );
+            tracing::warn!("webhook refused: no webhook_secret configured");
+            return WebhookReply::refused();
         };
         let secret = match secrets.secret(name).await {
             Ok(s) => s,
@@ -208,6 +207,10 @@ impl CoupaBc {
             Ok(s) => s,
             Err(e) => return refuse(e),
         };
+        // After the signature: an unsigned GET gets the same answer as an unknown name.
+        if req.method != "POST" {
+            return WebhookReply::text(405, "Coupa webhooks are POSTed\n");
+        }
         let id = stub.id.to_string();
         let refs = [(id.clone(), stub.updated_at.clone())];
         match crate::steps::webhook::accept(env, self.name(), DocumentKind::Invoice, &refs).await {
@@ -226,13 +229,11 @@ impl CoupaBc {
         // Checked before the handshake too: answering it would validate a subscription that
         // nobody here asked for.
         let Some(n) = &self.cfg.sync.notifications else {
-            return WebhookReply::text(
-                404,
-                format!(
-                    "integration '{}' has no BC notifications (sync.notifications)\n",
-                    self.name()
-                ),
+            tracing::warn!(
+                integration = self.name(),
+                "BC webhook refused: the integration has no sync.notifications"
             );
+            return WebhookReply::refused();
         };
         let client_state = match secrets.secret(&n.client_state_secret).await {
             Ok(s) => s,
@@ -390,7 +391,10 @@ where
             match req.channel {
                 COUPA => self.coupa_webhook(env, secrets, &req).await,
                 BC => self.bc_webhook(env, secrets, &req).await,
-                other => WebhookReply::text(404, format!("no webhook channel '{other}'\n")),
+                other => {
+                    tracing::warn!(channel = ?other, "webhook refused: no such channel");
+                    WebhookReply::refused()
+                }
             }
         })
     }

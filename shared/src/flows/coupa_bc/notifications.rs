@@ -89,7 +89,8 @@ pub enum NotificationReply {
     Validation(String),
     /// Accepted (202): a paid-status poll was queued.
     Accepted { queued: bool },
-    /// Not from our subscription (wrong clientState): 401. BC itself always sends the right one.
+    /// Not from our subscription (wrong clientState): 401, answered like any unauthenticated
+    /// request ([`crate::flows::WebhookReply::refused`]). BC itself always sends the right one.
     Unauthorized,
     /// Unreadable body: 400 (BC would drop the subscription, but BC never sends one).
     BadRequest(String),
@@ -108,7 +109,7 @@ impl NotificationReply {
             NotificationReply::Accepted { queued: false } => (202, "accepted\n".into()),
             NotificationReply::Unauthorized => {
                 tracing::warn!("BC notification refused: wrong clientState");
-                (401, "the clientState is not this integration's\n".into())
+                (401, crate::flows::REFUSED_BODY.into())
             }
             NotificationReply::BadRequest(msg) => {
                 tracing::warn!(error = %msg, "BC notification refused");
