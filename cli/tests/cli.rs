@@ -550,3 +550,31 @@ async fn run_once_leaves_a_retry_due_in_minutes_for_the_next_run_and_says_so() {
     assert!(out.contains("failed attempts 1"), "{out}");
     assert!(out.contains("1 message(s) wait for a later retry"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_says_how_many_items_its_limit_leaves_out() {
+    let d = deployment().await;
+    let o = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mlc(d.dir.path(), &["audit", "-c", "mlc.toml", "--json"], None);
+    let all = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+    let total = all.as_array().unwrap().len();
+    assert!(total > 3, "{total}");
+
+    let o = mlc(
+        d.dir.path(),
+        &["audit", "-c", "mlc.toml", "--limit", "3"],
+        None,
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("3 of {total} shown (the newest, newest last)")),
+        "{out}"
+    );
+    let o = mlc(d.dir.path(), &["audit", "-c", "mlc.toml"], None);
+    assert!(
+        !text(&o).contains(" shown ("),
+        "nothing left out, nothing said"
+    );
+}

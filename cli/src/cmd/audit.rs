@@ -33,6 +33,7 @@ pub struct Args {
     /// Up to this date or instant (exclusive).
     #[arg(long)]
     to: Option<String>,
+    /// Show at most this many items, the newest (the output says how many it leaves out).
     #[arg(long, default_value_t = 200)]
     limit: usize,
     #[arg(long, conflicts_with = "csv")]
@@ -63,13 +64,24 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         to: a.to.as_deref().map(instant).transpose()?,
         vendor: a.vendor,
         document: a.document,
-        limit: Some(a.limit),
+        limit: None,
     };
-    let items = store.query_audit(&filter).await?;
+    // All that match, to say how many the limit leaves out; the newest `limit` are shown.
+    let all = store.query_audit(&filter).await?;
+    let items = &all[all.len().saturating_sub(a.limit)..];
+    let left_out = all.len() - items.len();
+    if left_out > 0 && (a.json || a.csv) {
+        eprintln!(
+            "{} of {} audit items (the newest); --limit {} for all",
+            items.len(),
+            all.len(),
+            all.len()
+        );
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&items)?);
     } else if a.csv {
-        print!("{}", csv(&items)?);
+        print!("{}", csv(items)?);
     } else if items.is_empty() {
         println!("no audit items match");
     } else {
@@ -77,6 +89,14 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             "{}",
             table(&HEADERS, &items.iter().map(row).collect::<Vec<_>>())
         );
+        if left_out > 0 {
+            println!(
+                "{} of {} shown (the newest, newest last); --limit {} for all",
+                items.len(),
+                all.len(),
+                all.len()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
