@@ -205,7 +205,7 @@ async fn a_dead_lettered_post_is_replayed_after_the_fault_clears_and_posts_once(
     assert!(o.status.success(), "{out}");
     assert!(out.contains("would replay 1 document(s)"), "{out}");
     assert!(
-        out.contains("dead letter moved back to the post queue"),
+        out.contains("dead letter would move back to the post queue"),
         "{out}"
     );
 
@@ -226,8 +226,14 @@ async fn a_dead_lettered_post_is_replayed_after_the_fault_clears_and_posts_once(
     );
 
     // It left the dead-letter queue: a second replay finds nothing, and says so.
+    // Nothing dead-lettered is good news: said, and exit 0.
     let o = d.mlc(&["replay", "--dead-lettered"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing to replay: no dead-lettered message"),
+        "{}",
+        text(&o)
+    );
     assert!(
         text(&o).contains("nothing to replay: no dead-lettered message"),
         "{}",
@@ -255,9 +261,9 @@ async fn replaying_parked_invoices_posts_them_once_the_vendor_is_mapped() {
     assert!(out.contains("parked"), "{out}");
     assert!(out.contains("no Business Central vendor mapped"), "{out}");
 
-    // Nothing was parked after this date: the filter leaves nothing to do.
+    // Nothing was parked after this date: the filter leaves nothing to do, which is no error.
     let o = d.mlc(&["replay", "--parked", "--from", "2999-01-01"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("nothing to replay: no parked document from 2999-01-01"),
         "{}",
@@ -282,8 +288,14 @@ async fn replaying_parked_invoices_posts_them_once_the_vendor_is_mapped() {
     assert_eq!(bc[0].vendor_number, "V90000");
     assert_eq!(bc[0].post_count, 1);
     assert_eq!(d.bc_invoices("RP-3001").len(), 1);
+    // Nothing is parked any more: said, exit 0.
     let o = d.mlc(&["replay", "--parked"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing to replay: no parked document"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -354,8 +366,14 @@ async fn replay_refuses_clearly() {
         text(&o)
     );
 
+    // Nothing dead-lettered is good news: said, and exit 0.
     let o = d.mlc(&["replay", "--dead-lettered"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("nothing to replay: no dead-lettered message"),
+        "{}",
+        text(&o)
+    );
 
     let o = d.mlc(&["replay", "--document", "RP-5001", "--from", "yesterday"]);
     assert!(!o.status.success());

@@ -100,13 +100,20 @@ impl Target {
         )
     }
 
-    fn how(&self) -> String {
-        match &self.action {
-            Action::Ingest(_) => "re-read from the source".into(),
-            Action::Redrive { queue, .. } => {
+    /// What the replay does to it; `dry`: what it would do (a dry run changes nothing).
+    fn how(&self, dry: bool) -> String {
+        match (&self.action, dry) {
+            (Action::Ingest(_), false) => "re-read from the source".into(),
+            (Action::Ingest(_), true) => "would be re-read from the source".into(),
+            (Action::Redrive { queue, .. }, false) => {
                 format!("dead letter moved back to the {} queue", queue.as_str())
             }
-            Action::Unpark(_) => "parked: re-enqueued".into(),
+            (Action::Redrive { queue, .. }, true) => format!(
+                "dead letter would move back to the {} queue",
+                queue.as_str()
+            ),
+            (Action::Unpark(_), false) => "parked: re-enqueued".into(),
+            (Action::Unpark(_), true) => "parked: would be re-enqueued".into(),
         }
     }
 }
@@ -167,7 +174,13 @@ pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     let targets = select(&a, &cfg, &store, &queue, &window).await?;
     if targets.is_empty() {
         eprintln!("nothing to replay: {}", describe(&a));
-        return Ok(ExitCode::FAILURE);
+        // A named document that is not there is a mistake to report; an empty dead-letter
+        // queue or parked list is good news.
+        return Ok(if a.document.is_some() && a.discard.is_none() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     if let Some(reason) = &a.reason {
         return discard(&store, &queue, &targets, reason, a.dry_run).await;
@@ -180,7 +193,7 @@ pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
                 t.integration.clone(),
                 t.source_id.clone(),
                 t.number.clone().unwrap_or_default(),
-                t.how(),
+                t.how(a.dry_run),
                 t.detail.clone(),
             ]
         })
