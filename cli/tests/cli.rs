@@ -578,3 +578,38 @@ async fn audit_says_how_many_items_its_limit_leaves_out() {
         "nothing left out, nothing said"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_what_run_would_refuse_or_lose() {
+    let d = deployment().await;
+    let path = d.dir.path().join("mlc.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg.replacen(
+            "[runtime]\n",
+            "[runtime]\nwebhook_listen = \"not-an-address\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = mlc(
+        d.dir.path(),
+        &["secrets", "rm", "coupa-webhook-secret", "-c", "mlc.toml"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = mlc(d.dir.path(), &["check", "-c", "mlc.toml"], None);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("coupa: ok"), "{out}");
+    assert!(
+        out.contains("FAILED: runtime.webhook_listen = \"not-an-address\" is not an address"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAILED: systems.coupa.webhook_secret names secret 'coupa-webhook-secret', which is not stored"),
+        "{out}"
+    );
+}

@@ -2,7 +2,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use mlc_shared::adapters::embedded::SecretFile;
-use mlc_shared::config::Config;
+use mlc_shared::config::{Config, SystemConfig};
 use mlc_shared::ports::Ledger;
 use mlc_shared::systems::Instances;
 
@@ -28,6 +28,10 @@ pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
         };
         failed |= report(name, r);
     }
+    for problem in runtime_problems(&cfg, &secrets)? {
+        println!("FAILED: {}", for_terminal(&problem));
+        failed = true;
+    }
     if !failed {
         ledger_targets(&cfg, &secrets).await?;
     }
@@ -36,6 +40,34 @@ pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What `mlc run` would refuse or silently lose that the systems' own checks do not see: a
+/// listen address that is no address, and a webhook secret named but not stored (every webhook
+/// would be refused).
+fn runtime_problems(cfg: &Config, secrets: &SecretFile) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    if let Some(addr) = &cfg.runtime.webhook_listen
+        && let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+    {
+        problems.push(format!(
+            "runtime.webhook_listen = \"{addr}\" is not an address to listen on ({e}); \
+             give host:port, e.g. 127.0.0.1:8080"
+        ));
+    }
+    let stored = secrets.names()?;
+    for (name, system) in cfg.systems.iter() {
+        if let SystemConfig::Coupa(c) = system
+            && let Some(secret) = &c.webhook_secret
+            && !stored.iter().any(|s| s == secret)
+        {
+            problems.push(format!(
+                "systems.{name}.webhook_secret names secret '{secret}', which is not stored: \
+                 every webhook would be refused; store it with `mlc secrets set {secret}`"
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// Warns when the database holds ledger entries written for another target than the one the
