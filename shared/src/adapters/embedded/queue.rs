@@ -137,10 +137,7 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         queue: QueueName,
         receipt: &str,
     ) -> Result<bool, QueueError> {
-        let Some(id) = receipt
-            .strip_prefix("dlq-")
-            .and_then(|id| id.parse::<i64>().ok())
-        else {
+        let Some(id) = dead_letter_id(receipt) else {
             return Ok(false);
         };
         let now = ts(self.clock.now());
@@ -162,9 +159,7 @@ impl<C: Clock + 'static> SqliteQueue<C> {
             .await
             .map_err(queue_err(queue))
     }
-}
 
-impl SqliteQueue {
     /// Deletes one dead letter (by the `receipt` that [`Queue::dead_letters`] gave it): a
     /// person closed it. False if there is no such dead letter.
     pub async fn discard_dead_letter(
@@ -172,10 +167,7 @@ impl SqliteQueue {
         queue: QueueName,
         receipt: &str,
     ) -> Result<bool, QueueError> {
-        let Some(id) = receipt
-            .strip_prefix("dlq-")
-            .and_then(|id| id.parse::<i64>().ok())
-        else {
+        let Some(id) = dead_letter_id(receipt) else {
             return Ok(false);
         };
         self.db
@@ -189,6 +181,11 @@ impl SqliteQueue {
             .await
             .map_err(queue_err(queue))
     }
+}
+
+/// The row id in a dead letter's receipt (`dlq-<id>`, as [`Queue::dead_letters`] makes it).
+fn dead_letter_id(receipt: &str) -> Option<i64> {
+    receipt.strip_prefix("dlq-")?.parse().ok()
 }
 
 struct Head {
