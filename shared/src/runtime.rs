@@ -615,20 +615,13 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
         m: &Message,
         stats: &mut DrainStats,
     ) -> Delivery {
-        let every = (self.visibility / 3).max(Duration::from_millis(100));
         let step = self.run_message(queue, &m.body, m.receive_count, stats);
-        tokio::pin!(step);
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tokio::select! {
-                d = &mut step => return d,
-                _ = beat.tick() => {
-                    if let Err(e) = self.env.queue.extend(queue, &m.receipt, self.visibility).await {
-                        tracing::warn!(queue = queue.as_str(), error = %e, "could not extend the message's lease");
-                    }
-                }
+        crate::steps::lease::renewing(self.visibility, step, || async {
+            if let Err(e) = self.env.queue.extend(queue, &m.receipt, self.visibility).await {
+                tracing::warn!(queue = queue.as_str(), error = %e, "could not extend the message's lease");
             }
-        }
+        })
+        .await
     }
 
     async fn audit_failure(

@@ -7,6 +7,7 @@
 
 mod audit;
 pub(crate) mod claim;
+pub mod lease;
 pub mod map;
 mod messages;
 pub mod poll;

@@ -281,22 +281,19 @@ async fn keeping_claim<Q: Queue, S: Store, C: Clock, T>(
     target: &str,
     work: impl std::future::Future<Output = T>,
 ) -> T {
-    let every = (env.claim_lease / 3).max(Duration::from_millis(100));
-    tokio::pin!(work);
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = beat.tick() => {
-                // Re-entry by the holder only moves the lease on.
-                match env.store.claim(key, owner, target, env.clock.now(), env.claim_lease).await {
-                    Ok(Claim::Acquired(_)) => {}
-                    Ok(other) => tracing::error!(%key, ?other, "the ledger claim was lost while writing"),
-                    Err(e) => tracing::warn!(%key, error = %e, "could not renew the ledger claim"),
-                }
-            }
+    super::lease::renewing(env.claim_lease, work, || async {
+        // Re-entry by the holder only moves the lease on.
+        match env
+            .store
+            .claim(key, owner, target, env.clock.now(), env.claim_lease)
+            .await
+        {
+            Ok(Claim::Acquired(_)) => {}
+            Ok(other) => tracing::error!(%key, ?other, "the ledger claim was lost while writing"),
+            Err(e) => tracing::warn!(%key, error = %e, "could not renew the ledger claim"),
         }
-    }
+    })
+    .await
 }
 
 enum Progress {
