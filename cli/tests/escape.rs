@@ -6,47 +6,10 @@
 
 mod common;
 
-use common::{mlc, text};
+use common::{Deployment, deployment, mlc, text};
 
-use mlc_sandbox::bc::{BcConfig, BcSim};
-use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
-use mlc_sandbox::{FaultKind, FaultRule, demo};
-
-struct Deployment {
-    dir: tempfile::TempDir,
-    coupa: CoupaSim,
-    bc: BcSim,
-}
-
-async fn deployment() -> Deployment {
-    let coupa = CoupaSim::start(CoupaConfig::default()).await.unwrap();
-    let bc = BcSim::start(BcConfig::default()).await.unwrap();
-    demo::seed_bc(&bc);
-    demo::seed_coupa(&coupa, 6, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets");
-    std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
-    let d = Deployment { dir, coupa, bc };
-    for (name, value) in [
-        (
-            "coupa-client-secret",
-            d.coupa.config().client_secret.clone(),
-        ),
-        ("bc-client-secret", d.bc.config().client_secret.clone()),
-        (
-            "coupa-webhook-secret",
-            d.coupa.config().webhook_secret.clone(),
-        ),
-    ] {
-        let o = mlc(
-            d.dir.path(),
-            &["secrets", "set", name, "-c", "mlc.toml"],
-            Some(&value),
-        );
-        assert!(o.status.success(), "{}", text(&o));
-    }
-    d
-}
+use mlc_sandbox::coupa::{NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_sandbox::{FaultKind, FaultRule};
 
 impl Deployment {
     fn mlc(&self, args: &[&str]) -> std::process::Output {

@@ -92,24 +92,7 @@ async fn deployment(runtime: &[(&str, &str)]) -> Deployment {
     }
     std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
     let d = Deployment { dir, coupa, bc };
-    for (name, value) in [
-        (
-            "coupa-client-secret",
-            d.coupa.config().client_secret.clone(),
-        ),
-        ("bc-client-secret", d.bc.config().client_secret.clone()),
-        (
-            "coupa-webhook-secret",
-            d.coupa.config().webhook_secret.clone(),
-        ),
-    ] {
-        let o = mlc(
-            d.dir.path(),
-            &["secrets", "set", name, "-c", "mlc.toml"],
-            Some(&value),
-        );
-        assert!(o.status.success(), "{}", text(&o));
-    }
+    common::store_secrets(d.dir.path(), &d.coupa, &d.bc);
     d
 }
 

@@ -28,21 +28,7 @@ async fn an_answer_slower_than_the_visibility_timeout_is_waited_for_by_one_worke
         );
     assert!(cfg.contains("visibility_timeout_secs = 60"), "{cfg}");
     std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
-    for (name, value) in [
-        ("coupa-client-secret", coupa.config().client_secret.clone()),
-        ("bc-client-secret", bc.config().client_secret.clone()),
-        (
-            "coupa-webhook-secret",
-            coupa.config().webhook_secret.clone(),
-        ),
-    ] {
-        let o = mlc(
-            dir.path(),
-            &["secrets", "set", name, "-c", "mlc.toml"],
-            Some(&value),
-        );
-        assert!(o.status.success(), "{}", text(&o));
-    }
+    common::store_secrets(dir.path(), &coupa, &bc);
     // The first dimension line of the first invoice is answered after 65 s.
     bc.fail_next(FaultRule::new(
         "POST",

@@ -35,3 +35,49 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Stores the simulators' secrets as an operator does: `mlc secrets set NAME` in `dir`, the
+/// value on standard input.
+pub fn store_secrets(
+    dir: &std::path::Path,
+    coupa: &mlc_sandbox::coupa::CoupaSim,
+    bc: &mlc_sandbox::bc::BcSim,
+) {
+    for (name, value) in [
+        ("coupa-client-secret", coupa.config().client_secret.clone()),
+        ("bc-client-secret", bc.config().client_secret.clone()),
+        (
+            "coupa-webhook-secret",
+            coupa.config().webhook_secret.clone(),
+        ),
+    ] {
+        let o = mlc(
+            dir,
+            &["secrets", "set", name, "-c", "mlc.toml"],
+            Some(&value),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+/// Both simulators with the demo's data (6 approved invoices, 3 of them unmappable), the
+/// sandbox configuration as `mlc.toml` and its secrets stored.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub coupa: mlc_sandbox::coupa::CoupaSim,
+    pub bc: mlc_sandbox::bc::BcSim,
+}
+
+pub async fn deployment() -> Deployment {
+    use mlc_sandbox::bc::{BcConfig, BcSim};
+    use mlc_sandbox::coupa::{CoupaConfig, CoupaSim};
+    let coupa = CoupaSim::start(CoupaConfig::default()).await.unwrap();
+    let bc = BcSim::start(BcConfig::default()).await.unwrap();
+    mlc_sandbox::demo::seed_bc(&bc);
+    mlc_sandbox::demo::seed_coupa(&coupa, 6, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = mlc_cli::cmd::sandbox::config_toml(&coupa, &bc, "mlc.sqlite", "mlc.secrets");
+    std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
+    store_secrets(dir.path(), &coupa, &bc);
+    Deployment { dir, coupa, bc }
+}
