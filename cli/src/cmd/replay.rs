@@ -16,8 +16,8 @@ use mlc_shared::adapters::embedded::{Db, SqliteQueue, SqliteStore};
 use mlc_shared::config::Config;
 use mlc_shared::model::DocumentKind;
 use mlc_shared::ports::{
-    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Ledger, Message, Parking, Queue, QueueName,
-    Step, StoreError, SystemClock,
+    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Ledger, LedgerEntry, LedgerState, Message,
+    Parking, Queue, QueueName, Step, StoreError, SystemClock,
 };
 use mlc_shared::steps::{IngestMessage, PostEnvelope, audit_item};
 
@@ -286,7 +286,23 @@ pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
         let still_parked = parked.iter().find(|p| {
             p.integration == t.integration && p.kind == t.kind && p.source_id == t.source_id
         });
-        let (status, detail) = outcome(last, still_parked.map(|p| p.reason.as_str()));
+        // A repeat of a written document is counted on its row, not logged: the ledger says
+        // it was written before.
+        let done_before = match pipeline
+            .flow(&t.integration)
+            .and_then(|f| f.ledger_key(&t.kind, &t.source_id))
+        {
+            Some(key) => store
+                .ledger_entry(&key)
+                .await?
+                .filter(|e| e.state == LedgerState::Done),
+            None => None,
+        };
+        let (status, detail) = outcome(
+            last,
+            still_parked.map(|p| p.reason.as_str()),
+            done_before.as_ref(),
+        );
         dead |= status == "dead_lettered";
         let number = last
             .and_then(|i| i.source_document_number.clone())
@@ -433,12 +449,31 @@ async fn forget_ledger_entries(
     Ok(())
 }
 
-fn outcome(last: Option<&AuditItem>, parked: Option<&str>) -> (&'static str, String) {
+fn outcome(
+    last: Option<&AuditItem>,
+    parked: Option<&str>,
+    done_before: Option<&LedgerEntry>,
+) -> (&'static str, String) {
     if let Some(reason) = parked {
         return ("parked", reason.to_string());
     }
+    let last = last.filter(|i| {
+        !matches!(
+            i.status,
+            AuditStatus::Received | AuditStatus::Mapped | AuditStatus::Failed
+        ) || done_before.is_none()
+    });
     let Some(i) = last else {
-        return ("no outcome", "nothing was recorded for it".into());
+        return match done_before {
+            Some(e) => (
+                "already_posted",
+                e.target_number
+                    .as_deref()
+                    .map(|n| format!("target document {n}"))
+                    .unwrap_or_default(),
+            ),
+            None => ("no outcome", "nothing was recorded for it".into()),
+        };
     };
     let target = || {
         i.target_document_number

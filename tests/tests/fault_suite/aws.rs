@@ -228,12 +228,15 @@ impl Stack {
     }
 
     /// Audit items of `status` (all documents).
-    pub async fn audit_count(&self, ctx: &Context, status: AuditStatus) -> usize {
+    /// The repeats counted on the audit rows of `status` (each is a delivery that found its
+    /// work done already).
+    pub async fn audit_repeats(&self, ctx: &Context, status: AuditStatus) -> u64 {
         let f = AuditFilter {
             status: Some(status),
             ..AuditFilter::default()
         };
-        ctx.pipeline.env.store.query_audit(&f).await.unwrap().len()
+        let items = ctx.pipeline.env.store.query_audit(&f).await.unwrap();
+        items.iter().map(|i| i.repeats).sum()
     }
 
     /// Every claimed ledger item's lease runs out; every create whose answer was lost has had
