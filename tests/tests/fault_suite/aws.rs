@@ -228,6 +228,14 @@ impl Stack {
     }
 
     /// Audit items of `status` (all documents).
+    pub async fn audit_count(&self, ctx: &Context, status: AuditStatus) -> usize {
+        let f = AuditFilter {
+            status: Some(status),
+            ..AuditFilter::default()
+        };
+        ctx.pipeline.env.store.query_audit(&f).await.unwrap().len()
+    }
+
     /// The repeats counted on the audit rows of `status` (each is a delivery that found its
     /// work done already).
     pub async fn audit_repeats(&self, ctx: &Context, status: AuditStatus) -> u64 {
