@@ -226,17 +226,22 @@ impl Db {
         let err = |what: &str, e: rusqlite::Error| {
             StoreError::Backend(format!("{what} {}: {e}", path.display()))
         };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(|e| err("cannot open database", e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| err("cannot open database", e))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let open = |uri: &str| -> Result<(Connection, i64), rusqlite::Error> {
+            let conn = Connection::open_with_flags(uri, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok((conn, version))
+        };
+        // A WAL-mode file is read through its -shm file, which a reader that may not write the
+        // directory cannot create: then it is read as immutable. Safe for a copy or a
+        // read-only mount; a file that a running mlc changes meanwhile is not such a file
+        // (whoever runs mlc there can write it and takes the first way).
+        let uri = format!("file:{}", uri_path(path));
+        let (conn, version) = open(&uri)
+            .or_else(|_| open(&format!("{uri}?immutable=1")))
             .map_err(|e| err("cannot read database", e))?;
         if version != SCHEMA_VERSION {
             return Err(StoreError::Backend(format!(
@@ -345,6 +350,20 @@ impl Db {
         })
         .await
     }
+}
+
+/// `path` for a `file:` URI: the characters a URI gives a meaning escaped.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A timestamp as fixed-width RFC 3339 UTC text (nanoseconds, `Z`), so text order is time order.
