@@ -503,3 +503,44 @@ async fn a_dead_letter_that_must_not_be_replayed_is_discarded_with_its_reason() 
     );
     assert!(d.bc_invoices("DS-1001").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_id_that_names_an_invoice_and_a_purchase_order_is_refused_until_kind_says_which() {
+    use mlc_sandbox::coupa::{NewOrderLine, NewPurchaseOrder};
+    let d = deployment(&[]).await;
+    let path = d.dir.path().join("mlc.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg + "\n[integrations.sync]\npurchase_orders = true\n",
+    )
+    .unwrap();
+    let invoice = d.invoice("SUP-001", "RK-1001");
+    let supplier = d.coupa.supplier_id_by_number("SUP-001").unwrap();
+    let order =
+        d.coupa
+            .add_purchase_order(NewPurchaseOrder::issued(supplier, "PO-RK-1").line(
+                NewOrderLine::qty("Paper", "10", "4.50", &["6100", "ADM", "P-100"]),
+            ));
+    assert_eq!(invoice, order, "Coupa numbers invoices and orders apart");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let id = invoice.to_string();
+    let o = d.mlc(&["replay", "--document", &id]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("names documents of several kinds"), "{out}");
+    assert!(
+        out.contains("invoice") && out.contains("purchase_order"),
+        "{out}"
+    );
+    assert!(out.contains("--kind"), "{out}");
+
+    let o = d.mlc(&["replay", "--document", &id, "--kind", "purchase_order"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("replaying 1 document(s)"), "{out}");
+    assert!(out.contains("PO-RK-1"), "{out}");
+    assert!(!out.contains("RK-1001"), "{out}");
+}
