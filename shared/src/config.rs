@@ -620,6 +620,13 @@ pub mod tables {
     pub fn posted_invoice(integration: &str) -> String {
         format!("{integration}/posted_invoice")
     }
+    /// The tables the connector writes for itself (links between records), as opposed to the
+    /// ones an operator maintains: hidden from `mlc map list` unless asked for.
+    pub fn is_internal(table: &str) -> bool {
+        table
+            .rsplit_once('/')
+            .is_some_and(|(_, t)| matches!(t, "purchase_order" | "posted_invoice"))
+    }
 }
 
 impl Config {

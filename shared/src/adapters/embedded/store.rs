@@ -624,6 +624,29 @@ impl RawAudit {
     }
 }
 
+impl SqliteStore {
+    /// Puts every (table, source, target) row in one transaction: all of them or none (an
+    /// operator's import).
+    pub async fn put_mappings(
+        &self,
+        rows: Vec<(String, String, String)>,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .db
+            .write(move |tx| {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO mappings (tbl, source, target) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tbl, source) DO UPDATE SET target = excluded.target",
+                )?;
+                for (table, source, target) in &rows {
+                    stmt.execute(params![table, source, target])?;
+                }
+                Ok(())
+            })
+            .await?)
+    }
+}
+
 impl Audit for SqliteStore {
     async fn append_audit(&self, item: &AuditItem) -> Result<(), StoreError> {
         let item = item.clone();
