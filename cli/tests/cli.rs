@@ -573,3 +573,61 @@ async fn check_refuses_what_run_would_refuse_or_lose() {
         "{out}"
     );
 }
+
+#[test]
+fn demo_dir_keeps_the_secrets_key_beside_the_secrets_and_runs_again_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept");
+    let kept_s = kept.to_str().unwrap();
+    let o = mlc(
+        dir.path(),
+        &["demo", "--invoices", "2", "--dir", kept_s],
+        None,
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let key = kept.join("mlc.key");
+    assert!(
+        out.contains(&format!("the secrets' key is {}", key.display())),
+        "{out}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    // The kept secrets open with the kept key, as the output says.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args([
+            "secrets",
+            "list",
+            "-c",
+            kept.join("mlc.toml").to_str().unwrap(),
+        ])
+        .env_remove("MLC_SECRET_KEY")
+        .env("MLC_SECRET_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("coupa-client-secret"), "{}", text(&o));
+
+    // A second demo in the same directory reuses the key.
+    let o = mlc(
+        dir.path(),
+        &["demo", "--invoices", "2", "--dir", kept_s],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Secrets whose key is gone are not replaced silently.
+    std::fs::remove_file(&key).unwrap();
+    let o = mlc(
+        dir.path(),
+        &["demo", "--invoices", "2", "--dir", kept_s],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("exists but its key"), "{}", text(&o));
+}
