@@ -631,3 +631,50 @@ fn demo_dir_keeps_the_secrets_key_beside_the_secrets_and_runs_again_with_it() {
     assert!(!o.status.success());
     assert!(text(&o).contains("exists but its key"), "{}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_running_run_prints_a_periodic_summary_of_what_moved() {
+    use std::io::{BufRead, BufReader};
+    let d = deployment().await;
+    let path = d.dir.path().join("mlc.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap().replacen(
+        "[runtime]\n",
+        "[runtime]\nsummary_interval_secs = 1\npoll_interval_secs = 1\n",
+        1,
+    );
+    std::fs::write(&path, cfg).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args(["run", "-c", "mlc.toml"])
+        .current_dir(d.dir.path())
+        .env("MLC_SECRET_KEY", common::KEY)
+        .env_remove("MLC_LOG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // Summaries come every second; the first that counts posts shows the demo's invoices.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let line = loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no summary with posts: {seen:#?}"));
+        if l.starts_with("last 1 s: posted ") && !l.starts_with("last 1 s: posted 0,") {
+            break l;
+        }
+        seen.push(l);
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.contains("; now: "), "{line}");
+    assert!(line.contains(" parked"), "{line}");
+}

@@ -723,6 +723,13 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     }
 }
 
+impl DrainStats {
+    /// Adds what `other` did to this.
+    pub fn add(&mut self, other: &DrainStats) {
+        add(self, other);
+    }
+}
+
 fn add(t: &mut DrainStats, l: &DrainStats) {
     t.mapped += l.mapped;
     t.parked += l.parked;
