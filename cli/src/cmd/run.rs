@@ -209,7 +209,7 @@ async fn waiting(p: &EmbeddedPipeline) -> anyhow::Result<Waiting> {
 /// The long-running loop's periodic line: "last 15 min: posted 12, …; now: 3 queued, …".
 fn summary_line(every: Duration, d: &DrainStats, w: &Waiting) -> String {
     let secs = every.as_secs();
-    let span = if secs % 60 == 0 {
+    let span = if secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} s")
