@@ -48,7 +48,12 @@ fn scope_allows(path: &str, method: &str, scopes: &[String]) -> Option<bool> {
             has("core.invoice.write")
         })
     } else if path.starts_with("/api/suppliers") {
-        Some(has("core.supplier.read") || has("core.supplier.write") || has("core.common.read"))
+        // Writes need `core.supplier.write` (§1.13.5); reads keep the lenient set above.
+        Some(if method == "GET" {
+            has("core.supplier.read") || has("core.supplier.write") || has("core.common.read")
+        } else {
+            has("core.supplier.write")
+        })
     } else {
         None
     }

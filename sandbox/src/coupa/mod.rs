@@ -10,6 +10,7 @@ mod control;
 mod filters;
 mod model;
 mod webhook;
+mod writes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -312,15 +313,34 @@ impl CoupaSim {
     fn router(&self) -> Router {
         Router::new()
             .route("/oauth2/token", post(auth::token))
-            .route("/api/invoices", get(api::list_invoices))
+            .route(
+                "/api/invoices",
+                get(api::list_invoices).post(writes::create_invoice),
+            )
             .route(
                 "/api/invoices/{id}",
                 get(api::show_invoice).put(api::update_invoice),
             )
-            .route("/api/purchase_orders", get(api::list_purchase_orders))
-            .route("/api/purchase_orders/{id}", get(api::show_purchase_order))
-            .route("/api/suppliers", get(api::list_suppliers))
-            .route("/api/suppliers/{id}", get(api::show_supplier))
+            .route(
+                "/api/purchase_orders",
+                get(api::list_purchase_orders).post(writes::create_purchase_order),
+            )
+            .route(
+                "/api/purchase_orders/{id}",
+                get(api::show_purchase_order).put(writes::update_purchase_order),
+            )
+            .route(
+                "/api/purchase_orders/{id}/cancel",
+                axum::routing::put(writes::cancel_purchase_order),
+            )
+            .route(
+                "/api/suppliers",
+                get(api::list_suppliers).post(writes::create_supplier),
+            )
+            .route(
+                "/api/suppliers/{id}",
+                get(api::show_supplier).put(writes::update_supplier),
+            )
             .merge(control::routes())
             .fallback(api::not_found)
             .layer(middleware::from_fn_with_state(self.clone(), api::guard))
@@ -430,6 +450,7 @@ impl CoupaSim {
                 created_at: now,
                 updated_at: now,
                 exported: false,
+                external: false,
                 overrides: Vec::new(),
             },
         );
@@ -552,6 +573,7 @@ impl CoupaSim {
                 account_segments: l.account_segments,
                 po_number: l.po_number,
                 order_line_num: l.order_line_num,
+                tax_amount: None,
             });
         }
         d.invoices.insert(

@@ -48,6 +48,8 @@ pub(crate) struct Line {
     pub po_number: Option<String>,
     /// The PO line this invoice line bills (`order-line-num`, coupa.md §1.6 line fields).
     pub order_line_num: Option<u32>,
+    /// `tax-amount` of the line, as an API create gave it (writes.rs); None renders "0.00".
+    pub tax_amount: Option<Decimal>,
 }
 
 /// A purchase order (coupa.md §1.8).
@@ -66,6 +68,8 @@ pub(crate) struct PurchaseOrder {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub exported: bool,
+    /// Created through the API as an external PO (`type: ExternalOrderHeader`, §1.13.2).
+    pub external: bool,
     /// Test knob: top-level keys replaced in the rendered JSON (`Null` removes the key).
     pub overrides: Vec<(String, Value)>,
 }
@@ -119,6 +123,14 @@ impl Invoice {
 
     pub(crate) fn total(&self) -> Decimal {
         self.lines.iter().map(|l| self.line_total(l)).sum()
+    }
+
+    pub(crate) fn tax(&self) -> Decimal {
+        self.lines
+            .iter()
+            .filter_map(|l| l.tax_amount)
+            .map(|t| self.signed(t))
+            .sum()
     }
 }
 
@@ -217,7 +229,7 @@ impl Data {
 
     pub(crate) fn render_invoice(&self, inv: &Invoice, offset: FixedOffset) -> Value {
         let supplier = self.suppliers.get(&inv.supplier_id);
-        let total = money2(inv.total());
+        let total = money2(inv.total() + inv.tax());
         let lines: Vec<Value> = inv.lines.iter().map(|l| self.render_line(inv, l)).collect();
         let payments: Vec<Value> = inv
             .payments
@@ -264,7 +276,7 @@ impl Data {
         );
         m.insert("total-with-taxes".into(), json!(total));
         m.insert("gross-total".into(), json!(total));
-        m.insert("tax-amount".into(), json!("0.00"));
+        m.insert("tax-amount".into(), json!(money2(inv.tax())));
         m.insert("line-count".into(), json!(inv.lines.len()));
         m.insert("exported".into(), json!(inv.exported));
         m.insert(
@@ -325,7 +337,7 @@ impl Data {
             "price": dec4(inv.signed(l.price)),
             "quantity": l.quantity.map(dec4),
             "total": money2(inv.line_total(l)),
-            "tax-amount": "0.00",
+            "tax-amount": money2(l.tax_amount.map_or(Decimal::ZERO, |t| inv.signed(t))),
             // §1.6 line fields: the PO is named by `po-number` and `order-header-num`, the
             // PO line by `order-line-num` (and `order-line-id` when that line exists here).
             "po-number": l.po_number,
@@ -367,7 +379,7 @@ impl Data {
             "po-number": po.po_number,
             "status": po.status,
             "version": po.version,
-            "type": "OrderHeader",
+            "type": if po.external { "ExternalOrderHeader" } else { "OrderHeader" },
             "total": money2(po.total()),
             "currency": currency_json(&po.currency),
             "supplier": match supplier {
