@@ -5,6 +5,7 @@ pub mod business_central;
 pub mod coupa;
 pub mod http;
 mod instances;
+pub mod sap_b1;
 pub mod signature;
 pub mod wire;
 

@@ -376,6 +376,10 @@ pub struct HttpSettings {
     /// The longest server-announced wait spent inside a call; a longer one fails the call at
     /// once with its `retry_after`, so the queue waits instead of a worker.
     pub max_inline_wait: Duration,
+    /// Accept a certificate no trusted authority signed (a B1 Service Layer on port 50000 with
+    /// its self-signed certificate, sap-b1.md §4.7.4). Off unless a system's configuration
+    /// opts in explicitly.
+    pub accept_invalid_certs: bool,
 }
 
 impl Default for HttpSettings {
@@ -386,6 +390,7 @@ impl Default for HttpSettings {
             budget: None,
             retry_503: false,
             max_inline_wait: Duration::from_secs(30),
+            accept_invalid_certs: false,
         }
     }
 }
@@ -444,6 +449,7 @@ impl ApiClient {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(10))
+            .danger_accept_invalid_certs(settings.accept_invalid_certs)
             .build()
             .map_err(|e| HttpError::Transport {
                 method: String::new(),

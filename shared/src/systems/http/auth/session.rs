@@ -7,7 +7,11 @@
 //! drop. An expired session answers 401 with error code 301 (and, where configured, -5002):
 //! the client then logs in once more and replays the call once. Logins are serialised: the
 //! sessions a B1 server grants are licence-bound, so concurrent calls that find the session
-//! expired share one new login.
+//! expired share one new login. The timeout slides with every call (`SessionTimeout`, minutes,
+//! in the login answer); a session idle almost that long is replaced before a call leaves, as
+//! public clients do (§4.2), so a call rarely meets an expired session at all.
+
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::SET_COOKIE;
@@ -45,15 +49,35 @@ impl SessionLogin {
 /// The session of one B1 login, shared by the workers of a client.
 pub struct SessionAuth {
     login: SessionLogin,
-    /// The cookie header of the current session. The lock is held while logging in, so
-    /// concurrent callers share one login.
-    session: Mutex<Option<SecretString>>,
+    /// The current session. The lock is held while logging in, so concurrent callers share
+    /// one login.
+    session: Mutex<Option<Session>>,
+    logins: std::sync::atomic::AtomicU64,
+}
+
+/// A live session: its cookie header, when a call last left with it, and how long the server
+/// keeps it idle.
+struct Session {
+    cookie: SecretString,
+    last_used: Instant,
+    timeout: Duration,
+}
+
+impl Session {
+    /// Idle so long that the server may drop it before a call now arrives: replaced first.
+    fn nearly_expired(&self) -> bool {
+        let margin = (self.timeout / 10).min(Duration::from_secs(60));
+        self.last_used.elapsed() + margin >= self.timeout
+    }
 }
 
 #[derive(Deserialize)]
 struct LoginBody {
     #[serde(rename = "SessionId")]
     session_id: Option<String>,
+    /// Minutes (§4.2); 30 when absent.
+    #[serde(rename = "SessionTimeout")]
+    session_timeout: Option<serde_json::Value>,
 }
 
 impl SessionAuth {
@@ -61,21 +85,30 @@ impl SessionAuth {
         Self {
             login,
             session: Mutex::new(None),
+            logins: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// The cookie header of a live session, logging in if there is none.
+    /// Successful logins so far (a figure for `mlc check` and benchmarks: logins per hour).
+    pub fn logins(&self) -> u64 {
+        self.logins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cookie header of a live session, logging in if there is none or it has been idle
+    /// nearly as long as the server keeps it; the session's idle time restarts now.
     pub async fn cookie(&self, http: &reqwest::Client) -> Result<SecretString, HttpError> {
         let mut session = self.session.lock().await;
-        if let Some(cookie) = session.as_ref() {
-            return Ok(cookie.clone());
+        if let Some(s) = session.as_mut().filter(|s| !s.nearly_expired()) {
+            s.last_used = Instant::now();
+            return Ok(s.cookie.clone());
         }
-        let cookie = self.log_in(http).await?;
-        *session = Some(cookie.clone());
+        let fresh = self.log_in(http).await?;
+        let cookie = fresh.cookie.clone();
+        *session = Some(fresh);
         Ok(cookie)
     }
 
-    async fn log_in(&self, http: &reqwest::Client) -> Result<SecretString, HttpError> {
+    async fn log_in(&self, http: &reqwest::Client) -> Result<Session, HttpError> {
         let url = self.login.url("Login");
         let body = serde_json::json!({
             "CompanyDB": self.login.company_db,
@@ -126,8 +159,20 @@ impl SessionAuth {
             .map(|(n, v)| format!("{n}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        tracing::debug!(url = %url, "logged in to the B1 service layer");
-        Ok(SecretString::new(header))
+        let minutes = serde_json::from_str::<LoginBody>(&text)
+            .ok()
+            .and_then(|b| b.session_timeout)
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+            .filter(|m| *m > 0)
+            .unwrap_or(30);
+        self.logins
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(url = %url, minutes, "logged in to the B1 service layer");
+        Ok(Session {
+            cookie: SecretString::new(header),
+            last_used: Instant::now(),
+            timeout: Duration::from_secs(minutes * 60),
+        })
     }
 
     /// Whether `body` is a B1 error whose code says the session expired.
@@ -189,7 +234,7 @@ impl AuthScheme for SessionAuth {
         Box::pin(async move {
             let mut session = self.session.lock().await;
             // Only the session that expired: another caller may have logged in already.
-            if session.as_ref() == Some(&used.secret) {
+            if session.as_ref().map(|s| &s.cookie) == Some(&used.secret) {
                 *session = None;
             }
         })
@@ -199,7 +244,7 @@ impl AuthScheme for SessionAuth {
     /// than at its timeout. A session the server already dropped (401) is logged out too.
     fn logout<'a>(&'a self, http: &'a reqwest::Client) -> BoxFuture<'a, Result<(), HttpError>> {
         Box::pin(async move {
-            let Some(cookie) = self.session.lock().await.take() else {
+            let Some(Session { cookie, .. }) = self.session.lock().await.take() else {
                 return Ok(());
             };
             let url = self.login.url("Logout");
@@ -248,6 +293,21 @@ mod tests {
             ]
         );
         assert!(session_cookies(&["B1SESSION=;HttpOnly;".to_string()]).is_empty());
+    }
+
+    #[test]
+    fn a_session_idle_nearly_its_timeout_is_replaced_before_a_call() {
+        let session = |idle: u64, timeout: u64| Session {
+            cookie: SecretString::new("B1SESSION=a"),
+            last_used: Instant::now() - Duration::from_secs(idle),
+            timeout: Duration::from_secs(timeout),
+        };
+        // 30 minutes: replaced from one minute before the end.
+        assert!(!session(28 * 60, 30 * 60).nearly_expired());
+        assert!(session(29 * 60 + 1, 30 * 60).nearly_expired());
+        // 1 minute: replaced from a tenth of it before the end.
+        assert!(!session(50, 60).nearly_expired());
+        assert!(session(55, 60).nearly_expired());
     }
 
     #[test]
