@@ -178,6 +178,9 @@ impl Default for RuntimeConfig {
     }
 }
 
+mod sap_b1;
+pub use sap_b1::SapB1Config;
+
 /// The named system instances: `[systems.<name>]`, each with a `type`. A table without `type`
 /// takes it from its name, so today's `[systems.coupa]` / `[systems.business_central]` load as
 /// they are.
@@ -191,6 +194,7 @@ pub struct SystemsConfig(BTreeMap<String, SystemConfig>);
 pub enum SystemConfig {
     Coupa(CoupaConfig),
     BusinessCentral(BusinessCentralConfig),
+    SapB1(SapB1Config),
 }
 
 impl SystemConfig {
@@ -199,6 +203,7 @@ impl SystemConfig {
         match self {
             Self::Coupa(c) => c.http_timeout_secs,
             Self::BusinessCentral(c) => c.http_timeout_secs,
+            Self::SapB1(c) => c.http_timeout_secs,
         }
     }
 
@@ -207,6 +212,7 @@ impl SystemConfig {
         match self {
             Self::Coupa(_) => "coupa",
             Self::BusinessCentral(_) => "business_central",
+            Self::SapB1(_) => "sap_b1",
         }
     }
 

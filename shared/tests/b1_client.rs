@@ -409,3 +409,42 @@ async fn suppliers_are_the_supplier_business_partners_only() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_sap_b1_system_is_its_own_root_and_port_with_a_password_secret_and_tls_opt_in_off() {
+    let cfg = mlc_shared::config::Config::parse(
+        r#"
+[systems.b1]
+type = "sap_b1"
+service_root = "https://b1.example.com:50000/b1s/v2"
+company_db = "SBODEMOUS"
+user_name = "manager"
+password = "b1-password"
+"#,
+    )
+    .unwrap();
+    match cfg.systems.get("b1").unwrap() {
+        mlc_shared::config::SystemConfig::SapB1(b) => {
+            assert_eq!(b.session_expiry_codes, [301, -5002]);
+            assert!(!b.accept_self_signed_tls);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_service_root_without_host_and_protocol_root_is_refused() {
+    let settings = |root: &str| B1Settings {
+        service_root: root.into(),
+        company_db: "X".into(),
+        user_name: "u".into(),
+        password: SecretString::new("p"),
+        expiry_codes: vec![301],
+        page_size: 20,
+        currencies: BTreeMap::new(),
+        http: HttpSettings::default(),
+    };
+    assert!(B1Client::new(settings("b1.example.com:50000")).is_err());
+    assert!(B1Client::new(settings("https://b1.example.com:50000/")).is_err());
+    assert!(B1Client::new(settings("https://b1.example.com:50000/b1s/v1")).is_ok());
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
 use super::http::{HttpError, HttpSettings, HttpStats, TokenPersistence, TokenStore};
+use super::sap_b1::{B1Client, B1Settings};
 use crate::config::{Config, SupplierSync, SystemConfig};
 use crate::ports::{SecretError, Secrets, SystemError};
 
@@ -31,6 +32,7 @@ pub enum BuildError {
 pub enum Instance {
     Coupa(CoupaClient),
     BusinessCentral(BcClient),
+    SapB1(B1Client),
 }
 
 impl Instance {
@@ -39,6 +41,7 @@ impl Instance {
         match self {
             Instance::Coupa(_) => "coupa",
             Instance::BusinessCentral(_) => "business_central",
+            Instance::SapB1(_) => "sap_b1",
         }
     }
 
@@ -47,6 +50,7 @@ impl Instance {
         match self {
             Instance::Coupa(c) => c.check().await.map_err(Into::into),
             Instance::BusinessCentral(b) => b.check().await.map_err(Into::into),
+            Instance::SapB1(b) => b.check().await.map_err(Into::into),
         }
     }
 
@@ -55,6 +59,7 @@ impl Instance {
         match self {
             Instance::Coupa(c) => c.stats(),
             Instance::BusinessCentral(b) => b.stats(),
+            Instance::SapB1(b) => b.stats(),
         }
     }
 }
@@ -172,6 +177,23 @@ impl Instances {
                     BcClient::with_token_cache(settings, tokens).map_err(client)?,
                 ))
             }
+            SystemConfig::SapB1(b) => Ok(Instance::SapB1(
+                B1Client::new(B1Settings {
+                    service_root: b.service_root.clone(),
+                    company_db: b.company_db.clone(),
+                    user_name: b.user_name.clone(),
+                    password: secret(&b.password).await?,
+                    expiry_codes: b.session_expiry_codes.clone(),
+                    page_size: b.page_size,
+                    currencies: b.currencies.clone(),
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
+                        accept_invalid_certs: b.accept_self_signed_tls,
+                        ..HttpSettings::default()
+                    },
+                })
+                .map_err(client)?,
+            )),
         }
     }
 
@@ -194,6 +216,18 @@ impl Instances {
             Some(Instance::Coupa(c)) => Ok(c),
             Some(other) => Err(format!(
                 "system '{name}' is {}, not coupa",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The SAP Business One instance `name`, or why not.
+    pub fn sap_b1(&self, name: &str) -> Result<&B1Client, String> {
+        match self.by_name.get(name) {
+            Some(Instance::SapB1(b)) => Ok(b),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not sap_b1",
                 other.type_name()
             )),
             None => Err(format!("system '{name}' is not configured")),

@@ -135,6 +135,17 @@ pub struct B1Client {
 impl B1Client {
     pub fn new(s: B1Settings) -> Result<Self, HttpError> {
         let root = s.service_root.trim_end_matches('/').to_string();
+        // The customer's own host and port, and the protocol root: nothing is assumed.
+        if !(root.starts_with("https://") || root.starts_with("http://"))
+            || !(root.ends_with("/b1s/v1") || root.ends_with("/b1s/v2"))
+        {
+            return Err(HttpError::Decode {
+                url: root,
+                message: "service_root must be the Service Layer root with its host and port, \
+                          e.g. https://b1.example.com:50000/b1s/v2"
+                    .into(),
+            });
+        }
         let session = Arc::new(SessionAuth::new(SessionLogin {
             service_root: root.clone(),
             company_db: s.company_db,
