@@ -1066,16 +1066,16 @@ mod tests {
 
     #[test]
     fn unknown_types_are_refused_naming_the_known_ones() {
-        let e = err(&NEW_FORM.replace("\"business_central\"", "\"sap_b1\""));
+        let e = err(&NEW_FORM.replace("\"business_central\"", "\"netsuite\""));
         assert!(
             e.contains(
-                "systems.bc-main: unknown type `sap_b1`, expected `coupa` or `business_central`"
+                "systems.bc-main: unknown type `netsuite`, expected one of `coupa`, `business_central`, `sap_b1`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected `coupa` or `business_central` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
