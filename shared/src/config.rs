@@ -411,22 +411,29 @@ fn default_bc_api_url() -> String {
 pub enum IntegrationKind {
     /// Coupa approved invoices → Business Central posted purchase invoices.
     CoupaToBusinessCentral,
+    /// SAP Business One purchase orders and A/P invoices → Coupa.
+    SapB1ToCoupa,
 }
 
 impl IntegrationKind {
     /// Every kind, for inferring one from its source and target types.
-    pub const ALL: &[IntegrationKind] = &[IntegrationKind::CoupaToBusinessCentral];
+    pub const ALL: &[IntegrationKind] = &[
+        IntegrationKind::CoupaToBusinessCentral,
+        IntegrationKind::SapB1ToCoupa,
+    ];
 
     /// The system types it reads from and writes to.
     pub fn types(self) -> (&'static str, &'static str) {
         match self {
             Self::CoupaToBusinessCentral => ("coupa", "business_central"),
+            Self::SapB1ToCoupa => ("sap_b1", "coupa"),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CoupaToBusinessCentral => "coupa_to_business_central",
+            Self::SapB1ToCoupa => "sap_b1_to_coupa",
         }
     }
 

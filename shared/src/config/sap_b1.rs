@@ -32,6 +32,14 @@ pub struct SapB1Config {
     pub accept_self_signed_tls: bool,
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
+    /// Put before a B1 `DocNum` to make the Coupa PO number (the natural key there; Coupa
+    /// allows 20 characters), so two B1 companies writing to one Coupa never collide.
+    #[serde(default = "default_po_prefix")]
+    pub po_number_prefix: String,
+}
+
+fn default_po_prefix() -> String {
+    "B1-".into()
 }
 
 fn default_expiry_codes() -> Vec<i64> {

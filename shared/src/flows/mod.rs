@@ -5,6 +5,7 @@
 //! to a flow; adding an integration adds a folder here and one line there
 //! (`docs/adding-an-integration.md`).
 
+pub mod b1_coupa;
 pub mod coupa_bc;
 
 use std::future::Future;
@@ -222,6 +223,9 @@ where
     match i.kind {
         Some(IntegrationKind::CoupaToBusinessCentral) => Ok(Arc::new(
             coupa_bc::CoupaBc::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::SapB1ToCoupa) => Ok(Arc::new(
+            b1_coupa::B1Coupa::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

@@ -268,5 +268,19 @@ fn coupa_scopes(cfg: &Config, system: &str, configured: &[String]) -> Vec<String
             }
         }
     }
+    // Integrations writing INTO this Coupa (integration 4) need the write scopes (§1.13.5).
+    for i in cfg
+        .integrations
+        .iter()
+        .filter(|i| i.target.as_deref() == Some(system))
+    {
+        if i.kind == Some(crate::config::IntegrationKind::SapB1ToCoupa) {
+            for scope in ["core.purchase_order.write", "core.invoice.write"] {
+                if !scopes.iter().any(|x| x == scope) {
+                    scopes.push(scope.to_string());
+                }
+            }
+        }
+    }
     scopes
 }

@@ -79,8 +79,8 @@ pub struct PollWindow {
 
 #[derive(Clone)]
 pub struct CoupaClient {
-    api: ApiClient,
-    base: String,
+    pub(super) api: ApiClient,
+    pub(super) base: String,
 }
 
 impl CoupaClient {

@@ -4,6 +4,7 @@
 
 mod client;
 mod convert;
+mod external;
 mod source;
 pub mod wire;
 mod writers;
@@ -16,6 +17,10 @@ pub use convert::{
     ConversionError, ConvertError, invoice_from_wire, purchase_order_from_wire, supplier_from_wire,
 };
 
+pub use external::{
+    ExternalLine, ExternalOrder, ExternalOrderWriter, InvoiceLineToCreate, InvoiceToCreate,
+    InvoiceWriter,
+};
 pub use source::{INVOICES, PURCHASE_ORDERS, SUPPLIERS};
 pub use writers::{PAYMENT_SETTLE, PaymentWriter};
 

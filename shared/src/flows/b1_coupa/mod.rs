@@ -1,0 +1,202 @@
+//! Integration 4: SAP Business One → Coupa. B1 purchase orders become Coupa external purchase
+//! orders (natural key: the B1 `DocNum` with the B1 system's prefix; updated on change;
+//! cancelled when B1 cancels them), and B1 A/P invoices become Coupa invoices (natural key:
+//! supplier + the supplier's invoice number), against the Coupa PO when the B1 invoice was
+//! copied from one (`BaseType` 22). Every write goes through the one exactly-once writer.
+//!
+//! Accounts: a B1 line's `CostingCode` … `CostingCode5` (its lines of business) are Coupa
+//! account segments 1–5, position for position. A configurable mapping table (and the G/L
+//! `AccountCode` of service lines) is not built yet. The Coupa supplier is the one whose
+//! `number` is the B1 `CardCode`.
+
+mod invoices;
+mod orders;
+
+use crate::config::{Config, IntegrationConfig, SystemConfig};
+use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
+use crate::model::{AccountCoding, DocumentKind};
+use crate::ports::{Clock, Feed, LedgerKey, Queue, Store};
+use crate::steps::map::{MapCrash, MapOutcome};
+use crate::steps::poll::{self, PollReport};
+use crate::steps::post::{CrashPoint, PostOutcome};
+use crate::steps::{Env, IngestMessage, PostEnvelope, StepError};
+use crate::systems::Instances;
+use crate::systems::coupa::CoupaClient;
+use crate::systems::sap_b1::{self, B1Client};
+
+/// The watermark of one of the integration's B1 feeds.
+pub fn watermark_key(integration: &str, feed: &str) -> String {
+    format!("{integration}/sap_b1/{feed}")
+}
+
+pub struct B1Coupa {
+    cfg: IntegrationConfig,
+    b1: B1Client,
+    coupa: CoupaClient,
+    po_prefix: String,
+}
+
+impl B1Coupa {
+    pub fn new(cfg: &Config, i: &IntegrationConfig, systems: &Instances) -> Result<Self, String> {
+        let r = cfg.resolved(&i.name)?;
+        let b1 = systems.sap_b1(&r.source.name)?.clone();
+        let coupa = systems.coupa(&r.target.name)?.clone();
+        let po_prefix = match &r.source.config {
+            SystemConfig::SapB1(c) => c.po_number_prefix.clone(),
+            other => return Err(format!("source is {}, not sap_b1", other.type_name())),
+        };
+        Ok(Self {
+            cfg: i.clone(),
+            b1,
+            coupa,
+            po_prefix,
+        })
+    }
+
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// The Coupa PO number of a B1 purchase order number.
+    pub(crate) fn po_number(&self, doc_num: &str) -> String {
+        format!("{}{doc_num}", self.po_prefix)
+    }
+
+    async fn poll_feeds<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+    ) -> Result<PollReport, StepError> {
+        let name = self.name();
+        let key = |f: &Feed| watermark_key(name, f.name);
+        // Orders first: an invoice copied from an order finds it in Coupa when both changed
+        // in the same cycle.
+        let orders = &sap_b1::PURCHASE_ORDERS;
+        let o = poll::feed(env, &self.b1, orders, &self.cfg, &key(orders)).await?;
+        let invoices = &sap_b1::INVOICES;
+        let mut report = poll::feed(env, &self.b1, invoices, &self.cfg, &key(invoices)).await?;
+        report.others.push(("purchase orders".into(), o.enqueued));
+        crate::steps::map::retry_parked(env, Some(name)).await?;
+        Ok(report)
+    }
+
+    async fn map_one<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+        msg: &IngestMessage,
+        crash: Option<MapCrash>,
+    ) -> Result<MapOutcome, StepError> {
+        match msg.kind {
+            DocumentKind::PurchaseOrder => orders::map_order(self, env, msg, crash).await,
+            DocumentKind::Invoice => invoices::map_invoice(self, env, msg, crash).await,
+            other => Err(StepError::Poison(format!(
+                "integration {} takes no {} documents",
+                self.name(),
+                other.as_str()
+            ))),
+        }
+    }
+
+    async fn post_one<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+        owner: &str,
+        msg: &PostEnvelope,
+        crash: Option<CrashPoint>,
+    ) -> Result<PostOutcome, StepError> {
+        match msg.kind {
+            DocumentKind::PurchaseOrder => orders::post_order(self, env, owner, msg, crash).await,
+            DocumentKind::Invoice => invoices::post_invoice(self, env, owner, msg, crash).await,
+            other => Err(StepError::Poison(format!(
+                "integration {} posts no {} documents",
+                self.name(),
+                other.as_str()
+            ))),
+        }
+    }
+}
+
+/// A B1 line's distribution rules as Coupa account segments, in their positions ("" for an
+/// empty one); trailing empties dropped.
+pub(crate) fn segments(a: &AccountCoding) -> Vec<String> {
+    let mut out: Vec<String> = a
+        .segments
+        .iter()
+        .map(|s| s.clone().unwrap_or_default())
+        .collect();
+    while out.last().is_some_and(|s| s.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+impl<Q, S, C> Flow<Q, S, C> for B1Coupa
+where
+    Q: Queue + 'static,
+    S: Store + 'static,
+    C: Clock + 'static,
+{
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn targets(&self) -> Vec<String> {
+        vec![self.coupa.target_identity()]
+    }
+
+    fn ledger_key(&self, kind: &str, source_id: &str) -> Option<LedgerKey> {
+        // Orders are written once per content: no single entry to forget.
+        (kind == "invoice").then(|| LedgerKey {
+            integration: self.cfg.name.clone(),
+            kind: invoices::KIND.into(),
+            source_id: source_id.into(),
+        })
+    }
+
+    fn poll<'a>(&'a self, env: &'a Env<Q, S, C>) -> BoxFuture<'a, Result<PollReport, StepError>> {
+        Box::pin(self.poll_feeds(env))
+    }
+
+    fn map<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        msg: &'a IngestMessage,
+        crash: Option<MapCrash>,
+    ) -> BoxFuture<'a, Result<MapOutcome, StepError>> {
+        Box::pin(self.map_one(env, msg, crash))
+    }
+
+    fn post<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        msg: &'a PostEnvelope,
+        crash: Option<CrashPoint>,
+    ) -> BoxFuture<'a, Result<PostOutcome, StepError>> {
+        Box::pin(self.post_one(env, owner, msg, crash))
+    }
+
+    /// B1 webhooks (FP 2602) are not built yet: polling is the only trigger.
+    fn webhook_channels(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn webhook<'a>(
+        &'a self,
+        _env: &'a Env<Q, S, C>,
+        _secrets: &'a dyn SecretLookup,
+        req: WebhookRequest<'a>,
+    ) -> BoxFuture<'a, WebhookReply> {
+        Box::pin(async move {
+            tracing::warn!(channel = ?req.channel, "webhook refused: this integration takes none");
+            WebhookReply::refused()
+        })
+    }
+
+    fn upkeep<'a>(
+        &'a self,
+        _env: &'a Env<Q, S, C>,
+        _secrets: &'a dyn SecretLookup,
+    ) -> BoxFuture<'a, Result<Vec<Upkeep>, StepError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}

@@ -1,0 +1,234 @@
+//! Integration 4 end to end: the B1 simulator and the Coupa simulator over real HTTP, a real
+//! SQLite file, a real encrypted secrets file, and the pipeline `mlc run` uses.
+
+use std::sync::Arc;
+
+use mlc_cli::embedded::{self, EmbeddedPipeline};
+use mlc_sandbox::b1::{B1Config, B1Sim, DocKind, DocLine, NewDocument, NewPartner};
+use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewSupplier};
+use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
+use mlc_shared::config::Config;
+use mlc_shared::runtime::DrainStats;
+use serde_json::Value;
+
+struct Harness {
+    b1: B1Sim,
+    coupa: CoupaSim,
+    _dir: tempfile::TempDir,
+    pipeline: Arc<EmbeddedPipeline>,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let b1 = B1Sim::start(B1Config::default()).await.unwrap();
+        b1.add_partner(NewPartner::supplier("V10000", "Maxi-Teq"));
+        let coupa = CoupaSim::start(CoupaConfig {
+            rate_per_sec: None,
+            ..CoupaConfig::default()
+        })
+        .await
+        .unwrap();
+        coupa.add_supplier(NewSupplier::new("Maxi-Teq", "V10000"));
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"[runtime]
+database = "mlc.sqlite"
+secrets_file = "mlc.secrets"
+workers = 4
+max_receives = 5
+visibility_timeout_secs = 120
+retry_base_delay_ms = 20
+
+[systems.b1]
+type = "sap_b1"
+service_root = "{b1_root}"
+company_db = "SBODEMOUS"
+user_name = "manager"
+password = "b1-password"
+
+[systems.coupa]
+type = "coupa"
+base_url = "{coupa_url}"
+client_id = "coupa-client"
+client_secret = "coupa-client-secret"
+api_version = "R40"
+requests_per_second = 1000
+
+[[integrations]]
+name = "b1-coupa"
+source = "b1"
+target = "coupa"
+"#,
+            b1_root = b1.service_root(mlc_sandbox::b1::Protocol::V2),
+            coupa_url = coupa.base_url(),
+        );
+        let path = dir.path().join("mlc.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
+        secrets.set("b1-password", &b1.config().password).unwrap();
+        secrets
+            .set("coupa-client-secret", &coupa.config().client_secret)
+            .unwrap();
+        let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
+        Self {
+            b1,
+            coupa,
+            _dir: dir,
+            pipeline,
+        }
+    }
+
+    async fn run_once(&self) -> DrainStats {
+        self.pipeline.poll_all().await.unwrap();
+        self.pipeline.drain(4, Arc::new(|_| {})).await.unwrap()
+    }
+
+    fn po(&self, qty: &str) -> i64 {
+        self.b1
+            .add_document(
+                DocKind::PurchaseOrders,
+                NewDocument::for_supplier("V10000")
+                    .line(DocLine::item("A100", "Paper", qty, "10.50", "0").costing(&["SALES"])),
+            )
+            .unwrap()
+    }
+
+    fn coupa_po_number(&self, entry: i64) -> String {
+        let doc_num = self
+            .b1
+            .document(DocKind::PurchaseOrders, entry)
+            .unwrap()
+            .doc_num;
+        format!("B1-{doc_num}")
+    }
+
+    /// Every Coupa purchase order with this number (exactly one, when all is well).
+    fn coupa_orders(&self, number: &str) -> Vec<Value> {
+        (1..200)
+            .filter_map(|id| self.coupa.purchase_order_json(id))
+            .filter(|po| po["po-number"] == number)
+            .collect()
+    }
+
+    fn coupa_invoices(&self, number: &str) -> Vec<Value> {
+        (1..200)
+            .filter_map(|id| self.coupa.invoice_json(id))
+            .filter(|i| i["invoice-number"] == number)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_po_and_an_invoice_copied_from_it_land_in_coupa_once() {
+    let h = Harness::new().await;
+    let po = h.po("4");
+    h.b1.add_document(
+        DocKind::PurchaseInvoices,
+        NewDocument::for_supplier("V10000")
+            .num_at_card("INV-1")
+            .line(DocLine::item("A100", "Paper", "4", "10.50", "4.20").from_po(po, 0)),
+    )
+    .unwrap();
+    h.run_once().await;
+    h.run_once().await;
+    let number = h.coupa_po_number(po);
+    let orders = h.coupa_orders(&number);
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["type"], "ExternalOrderHeader");
+    assert_eq!(orders[0]["order-lines"][0]["quantity"], "4");
+    assert_eq!(orders[0]["order-lines"][0]["account"]["segment-1"], "SALES");
+    let invoices = h.coupa_invoices("INV-1");
+    assert_eq!(invoices.len(), 1, "{invoices:?}");
+    assert_eq!(invoices[0]["invoice-lines"][0]["po-number"], number);
+    assert_eq!(invoices[0]["tax-amount"], "4.20");
+    assert_eq!(invoices[0]["total-with-taxes"], "46.20");
+    assert_eq!(h.b1.logins(), 1, "one session for the whole run");
+}
+
+#[tokio::test]
+async fn a_coupa_create_whose_answer_is_lost_is_found_again_not_duplicated() {
+    let h = Harness::new().await;
+    let po = h.po("1");
+    h.b1.add_document(
+        DocKind::PurchaseInvoices,
+        NewDocument::for_supplier("V10000")
+            .num_at_card("INV-LOST")
+            .line(DocLine::item("A100", "Paper", "1", "10.50", "0")),
+    )
+    .unwrap();
+    for path in ["/api/purchase_orders", "/api/invoices"] {
+        h.coupa
+            .fail_next(FaultRule::new("POST", path, 1, FaultKind::LoseResponse));
+    }
+    h.run_once().await;
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(h.coupa_orders(&h.coupa_po_number(po)).len(), 1);
+    assert_eq!(h.coupa_invoices("INV-LOST").len(), 1);
+    let posts = h
+        .coupa
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/api/"))
+        .count();
+    assert_eq!(
+        posts, 2,
+        "one create each; the lost ones were found, not repeated"
+    );
+}
+
+#[tokio::test]
+async fn a_po_cancelled_in_b1_is_cancelled_in_coupa_and_one_cancelled_first_is_never_created() {
+    let h = Harness::new().await;
+    let po = h.po("1");
+    h.run_once().await;
+    let number = h.coupa_po_number(po);
+    assert_eq!(h.coupa_orders(&number)[0]["status"], "draft");
+    let now = chrono::Utc::now().naive_utc();
+    h.b1.document_action(DocKind::PurchaseOrders, po, "Cancel", now)
+        .unwrap();
+    h.run_once().await;
+    let orders = h.coupa_orders(&number);
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0]["status"], "cancelled");
+
+    let never = h.po("2");
+    h.b1.document_action(DocKind::PurchaseOrders, never, "Cancel", now)
+        .unwrap();
+    h.run_once().await;
+    assert!(h.coupa_orders(&h.coupa_po_number(never)).is_empty());
+}
+
+#[tokio::test]
+async fn a_po_changed_twice_in_one_day_updates_the_coupa_order_each_time() {
+    let h = Harness::new().await;
+    let po = h.po("1");
+    h.run_once().await;
+    let number = h.coupa_po_number(po);
+    for qty in ["2", "3"] {
+        h.b1.change_document(DocKind::PurchaseOrders, po, |d| {
+            d.lines[0].quantity = qty.parse().unwrap()
+        });
+        h.run_once().await;
+        let orders = h.coupa_orders(&number);
+        assert_eq!(orders.len(), 1);
+        assert_eq!(orders[0]["order-lines"][0]["quantity"], qty);
+    }
+    // Polled again with nothing changed: nothing more is written.
+    let before = h
+        .coupa
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    h.run_once().await;
+    let after = h
+        .coupa
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert_eq!(before, after);
+}
