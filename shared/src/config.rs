@@ -1157,7 +1157,7 @@ mod tests {
             err(&NEW_FORM.replacen("source = \"coupa-eu\"", "source = \"bc-main\"", 1)),
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
-             coupa_to_business_central)"
+             coupa_to_business_central, sap_b1_to_coupa)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(
