@@ -21,6 +21,11 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Self {
+        Self::with_sync("").await
+    }
+
+    /// `sync` lines go into the integration's `[integrations.sync]`.
+    async fn with_sync(sync: &str) -> Self {
         let b1 = B1Sim::start(B1Config::default()).await.unwrap();
         b1.add_partner(NewPartner::supplier("V10000", "Maxi-Teq"));
         let coupa = CoupaSim::start(CoupaConfig {
@@ -59,6 +64,9 @@ requests_per_second = 1000
 name = "b1-coupa"
 source = "b1"
 target = "coupa"
+
+[integrations.sync]
+{sync}
 "#,
             b1_root = b1.service_root(mlc_sandbox::b1::Protocol::V2),
             coupa_url = coupa.base_url(),
@@ -231,4 +239,51 @@ async fn a_po_changed_twice_in_one_day_updates_the_coupa_order_each_time() {
         .filter(|r| r.method == "PUT")
         .count();
     assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn a_b1_supplier_missing_in_coupa_is_created_and_its_po_lands_then_a_rename_follows() {
+    let h = Harness::with_sync("suppliers = \"create\"").await;
+    h.b1.add_partner(NewPartner {
+        federal_tax_id: Some("DE123".into()),
+        ..NewPartner::supplier("V20000", "Northwind GmbH")
+    });
+    let po =
+        h.b1.add_document(
+            DocKind::PurchaseOrders,
+            NewDocument::for_supplier("V20000").line(DocLine::item("A1", "Bolts", "9", "1", "0")),
+        )
+        .unwrap();
+    h.run_once().await;
+    h.run_once().await;
+    let id = h
+        .coupa
+        .supplier_id_by_number("V20000")
+        .expect("created in Coupa");
+    let s = h.coupa.supplier_json(id).unwrap();
+    assert_eq!(
+        (s["name"].as_str(), s["tax-id"].as_str()),
+        (Some("Northwind GmbH"), Some("DE123"))
+    );
+    assert_eq!(h.coupa_orders(&h.coupa_po_number(po)).len(), 1);
+
+    let now = chrono::Utc::now().naive_utc();
+    h.b1.change_partner("V20000", now, |bp| bp.card_name = "Northwind AG".into());
+    h.run_once().await;
+    assert_eq!(h.coupa.supplier_json(id).unwrap()["name"], "Northwind AG");
+    assert_eq!(
+        h.coupa.supplier_id_by_number("V20000"),
+        Some(id),
+        "updated, not created again"
+    );
+    let puts = |h: &Harness| {
+        h.coupa
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.starts_with("/api/suppliers"))
+            .count()
+    };
+    let before = puts(&h);
+    h.run_once().await;
+    assert_eq!(puts(&h), before, "nothing changed, nothing written");
 }

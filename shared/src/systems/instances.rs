@@ -275,7 +275,12 @@ fn coupa_scopes(cfg: &Config, system: &str, configured: &[String]) -> Vec<String
         .filter(|i| i.target.as_deref() == Some(system))
     {
         if i.kind == Some(crate::config::IntegrationKind::SapB1ToCoupa) {
-            for scope in ["core.purchase_order.write", "core.invoice.write"] {
+            let suppliers =
+                (i.sync.suppliers == SupplierSync::Create).then_some("core.supplier.write");
+            for scope in ["core.purchase_order.write", "core.invoice.write"]
+                .into_iter()
+                .chain(suppliers)
+            {
                 if !scopes.iter().any(|x| x == scope) {
                     scopes.push(scope.to_string());
                 }

@@ -11,8 +11,9 @@
 
 mod invoices;
 mod orders;
+mod suppliers;
 
-use crate::config::{Config, IntegrationConfig, SystemConfig};
+use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::{AccountCoding, DocumentKind};
 use crate::ports::{Clock, Feed, LedgerKey, Queue, Store};
@@ -68,13 +69,26 @@ impl B1Coupa {
     ) -> Result<PollReport, StepError> {
         let name = self.name();
         let key = |f: &Feed| watermark_key(name, f.name);
-        // Orders first: an invoice copied from an order finds it in Coupa when both changed
-        // in the same cycle.
+        // Suppliers first, then orders, then invoices: what a document names is queued before
+        // it (a document that still meets a missing supplier or order is parked with Coupa's
+        // words and retried at the end of the poll).
+        let mut supplier_count = None;
+        if self.cfg.sync.suppliers == SupplierSync::Create {
+            let f = &sap_b1::SUPPLIERS;
+            supplier_count = Some(
+                poll::feed(env, &self.b1, f, &self.cfg, &key(f))
+                    .await?
+                    .enqueued,
+            );
+        }
         let orders = &sap_b1::PURCHASE_ORDERS;
         let o = poll::feed(env, &self.b1, orders, &self.cfg, &key(orders)).await?;
         let invoices = &sap_b1::INVOICES;
         let mut report = poll::feed(env, &self.b1, invoices, &self.cfg, &key(invoices)).await?;
         report.others.push(("purchase orders".into(), o.enqueued));
+        if let Some(n) = supplier_count {
+            report.others.push(("suppliers".into(), n));
+        }
         crate::steps::map::retry_parked(env, Some(name)).await?;
         Ok(report)
     }
@@ -88,6 +102,7 @@ impl B1Coupa {
         match msg.kind {
             DocumentKind::PurchaseOrder => orders::map_order(self, env, msg, crash).await,
             DocumentKind::Invoice => invoices::map_invoice(self, env, msg, crash).await,
+            DocumentKind::Supplier => suppliers::map_supplier(self, env, msg, crash).await,
             other => Err(StepError::Poison(format!(
                 "integration {} takes no {} documents",
                 self.name(),
@@ -106,6 +121,7 @@ impl B1Coupa {
         match msg.kind {
             DocumentKind::PurchaseOrder => orders::post_order(self, env, owner, msg, crash).await,
             DocumentKind::Invoice => invoices::post_invoice(self, env, owner, msg, crash).await,
+            DocumentKind::Supplier => suppliers::post_supplier(self, env, owner, msg, crash).await,
             other => Err(StepError::Poison(format!(
                 "integration {} posts no {} documents",
                 self.name(),

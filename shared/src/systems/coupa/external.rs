@@ -432,3 +432,99 @@ impl Writer for InvoiceWriter {
         })
     }
 }
+
+/// A supplier as Coupa should hold it, matched by `number` (the B1 `CardCode`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplierToWrite {
+    pub number: String,
+    pub name: String,
+    pub tax_id: Option<String>,
+}
+
+/// Suppliers created or updated in Coupa, once per content.
+#[derive(Clone)]
+pub struct SupplierWriter {
+    pub coupa: CoupaClient,
+}
+
+impl Writer for SupplierWriter {
+    type Doc = SupplierToWrite;
+    type Record = Value;
+
+    fn what(&self, s: &SupplierToWrite) -> String {
+        format!("the Coupa supplier {}", s.number)
+    }
+
+    fn target(&self) -> String {
+        self.coupa.target_identity()
+    }
+
+    fn settle_window(&self) -> Duration {
+        CREATE_SETTLE
+    }
+
+    fn id_of(&self, _s: &SupplierToWrite, record: &Value) -> String {
+        record["id"].to_string()
+    }
+
+    async fn find(
+        &self,
+        s: &SupplierToWrite,
+        known_id: Option<&str>,
+    ) -> Result<Option<Value>, SystemError> {
+        match known_id {
+            Some(id) => self.coupa.show_json("suppliers", id).await,
+            None => {
+                self.coupa
+                    .first("suppliers", &[("number", &s.number)])
+                    .await
+            }
+        }
+    }
+
+    async fn create(&self, s: &SupplierToWrite) -> Result<Value, SystemError> {
+        let mut body = json!({ "name": s.name, "number": s.number, "status": "active" });
+        if let Some(t) = &s.tax_id {
+            body["tax-id"] = json!(t);
+        }
+        let url = format!("{}/api/suppliers", self.coupa.base);
+        Ok(self
+            .coupa
+            .send_json(ApiRequest::post_json(url, &body))
+            .await?)
+    }
+
+    /// A found supplier gets the source's name and tax id when they differ (a partial PUT,
+    /// coupa.md §1.13.1); nothing else of it is touched.
+    async fn finish(
+        &self,
+        s: &SupplierToWrite,
+        record: Value,
+        created: bool,
+    ) -> Result<Written, SystemError> {
+        let id = record["id"].to_string();
+        let written = |change| Written {
+            id: id.clone(),
+            number: s.number.clone(),
+            change,
+        };
+        if created {
+            return Ok(written(Change::Created));
+        }
+        let mut change = Map::new();
+        if record["name"].as_str() != Some(s.name.as_str()) {
+            change.insert("name".into(), json!(s.name));
+        }
+        if record["tax-id"].as_str() != s.tax_id.as_deref() {
+            change.insert("tax-id".into(), json!(s.tax_id));
+        }
+        if change.is_empty() {
+            return Ok(written(Change::Unchanged));
+        }
+        let url = format!("{}/api/suppliers/{id}", self.coupa.base);
+        self.coupa
+            .send_json(ApiRequest::put_json(url, &Value::Object(change)))
+            .await?;
+        Ok(written(Change::Updated))
+    }
+}

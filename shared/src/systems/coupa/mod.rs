@@ -19,7 +19,7 @@ pub use convert::{
 
 pub use external::{
     ExternalLine, ExternalOrder, ExternalOrderWriter, InvoiceLineToCreate, InvoiceToCreate,
-    InvoiceWriter,
+    InvoiceWriter, SupplierToWrite, SupplierWriter,
 };
 pub use source::{INVOICES, PURCHASE_ORDERS, SUPPLIERS};
 pub use writers::{PAYMENT_SETTLE, PaymentWriter};
