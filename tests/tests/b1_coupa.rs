@@ -287,3 +287,18 @@ async fn a_b1_supplier_missing_in_coupa_is_created_and_its_po_lands_then_a_renam
     h.run_once().await;
     assert_eq!(puts(&h), before, "nothing changed, nothing written");
 }
+
+#[tokio::test]
+async fn a_b1_session_expired_between_polls_is_replaced_and_logout_frees_it() {
+    let h = Harness::new().await;
+    h.po("1");
+    h.run_once().await;
+    h.b1.expire_sessions();
+    let second = h.po("2");
+    h.run_once().await;
+    assert_eq!(h.coupa_orders(&h.coupa_po_number(second)).len(), 1);
+    assert_eq!(h.b1.logins(), 2);
+    assert_eq!(h.b1.live_sessions(), 1);
+    h.pipeline.systems.logout_all().await;
+    assert_eq!(h.b1.live_sessions(), 0);
+}

@@ -78,6 +78,8 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
                 for_terminal(why)
             );
         }
+        // Sessions (B1) freed now, not at their timeout: they hold licences.
+        pipeline.systems.logout_all().await;
         // Everything in a dead-letter queue needs a person, whenever it got there.
         let waiting = pipeline.audit_dead_letters().await?;
         if waiting > 0 {
@@ -179,6 +181,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     if let Some(s) = summary {
         s.abort();
     }
+    pipeline.systems.logout_all().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -54,6 +54,15 @@ impl Instance {
         }
     }
 
+    /// Ends its session, where its auth has one (B1 `Logout`, freeing a licence); a no-op for
+    /// token-based systems.
+    pub async fn logout(&self) -> Result<(), SystemError> {
+        match self {
+            Instance::SapB1(b) => b.logout().await.map_err(Into::into),
+            Instance::Coupa(_) | Instance::BusinessCentral(_) => Ok(()),
+        }
+    }
+
     /// Its HTTP client's counters.
     pub fn stats(&self) -> &HttpStats {
         match self {
@@ -208,6 +217,15 @@ impl Instances {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Instance)> {
         self.by_name.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Logs every instance out (on shutdown); a failure is logged, never fatal.
+    pub async fn logout_all(&self) {
+        for (name, instance) in &self.by_name {
+            if let Err(e) = instance.logout().await {
+                tracing::warn!(system = %name, error = %e, "logout failed");
+            }
+        }
     }
 
     /// The Coupa instance `name`, or why not.
