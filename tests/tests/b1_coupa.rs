@@ -302,3 +302,50 @@ async fn a_b1_session_expired_between_polls_is_replaced_and_logout_frees_it() {
     h.pipeline.systems.logout_all().await;
     assert_eq!(h.b1.live_sessions(), 0);
 }
+
+#[tokio::test]
+async fn a_b1_payment_is_recorded_once_on_the_coupa_invoice_even_when_its_answer_is_lost() {
+    let h = Harness::with_sync("payments = true").await;
+    let inv =
+        h.b1.add_document(
+            DocKind::PurchaseInvoices,
+            NewDocument::for_supplier("V10000")
+                .num_at_card("INV-P")
+                .line(DocLine::item("A100", "Paper", "4", "10.50", "4.20")),
+        )
+        .unwrap();
+    h.run_once().await;
+    assert_eq!(h.coupa_invoices("INV-P").len(), 1);
+    let pay =
+        h.b1.add_payment("V10000", "WIRE-1", &[(inv, "46.20")])
+            .unwrap();
+    h.coupa.fail_next(FaultRule::new(
+        "PUT",
+        "/api/invoices/",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.run_once().await;
+    h.run_once().await;
+    h.run_once().await;
+    let coupa = &h.coupa_invoices("INV-P")[0];
+    let payments = coupa["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(payments[0]["amount-paid"], "46.20");
+    let lost = h
+        .coupa
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.status == 500)
+        .count();
+    assert_eq!(lost, 1, "the first PUT's answer was lost");
+    let puts = h
+        .coupa
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert_eq!(puts, 1, "found by its reference, not sent again");
+    let doc_num = 5000 + pay;
+    assert_eq!(payments[0]["notes"], format!("B1-VP-{doc_num}-{inv}"));
+}

@@ -5,12 +5,14 @@
 //! B1 invoice; the Coupa invoice is found by the recorded id, else by supplier + invoice number.
 
 use super::{B1Coupa, segments};
+use crate::config::tables;
 use crate::model::DocumentKind;
 use crate::model::Readiness;
+use crate::ports::Written;
 use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, SourceDocument, Step, Store};
 use crate::steps::map::{self, MapCrash, MapOutcome};
 use crate::steps::post::{CrashPoint, PostOutcome};
-use crate::steps::write::{Subject, write_once};
+use crate::steps::write::{Link, Subject, write_once};
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::coupa::{InvoiceLineToCreate, InvoiceToCreate, InvoiceWriter};
 
@@ -124,5 +126,20 @@ pub async fn post_invoice<Q: Queue, S: Store, C: Clock>(
     let writer = InvoiceWriter {
         coupa: flow.coupa.clone(),
     };
-    write_once(env, &writer, owner, &subject, &doc, &|_| Vec::new(), crash).await
+    // B1 invoice DocEntry → Coupa invoice id, so a B1 payment finds the invoice it pays. The
+    // internal `posted_invoice` table (hidden from `mlc map list`) holds that link here.
+    let table = tables::posted_invoice(flow.name());
+    let source = msg.source_id.clone();
+    let links = move |w: &Written| {
+        if w.id.is_empty() {
+            Vec::new()
+        } else {
+            vec![Link::Put {
+                table: table.clone(),
+                source: source.clone(),
+                target: w.id.clone(),
+            }]
+        }
+    };
+    write_once(env, &writer, owner, &subject, &doc, &links, crash).await
 }

@@ -11,6 +11,7 @@
 
 mod invoices;
 mod orders;
+mod payments;
 mod suppliers;
 
 use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
@@ -86,6 +87,11 @@ impl B1Coupa {
         let invoices = &sap_b1::INVOICES;
         let mut report = poll::feed(env, &self.b1, invoices, &self.cfg, &key(invoices)).await?;
         report.others.push(("purchase orders".into(), o.enqueued));
+        if self.cfg.sync.payments {
+            let f = &sap_b1::PAYMENTS;
+            let p = poll::feed(env, &self.b1, f, &self.cfg, &key(f)).await?;
+            report.others.push(("payments".into(), p.enqueued));
+        }
         if let Some(n) = supplier_count {
             report.others.push(("suppliers".into(), n));
         }
@@ -103,6 +109,7 @@ impl B1Coupa {
             DocumentKind::PurchaseOrder => orders::map_order(self, env, msg, crash).await,
             DocumentKind::Invoice => invoices::map_invoice(self, env, msg, crash).await,
             DocumentKind::Supplier => suppliers::map_supplier(self, env, msg, crash).await,
+            DocumentKind::Payment => payments::map_payment(self, env, msg, crash).await,
             other => Err(StepError::Poison(format!(
                 "integration {} takes no {} documents",
                 self.name(),
@@ -122,6 +129,7 @@ impl B1Coupa {
             DocumentKind::PurchaseOrder => orders::post_order(self, env, owner, msg, crash).await,
             DocumentKind::Invoice => invoices::post_invoice(self, env, owner, msg, crash).await,
             DocumentKind::Supplier => suppliers::post_supplier(self, env, owner, msg, crash).await,
+            DocumentKind::Payment => payments::post_payment(self, env, owner, msg, crash).await,
             other => Err(StepError::Poison(format!(
                 "integration {} posts no {} documents",
                 self.name(),

@@ -24,6 +24,7 @@ pub enum EntitySet {
     PurchaseOrders,
     PurchaseInvoices,
     BusinessPartners,
+    VendorPayments,
 }
 
 impl EntitySet {
@@ -32,6 +33,7 @@ impl EntitySet {
             EntitySet::PurchaseOrders => "PurchaseOrders",
             EntitySet::PurchaseInvoices => "PurchaseInvoices",
             EntitySet::BusinessPartners => "BusinessPartners",
+            EntitySet::VendorPayments => "VendorPayments",
         }
     }
 
@@ -236,7 +238,12 @@ impl B1Client {
         let url = match cursor {
             Some(link) => relative_url(link),
             None => {
-                let mut filter = format!("UpdateDate ge '{}'", since.format("%Y-%m-%d"));
+                let day = since.format("%Y-%m-%d");
+                // §4.8.6: payments have no UpdateDate; they are read by their own date.
+                let mut filter = match set {
+                    EntitySet::VendorPayments => format!("DocDate ge '{day}'"),
+                    _ => format!("UpdateDate ge '{day}'"),
+                };
                 let order = match set {
                     EntitySet::BusinessPartners => {
                         filter = format!("{} and {filter}", self.card_type_filter());

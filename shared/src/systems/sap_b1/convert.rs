@@ -335,8 +335,10 @@ pub fn supplier_from_wire(raw: &Value) -> Result<Supplier, ConvertError> {
 
 /// The version of a listed entity (see [`version_of`]).
 pub fn version_of_listed(raw: &Value) -> chrono::DateTime<chrono::Utc> {
+    // Payments have no UpdateDate (§4.8.6): their own date stands in.
     let date = raw
         .get("UpdateDate")
+        .or_else(|| raw.get("DocDate"))
         .and_then(Value::as_str)
         .and_then(wire::parse_date);
     let time = match raw.get("UpdateTime") {

@@ -12,4 +12,4 @@ pub use convert::{
     ConvertError, base_purchase_orders, invoice_from_wire, purchase_order_from_wire,
     supplier_from_wire,
 };
-pub use source::{INVOICES, PURCHASE_ORDERS, SUPPLIERS};
+pub use source::{INVOICES, PAYMENT_LOOKBACK_DAYS, PAYMENTS, PURCHASE_ORDERS, SUPPLIERS};

@@ -161,6 +161,43 @@ pub struct BusinessPartner {
     pub update_time: Option<NaiveTime>,
 }
 
+/// An outgoing payment (`VendorPayments`, §4.8.6). It has no `UpdateDate`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Payment {
+    pub doc_entry: Option<i64>,
+    pub doc_num: Option<i64>,
+    pub card_code: Option<String>,
+    #[serde(default, deserialize_with = "date")]
+    pub doc_date: Option<NaiveDate>,
+    pub doc_currency: Option<String>,
+    pub cancelled: Option<String>,
+    pub cancel_status: Option<String>,
+    #[serde(default)]
+    pub payment_invoices: Vec<PaymentInvoice>,
+}
+
+impl Payment {
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.as_deref() == Some("tYES")
+            || self.cancel_status.as_deref().is_some_and(|s| s != "csNo")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PaymentInvoice {
+    /// The A/P invoice's DocEntry.
+    pub doc_entry: Option<i64>,
+    /// Local currency.
+    #[serde(default, deserialize_with = "decimal")]
+    pub sum_applied: Option<Decimal>,
+    /// The invoice's currency, when it is foreign (0 otherwise).
+    #[serde(rename = "AppliedFC", default, deserialize_with = "decimal")]
+    pub applied_fc: Option<Decimal>,
+    pub invoice_type: Option<String>,
+}
+
 fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
     // Through `Value`: with serde_json's `arbitrary_precision` a number keeps its exact text.
     Ok(match Option::<Value>::deserialize(d)? {
