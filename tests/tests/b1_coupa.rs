@@ -12,10 +12,13 @@ use mlc_shared::config::Config;
 use mlc_shared::runtime::DrainStats;
 use serde_json::Value;
 
+const WEBHOOK_KEY: &str = "b1-hook-key";
+
 struct Harness {
     b1: B1Sim,
     coupa: CoupaSim,
     _dir: tempfile::TempDir,
+    secrets: SecretFile,
     pipeline: Arc<EmbeddedPipeline>,
 }
 
@@ -51,6 +54,7 @@ service_root = "{b1_root}"
 company_db = "SBODEMOUS"
 user_name = "manager"
 password = "b1-password"
+webhook_secret = "b1-webhook-secret"
 
 [systems.coupa]
 type = "coupa"
@@ -76,6 +80,7 @@ target = "coupa"
         let cfg = Config::load(&path).unwrap();
         let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
         secrets.set("b1-password", &b1.config().password).unwrap();
+        secrets.set("b1-webhook-secret", WEBHOOK_KEY).unwrap();
         secrets
             .set("coupa-client-secret", &coupa.config().client_secret)
             .unwrap();
@@ -84,6 +89,7 @@ target = "coupa"
             b1,
             coupa,
             _dir: dir,
+            secrets,
             pipeline,
         }
     }
@@ -348,4 +354,37 @@ async fn a_b1_payment_is_recorded_once_on_the_coupa_invoice_even_when_its_answer
     assert_eq!(puts, 1, "found by its reference, not sent again");
     let doc_num = 5000 + pay;
     assert_eq!(payments[0]["notes"], format!("B1-VP-{doc_num}-{inv}"));
+}
+
+async fn b1_event(h: &Harness, body: &[u8], signature: &str) -> u16 {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-b1-signature", signature.parse().unwrap());
+    let req = mlc_shared::flows::WebhookRequest {
+        channel: "b1",
+        method: "POST",
+        headers: &headers,
+        query: &[],
+        body,
+    };
+    h.pipeline.webhook("b1-coupa", &h.secrets, req).await.status
+}
+
+#[tokio::test]
+async fn a_signed_b1_event_triggers_a_read_and_a_badly_signed_one_queues_nothing() {
+    let h = Harness::new().await;
+    let po = h.po("3");
+    let body = format!(r#"{{"ObjectType":"22","Key":"{po}","Action":"A"}}"#);
+    let forged = mlc_sandbox::coupa::webhook_signature("guess", body.as_bytes());
+    assert_eq!(b1_event(&h, body.as_bytes(), &forged).await, 401);
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    assert!(
+        h.coupa_orders(&h.coupa_po_number(po)).is_empty(),
+        "nothing queued"
+    );
+
+    let signed = mlc_sandbox::coupa::webhook_signature(WEBHOOK_KEY, body.as_bytes());
+    assert_eq!(b1_event(&h, body.as_bytes(), &signed).await, 202);
+    // No poll: the event alone brings the order over.
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    assert_eq!(h.coupa_orders(&h.coupa_po_number(po)).len(), 1);
 }

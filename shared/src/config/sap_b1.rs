@@ -36,6 +36,11 @@ pub struct SapB1Config {
     /// allows 20 characters), so two B1 companies writing to one Coupa never collide.
     #[serde(default = "default_po_prefix")]
     pub po_number_prefix: String,
+    /// Name of the secret holding the HMAC-SHA256 key of B1 webhooks (FP 2602, sap-b1.md §4.6:
+    /// payload and signature unconfirmed, so the event is our own configured shape); none:
+    /// webhooks are refused and polling alone finds changes (it always stays the backstop).
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
 }
 
 fn default_po_prefix() -> String {

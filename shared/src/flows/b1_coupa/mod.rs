@@ -13,6 +13,9 @@ mod invoices;
 mod orders;
 mod payments;
 mod suppliers;
+mod webhook;
+
+pub use webhook::SIGNATURE_HEADER;
 
 use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
@@ -21,6 +24,7 @@ use crate::ports::{Clock, Feed, LedgerKey, Queue, Store};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::{self, PollReport};
 use crate::steps::post::{CrashPoint, PostOutcome};
+use crate::steps::webhook::WebhookError;
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError};
 use crate::systems::Instances;
 use crate::systems::coupa::CoupaClient;
@@ -36,6 +40,8 @@ pub struct B1Coupa {
     b1: B1Client,
     coupa: CoupaClient,
     po_prefix: String,
+    /// Name of the secret holding the B1 webhook HMAC key; none: webhooks are refused.
+    webhook_secret: Option<String>,
 }
 
 impl B1Coupa {
@@ -43,8 +49,8 @@ impl B1Coupa {
         let r = cfg.resolved(&i.name)?;
         let b1 = systems.sap_b1(&r.source.name)?.clone();
         let coupa = systems.coupa(&r.target.name)?.clone();
-        let po_prefix = match &r.source.config {
-            SystemConfig::SapB1(c) => c.po_number_prefix.clone(),
+        let (po_prefix, webhook_secret) = match &r.source.config {
+            SystemConfig::SapB1(c) => (c.po_number_prefix.clone(), c.webhook_secret.clone()),
             other => return Err(format!("source is {}, not sap_b1", other.type_name())),
         };
         Ok(Self {
@@ -52,6 +58,7 @@ impl B1Coupa {
             b1,
             coupa,
             po_prefix,
+            webhook_secret,
         })
     }
 
@@ -139,6 +146,57 @@ impl B1Coupa {
     }
 }
 
+/// The webhook channel of B1 events.
+const B1_CHANNEL: &str = "b1";
+
+impl B1Coupa {
+    /// `POST /webhooks/<integration>/b1`: verified, then a read of the named document queued.
+    async fn b1_webhook<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+        secrets: &dyn SecretLookup,
+        req: WebhookRequest<'_>,
+    ) -> WebhookReply {
+        let refuse = |e: WebhookError| {
+            tracing::warn!(error = %e, "B1 webhook refused");
+            match e {
+                WebhookError::Unauthorized(_) => WebhookReply::refused(),
+                e => WebhookReply::text(e.http_status(), format!("{e}\n")),
+            }
+        };
+        let (true, Some(name)) = (req.channel == B1_CHANNEL, &self.webhook_secret) else {
+            tracing::warn!(channel = ?req.channel, "webhook refused: no such channel or no secret");
+            return WebhookReply::refused();
+        };
+        let secret = match secrets.secret(name).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "B1 webhook secret unavailable");
+                return WebhookReply::text(500, "the webhook secret is unavailable\n");
+            }
+        };
+        let (kind, key) =
+            match webhook::verified_event(&secret, req.header(SIGNATURE_HEADER), req.body) {
+                Ok(e) => e,
+                Err(e) => return refuse(e),
+            };
+        if req.method != "POST" {
+            return WebhookReply::text(405, "B1 events are POSTed\n");
+        }
+        // Each event its own read: a second event for the same document within the queue's
+        // dedup window must not be dropped as a repeat of the first.
+        let trigger = format!("event-{}", uuid::Uuid::new_v4().simple());
+        let refs = [(key.clone(), Some(trigger))];
+        match crate::steps::webhook::accept(env, self.name(), kind, &refs).await {
+            Ok(()) => WebhookReply::text(
+                202,
+                format!("queued a read of B1 {} {key}\n", kind.as_str()),
+            ),
+            Err(e) => refuse(e),
+        }
+    }
+}
+
 /// A B1 line's distribution rules as Coupa account segments, in their positions ("" for an
 /// empty one); trailing empties dropped.
 pub(crate) fn segments(a: &AccountCoding) -> Vec<String> {
@@ -199,21 +257,21 @@ where
         Box::pin(self.post_one(env, owner, msg, crash))
     }
 
-    /// B1 webhooks (FP 2602) are not built yet: polling is the only trigger.
     fn webhook_channels(&self) -> Vec<&'static str> {
-        Vec::new()
+        if self.webhook_secret.is_some() {
+            vec![B1_CHANNEL]
+        } else {
+            Vec::new()
+        }
     }
 
     fn webhook<'a>(
         &'a self,
-        _env: &'a Env<Q, S, C>,
-        _secrets: &'a dyn SecretLookup,
+        env: &'a Env<Q, S, C>,
+        secrets: &'a dyn SecretLookup,
         req: WebhookRequest<'a>,
     ) -> BoxFuture<'a, WebhookReply> {
-        Box::pin(async move {
-            tracing::warn!(channel = ?req.channel, "webhook refused: this integration takes none");
-            WebhookReply::refused()
-        })
+        Box::pin(self.b1_webhook(env, secrets, req))
     }
 
     fn upkeep<'a>(
