@@ -226,9 +226,12 @@ impl B1Client {
     }
 
     /// One page of `set` changed on or after `since` (day-granular `UpdateDate`, §4.4), in key
-    /// order; `cursor` is the previous page's relative next link. `UpdateDate` only grows, so a
-    /// document changed while the pages are read stays in the filtered set and keeps its place
-    /// in key order: the server's `$skip` paging skips nothing; new documents come after.
+    /// order; `cursor` is the previous page's relative next link. The server pages by `$skip`,
+    /// which loses rows only when rows LEAVE the filtered set mid-read; `UpdateDate` only grows,
+    /// so a document never leaves `UpdateDate ge <day>`: one that enters it mid-read shifts the
+    /// later rows by one (a row seen twice, absorbed by the ledger), never skips one. (A partner
+    /// turned from supplier to customer mid-read could shift one back: the next poll, whose day
+    /// overlaps, lists it again.)
     pub async fn changed_page(
         &self,
         set: EntitySet,
