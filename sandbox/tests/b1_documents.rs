@@ -475,3 +475,51 @@ async fn vendor_payments_list_their_invoices_and_echo_doctypte() {
         .await;
     assert_eq!(status, 400, "payments have no UpdateDate (§4.8.6)");
 }
+
+#[tokio::test]
+async fn the_control_routes_seed_a_document_cancel_it_and_expire_sessions_over_http() {
+    let c = Conn::new(B1Config::default()).await;
+    let http = reqwest::Client::new();
+    let base = c.sim.base_url();
+    let resp = http
+        .post(format!("{base}/_sandbox/PurchaseOrders"))
+        .json(&json!({"card_code": "V10000", "lines": [{"item_code": "A", "description": "x", "quantity": "1", "price": "2"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let entry = resp.json::<Value>().await.unwrap()["DocEntry"]
+        .as_i64()
+        .unwrap();
+    let cancel = http
+        .post(format!("{base}/_sandbox/PurchaseOrders/{entry}/Cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 204);
+    assert!(
+        c.sim
+            .document(DocKind::PurchaseOrders, entry)
+            .unwrap()
+            .cancelled
+    );
+    let unknown = http
+        .post(format!("{base}/_sandbox/PurchaseOrders"))
+        .json(&json!({"card_code": "NOPE", "lines": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    http.post(format!("{base}/_sandbox/expire-sessions"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, _) = c.get(Protocol::V1, "PurchaseOrders", &[]).await;
+    assert_eq!(status, 401);
+    assert!(
+        c.sim
+            .requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/_sandbox"))
+    );
+}
