@@ -10,6 +10,7 @@ pub mod bc;
 pub mod coupa;
 pub mod demo;
 pub mod faults;
+pub mod fo;
 pub mod moto;
 pub mod scenarios;
 
