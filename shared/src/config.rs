@@ -183,6 +183,7 @@ pub struct SystemsConfig(BTreeMap<String, SystemConfig>);
 pub enum SystemConfig {
     Coupa(CoupaConfig),
     BusinessCentral(BusinessCentralConfig),
+    FinanceOperations(FinanceOperationsConfig),
 }
 
 impl SystemConfig {
@@ -191,6 +192,7 @@ impl SystemConfig {
         match self {
             Self::Coupa(c) => c.http_timeout_secs,
             Self::BusinessCentral(c) => c.http_timeout_secs,
+            Self::FinanceOperations(c) => c.http_timeout_secs,
         }
     }
 
@@ -199,6 +201,7 @@ impl SystemConfig {
         match self {
             Self::Coupa(_) => "coupa",
             Self::BusinessCentral(_) => "business_central",
+            Self::FinanceOperations(_) => "finance_operations",
         }
     }
 
@@ -392,6 +395,47 @@ fn default_bc_api_url() -> String {
     "https://api.businesscentral.dynamics.com".into()
 }
 
+/// `[systems.<name>]` with `type = "finance_operations"`: one Dynamics 365 Finance & Operations
+/// environment (d365-fo.md), as one Entra app user.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinanceOperationsConfig {
+    /// `https://{env}.operations.dynamics.com`: the token's audience (scope
+    /// `{environment_url}/.default`) and, unless `api_url` says otherwise, where requests go.
+    pub environment_url: String,
+    /// Where requests go instead (a simulator, a proxy); the OData root is `{api_url}/data`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Default `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    pub tenant: String,
+    pub client_id: String,
+    /// Name of the secret holding the Entra client secret.
+    pub client_secret: String,
+    /// The legal entity (`dataAreaId`) integrations write into when their own rule names none.
+    #[serde(default)]
+    pub default_legal_entity: Option<String>,
+    /// Default 6,000 per 300 s, 52 concurrent (B8).
+    #[serde(default)]
+    pub rate: Option<RateBudget>,
+    /// The ledger dimension format for integrating applications (B5), main account first.
+    #[serde(default = "default_fo_ledger_format")]
+    pub ledger_dimension_format: Vec<String>,
+    #[serde(default = "default_fo_delimiter")]
+    pub dimension_delimiter: char,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+fn default_fo_ledger_format() -> Vec<String> {
+    vec!["MainAccount".into()]
+}
+
+fn default_fo_delimiter() -> char {
+    '-'
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrationKind {
@@ -557,6 +601,14 @@ pub struct MappingConfig {
     /// Dimension code → (segment value → BC dimension value), when a rule's `translate` is on.
     #[serde(default)]
     pub dimension_values: BTreeMap<String, BTreeMap<String, String>>,
+    /// For a target with several legal entities (F&O): the account segment (of the first
+    /// line) that names a document's legal entity, looked up in `legal_entities`; without it,
+    /// every document goes to the integration's `company`.
+    #[serde(default)]
+    pub legal_entity_segment: Option<usize>,
+    /// Segment value → legal entity (F&O `dataAreaId`).
+    #[serde(default)]
+    pub legal_entities: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -797,6 +849,11 @@ impl Config {
         let source = pick("source", source, source_type)?;
         let target = pick("target", target, target_type)?;
         let company = match &target.config {
+            // F&O: the integration's legal entity, else the system's default; a document may
+            // still name its own by the mapping's `legal_entity_segment` rule.
+            SystemConfig::FinanceOperations(f) => {
+                i.company.clone().or_else(|| f.default_legal_entity.clone())
+            }
             SystemConfig::BusinessCentral(b) => Some(
                 i.company
                     .clone()

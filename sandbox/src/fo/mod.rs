@@ -39,6 +39,7 @@ mod handlers;
 mod odata;
 mod rules;
 mod schema;
+pub mod seed;
 mod store;
 
 use std::collections::HashMap;

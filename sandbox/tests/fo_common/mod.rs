@@ -5,23 +5,7 @@
 use mlc_sandbox::fo::{FoConfig, FoSim};
 use serde_json::Value;
 
-/// Seeds: legal entities `usmf` (default) and `demf`, both on chart "Shared"; vendor US-101 in
-/// both, vendor DE-001 in demf only; main accounts 600100 and 600200; dimension values
-/// BusinessUnit 001/002 (shared), CostCenter OU_1 (shared) and OU_2 (usmf only), Department
-/// D10 (shared).
-pub fn seed(sim: &FoSim) {
-    sim.add_legal_entity("demf", "Shared");
-    sim.add_vendor("usmf", "US-101", "Fabrikam US", "USD");
-    sim.add_vendor("demf", "US-101", "Fabrikam US (DE)", "EUR");
-    sim.add_vendor("demf", "DE-001", "Contoso GmbH", "EUR");
-    sim.add_main_account("Shared", "600100", "Office supplies");
-    sim.add_main_account("Shared", "600200", "Travel");
-    sim.add_dimension_value("BusinessUnit", "", "001");
-    sim.add_dimension_value("BusinessUnit", "", "002");
-    sim.add_dimension_value("CostCenter", "", "OU_1");
-    sim.add_dimension_value("CostCenter", "usmf", "OU_2");
-    sim.add_dimension_value("Department", "", "D10");
-}
+pub use mlc_sandbox::fo::seed::seed;
 
 pub async fn fo_with(cfg: FoConfig) -> FoSim {
     let sim = FoSim::start(cfg).await.unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
+use super::dynamics_fo::{FoClient, FoSettings};
 use super::http::{HttpError, HttpSettings, HttpStats, TokenPersistence, TokenStore};
 use crate::config::{Config, SupplierSync, SystemConfig};
 use crate::ports::{SecretError, Secrets, SystemError};
@@ -31,6 +32,7 @@ pub enum BuildError {
 pub enum Instance {
     Coupa(CoupaClient),
     BusinessCentral(BcClient),
+    FinanceOperations(FoClient),
 }
 
 impl Instance {
@@ -39,6 +41,7 @@ impl Instance {
         match self {
             Instance::Coupa(_) => "coupa",
             Instance::BusinessCentral(_) => "business_central",
+            Instance::FinanceOperations(_) => "finance_operations",
         }
     }
 
@@ -47,6 +50,7 @@ impl Instance {
         match self {
             Instance::Coupa(c) => c.check().await.map_err(Into::into),
             Instance::BusinessCentral(b) => b.check().await.map_err(Into::into),
+            Instance::FinanceOperations(f) => f.check().await.map_err(Into::into),
         }
     }
 
@@ -55,6 +59,7 @@ impl Instance {
         match self {
             Instance::Coupa(c) => c.stats(),
             Instance::BusinessCentral(b) => b.stats(),
+            Instance::FinanceOperations(f) => f.stats(),
         }
     }
 }
@@ -172,6 +177,24 @@ impl Instances {
                     BcClient::with_token_cache(settings, tokens).map_err(client)?,
                 ))
             }
+            SystemConfig::FinanceOperations(f) => {
+                let settings = FoSettings {
+                    environment_url: f.environment_url.clone(),
+                    api_url: f.api_url.clone(),
+                    token_url: f.token_url.clone(),
+                    tenant: f.tenant.clone(),
+                    client_id: f.client_id.clone(),
+                    client_secret: secret(&f.client_secret).await?,
+                    budget: f.rate.clone().unwrap_or_else(FoSettings::default_budget),
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(f.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::FinanceOperations(
+                    FoClient::with_token_cache(settings, tokens).map_err(client)?,
+                ))
+            }
         }
     }
 
@@ -194,6 +217,18 @@ impl Instances {
             Some(Instance::Coupa(c)) => Ok(c),
             Some(other) => Err(format!(
                 "system '{name}' is {}, not coupa",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The F&O instance `name`, or why not.
+    pub fn finance_operations(&self, name: &str) -> Result<&FoClient, String> {
+        match self.by_name.get(name) {
+            Some(Instance::FinanceOperations(f)) => Ok(f),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not finance_operations",
                 other.type_name()
             )),
             None => Err(format!("system '{name}' is not configured")),

@@ -3,6 +3,7 @@
 
 pub mod business_central;
 pub mod coupa;
+pub mod dynamics_fo;
 pub mod http;
 mod instances;
 pub mod signature;
