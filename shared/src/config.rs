@@ -1105,13 +1105,13 @@ mod tests {
         let e = err(&NEW_FORM.replace("\"business_central\"", "\"sap_b1\""));
         assert!(
             e.contains(
-                "systems.bc-main: unknown type `sap_b1`, expected `coupa` or `business_central`"
+                "systems.bc-main: unknown type `sap_b1`, expected one of `coupa`, `business_central`, `finance_operations`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected `coupa` or `business_central` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `finance_operations` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
