@@ -441,22 +441,29 @@ fn default_fo_delimiter() -> char {
 pub enum IntegrationKind {
     /// Coupa approved invoices → Business Central posted purchase invoices.
     CoupaToBusinessCentral,
+    /// Coupa approved invoices → F&O pending vendor invoices, per legal entity.
+    CoupaToFinanceOperations,
 }
 
 impl IntegrationKind {
     /// Every kind, for inferring one from its source and target types.
-    pub const ALL: &[IntegrationKind] = &[IntegrationKind::CoupaToBusinessCentral];
+    pub const ALL: &[IntegrationKind] = &[
+        IntegrationKind::CoupaToBusinessCentral,
+        IntegrationKind::CoupaToFinanceOperations,
+    ];
 
     /// The system types it reads from and writes to.
     pub fn types(self) -> (&'static str, &'static str) {
         match self {
             Self::CoupaToBusinessCentral => ("coupa", "business_central"),
+            Self::CoupaToFinanceOperations => ("coupa", "finance_operations"),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CoupaToBusinessCentral => "coupa_to_business_central",
+            Self::CoupaToFinanceOperations => "coupa_to_finance_operations",
         }
     }
 
@@ -1186,7 +1193,7 @@ mod tests {
             err(&NEW_FORM.replacen("source = \"coupa-eu\"", "source = \"bc-main\"", 1)),
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
-             coupa_to_business_central)"
+             coupa_to_business_central, coupa_to_finance_operations)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(

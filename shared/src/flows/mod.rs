@@ -6,6 +6,7 @@
 //! (`docs/adding-an-integration.md`).
 
 pub mod coupa_bc;
+pub mod coupa_fo;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -210,6 +211,9 @@ where
     match i.kind {
         Some(IntegrationKind::CoupaToBusinessCentral) => Ok(Arc::new(
             coupa_bc::CoupaBc::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::CoupaToFinanceOperations) => Ok(Arc::new(
+            coupa_fo::CoupaFo::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

@@ -1,0 +1,401 @@
+//! Integration 2 end to end: Coupa simulator → the real embedded pipeline (SQLite, encrypted
+//! secrets file, the same wiring `mlc` uses) → F&O simulator, over real HTTP.
+
+use std::sync::Arc;
+
+use mlc_cli::embedded::{self, EmbeddedPipeline};
+use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_sandbox::fo::{FoConfig, FoInvoiceView, FoSim, seed};
+use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
+use mlc_shared::config::Config;
+use mlc_shared::ports::{ParkedDoc, Parking};
+use mlc_shared::runtime::DrainStats;
+
+struct Harness {
+    coupa: CoupaSim,
+    fo: FoSim,
+    _dir: tempfile::TempDir,
+    pipeline: Arc<EmbeddedPipeline>,
+}
+
+/// Coupa suppliers and the F&O vendor accounts they map to. US-101 exists in both legal
+/// entities; DE-001 in demf only.
+const SUPPLIERS: [(&str, &str, &str); 2] = [
+    ("Fabrikam, Inc.", "SUP-001", "US-101"),
+    ("Contoso GmbH", "SUP-002", "DE-001"),
+];
+
+impl Harness {
+    async fn new() -> Self {
+        let coupa = CoupaSim::start(CoupaConfig {
+            rate_per_sec: None,
+            ..CoupaConfig::default()
+        })
+        .await
+        .unwrap();
+        let fo = FoSim::start(FoConfig {
+            rate_limit: None,
+            ..FoConfig::default()
+        })
+        .await
+        .unwrap();
+        seed::seed(&fo);
+        let mut suppliers = String::new();
+        for (name, number, vendor) in SUPPLIERS {
+            coupa.add_supplier(NewSupplier::new(name, number));
+            suppliers.push_str(&format!("\"{number}\" = \"{vendor}\"\n"));
+        }
+        let fo_cfg = fo.config();
+        let text = format!(
+            r#"[runtime]
+database = "mlc.sqlite"
+secrets_file = "mlc.secrets"
+workers = 4
+max_receives = 5
+visibility_timeout_secs = 120
+retry_base_delay_ms = 20
+
+[systems.coupa]
+base_url = "{coupa_url}"
+client_id = "{coupa_client}"
+client_secret = "coupa-client-secret"
+api_version = "R40"
+webhook_secret = "coupa-webhook-secret"
+requests_per_second = 1000
+
+[systems.fo]
+type = "finance_operations"
+environment_url = "https://{host}"
+api_url = "{fo_url}"
+token_url = "{token_url}"
+tenant = "{tenant}"
+client_id = "{fo_client}"
+client_secret = "fo-client-secret"
+default_legal_entity = "usmf"
+rate = {{ requests = 1000000, window_secs = 1, concurrent = 5 }}
+ledger_dimension_format = {format:?}
+
+[[integrations]]
+name = "coupa-fo"
+source = "coupa"
+target = "fo"
+start_from = "2000-01-01T00:00:00Z"
+
+[integrations.mapping]
+gl_account = {{ segment = 2 }}
+dimensions = [{{ segment = 3, dimension = "BusinessUnit" }}, {{ segment = 4, dimension = "CostCenter" }}]
+legal_entity_segment = 1
+
+[integrations.mapping.legal_entities]
+US = "usmf"
+DE = "demf"
+
+[integrations.mapping.suppliers]
+{suppliers}"#,
+            coupa_url = coupa.base_url(),
+            coupa_client = coupa.config().client_id,
+            host = fo_cfg.environment_host,
+            fo_url = fo.base_url(),
+            token_url = fo.token_url(),
+            tenant = fo_cfg.tenant,
+            fo_client = fo_cfg.client_id,
+            format = seed::LEDGER_FORMAT,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mlc.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
+        secrets
+            .set("coupa-client-secret", &coupa.config().client_secret)
+            .unwrap();
+        secrets
+            .set("coupa-webhook-secret", &coupa.config().webhook_secret)
+            .unwrap();
+        secrets
+            .set("fo-client-secret", &fo.config().client_secret)
+            .unwrap();
+        let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
+        Self {
+            coupa,
+            fo,
+            _dir: dir,
+            pipeline,
+        }
+    }
+
+    /// An approved invoice; each line is (price, [entity, main account, business unit, cost
+    /// center]) with quantity 1.
+    fn invoice(&self, supplier: &str, number: &str, lines: &[(&str, [&str; 4])]) -> i64 {
+        let id = self.coupa.supplier_id_by_number(supplier).unwrap();
+        let mut inv = NewInvoice::approved(id, number);
+        for (i, (price, seg)) in lines.iter().enumerate() {
+            inv = inv.line(NewInvoiceLine::qty(
+                &format!("line {}", i + 1),
+                "1",
+                price,
+                seg,
+            ));
+        }
+        self.coupa.add_invoice(inv)
+    }
+
+    async fn run_once(&self) -> DrainStats {
+        self.pipeline.poll_all().await.unwrap();
+        self.pipeline.drain(4, Arc::new(|_| {})).await.unwrap()
+    }
+
+    async fn parked(&self) -> Vec<ParkedDoc> {
+        self.pipeline.env.store.parked().await.unwrap()
+    }
+
+    fn pending(&self, number: &str) -> Vec<FoInvoiceView> {
+        self.fo
+            .pending_invoices()
+            .into_iter()
+            .filter(|i| i.invoice_number == number)
+            .collect()
+    }
+
+    /// Requests that reached F&O's OData root.
+    fn fo_api_requests(&self) -> Vec<(String, String)> {
+        self.fo
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/data/"))
+            .map(|r| (r.method, r.path))
+            .collect()
+    }
+
+    /// How many `method path` requests F&O answered with `status`.
+    fn answered(&self, method: &str, path: &str, status: u16) -> usize {
+        self.fo
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path == path && r.status == status)
+            .count()
+    }
+}
+
+fn rule(method: &str, path: &str, count: u32, kind: FaultKind) -> FaultRule {
+    FaultRule::new(method, path, count, kind)
+}
+
+#[tokio::test]
+async fn two_legal_entities_take_the_same_vendor_invoice_number_once_each() {
+    let h = Harness::new().await;
+    h.invoice(
+        "SUP-001",
+        "INV-100",
+        &[
+            ("10.50", ["US", "600100", "001", "OU_1"]),
+            ("4.25", ["US", "600200", "002", ""]),
+        ],
+    );
+    h.invoice(
+        "SUP-001",
+        "INV-100",
+        &[("99.00", ["DE", "600100", "001", "OU_1"])],
+    );
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 2, "{stats:?}");
+    let mut got = h.pending("INV-100");
+    got.sort_by(|a, b| a.company.cmp(&b.company));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].company, "demf");
+    assert_eq!(got[0].lines.len(), 1);
+    assert_eq!(got[0].lines[0].net_amount.to_string(), "99");
+    assert_eq!(got[1].company, "usmf");
+    let lines: Vec<(&str, String)> = got[1]
+        .lines
+        .iter()
+        .map(|l| (l.main_account_display.as_str(), l.net_amount.to_string()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("600100-001-OU_1-", "10.5".to_string()),
+            ("600200-002--", "4.25".to_string())
+        ]
+    );
+    // Header references come from the Coupa ids, so the two never collide.
+    assert_ne!(got[0].header_reference, got[1].header_reference);
+    // A second cycle writes nothing more.
+    h.run_once().await;
+    assert_eq!(h.pending("INV-100").len(), 2);
+    assert_eq!(
+        h.fo.pending_invoices()
+            .iter()
+            .map(|i| i.lines.len())
+            .sum::<usize>(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_header_create_whose_answer_is_lost_is_found_again_and_written_once() {
+    let h = Harness::new().await;
+    h.fo.fail_next(rule(
+        "POST",
+        "/data/VendorInvoiceHeaders",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.invoice(
+        "SUP-001",
+        "INV-LOST",
+        &[
+            ("1.00", ["US", "600100", "", ""]),
+            ("2.00", ["US", "600200", "", ""]),
+        ],
+    );
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 1, "{stats:?}");
+    let got = h.pending("INV-LOST");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].lines.len(), 2);
+    let header_posts = h
+        .fo_api_requests()
+        .iter()
+        .filter(|(m, p)| m == "POST" && p == "/data/VendorInvoiceHeaders")
+        .count();
+    assert_eq!(header_posts, 1, "the header was created once, never again");
+    assert_eq!(
+        h.answered("POST", "/data/VendorInvoiceHeaders", 500),
+        1,
+        "its answer was lost"
+    );
+}
+
+#[tokio::test]
+async fn a_line_create_whose_answer_is_lost_leaves_no_duplicate_line() {
+    let h = Harness::new().await;
+    h.fo.fail_next(rule(
+        "POST",
+        "/data/VendorInvoiceLines",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.invoice(
+        "SUP-001",
+        "INV-LINE",
+        &[
+            ("1.00", ["US", "600100", "", ""]),
+            ("2.00", ["US", "600200", "", ""]),
+        ],
+    );
+    h.run_once().await;
+    h.run_once().await;
+    let got = h.pending("INV-LINE");
+    assert_eq!(got.len(), 1);
+    let numbers: Vec<i64> = got[0].lines.iter().map(|l| l.number).collect();
+    assert_eq!(numbers, vec![1, 2]);
+    assert_eq!(
+        h.answered("POST", "/data/VendorInvoiceLines", 500),
+        1,
+        "an answer was lost"
+    );
+    assert!(h.parked().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_dimension_combination_parks_keeps_the_header_and_completes_after_the_fix() {
+    let h = Harness::new().await;
+    let combo = [("MainAccount", "600200"), ("CostCenter", "OU_2")];
+    h.fo.refuse_combination(&combo);
+    h.invoice(
+        "SUP-001",
+        "INV-DIM",
+        &[
+            ("5.00", ["US", "600100", "001", "OU_1"]),
+            ("7.00", ["US", "600200", "001", "OU_2"]),
+        ],
+    );
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 0, "{stats:?}");
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    let reason = &parked[0].reason;
+    assert!(
+        reason.contains("line 2") && reason.contains("CostCenter 'OU_2'"),
+        "{reason}"
+    );
+    let half = h.pending("INV-DIM");
+    assert_eq!(half.len(), 1, "the header is kept");
+    assert_eq!(half[0].lines.len(), 1);
+
+    // A person fixes the account structure; the next cycle retries the parked invoice.
+    h.fo.allow_combination(&combo);
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 1, "{stats:?}");
+    assert!(h.parked().await.is_empty());
+    let done = h.pending("INV-DIM");
+    assert_eq!(done.len(), 1);
+    let lines: Vec<(i64, String)> = done[0]
+        .lines
+        .iter()
+        .map(|l| (l.number, l.net_amount.to_string()))
+        .collect();
+    assert_eq!(lines, vec![(1, "5".to_string()), (2, "7".to_string())]);
+}
+
+#[tokio::test]
+async fn a_vendor_missing_from_the_legal_entity_is_parked_with_f_and_o_words() {
+    let h = Harness::new().await;
+    // SUP-002 maps to DE-001, which exists in demf only.
+    h.invoice("SUP-002", "INV-DE", &[("1.00", ["US", "600100", "", ""])]);
+    h.run_once().await;
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1);
+    assert!(
+        parked[0]
+            .reason
+            .contains("The value 'DE-001' in field 'Vendor account' is not found"),
+        "{}",
+        parked[0].reason
+    );
+    assert!(h.pending("INV-DE").is_empty());
+}
+
+#[tokio::test]
+async fn a_posted_invoice_that_left_the_pending_entities_is_not_written_again() {
+    let h = Harness::new().await;
+    let id = h.invoice(
+        "SUP-001",
+        "INV-POSTED",
+        &[("3.00", ["US", "600100", "", ""])],
+    );
+    h.run_once().await;
+    let reference = h.pending("INV-POSTED")[0].header_reference.clone();
+    h.fo.post_invoice("usmf", &reference).unwrap();
+    // A new version in Coupa: a fresh dedup id, so only the ledger and the writer's look-up
+    // stand between it and a second invoice.
+    h.coupa.touch_invoice(id);
+    h.run_once().await;
+    assert!(h.pending("INV-POSTED").is_empty());
+    let posted = h.fo.posted_invoices();
+    assert_eq!(posted.len(), 1);
+    assert!(h.parked().await.is_empty(), "{:?}", h.parked().await);
+}
+
+#[tokio::test]
+async fn an_invoice_with_n_lines_costs_n_plus_three_f_and_o_requests() {
+    let h = Harness::new().await;
+    h.invoice(
+        "SUP-001",
+        "INV-COUNT",
+        &[
+            ("1.00", ["US", "600100", "", ""]),
+            ("2.00", ["US", "600100", "", ""]),
+            ("3.00", ["US", "600100", "", ""]),
+        ],
+    );
+    h.run_once().await;
+    let requests = h.fo_api_requests();
+    // find: pending by reference or natural key (1 GET), posted journal (1 GET); the header
+    // (1 POST); one POST per line. The token request is outside /data/.
+    let gets = requests.iter().filter(|(m, _)| m == "GET").count();
+    let posts = requests.iter().filter(|(m, _)| m == "POST").count();
+    assert_eq!((gets, posts), (2, 4), "{requests:?}");
+}
