@@ -28,6 +28,11 @@ const SUPPLIERS: [(&str, &str, &str); 2] = [
 
 impl Harness {
     async fn new() -> Self {
+        Self::with_sync("").await
+    }
+
+    /// `sync` lines go into the integration's `[integrations.sync]`.
+    async fn with_sync(sync: &str) -> Self {
         let coupa = CoupaSim::start(CoupaConfig {
             rate_per_sec: None,
             ..CoupaConfig::default()
@@ -82,6 +87,9 @@ source = "coupa"
 target = "fo"
 start_from = "2000-01-01T00:00:00Z"
 
+[integrations.sync]
+{sync}
+
 [integrations.mapping]
 gl_account = {{ segment = 2 }}
 dimensions = [{{ segment = 3, dimension = "BusinessUnit" }}, {{ segment = 4, dimension = "CostCenter" }}]
@@ -101,6 +109,7 @@ DE = "demf"
             tenant = fo_cfg.tenant,
             fo_client = fo_cfg.client_id,
             format = seed::LEDGER_FORMAT,
+            sync = sync,
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mlc.toml");
@@ -398,4 +407,61 @@ async fn an_invoice_with_n_lines_costs_n_plus_three_f_and_o_requests() {
     let gets = requests.iter().filter(|(m, _)| m == "GET").count();
     let posts = requests.iter().filter(|(m, _)| m == "POST").count();
     assert_eq!((gets, posts), (2, 4), "{requests:?}");
+}
+
+fn coupa_payments(h: &Harness, id: i64) -> Vec<serde_json::Value> {
+    h.coupa.invoice_json(id).unwrap()["payments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_paid_invoice_is_recorded_once_on_its_coupa_invoice_though_seen_in_three_polls() {
+    let h = Harness::with_sync("payments = true").await;
+    // In demf, which is not the integration user's default company.
+    let id = h.invoice("SUP-001", "INV-PAY", &[("12.34", ["DE", "600100", "", ""])]);
+    h.run_once().await;
+    let reference = h.pending("INV-PAY")[0].header_reference.clone();
+    let voucher = h.fo.post_invoice("demf", &reference).unwrap();
+    h.run_once().await;
+    assert!(coupa_payments(&h, id).is_empty(), "posted is not paid");
+    h.fo.pay_invoice("demf", "US-101", "INV-PAY", None).unwrap();
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    let payments = coupa_payments(&h, id);
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(payments[0]["amount-paid"], "12.34");
+    assert_eq!(
+        payments[0]["notes"],
+        mlc_shared::flows::coupa_fo::payment_reference("demf", &voucher)
+    );
+    assert_eq!(h.coupa.invoice_json(id).unwrap()["paid"], true);
+}
+
+#[tokio::test]
+async fn a_partly_paid_invoice_is_not_reported_until_it_is_paid_in_full() {
+    let h = Harness::with_sync("payments = true").await;
+    let id = h.invoice(
+        "SUP-001",
+        "INV-PART",
+        &[("100.00", ["US", "600100", "", ""])],
+    );
+    h.run_once().await;
+    let reference = h.pending("INV-PART")[0].header_reference.clone();
+    h.fo.post_invoice("usmf", &reference).unwrap();
+    h.fo.pay_invoice(
+        "usmf",
+        "US-101",
+        "INV-PART",
+        Some(rust_decimal::Decimal::new(40, 0)),
+    )
+    .unwrap();
+    h.run_once().await;
+    assert!(coupa_payments(&h, id).is_empty());
+    h.fo.pay_invoice("usmf", "US-101", "INV-PART", None)
+        .unwrap();
+    h.run_once().await;
+    assert_eq!(coupa_payments(&h, id).len(), 1);
 }

@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::CoupaFo;
 use super::resolve::{self, ResolveError};
-use crate::model::{DocumentKind, ResolvedInvoice};
+use crate::config::tables;
+use crate::model::{DocumentKind, InvoiceKind, ResolvedInvoice};
 use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, SourceDocument, Step, Store};
 use crate::steps::map::{self, MapCrash, MapOutcome, kind_name};
 use crate::steps::post::{CrashPoint, PostOutcome};
-use crate::steps::write::{Subject, write_once};
+use crate::steps::write::{Link, Subject, write_once};
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::dynamics_fo::{FoInvoice, InvoiceWriter};
 
@@ -118,6 +119,25 @@ pub(super) async fn post_invoice<Q: Queue, S: Store, C: Clock>(
         .with_resolved(inv),
     };
     // One writer per legal entity: the ledger records which one the invoice went to.
+    // A written invoice is traced back to its Coupa invoice when F&O pays it (the vendor
+    // transaction names it by legal entity, invoice account and invoice number).
+    let table = tables::posted_invoice(name);
+    let key = super::payments::invoice_key(
+        &p.fo.legal_entity,
+        &p.fo.vendor_account,
+        &p.fo.invoice_number,
+    );
+    let links = |w: &crate::ports::Written| {
+        if inv.kind == InvoiceKind::Invoice && !w.id.is_empty() {
+            vec![Link::Put {
+                table: table.clone(),
+                source: key.clone(),
+                target: inv.source_id.clone(),
+            }]
+        } else {
+            Vec::new()
+        }
+    };
     let writer = InvoiceWriter::new(flow.fo.clone(), &p.fo.legal_entity);
-    write_once(env, &writer, owner, &subject, &p.fo, &|_| Vec::new(), crash).await
+    write_once(env, &writer, owner, &subject, &p.fo, &links, crash).await
 }

@@ -2,15 +2,19 @@
 //! notes become pending vendor invoices (`VendorInvoiceHeaders` then `VendorInvoiceLines`) in
 //! the legal entity the integration's rule names, exactly once.
 //!
-//! First increment: invoices and credit notes, polled and by Coupa call-out. Not yet: purchase
-//! orders, suppliers → `VendorsV2`, posted/paid status back to Coupa, the package-API backfill.
+//! With `sync.payments`, an invoice F&O posted and paid is recorded as a payment on its Coupa
+//! invoice, exactly once (change detection: `payments.rs`).
+//!
+//! First increment: invoices and credit notes, polled and by Coupa call-out, and payments back.
+//! Not yet: purchase orders, suppliers → `VendorsV2`, the package-API backfill.
 
 mod invoices;
+mod payments;
 mod resolve;
 
 use crate::config::{Config, IntegrationConfig, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
-use crate::model::DocumentKind;
+use crate::model::{DocumentKind, PaymentBack};
 use crate::ports::{Clock, LedgerKey, Queue, Store};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::{self, PollReport};
@@ -21,6 +25,10 @@ use crate::systems::Instances;
 use crate::systems::coupa::{self, CoupaClient};
 use crate::systems::dynamics_fo::{DimensionFormat, FoClient};
 
+pub use payments::{
+    PaidPollReport, invoice_key, reference as payment_reference,
+    watermark_key as paid_watermark_key,
+};
 pub use resolve::MAX_INVOICE_NUMBER;
 
 /// The watermark of one of the integration's Coupa feeds.
@@ -89,9 +97,26 @@ impl CoupaFo {
         env: &Env<Q, S, C>,
     ) -> Result<PollReport, StepError> {
         let key = watermark_key(self.name(), coupa::INVOICES.name);
-        let report = poll::feed(env, &self.coupa, &coupa::INVOICES, &self.cfg, &key).await?;
+        let mut report = poll::feed(env, &self.coupa, &coupa::INVOICES, &self.cfg, &key).await?;
+        if self.cfg.sync.payments {
+            let r = payments::poll_paid(env, &self.fo, &self.cfg, &self.legal_entities()).await?;
+            report.others.push(("payments".into(), r.queued));
+        }
         crate::steps::map::retry_parked(env, Some(self.name())).await?;
         Ok(report)
+    }
+
+    /// Every legal entity this integration writes into: the default and the rule's.
+    fn legal_entities(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .default_legal_entity
+            .iter()
+            .chain(self.cfg.mapping.legal_entities.values())
+            .map(|le| le.to_lowercase())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     async fn map_one<Q: Queue, S: Store, C: Clock>(
@@ -123,8 +148,13 @@ impl CoupaFo {
                 let p: invoices::Posting = msg.payload().map_err(StepError::Poison)?;
                 invoices::post_invoice(self, env, owner, &p, crash).await
             }
+            DocumentKind::Payment => {
+                let payment: PaymentBack = msg.payload().map_err(StepError::Poison)?;
+                payments::confirm_coupa_payment(env, &self.coupa, owner, self.name(), &payment)
+                    .await
+            }
             other => Err(StepError::Poison(format!(
-                "a {} post message for an integration that posts only invoices",
+                "a {} post message for an integration that posts only invoices and payments",
                 other.as_str()
             ))),
         }
@@ -187,15 +217,16 @@ where
     }
 
     fn targets(&self) -> Vec<String> {
-        let mut entities: Vec<String> = self
-            .default_legal_entity
+        // Invoices go to each legal entity; payments back to Coupa.
+        let mut out: Vec<String> = self
+            .legal_entities()
             .iter()
-            .chain(self.cfg.mapping.legal_entities.values())
             .map(|le| self.fo.target_identity(le))
             .collect();
-        entities.sort();
-        entities.dedup();
-        entities
+        if self.cfg.sync.payments {
+            out.push(self.coupa.target_identity());
+        }
+        out
     }
 
     fn ledger_key(&self, kind: &str, source_id: &str) -> Option<LedgerKey> {
@@ -203,6 +234,11 @@ where
             "invoice" | "credit_note" => Some(LedgerKey {
                 integration: self.cfg.name.clone(),
                 kind: invoices::LEDGER_KIND.into(),
+                source_id: source_id.into(),
+            }),
+            "payment" => Some(LedgerKey {
+                integration: self.cfg.name.clone(),
+                kind: payments::KIND.into(),
                 source_id: source_id.into(),
             }),
             _ => None,

@@ -143,3 +143,27 @@ impl FoClient {
         .await
     }
 }
+
+impl FoClient {
+    /// Vendor transactions of one legal entity modified in `[lower, upper)` (B9.6: this entity,
+    /// unlike the invoice entities, has `SysModifiedDateTime`, so a watermark works on it).
+    pub async fn vendor_transactions_modified(
+        &self,
+        company: &str,
+        lower: chrono::DateTime<chrono::Utc>,
+        upper: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<VendorTransaction>, FoError> {
+        let at =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.list(
+            VEND_TRANS,
+            company,
+            &format!(
+                "SysModifiedDateTime ge {} and SysModifiedDateTime lt {}",
+                at(lower),
+                at(upper)
+            ),
+        )
+        .await
+    }
+}
