@@ -16,6 +16,7 @@ use mlc_shared::runtime::DrainStats;
 use mlc_shared::steps::poll::PollReport;
 
 pub mod coupa_bc;
+pub mod coupa_fo;
 
 /// The Coupa → Business Central scenario's configuration and secrets, for the tests and
 /// benchmarks that start its simulators themselves (re-exported by `mlc_cli::cmd::sandbox`).
@@ -23,7 +24,7 @@ pub use coupa_bc::{config_toml, store_secrets};
 
 /// Every registered scenario, in the order `mlc demo` reports them.
 pub fn all() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(coupa_bc::CoupaBc)]
+    vec![Box::new(coupa_bc::CoupaBc), Box::new(coupa_fo::CoupaFo)]
 }
 
 /// Every simulator of every registered scenario (`mlc sandbox` has a `--<name>` flag for each).
@@ -189,8 +190,11 @@ mod tests {
         let demo = Config::parse(&merged_config("db", "secrets", &demo)).unwrap();
         assert_eq!(plain.integrations.len(), all().len());
         assert_eq!(demo.integrations.len(), all().len());
-        assert!(demo.integrations.iter().all(|i| i.sync.purchase_orders));
-        assert!(plain.integrations.iter().all(|i| !i.sync.purchase_orders));
+        // The demo turns on sync flows (orders, payments) that a plain configuration leaves off.
+        let syncs =
+            |i: &mlc_shared::config::IntegrationConfig| i.sync.purchase_orders || i.sync.payments;
+        assert!(demo.integrations.iter().all(syncs));
+        assert!(!plain.integrations.iter().any(syncs));
 
         let stored = Mutex::new(Vec::new());
         for s in &sandboxes {
