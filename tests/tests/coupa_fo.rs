@@ -465,3 +465,74 @@ async fn a_partly_paid_invoice_is_not_reported_until_it_is_paid_in_full() {
     h.run_once().await;
     assert_eq!(coupa_payments(&h, id).len(), 1);
 }
+
+#[tokio::test]
+async fn a_credit_note_becomes_a_vendor_invoice_with_negative_lines() {
+    let h = Harness::new().await;
+    let sup = h.coupa.supplier_id_by_number("SUP-001").unwrap();
+    let cn = NewInvoice {
+        document_type: "Credit Note".into(),
+        ..NewInvoice::approved(sup, "CN-1")
+    };
+    h.coupa.add_invoice(cn.line(NewInvoiceLine::qty(
+        "refund",
+        "1",
+        "50.00",
+        &["US", "600100", "001", ""],
+    )));
+    h.run_once().await;
+    assert!(h.parked().await.is_empty(), "{:?}", h.parked().await);
+    let got = h.pending("CN-1");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].lines[0].net_amount.to_string(), "-50");
+}
+
+#[tokio::test]
+async fn a_429_storm_on_line_writes_is_waited_out_and_each_line_written_once() {
+    let h = Harness::new().await;
+    h.fo.fail_next(rule(
+        "POST",
+        "/data/VendorInvoiceLines",
+        3,
+        FaultKind::TooManyRequests {
+            retry_after: Some(1),
+        },
+    ));
+    h.invoice(
+        "SUP-001",
+        "INV-429",
+        &[
+            ("1.00", ["US", "600100", "", ""]),
+            ("2.00", ["US", "600200", "", ""]),
+        ],
+    );
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 1, "{stats:?}");
+    let numbers: Vec<i64> = h.pending("INV-429")[0]
+        .lines
+        .iter()
+        .map(|l| l.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2]);
+    assert_eq!(h.fo.throttled_count(), 3);
+    let log = h.fo.requests();
+    let early =
+        mlc_sandbox::sent_inside_announced_waits(&log, std::time::Duration::from_millis(50));
+    assert!(early.is_empty(), "{early:?}");
+}
+
+#[tokio::test]
+async fn a_token_refused_mid_invoice_is_refreshed_once_and_the_line_written_once() {
+    let h = Harness::new().await;
+    h.fo.fail_next(rule(
+        "POST",
+        "/data/VendorInvoiceLines",
+        1,
+        FaultKind::Status(401),
+    ));
+    h.invoice("SUP-001", "INV-401", &[("1.00", ["US", "600100", "", ""])]);
+    let stats = h.run_once().await;
+    assert_eq!(stats.posted, 1, "{stats:?}");
+    assert_eq!(h.pending("INV-401")[0].lines.len(), 1);
+    assert_eq!(h.fo.tokens_issued(), 2);
+}
