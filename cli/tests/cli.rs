@@ -497,6 +497,13 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
     let _ = child.kill();
     let _ = child.wait();
     assert!(o.status.success(), "{}", text(&o));
+    // The F&O simulator answers `mlc check` as F&O would: a token for its scope, its legal
+    // entities.
+    assert!(
+        text(&o).contains("fo: ok") && text(&o).contains("legal entities: DEMF, USMF"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -69,7 +69,8 @@ fn line(company: &str, reference: &str, n: i64, display: &str) -> NewInvoiceLine
 async fn the_token_is_asked_for_the_environment_scope_once_and_reused() {
     let sim = sim().await;
     let fo = client(&sim);
-    fo.check().await.unwrap();
+    let checked = fo.check().await.unwrap();
+    assert_eq!(checked, "token ok; legal entities: DEMF, USMF");
     fo.vendor("usmf", "US-101").await.unwrap().unwrap();
     fo.vendor("demf", "DE-001").await.unwrap().unwrap();
     assert_eq!(sim.tokens_issued(), 1);
