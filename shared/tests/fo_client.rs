@@ -359,3 +359,40 @@ async fn the_writer_targets_one_legal_entity_of_one_environment() {
         "dynamics_fo:mlc-sandbox.operations.dynamics.com/demf"
     );
 }
+
+#[tokio::test]
+async fn the_vendor_writer_renames_with_the_entity_tag_and_a_stale_tag_is_a_conflict() {
+    use mlc_shared::systems::dynamics_fo::{FoVendor, VendorWriter};
+    let sim = sim().await;
+    let fo = client(&sim);
+    let writer = VendorWriter::new(fo.clone(), "demf");
+    let v = FoVendor {
+        supplier_source_id: "9".into(),
+        mapping_key: "SUP-9".into(),
+        legal_entity: "demf".into(),
+        account: "DE-001".into(),
+        name: "Contoso GmbH & Co. KG".into(),
+    };
+    let found = writer.find(&v, None).await.unwrap().unwrap();
+    // Someone edits the vendor in F&O after it was read: the tag read is stale now.
+    fo.rename_vendor("demf", "DE-001", "Contoso (edited)", None)
+        .await
+        .unwrap();
+    let e = writer.finish(&v, found, false).await.unwrap_err();
+    assert!(matches!(e, SystemError::Conflict(_)), "{e:?}");
+    // Read again and decide again: the rename goes through with the current tag.
+    let again = writer.find(&v, None).await.unwrap().unwrap();
+    let written = writer.finish(&v, again, false).await.unwrap();
+    assert_eq!(written.change, Change::Updated);
+    let now = fo.vendor("demf", "DE-001").await.unwrap().unwrap();
+    assert_eq!(now.name, "Contoso GmbH & Co. KG");
+    let if_match: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .filter_map(|r| r.if_match.clone())
+        .collect();
+    assert_eq!(if_match.len(), 3, "{if_match:?}");
+    assert_eq!(if_match[0], "*");
+    assert!(if_match[1].starts_with("W/\""), "{if_match:?}");
+}

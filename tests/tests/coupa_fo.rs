@@ -536,3 +536,78 @@ async fn a_token_refused_mid_invoice_is_refreshed_once_and_the_line_written_once
     assert_eq!(h.pending("INV-401")[0].lines.len(), 1);
     assert_eq!(h.fo.tokens_issued(), 2);
 }
+
+/// F&O vendors with this account: (legal entity, name).
+fn vendors(h: &Harness, account: &str) -> Vec<(String, String)> {
+    h.fo.rows("VendorsV2")
+        .into_iter()
+        .filter(|v| v["VendorAccountNumber"] == account)
+        .map(|v| {
+            (
+                v["dataAreaId"].as_str().unwrap().to_owned(),
+                v["VendorOrganizationName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_supplier_becomes_a_vendor_in_every_legal_entity_once_and_its_invoices_follow() {
+    let h = Harness::with_sync("suppliers = \"create\"").await;
+    let sup = h
+        .coupa
+        .add_supplier(NewSupplier::new("Northwind Traders", "SUP-777"));
+    h.invoice("SUP-777", "INV-NW", &[("8.00", ["DE", "600100", "", ""])]);
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(
+        vendors(&h, "SUP-777"),
+        vec![
+            ("demf".to_string(), "Northwind Traders".to_string()),
+            ("usmf".to_string(), "Northwind Traders".to_string())
+        ]
+    );
+    // Its invoice, parked while no vendor was mapped, went in on the retry.
+    assert_eq!(h.pending("INV-NW").len(), 1);
+    assert!(h.parked().await.is_empty(), "{:?}", h.parked().await);
+    // Create mode writes every mapped supplier into every legal entity: SUP-002's DE-001 is
+    // created in usmf too (it was in demf only).
+    assert_eq!(vendors(&h, "DE-001").len(), 2);
+    let vendor_posts = |h: &Harness| {
+        h.fo_api_requests()
+            .iter()
+            .filter(|(m, p)| m == "POST" && p == "/data/VendorsV2")
+            .count()
+    };
+    assert_eq!(vendor_posts(&h), 3);
+    // Seen again (a new version in Coupa): nothing is created twice.
+    h.coupa.touch_supplier(sup);
+    h.run_once().await;
+    assert_eq!(vendors(&h, "SUP-777").len(), 2);
+    assert_eq!(vendor_posts(&h), 3);
+}
+
+#[tokio::test]
+async fn in_match_mode_a_supplier_is_mapped_to_an_existing_vendor_and_none_is_created() {
+    let h = Harness::with_sync("suppliers = \"match\"").await;
+    h.fo.add_vendor("usmf", "SUP-555", "Litware (F&O)", "USD");
+    h.coupa.add_supplier(NewSupplier::new("Litware", "SUP-555"));
+    h.coupa
+        .add_supplier(NewSupplier::new("Unknown Co", "SUP-556"));
+    h.run_once().await;
+    assert_eq!(
+        vendors(&h, "SUP-555"),
+        vec![("usmf".to_string(), "Litware (F&O)".to_string())]
+    );
+    assert!(vendors(&h, "SUP-556").is_empty());
+    let parked = h.parked().await;
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert!(
+        parked[0].reason.contains("unmatched"),
+        "{}",
+        parked[0].reason
+    );
+    h.invoice("SUP-555", "INV-LW", &[("3.00", ["US", "600100", "", ""])]);
+    h.run_once().await;
+    assert_eq!(h.pending("INV-LW").len(), 1);
+}

@@ -5,14 +5,19 @@
 //! With `sync.payments`, an invoice F&O posted and paid is recorded as a payment on its Coupa
 //! invoice, exactly once (change detection: `payments.rs`).
 //!
-//! First increment: invoices and credit notes, polled and by Coupa call-out, and payments back.
-//! Not yet: purchase orders, suppliers → `VendorsV2`, the package-API backfill.
+//! First increment: invoices and credit notes, polled and by Coupa call-out; payments back;
+//! suppliers.
+//! With `sync.suppliers`, Coupa suppliers are matched to or created as vendors in every legal
+//! entity of the integration (`suppliers.rs`).
+//!
+//! Not yet: purchase orders, the package-API backfill.
 
 mod invoices;
 mod payments;
 mod resolve;
+mod suppliers;
 
-use crate::config::{Config, IntegrationConfig, SystemConfig};
+use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::{DocumentKind, PaymentBack};
 use crate::ports::{Clock, LedgerKey, Queue, Store};
@@ -23,7 +28,7 @@ use crate::steps::webhook::WebhookError;
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError};
 use crate::systems::Instances;
 use crate::systems::coupa::{self, CoupaClient};
-use crate::systems::dynamics_fo::{DimensionFormat, FoClient};
+use crate::systems::dynamics_fo::{DimensionFormat, FoClient, FoVendor};
 
 pub use payments::{
     PaidPollReport, invoice_key, reference as payment_reference,
@@ -98,6 +103,12 @@ impl CoupaFo {
     ) -> Result<PollReport, StepError> {
         let key = watermark_key(self.name(), coupa::INVOICES.name);
         let mut report = poll::feed(env, &self.coupa, &coupa::INVOICES, &self.cfg, &key).await?;
+        if self.cfg.sync.suppliers != SupplierSync::Off {
+            let f = &coupa::SUPPLIERS;
+            let key = watermark_key(self.name(), f.name);
+            let r = poll::feed(env, &self.coupa, f, &self.cfg, &key).await?;
+            report.others.push(("suppliers".into(), r.enqueued));
+        }
         if self.cfg.sync.payments {
             let r = payments::poll_paid(env, &self.fo, &self.cfg, &self.legal_entities()).await?;
             report.others.push(("payments".into(), r.queued));
@@ -129,6 +140,7 @@ impl CoupaFo {
             DocumentKind::Invoice | DocumentKind::CreditNote => {
                 invoices::map_invoice(self, env, msg, crash).await
             }
+            DocumentKind::Supplier => suppliers::map_supplier(self, env, msg).await,
             other => Ok(MapOutcome::Skipped(format!(
                 "{} are not synced to F&O yet",
                 other.as_str()
@@ -147,6 +159,10 @@ impl CoupaFo {
             DocumentKind::Invoice | DocumentKind::CreditNote => {
                 let p: invoices::Posting = msg.payload().map_err(StepError::Poison)?;
                 invoices::post_invoice(self, env, owner, &p, crash).await
+            }
+            DocumentKind::Supplier => {
+                let v: FoVendor = msg.payload().map_err(StepError::Poison)?;
+                suppliers::post_vendor(self, env, owner, &v).await
             }
             DocumentKind::Payment => {
                 let payment: PaymentBack = msg.payload().map_err(StepError::Poison)?;
@@ -236,6 +252,7 @@ where
                 kind: invoices::LEDGER_KIND.into(),
                 source_id: source_id.into(),
             }),
+            // A vendor is written once per legal entity and content: no single entry.
             "payment" => Some(LedgerKey {
                 integration: self.cfg.name.clone(),
                 kind: payments::KIND.into(),

@@ -6,9 +6,11 @@
 mod client;
 pub mod convert;
 mod invoices;
+mod vendors;
 pub mod wire;
 mod writers;
 
 pub use client::{FoClient, FoError, FoSettings, Key};
 pub use convert::{DimensionFormat, FoInvoice, FoInvoiceLine};
+pub use vendors::{FoVendor, VendorWriter};
 pub use writers::{CREATE_SETTLE, FoInvoiceRecord, InvoiceWriter};

@@ -186,3 +186,16 @@ pub struct LegalEntity {
     #[serde(rename = "Name", default)]
     pub name: String,
 }
+
+/// A new vendor in one legal entity (`VendorsV2`, B4.4; the community's minimal create).
+#[derive(Clone, Debug, Serialize)]
+pub struct NewVendor {
+    #[serde(rename = "dataAreaId")]
+    pub data_area_id: String,
+    #[serde(rename = "VendorAccountNumber")]
+    pub vendor_account_number: String,
+    #[serde(rename = "VendorOrganizationName")]
+    pub name: String,
+    #[serde(rename = "VendorPartyType")]
+    pub party_type: String,
+}
