@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use mlc_cli::embedded::{self, EmbeddedPipeline};
-use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
+use mlc_sandbox::coupa::{
+    CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewOrderLine, NewPurchaseOrder, NewSupplier,
+};
 use mlc_sandbox::fo::{FoConfig, FoInvoiceView, FoSim, seed};
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
@@ -610,4 +612,59 @@ async fn in_match_mode_a_supplier_is_mapped_to_an_existing_vendor_and_none_is_cr
     h.invoice("SUP-555", "INV-LW", &[("3.00", ["US", "600100", "", ""])]);
     h.run_once().await;
     assert_eq!(h.pending("INV-LW").len(), 1);
+}
+
+#[tokio::test]
+async fn a_purchase_order_is_created_once_and_a_changed_line_is_updated_with_its_entity_tag() {
+    let h = Harness::with_sync("purchase_orders = true").await;
+    let sup = h.coupa.supplier_id_by_number("SUP-001").unwrap();
+    let po = NewPurchaseOrder::issued(sup, "PO-77")
+        .line(NewOrderLine::qty(
+            "desk",
+            "2",
+            "150.00",
+            &["DE", "600100", "001", ""],
+        ))
+        .line(NewOrderLine::qty(
+            "chair",
+            "4",
+            "50.00",
+            &["DE", "600200", "", ""],
+        ));
+    let id = h.coupa.add_purchase_order(po);
+    h.run_once().await;
+    let orders = h.fo.rows("PurchaseOrderHeadersV2");
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["dataAreaId"], "demf");
+    assert_eq!(orders[0]["VendorOrderReference"], "PO-77");
+    assert_eq!(orders[0]["OrderVendorAccountNumber"], "US-101");
+    let quantities = |h: &Harness| -> Vec<String> {
+        h.fo.rows("PurchaseOrderLinesV2")
+            .iter()
+            .map(|l| l["OrderedPurchaseQuantity"].to_string())
+            .collect()
+    };
+    assert_eq!(quantities(&h), vec!["2", "4"]);
+
+    h.coupa.set_purchase_order_line_quantity(id, 2, "5");
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(h.fo.rows("PurchaseOrderHeadersV2").len(), 1);
+    assert_eq!(quantities(&h), vec!["2", "5"]);
+    let patches: Vec<Option<String>> =
+        h.fo.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path.starts_with("/data/PurchaseOrderLinesV2"))
+            .map(|r| r.if_match)
+            .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(
+        patches[0].as_deref().is_some_and(|t| t.starts_with("W/\"")),
+        "{patches:?}"
+    );
+    assert_eq!(
+        h.answered("POST", "/data/PurchaseOrderHeadersV2", 201),
+        1,
+        "no second order"
+    );
 }

@@ -10,9 +10,13 @@
 //! With `sync.suppliers`, Coupa suppliers are matched to or created as vendors in every legal
 //! entity of the integration (`suppliers.rs`).
 //!
-//! Not yet: purchase orders, the package-API backfill.
+//! With `sync.purchase_orders`, Coupa purchase orders become F&O purchase orders, kept in step
+//! line by line with entity tags (`orders.rs`).
+//!
+//! Not yet: the package-API backfill, removing lines or orders cancelled in Coupa.
 
 mod invoices;
+mod orders;
 mod payments;
 mod resolve;
 mod suppliers;
@@ -28,7 +32,7 @@ use crate::steps::webhook::WebhookError;
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError};
 use crate::systems::Instances;
 use crate::systems::coupa::{self, CoupaClient};
-use crate::systems::dynamics_fo::{DimensionFormat, FoClient, FoVendor};
+use crate::systems::dynamics_fo::{DimensionFormat, FoClient, FoOrder, FoVendor};
 
 pub use payments::{
     PaidPollReport, invoice_key, reference as payment_reference,
@@ -103,6 +107,12 @@ impl CoupaFo {
     ) -> Result<PollReport, StepError> {
         let key = watermark_key(self.name(), coupa::INVOICES.name);
         let mut report = poll::feed(env, &self.coupa, &coupa::INVOICES, &self.cfg, &key).await?;
+        if self.cfg.sync.purchase_orders {
+            let f = &coupa::PURCHASE_ORDERS;
+            let key = watermark_key(self.name(), f.name);
+            let r = poll::feed(env, &self.coupa, f, &self.cfg, &key).await?;
+            report.others.push(("purchase orders".into(), r.enqueued));
+        }
         if self.cfg.sync.suppliers != SupplierSync::Off {
             let f = &coupa::SUPPLIERS;
             let key = watermark_key(self.name(), f.name);
@@ -141,6 +151,7 @@ impl CoupaFo {
                 invoices::map_invoice(self, env, msg, crash).await
             }
             DocumentKind::Supplier => suppliers::map_supplier(self, env, msg).await,
+            DocumentKind::PurchaseOrder => orders::map_order(self, env, msg).await,
             other => Ok(MapOutcome::Skipped(format!(
                 "{} are not synced to F&O yet",
                 other.as_str()
@@ -160,6 +171,10 @@ impl CoupaFo {
                 let p: invoices::Posting = msg.payload().map_err(StepError::Poison)?;
                 invoices::post_invoice(self, env, owner, &p, crash).await
             }
+            DocumentKind::PurchaseOrder => {
+                let o: FoOrder = msg.payload().map_err(StepError::Poison)?;
+                orders::post_order(self, env, owner, &o).await
+            }
             DocumentKind::Supplier => {
                 let v: FoVendor = msg.payload().map_err(StepError::Poison)?;
                 suppliers::post_vendor(self, env, owner, &v).await
@@ -169,10 +184,6 @@ impl CoupaFo {
                 payments::confirm_coupa_payment(env, &self.coupa, owner, self.name(), &payment)
                     .await
             }
-            other => Err(StepError::Poison(format!(
-                "a {} post message for an integration that posts only invoices and payments",
-                other.as_str()
-            ))),
         }
     }
 

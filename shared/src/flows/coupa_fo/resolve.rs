@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 
 use crate::config::{IntegrationConfig, SupplierKey, tables};
-use crate::model::{AccountCoding, Invoice, InvoiceKind, ResolvedInvoice, ResolvedLine};
+use crate::model::{AccountCoding, Invoice, InvoiceKind, ResolvedInvoice, ResolvedLine, Supplier};
 use crate::ports::{Mappings, StoreError};
 
 /// B9.3: no documented maximum; the strict assumption is 20 characters. Refused before
@@ -15,7 +15,7 @@ use crate::ports::{Mappings, StoreError};
 pub const MAX_INVOICE_NUMBER: usize = 20;
 /// `LineDescription`: no length in the fact sheet; 60 is F&O's usual description length
 /// [assumption], the rest is cut (a description identifies nothing).
-const MAX_DESCRIPTION: usize = 60;
+pub(super) const MAX_DESCRIPTION: usize = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -32,17 +32,22 @@ pub fn legal_entity(
     integration: &IntegrationConfig,
     default: Option<&str>,
 ) -> Result<String, ResolveError> {
+    legal_entity_of(inv.lines.first().map(|l| &l.account), integration, default)
+}
+
+/// The legal entity a document goes to, by the account of its first line.
+pub fn legal_entity_of(
+    first_account: Option<&AccountCoding>,
+    integration: &IntegrationConfig,
+    default: Option<&str>,
+) -> Result<String, ResolveError> {
     let m = &integration.mapping;
     if let Some(seg) = m.legal_entity_segment {
-        let value = inv
-            .lines
-            .first()
-            .and_then(|l| l.account.segment(seg))
-            .ok_or_else(|| {
-                ResolveError::Unresolved(format!(
-                    "the first line's account has no segment-{seg}, which names the F&O legal entity"
-                ))
-            })?;
+        let value = first_account.and_then(|a| a.segment(seg)).ok_or_else(|| {
+            ResolveError::Unresolved(format!(
+                "the first line's account has no segment-{seg}, which names the F&O legal entity"
+            ))
+        })?;
         return m
             .legal_entities
             .get(value)
@@ -74,7 +79,7 @@ pub async fn invoice<M: Mappings>(
             inv.number
         )));
     }
-    let vendor_number = vendor_of(inv, integration, mappings).await?;
+    let vendor_number = vendor_of(&inv.supplier, integration, mappings).await?;
     let mut lines = Vec::with_capacity(inv.lines.len());
     for l in &inv.lines {
         let n = l.line_num;
@@ -115,12 +120,11 @@ pub async fn invoice<M: Mappings>(
 /// The F&O vendor account of the supplier, from the supplier mapping table (the same vendor
 /// account is used in every legal entity; F&O refuses it where the vendor does not exist, and
 /// the document parks with its words).
-async fn vendor_of<M: Mappings>(
-    inv: &Invoice,
+pub(super) async fn vendor_of<M: Mappings>(
+    s: &Supplier,
     integration: &IntegrationConfig,
     mappings: &M,
 ) -> Result<String, ResolveError> {
-    let s = &inv.supplier;
     let (key_name, key) = match integration.mapping.supplier_key {
         SupplierKey::Number => ("number", s.number.clone()),
         SupplierKey::Id => ("id", Some(s.source_id.clone())),
@@ -143,7 +147,7 @@ async fn vendor_of<M: Mappings>(
         })
 }
 
-async fn main_account_of<M: Mappings>(
+pub(super) async fn main_account_of<M: Mappings>(
     account: &AccountCoding,
     integration: &IntegrationConfig,
     mappings: &M,
@@ -178,7 +182,7 @@ async fn main_account_of<M: Mappings>(
         })
 }
 
-async fn dimensions_of<M: Mappings>(
+pub(super) async fn dimensions_of<M: Mappings>(
     account: &AccountCoding,
     integration: &IntegrationConfig,
     mappings: &M,

@@ -6,11 +6,13 @@
 mod client;
 pub mod convert;
 mod invoices;
+mod orders;
 mod vendors;
 pub mod wire;
 mod writers;
 
 pub use client::{FoClient, FoError, FoSettings, Key};
 pub use convert::{DimensionFormat, FoInvoice, FoInvoiceLine};
+pub use orders::{FoOrder, FoOrderLine, OrderWriter};
 pub use vendors::{FoVendor, VendorWriter};
 pub use writers::{CREATE_SETTLE, FoInvoiceRecord, InvoiceWriter};

@@ -199,3 +199,74 @@ pub struct NewVendor {
     #[serde(rename = "VendorPartyType")]
     pub party_type: String,
 }
+
+/// A purchase order header (`PurchaseOrderHeadersV2`, B4.3).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct PurchaseOrderHeader {
+    #[serde(rename = "@odata.etag", default)]
+    pub etag: Option<String>,
+    #[serde(rename = "dataAreaId")]
+    pub data_area_id: String,
+    #[serde(rename = "PurchaseOrderNumber")]
+    pub number: String,
+    #[serde(rename = "OrderVendorAccountNumber", default)]
+    pub vendor_account: String,
+    #[serde(rename = "VendorOrderReference", default)]
+    pub vendor_order_reference: String,
+}
+
+/// A new purchase order header; F&O numbers it (B3: a number sequence assigns
+/// `PurchaseOrderNumber`; a manual number needs the sequence to allow it).
+#[derive(Clone, Debug, Serialize)]
+pub struct NewPurchaseOrderHeader {
+    #[serde(rename = "dataAreaId")]
+    pub data_area_id: String,
+    #[serde(rename = "OrderVendorAccountNumber")]
+    pub vendor_account: String,
+    #[serde(rename = "CurrencyCode")]
+    pub currency: String,
+    /// The source's PO number: the natural key a lost create is found again by.
+    #[serde(rename = "VendorOrderReference")]
+    pub vendor_order_reference: String,
+    #[serde(rename = "PurchaseOrderName")]
+    pub name: String,
+}
+
+/// A purchase order line (`PurchaseOrderLinesV2`, B4.3).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct PurchaseOrderLine {
+    #[serde(rename = "@odata.etag", default)]
+    pub etag: Option<String>,
+    #[serde(rename = "LineNumber")]
+    pub line_number: i64,
+    #[serde(rename = "LineDescription", default)]
+    pub description: String,
+    #[serde(rename = "MainAccountIdDisplayValue", default)]
+    pub main_account_display: String,
+    #[serde(
+        rename = "OrderedPurchaseQuantity",
+        default,
+        deserialize_with = "decimal_opt"
+    )]
+    pub quantity: Option<Decimal>,
+    #[serde(rename = "PurchasePrice", default, deserialize_with = "decimal_opt")]
+    pub price: Option<Decimal>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NewPurchaseOrderLine {
+    #[serde(rename = "dataAreaId")]
+    pub data_area_id: String,
+    #[serde(rename = "PurchaseOrderNumber")]
+    pub order_number: String,
+    #[serde(rename = "LineNumber")]
+    pub line_number: i64,
+    #[serde(rename = "LineDescription")]
+    pub description: String,
+    #[serde(rename = "MainAccountIdDisplayValue")]
+    pub main_account_display: String,
+    #[serde(rename = "OrderedPurchaseQuantity", serialize_with = "decimal_number")]
+    pub quantity: Decimal,
+    #[serde(rename = "PurchasePrice", serialize_with = "decimal_number")]
+    pub price: Decimal,
+}
