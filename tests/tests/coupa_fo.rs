@@ -18,6 +18,7 @@ struct Harness {
     coupa: CoupaSim,
     fo: FoSim,
     _dir: tempfile::TempDir,
+    secrets: SecretFile,
     pipeline: Arc<EmbeddedPipeline>,
 }
 
@@ -132,6 +133,7 @@ DE = "demf"
             coupa,
             fo,
             _dir: dir,
+            secrets,
             pipeline,
         }
     }
@@ -667,4 +669,36 @@ async fn a_purchase_order_is_created_once_and_a_changed_line_is_updated_with_its
         1,
         "no second order"
     );
+}
+
+#[tokio::test]
+async fn a_signed_coupa_call_out_writes_the_invoice_and_an_unsigned_one_is_refused() {
+    use mlc_cli::webhook_server::{Limits, Listener};
+    let h = Harness::new().await;
+    let app = Listener::new(
+        h.pipeline.clone(),
+        Arc::new(h.secrets.clone()),
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/webhooks/coupa/coupa-fo",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(app.serve(listener));
+    let id = h.invoice("SUP-001", "INV-HOOK", &[("5.00", ["DE", "600100", "", ""])]);
+    let forged = reqwest::Client::new()
+        .post(&url)
+        .header("X-Coupa-Signature", "sha256=00")
+        .body(format!("{{\"id\":{id}}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(h.coupa.send_invoice_webhook(&url, id).await.unwrap(), 202);
+    // Only the queue is drained: the call-out, not a poll, brought it.
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    let got = h.pending("INV-HOOK");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].company, "demf");
 }
