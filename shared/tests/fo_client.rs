@@ -396,3 +396,19 @@ async fn the_vendor_writer_renames_with_the_entity_tag_and_a_stale_tag_is_a_conf
     assert_eq!(if_match[0], "*");
     assert!(if_match[1].starts_with("W/\""), "{if_match:?}");
 }
+
+#[tokio::test]
+async fn the_writer_refuses_a_header_reference_taken_by_another_invoice() {
+    let sim = sim().await;
+    let fo = client(&sim);
+    let inv = FoInvoice::from_resolved(&resolved(1), "CPA", "usmf", &format()).unwrap();
+    fo.create_invoice_header(&header("usmf", &inv.header_reference, "OTHER-1"))
+        .await
+        .unwrap();
+    let writer = InvoiceWriter::new(fo, "usmf");
+    let e = writer.find(&inv, None).await.unwrap_err();
+    let SystemError::Rejected { message, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(message.contains("is taken by invoice OTHER-1"), "{message}");
+}

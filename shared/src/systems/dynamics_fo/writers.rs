@@ -79,6 +79,21 @@ impl InvoiceWriter {
             .iter()
             .find(|h| h.header_reference == reference)
             .cloned();
+        // The reference names another invoice (another source numbering into the same legal
+        // entity, or a person's entry): never add our lines to it.
+        if let Some(h) = &ours
+            && !(h.invoice_account.eq_ignore_ascii_case(&inv.vendor_account)
+                && h.invoice_number.eq_ignore_ascii_case(&inv.invoice_number))
+        {
+            return Err(FoError::Invalid(format!(
+                "header reference {reference} in legal entity {} is taken by invoice {} of vendor {}, not {} of {}",
+                self.legal_entity.to_uppercase(),
+                h.invoice_number,
+                h.invoice_account,
+                inv.invoice_number,
+                inv.vendor_account
+            )));
+        }
         Ok(ours.or_else(|| {
             found.into_iter().find(|h| {
                 h.invoice_account.eq_ignore_ascii_case(&inv.vendor_account)
