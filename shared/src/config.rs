@@ -183,6 +183,7 @@ pub struct SystemsConfig(BTreeMap<String, SystemConfig>);
 pub enum SystemConfig {
     Coupa(CoupaConfig),
     BusinessCentral(BusinessCentralConfig),
+    Basware(BaswareConfig),
 }
 
 impl SystemConfig {
@@ -191,6 +192,7 @@ impl SystemConfig {
         match self {
             Self::Coupa(c) => c.http_timeout_secs,
             Self::BusinessCentral(c) => c.http_timeout_secs,
+            Self::Basware(c) => c.http_timeout_secs,
         }
     }
 
@@ -199,6 +201,7 @@ impl SystemConfig {
         match self {
             Self::Coupa(_) => "coupa",
             Self::BusinessCentral(_) => "business_central",
+            Self::Basware(_) => "basware",
         }
     }
 
@@ -386,6 +389,53 @@ pub struct BusinessCentralConfig {
     pub http_timeout_secs: u64,
 }
 
+/// `[systems.<name>]` with `type = "basware"` (`basware.md` §3.1–§3.2): the API base URL and
+/// the token URL are separate settings (regions and test/production differ, and the
+/// published host names conflict).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaswareConfig {
+    /// The region's API base URL (`https://api.basware.com`, `https://test.api.basware.com`…).
+    pub base_url: String,
+    /// The token URL (`https://api.basware.com/v1/tokens`).
+    pub token_url: String,
+    pub client_id: String,
+    /// Name of the secret holding the client secret.
+    pub client_secret: String,
+    /// Space-separated in the token request; required by Basware. Default: what the
+    /// integration reads and writes.
+    #[serde(default = "default_basware_scopes")]
+    pub scopes: Vec<String>,
+    /// Name of the secret holding the subscription's `webhookAuthenticationToken`; none:
+    /// webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// `invoiceTypeCode`s the tenant uses for credit notes (§3.11.8: no flag on the wire; a
+    /// negative gross sum is a credit note too).
+    #[serde(default)]
+    pub credit_note_types: Vec<String>,
+    /// Accounting documents per list page (1..=100, §3.4).
+    #[serde(default = "default_basware_page")]
+    pub page_size: u32,
+    /// No published limit (§3.9); a polite default.
+    #[serde(default = "default_basware_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+fn default_basware_scopes() -> Vec<String> {
+    ["accountingDocuments.read", "accountingDocuments.write"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_basware_page() -> u32 {
+    100
+}
+fn default_basware_rate() -> u32 {
+    10
+}
+
 fn default_bc_api_url() -> String {
     // business-central.md A1 (the same as `systems::business_central::DEFAULT_API_URL`; the
     // configuration sits below the systems and names no client).
@@ -397,22 +447,30 @@ fn default_bc_api_url() -> String {
 pub enum IntegrationKind {
     /// Coupa approved invoices → Business Central posted purchase invoices.
     CoupaToBusinessCentral,
+    /// Basware accounting documents waiting for transfer → Business Central posted purchase
+    /// invoices and credit memos, with transfer responses back.
+    BaswareToBusinessCentral,
 }
 
 impl IntegrationKind {
     /// Every kind, for inferring one from its source and target types.
-    pub const ALL: &[IntegrationKind] = &[IntegrationKind::CoupaToBusinessCentral];
+    pub const ALL: &[IntegrationKind] = &[
+        IntegrationKind::CoupaToBusinessCentral,
+        IntegrationKind::BaswareToBusinessCentral,
+    ];
 
     /// The system types it reads from and writes to.
     pub fn types(self) -> (&'static str, &'static str) {
         match self {
             Self::CoupaToBusinessCentral => ("coupa", "business_central"),
+            Self::BaswareToBusinessCentral => ("basware", "business_central"),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CoupaToBusinessCentral => "coupa_to_business_central",
+            Self::BaswareToBusinessCentral => "basware_to_business_central",
         }
     }
 
@@ -1048,13 +1106,14 @@ mod tests {
         let e = err(&NEW_FORM.replace("\"business_central\"", "\"sap_b1\""));
         assert!(
             e.contains(
-                "systems.bc-main: unknown type `sap_b1`, expected `coupa` or `business_central`"
+                "systems.bc-main: unknown type `sap_b1`, expected one of `coupa`, \
+                 `business_central`, `basware`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected `coupa` or `business_central` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `basware` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
@@ -1129,7 +1188,7 @@ mod tests {
             err(&NEW_FORM.replacen("source = \"coupa-eu\"", "source = \"bc-main\"", 1)),
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
-             coupa_to_business_central)"
+             coupa_to_business_central, basware_to_business_central)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(

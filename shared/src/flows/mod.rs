@@ -211,6 +211,9 @@ where
         Some(IntegrationKind::CoupaToBusinessCentral) => Ok(Arc::new(
             coupa_bc::CoupaBc::new(cfg, i, systems).map_err(invalid)?,
         )),
+        Some(IntegrationKind::BaswareToBusinessCentral) => Err(invalid(
+            "the Basware → Business Central flow is not built yet".into(),
+        )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::basware::{BaswareClient, BaswareSettings, BaswareSource};
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
 use super::http::{HttpError, HttpSettings, HttpStats, TokenPersistence, TokenStore};
@@ -31,6 +32,7 @@ pub enum BuildError {
 pub enum Instance {
     Coupa(CoupaClient),
     BusinessCentral(BcClient),
+    Basware(BaswareSource),
 }
 
 impl Instance {
@@ -39,6 +41,7 @@ impl Instance {
         match self {
             Instance::Coupa(_) => "coupa",
             Instance::BusinessCentral(_) => "business_central",
+            Instance::Basware(_) => "basware",
         }
     }
 
@@ -47,6 +50,7 @@ impl Instance {
         match self {
             Instance::Coupa(c) => c.check().await.map_err(Into::into),
             Instance::BusinessCentral(b) => b.check().await.map_err(Into::into),
+            Instance::Basware(b) => b.client.check().await.map_err(Into::into),
         }
     }
 
@@ -55,6 +59,7 @@ impl Instance {
         match self {
             Instance::Coupa(c) => c.stats(),
             Instance::BusinessCentral(b) => b.stats(),
+            Instance::Basware(b) => b.client.stats(),
         }
     }
 }
@@ -172,6 +177,25 @@ impl Instances {
                     BcClient::with_token_cache(settings, tokens).map_err(client)?,
                 ))
             }
+            SystemConfig::Basware(b) => {
+                let settings = BaswareSettings {
+                    base_url: b.base_url.clone(),
+                    token_url: b.token_url.clone(),
+                    client_id: b.client_id.clone(),
+                    client_secret: secret(&b.client_secret).await?,
+                    scopes: b.scopes.clone(),
+                    page_size: b.page_size,
+                    requests_per_second: b.requests_per_second,
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::Basware(BaswareSource {
+                    client: BaswareClient::with_token_cache(settings, tokens).map_err(client)?,
+                    credit_note_types: b.credit_note_types.clone(),
+                }))
+            }
         }
     }
 
@@ -194,6 +218,18 @@ impl Instances {
             Some(Instance::Coupa(c)) => Ok(c),
             Some(other) => Err(format!(
                 "system '{name}' is {}, not coupa",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The Basware instance `name`, or why not.
+    pub fn basware(&self, name: &str) -> Result<&BaswareSource, String> {
+        match self.by_name.get(name) {
+            Some(Instance::Basware(b)) => Ok(b),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not basware",
                 other.type_name()
             )),
             None => Err(format!("system '{name}' is not configured")),
