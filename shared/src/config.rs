@@ -414,6 +414,9 @@ pub struct BaswareConfig {
     /// negative gross sum is a credit note too).
     #[serde(default)]
     pub credit_note_types: Vec<String>,
+    /// What Basware is told about a document that cannot be mapped or that BC refuses.
+    #[serde(default)]
+    pub failure_response: FailureResponse,
     /// Accounting documents per list page (1..=100, §3.4).
     #[serde(default = "default_basware_page")]
     pub page_size: u32,
@@ -422,6 +425,19 @@ pub struct BaswareConfig {
     pub requests_per_second: u32,
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
+}
+
+/// When a failure transfer response goes back to Basware.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureResponse {
+    /// At once, with the reason: the document returns to Basware's workflow, where finance
+    /// fixes its coding and sends it again.
+    #[default]
+    AtOnce,
+    /// Never by itself: the document is parked here (retried when the mapping exists) and stays
+    /// `TransferInProgress` in Basware.
+    Park,
 }
 
 fn default_basware_scopes() -> Vec<String> {

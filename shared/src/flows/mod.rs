@@ -5,6 +5,7 @@
 //! to a flow; adding an integration adds a folder here and one line there
 //! (`docs/adding-an-integration.md`).
 
+pub mod basware_bc;
 pub mod coupa_bc;
 
 use std::future::Future;
@@ -211,8 +212,8 @@ where
         Some(IntegrationKind::CoupaToBusinessCentral) => Ok(Arc::new(
             coupa_bc::CoupaBc::new(cfg, i, systems).map_err(invalid)?,
         )),
-        Some(IntegrationKind::BaswareToBusinessCentral) => Err(invalid(
-            "the Basware → Business Central flow is not built yet".into(),
+        Some(IntegrationKind::BaswareToBusinessCentral) => Ok(Arc::new(
+            basware_bc::BaswareBc::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

@@ -51,16 +51,44 @@ fn row_tax(row: &WireRow) -> Vec<TaxLine> {
     }
 }
 
+/// Segment n of a Basware coding, for the integration's mapping rules (`gl_account`,
+/// `dimensions` by segment): 1 `accountCode`, 2 `costCenterCode`, 3 `projectCode`,
+/// 4–8 `dimCode1`–`dimCode5`; an empty field is an empty segment.
+pub const SEGMENTS: [&str; 8] = [
+    "accountCode",
+    "costCenterCode",
+    "projectCode",
+    "dimCode1",
+    "dimCode2",
+    "dimCode3",
+    "dimCode4",
+    "dimCode5",
+];
+
+fn coding_of(account: &str, row: &WireRow) -> AccountCoding {
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    AccountCoding {
+        code: Some(account.to_string()),
+        segments: vec![
+            Some(account.to_string()),
+            text(&row.cost_center_code),
+            text(&row.project_code),
+            text(&row.dim_code1),
+            text(&row.dim_code2),
+            text(&row.dim_code3),
+            text(&row.dim_code4),
+            text(&row.dim_code5),
+        ],
+    }
+}
+
 fn line(i: usize, doc: &AccountingDocument, row: &WireRow) -> Result<InvoiceLine, ConvertError> {
     let n = row.row_index.map_or(i as i64 + 1, |r| r);
     let account = required(&row.account_code, &format!("codingRows[{n}].accountCode"))?;
     let net = row
         .net_total
         .ok_or_else(|| ConvertError(format!("'codingRows[{n}].netTotal' is missing")))?;
-    let coding = AccountCoding {
-        code: Some(account.to_string()),
-        segments: vec![Some(account.to_string())],
-    };
+    let coding = coding_of(account, row);
     let tax = row_tax(row);
     Ok(InvoiceLine {
         line_num: u32::try_from(n).unwrap_or(i as u32 + 1),
@@ -211,6 +239,8 @@ mod tests {
             vec![("costCenterCode".to_string(), "CC2".to_string())]
         );
         assert_eq!(inv.total.amount, "124.02".parse::<Decimal>().unwrap());
+        assert_eq!(inv.lines[0].account.segment(2), Some("CC1"));
+        assert_eq!(inv.lines[0].account.segment(4), None, "an empty dimCode1");
         assert!(inv.readiness.is_ready());
     }
 

@@ -7,13 +7,15 @@ mod client;
 mod convert;
 mod source;
 pub mod wire;
+mod writers;
 
 pub use client::{
     Acknowledged, BaswareClient, BaswareError, BaswareSettings, CONTINUATION_HEADER, ListPage,
     PaymentSent, WAITING_FOR_TRANSFER,
 };
-pub use convert::{ConvertError, invoice_from_wire, is_credit_note};
+pub use convert::{ConvertError, SEGMENTS, invoice_from_wire, is_credit_note};
 pub use source::{ACCOUNTING_DOCUMENTS, BaswareSource};
+pub use writers::{RESPONSE_SETTLE, TransferDoc, TransferWriter};
 
 /// The webhook signature header (product decision; see `../shared/apis/README.md`).
 pub const SIGNATURE_HEADER: &str = "X-BWAPI-Signature-256";

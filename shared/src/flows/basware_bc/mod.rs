@@ -1,0 +1,195 @@
+//! Integration 5: Basware → Business Central. Accounting documents waiting for transfer (a
+//! state queue) are acknowledged, posted as BC purchase invoices or credit memos (one line per
+//! coding row) and answered with a transfer response: success with the BC posted number, or
+//! failure with why (`[systems.<basware>] failure_response`).
+//!
+//! Not built yet (issue #15): payment responses, master data BC → Basware, the Basware webhook
+//! channel (signature verification), `mlc demo`'s scenario.
+
+mod documents;
+mod resolve;
+
+use crate::config::{Config, FailureResponse, IntegrationConfig, SystemConfig};
+use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
+use crate::model::DocumentKind;
+use crate::ports::{Clock, LedgerKey, Queue, Store};
+use crate::steps::map::{MapCrash, MapOutcome};
+use crate::steps::poll::{self, PollReport};
+use crate::steps::post::{CrashPoint, PostOutcome};
+use crate::steps::{Env, IngestMessage, PostEnvelope, StepError};
+use crate::systems::Instances;
+use crate::systems::basware::{ACCOUNTING_DOCUMENTS, BaswareSource};
+use crate::systems::business_central::BcClient;
+
+/// The poll key of the accounting-document feed (a state queue keeps no watermark; the key
+/// only names the feed).
+pub fn feed_key(integration: &str) -> String {
+    format!("{integration}/basware/{}", ACCOUNTING_DOCUMENTS.name)
+}
+
+pub struct BaswareBc {
+    cfg: IntegrationConfig,
+    basware: BaswareSource,
+    /// BC, at this integration's company.
+    bc: BcClient,
+    failure_response: FailureResponse,
+}
+
+impl BaswareBc {
+    pub fn new(cfg: &Config, i: &IntegrationConfig, systems: &Instances) -> Result<Self, String> {
+        let r = cfg.resolved(&i.name)?;
+        let basware = systems.basware(&r.source.name)?.clone();
+        let company = r
+            .company
+            .ok_or_else(|| format!("no company of system '{}'", r.target.name))?;
+        let bc = systems
+            .business_central(&r.target.name)?
+            .for_company(&company);
+        let failure_response = match &r.source.config {
+            SystemConfig::Basware(b) => b.failure_response,
+            other => return Err(format!("source is {}, not basware", other.type_name())),
+        };
+        Ok(Self {
+            cfg: i.clone(),
+            basware,
+            bc,
+            failure_response,
+        })
+    }
+
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn poll_feeds<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+    ) -> Result<PollReport, StepError> {
+        let report = poll::feed(
+            env,
+            &self.basware,
+            &ACCOUNTING_DOCUMENTS,
+            &self.cfg,
+            &feed_key(self.name()),
+        )
+        .await?;
+        crate::steps::map::retry_parked(env, Some(self.name())).await?;
+        Ok(report)
+    }
+
+    async fn map_one<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+        msg: &IngestMessage,
+        crash: Option<MapCrash>,
+    ) -> Result<MapOutcome, StepError> {
+        match msg.kind {
+            DocumentKind::Invoice | DocumentKind::CreditNote => {
+                documents::map_document(self, env, msg, crash).await
+            }
+            other => Ok(MapOutcome::Skipped(format!(
+                "Basware {} are not read by this integration",
+                other.as_str()
+            ))),
+        }
+    }
+
+    async fn post_one<Q: Queue, S: Store, C: Clock>(
+        &self,
+        env: &Env<Q, S, C>,
+        owner: &str,
+        msg: &PostEnvelope,
+        crash: Option<CrashPoint>,
+    ) -> Result<PostOutcome, StepError> {
+        match msg.kind {
+            DocumentKind::Invoice | DocumentKind::CreditNote => {
+                documents::post_document(self, env, owner, msg, crash).await
+            }
+            other => Err(StepError::Poison(format!(
+                "integration '{}' posts no {}",
+                self.name(),
+                other.as_str()
+            ))),
+        }
+    }
+}
+
+impl<Q, S, C> Flow<Q, S, C> for BaswareBc
+where
+    Q: Queue + 'static,
+    S: Store + 'static,
+    C: Clock + 'static,
+{
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn targets(&self) -> Vec<String> {
+        // Documents go to BC; transfer responses back to Basware.
+        vec![
+            self.bc.target_identity(),
+            self.basware.client.target_identity(),
+        ]
+    }
+
+    fn ledger_key(&self, kind: &str, source_id: &str) -> Option<LedgerKey> {
+        let ledger_kind = match kind {
+            "invoice" | "credit_note" => documents::LEDGER_KIND,
+            documents::RESPONSE_KIND => documents::RESPONSE_KIND,
+            _ => return None,
+        };
+        Some(LedgerKey {
+            integration: self.cfg.name.clone(),
+            kind: ledger_kind.into(),
+            source_id: source_id.into(),
+        })
+    }
+
+    fn poll<'a>(&'a self, env: &'a Env<Q, S, C>) -> BoxFuture<'a, Result<PollReport, StepError>> {
+        Box::pin(self.poll_feeds(env))
+    }
+
+    fn map<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        msg: &'a IngestMessage,
+        crash: Option<MapCrash>,
+    ) -> BoxFuture<'a, Result<MapOutcome, StepError>> {
+        Box::pin(self.map_one(env, msg, crash))
+    }
+
+    fn post<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        msg: &'a PostEnvelope,
+        crash: Option<CrashPoint>,
+    ) -> BoxFuture<'a, Result<PostOutcome, StepError>> {
+        Box::pin(self.post_one(env, owner, msg, crash))
+    }
+
+    fn webhook_channels(&self) -> Vec<&'static str> {
+        // The Basware channel is not built yet: the poll is the only trigger.
+        Vec::new()
+    }
+
+    fn webhook<'a>(
+        &'a self,
+        _env: &'a Env<Q, S, C>,
+        _secrets: &'a dyn SecretLookup,
+        req: WebhookRequest<'a>,
+    ) -> BoxFuture<'a, WebhookReply> {
+        Box::pin(async move {
+            tracing::warn!(channel = ?req.channel, "webhook refused: no such channel");
+            WebhookReply::refused()
+        })
+    }
+
+    fn upkeep<'a>(
+        &'a self,
+        _env: &'a Env<Q, S, C>,
+        _secrets: &'a dyn SecretLookup,
+    ) -> BoxFuture<'a, Result<Vec<Upkeep>, StepError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}

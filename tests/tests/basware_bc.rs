@@ -1,0 +1,356 @@
+//! Integration 5 end to end: the Basware and BC simulators over real HTTP, a real SQLite file,
+//! a real encrypted secrets file, and the pipeline `mlc` runs (`embedded::pipeline`).
+
+use std::sync::Arc;
+
+use mlc_cli::embedded::{self, EmbeddedPipeline};
+use mlc_sandbox::basware::{BASWARE_SCOPE, BaswareConfig, BaswareSim, NewCodingRow, NewDocument};
+use mlc_sandbox::bc::{BcConfig, BcSim};
+use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
+use mlc_shared::config::Config;
+use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Parking, Queue, QueueName};
+use mlc_shared::steps::post::{CrashPoint, PostOutcome};
+use rust_decimal::Decimal;
+
+struct Harness {
+    basware: BaswareSim,
+    bc: BcSim,
+    _dir: tempfile::TempDir,
+    pipeline: Arc<EmbeddedPipeline>,
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+impl Harness {
+    async fn new(failure_response: &str) -> Self {
+        let basware = BaswareSim::start(BaswareConfig::default()).await.unwrap();
+        let bc = BcSim::start(BcConfig {
+            rate_limit: None,
+            ..BcConfig::default()
+        })
+        .await
+        .unwrap();
+        bc.add_vendor("V10000", "Fabrikam, Inc.");
+        bc.add_account("6100", "Office Supplies");
+        bc.add_account("6200", "IT Services");
+        bc.add_dimension("DEPARTMENT", &["ADM", "SALES"]);
+        bc.add_dimension("PROJECT", &["P-100"]);
+        let bcc = bc.config();
+        let scopes: Vec<String> = BASWARE_SCOPE
+            .split_whitespace()
+            .map(|s| format!("\"{s}\""))
+            .collect();
+        let text = format!(
+            r#"[runtime]
+database = "mlc.sqlite"
+secrets_file = "mlc.secrets"
+workers = 4
+max_receives = 5
+visibility_timeout_secs = 120
+retry_base_delay_ms = 20
+
+[systems.basware]
+type = "basware"
+base_url = "{bw}"
+token_url = "{bw_token}"
+client_id = "{bw_client}"
+client_secret = "basware-client-secret"
+scopes = [{scopes}]
+page_size = 2
+requests_per_second = 1000
+failure_response = "{failure_response}"
+
+[systems.business_central]
+type = "business_central"
+api_url = "{bc_url}"
+token_url = "{bc_url}/{tenant}/oauth2/v2.0/token"
+tenant = "{tenant}"
+environment = "{env}"
+company_id = "{company}"
+client_id = "{bc_client}"
+client_secret = "bc-client-secret"
+rate = {{ requests = 1000000, window_secs = 1, concurrent = 5 }}
+
+[[integrations]]
+name = "basware-bc"
+kind = "basware_to_business_central"
+
+[integrations.mapping]
+gl_account = {{ segment = 1, translate = true }}
+dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}, {{ segment = 3, dimension = "PROJECT" }}]
+
+[integrations.mapping.gl_accounts]
+"4000" = "6100"
+"4100" = "6200"
+"#,
+            bw = basware.base_url(),
+            bw_token = basware.token_url(),
+            bw_client = basware.config().client_id,
+            scopes = scopes.join(", "),
+            bc_url = bc.base_url(),
+            tenant = bcc.tenant,
+            env = bcc.environment,
+            company = bc.company_id(),
+            bc_client = bcc.client_id,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mlc.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
+        secrets
+            .set("basware-client-secret", &basware.config().client_secret)
+            .unwrap();
+        secrets
+            .set("bc-client-secret", &bc.config().client_secret)
+            .unwrap();
+        let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
+        Self {
+            basware,
+            bc,
+            _dir: dir,
+            pipeline,
+        }
+    }
+
+    async fn run_once(&self) {
+        self.pipeline.poll_all().await.unwrap();
+        self.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    }
+
+    /// Polls and runs the map step of everything ingested; returns the post messages queued.
+    async fn mapped(&self) -> Vec<String> {
+        self.pipeline.poll_all().await.unwrap();
+        let q = &self.pipeline.env.queue;
+        for m in q.receive(QueueName::Ingest, 10).await.unwrap() {
+            self.pipeline.handle_ingest(&m.body).await.unwrap();
+            q.ack(QueueName::Ingest, &m.receipt).await.unwrap();
+        }
+        let post = q.receive(QueueName::Post, 10).await.unwrap();
+        for m in &post {
+            q.ack(QueueName::Post, &m.receipt).await.unwrap();
+        }
+        post.into_iter().map(|m| m.body).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_line_split_across_cost_centres_posts_one_bc_line_per_coding_row_and_is_answered() {
+    let h = Harness::new("at_once").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-SPLIT-1", "V10000")
+            .coding_row(
+                NewCodingRow::new("4000", "60.10")
+                    .cost_center("ADM")
+                    .project("P-100"),
+            )
+            .coding_row(NewCodingRow::new("4000", "39.905").cost_center("SALES")),
+    );
+    h.run_once().await;
+    let inv =
+        h.bc.purchase_invoices()
+            .into_iter()
+            .find(|i| i.vendor_invoice_number.eq_ignore_ascii_case("BW-SPLIT-1"))
+            .expect("posted in BC");
+    assert_eq!((inv.status.as_str(), inv.post_count), ("Open", 1));
+    assert_eq!(inv.vendor_number, "V10000");
+    assert_eq!(inv.lines.len(), 2);
+    assert_eq!(inv.lines[0].line_object_number, "6100");
+    assert_eq!(inv.lines[0].unit_cost, dec("60.10"));
+    assert_eq!(inv.lines[1].unit_cost, dec("39.905"));
+    let dims = |i: usize| {
+        let mut d = inv.lines[i].dimensions.clone();
+        d.sort();
+        d
+    };
+    assert_eq!(
+        dims(0),
+        vec![
+            ("DEPARTMENT".to_string(), "ADM".to_string()),
+            ("PROJECT".to_string(), "P-100".to_string())
+        ]
+    );
+    assert_eq!(
+        dims(1),
+        vec![("DEPARTMENT".to_string(), "SALES".to_string())]
+    );
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "Transferred");
+    assert_eq!(doc.acknowledges, 1);
+    assert_eq!(doc.transfer_responses.len(), 1);
+    assert_eq!(doc.transfer_responses[0]["success"], true);
+    assert_eq!(
+        doc.transfer_responses[0]["voucherNumber1"],
+        inv.number.as_str()
+    );
+    // Nothing waits any more: a second cycle changes nothing.
+    h.run_once().await;
+    assert_eq!(h.bc.purchase_invoices().len(), 1);
+    assert_eq!(h.basware.document(&id).unwrap().transfer_responses.len(), 1);
+}
+
+#[tokio::test]
+async fn a_credit_note_posts_as_a_bc_credit_memo_with_positive_amounts() {
+    let h = Harness::new("at_once").await;
+    let id = h.basware.add_document(
+        NewDocument::credit_note("BW-CN-1", "V10000")
+            .coding_row(NewCodingRow::new("4100", "25.50").cost_center("ADM")),
+    );
+    h.run_once().await;
+    assert!(h.bc.purchase_invoices().is_empty(), "not an invoice");
+    let memos = h.bc.purchase_credit_memos();
+    assert_eq!(memos.len(), 1);
+    let m = &memos[0];
+    assert!(m.vendor_credit_memo_number.eq_ignore_ascii_case("BW-CN-1"));
+    assert_eq!((m.status.as_str(), m.post_count), ("Open", 1));
+    assert_eq!(m.lines[0].line_object_number, "6200");
+    assert_eq!(m.lines[0].unit_cost, dec("25.50"));
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "Transferred");
+    assert_eq!(
+        doc.transfer_responses[0]["voucherNumber1"],
+        m.number.as_str()
+    );
+}
+
+#[tokio::test]
+async fn an_unmappable_document_gets_a_failure_response_naming_why_and_is_not_posted() {
+    let h = Harness::new("at_once").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-BAD-1", "V10000").coding_row(NewCodingRow::new("9999", "10")),
+    );
+    h.run_once().await;
+    assert!(h.bc.purchase_invoices().is_empty());
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "TransferFailed");
+    assert_eq!(doc.transfer_responses.len(), 1);
+    let r = &doc.transfer_responses[0];
+    assert_eq!(r["success"], false);
+    assert!(
+        r["responseMessage"].as_str().unwrap().contains("'9999'"),
+        "{r}"
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert!(
+        parked.is_empty(),
+        "returned to Basware, not parked: {parked:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unmappable_document_is_parked_without_a_response_when_so_configured() {
+    let h = Harness::new("park").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-BAD-2", "V10000").coding_row(NewCodingRow::new("9999", "10")),
+    );
+    h.run_once().await;
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "TransferInProgress");
+    assert!(doc.transfer_responses.is_empty());
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].reason.contains("'9999'"), "{}", parked[0].reason);
+}
+
+#[tokio::test]
+async fn a_crash_between_post_and_transfer_response_posts_once_and_answers_once() {
+    let h = Harness::new("at_once").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-CRASH-1", "V10000")
+            .coding_row(NewCodingRow::new("4000", "100").cost_center("ADM")),
+    );
+    let msgs = h.mapped().await;
+    assert_eq!(msgs.len(), 1);
+    let p = &h.pipeline;
+    // Posted in BC, then the worker dies before the ledger says done and before any response.
+    assert!(
+        p.handle_post_crashing(&msgs[0], "w1", Some(CrashPoint::AfterPost))
+            .await
+            .is_err()
+    );
+    assert!(
+        h.basware
+            .document(&id)
+            .unwrap()
+            .transfer_responses
+            .is_empty()
+    );
+    // The transfer response's answer is lost once: it landed, the worker saw a 500.
+    h.basware.fail_next(FaultRule::new(
+        "POST",
+        "/transferResponses",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    let again = p.handle_post_crashing(&msgs[0], "w1", None).await;
+    // Either the lost answer was settled at once (found by its externalCode) or it waits.
+    let settled = match again {
+        Ok(PostOutcome::Posted { .. } | PostOutcome::AlreadyPosted { .. }) => true,
+        Ok(PostOutcome::Unsettled { .. } | PostOutcome::Busy { .. }) | Err(_) => false,
+        Ok(other) => panic!("unexpected {other:?}"),
+    };
+    if !settled {
+        p.handle_post_crashing(&msgs[0], "w1", None).await.unwrap();
+    }
+    assert!(
+        h.basware
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/transferResponses") && r.status == 500),
+        "the lost answer was injected"
+    );
+    // A repeat delivery later does nothing.
+    let third = p.handle_post_crashing(&msgs[0], "w2", None).await.unwrap();
+    assert!(
+        matches!(third, PostOutcome::AlreadyPosted { .. }),
+        "{third:?}"
+    );
+    let invs = h.bc.purchase_invoices();
+    assert_eq!(invs.len(), 1);
+    assert_eq!(invs[0].post_count, 1);
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.transfer_responses.len(), 1, "answered once");
+    assert_eq!(doc.processing_status, "Transferred");
+    assert_eq!(
+        doc.transfer_responses[0]["voucherNumber1"],
+        invs[0].number.as_str()
+    );
+}
+
+#[tokio::test]
+async fn every_waiting_document_is_posted_across_continuation_pages() {
+    let h = Harness::new("at_once").await;
+    let ids: Vec<String> = (1..=5)
+        .map(|i| {
+            h.basware.add_document(
+                NewDocument::invoice(&format!("BW-PAGE-{i}"), "V10000")
+                    .coding_row(NewCodingRow::new("4000", "1").cost_center("ADM")),
+            )
+        })
+        .collect();
+    h.run_once().await;
+    assert_eq!(h.bc.purchase_invoices().len(), 5);
+    for id in &ids {
+        assert_eq!(
+            h.basware.document(id).unwrap().processing_status,
+            "Transferred"
+        );
+    }
+    let confirmed = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Posted),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.document_kind == "transfer_response")
+        .count();
+    assert_eq!(confirmed, 5);
+}
