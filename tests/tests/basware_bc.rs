@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use mlc_cli::embedded::{self, EmbeddedPipeline};
+use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_sandbox::basware::{BASWARE_SCOPE, BaswareConfig, BaswareSim, NewCodingRow, NewDocument};
 use mlc_sandbox::bc::{BcConfig, BcSim};
 use mlc_sandbox::{FaultKind, FaultRule};
@@ -17,8 +18,12 @@ struct Harness {
     basware: BaswareSim,
     bc: BcSim,
     _dir: tempfile::TempDir,
+    secrets: SecretFile,
     pipeline: Arc<EmbeddedPipeline>,
 }
+
+/// The subscription's `webhookAuthenticationToken`.
+const HOOK_TOKEN: &str = "bw-hook-token";
 
 fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -62,6 +67,7 @@ scopes = [{scopes}]
 page_size = 2
 requests_per_second = 1000
 failure_response = "{failure_response}"
+webhook_secret = "basware-webhook-secret"
 
 [systems.business_central]
 type = "business_central"
@@ -107,11 +113,13 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}, {{ segment = 3, dimen
         secrets
             .set("bc-client-secret", &bc.config().client_secret)
             .unwrap();
+        secrets.set("basware-webhook-secret", HOOK_TOKEN).unwrap();
         let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
         Self {
             basware,
             bc,
             _dir: dir,
+            secrets,
             pipeline,
         }
     }
@@ -353,4 +361,149 @@ async fn every_waiting_document_is_posted_across_continuation_pages() {
         .filter(|a| a.document_kind == "transfer_response")
         .count();
     assert_eq!(confirmed, 5);
+}
+
+impl Harness {
+    /// `mlc run`'s webhook listener; returns the Basware channel's URL.
+    async fn listener(&self) -> String {
+        let secrets = Arc::new(self.secrets.clone());
+        let app = Listener::new(self.pipeline.clone(), secrets, Limits::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(app.serve(l));
+        format!("http://{addr}/webhooks/basware/basware-bc")
+    }
+
+    /// Subscribes `url` in Basware as an operator would; Basware checks it with a signed
+    /// `ConnectionTest` first. Returns Basware's status.
+    async fn subscribe(&self, url: &str) -> u16 {
+        let token: serde_json::Value = reqwest::Client::new()
+            .post(self.basware.token_url())
+            .basic_auth("basware-client", Some("basware-secret"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "subscriptions.write"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let body = serde_json::json!([{
+            "taskType": "AccountingDocuments", "taskSubType": "WaitingForTransfer",
+            "subscriptionType": "Webhook", "notificationWebhookURL": url,
+            "webhookAuthenticationToken": HOOK_TOKEN,
+        }]);
+        reqwest::Client::new()
+            .post(format!("{}/v1/subscriptions", self.basware.base_url()))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn ingest_depth(&self) -> u64 {
+        self.pipeline
+            .env
+            .queue
+            .depth(QueueName::Ingest)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_validly_signed_notification_queues_its_document_which_then_posts() {
+    let h = Harness::new("at_once").await;
+    let url = h.listener().await;
+    assert_eq!(
+        h.subscribe(&url).await,
+        200,
+        "the ConnectionTest was answered 200"
+    );
+    assert_eq!(
+        h.ingest_depth().await,
+        0,
+        "a connection test queues nothing"
+    );
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-HOOK-1", "V10000")
+            .coding_row(NewCodingRow::new("4000", "12.34").cost_center("ADM")),
+    );
+    assert_eq!(h.basware.notify_document(&id).await, vec![200]);
+    assert_eq!(h.ingest_depth().await, 1);
+    // No poll: the notification alone brings the document in.
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    assert_eq!(h.bc.purchase_invoices().len(), 1);
+    assert_eq!(
+        h.basware.document(&id).unwrap().processing_status,
+        "Transferred"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_notification_gets_401_and_nothing_is_queued() {
+    let h = Harness::new("at_once").await;
+    let url = h.listener().await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-HOOK-2", "V10000").coding_row(NewCodingRow::new("4000", "1")),
+    );
+    let body = serde_json::to_vec(&serde_json::json!({
+        "taskId": "t1", "taskStatus": "New", "taskType": "AccountingDocuments",
+        "taskSubType": "WaitingForTransfer", "documentId": id,
+    }))
+    .unwrap();
+    let forged = mlc_sandbox::basware::webhook_signature(
+        "not-the-token",
+        &body,
+        mlc_sandbox::basware::SignatureFormat::Hex,
+    );
+    let send = |sig: Option<String>| {
+        let mut req = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(s) = sig {
+            req = req.header("X-BWAPI-Signature-256", s);
+        }
+        req.send()
+    };
+    assert_eq!(send(Some(forged)).await.unwrap().status(), 401);
+    assert_eq!(send(None).await.unwrap().status(), 401);
+    assert_eq!(h.ingest_depth().await, 0);
+    let valid = mlc_sandbox::basware::webhook_signature(
+        HOOK_TOKEN,
+        &body,
+        mlc_sandbox::basware::SignatureFormat::Base64,
+    );
+    assert_eq!(send(Some(valid)).await.unwrap().status(), 200);
+    assert_eq!(h.ingest_depth().await, 1);
+}
+
+#[tokio::test]
+async fn a_document_bc_refuses_is_parked_and_answered_with_bcs_reason() {
+    let h = Harness::new("at_once").await;
+    // A vendor BC does not have: mapped fine, refused by BC at create.
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-NOVENDOR", "V99999").coding_row(NewCodingRow::new("4000", "5")),
+    );
+    h.run_once().await;
+    assert!(h.bc.purchase_invoices().iter().all(|i| i.status == "Draft"));
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "TransferFailed");
+    let r = &doc.transfer_responses[0];
+    assert_eq!(r["success"], false);
+    assert!(
+        r["responseMessage"]
+            .as_str()
+            .unwrap()
+            .contains("The vendor cannot be found"),
+        "{r}"
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1, "kept here too, with BC's words");
 }

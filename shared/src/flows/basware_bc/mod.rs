@@ -3,11 +3,14 @@
 //! coding row) and answered with a transfer response: success with the BC posted number, or
 //! failure with why (`[systems.<basware>] failure_response`).
 //!
-//! Not built yet (issue #15): payment responses, master data BC → Basware, the Basware webhook
-//! channel (signature verification), `mlc demo`'s scenario.
+//! Webhooks: Basware's signed notifications on `/webhooks/basware/<integration>` (`webhook.rs`).
+//!
+//! Not built yet (issue #15): payment responses, master data BC → Basware, `mlc` creating the
+//! subscription.
 
 mod documents;
 mod resolve;
+pub mod webhook;
 
 use crate::config::{Config, FailureResponse, IntegrationConfig, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
@@ -33,6 +36,9 @@ pub struct BaswareBc {
     /// BC, at this integration's company.
     bc: BcClient,
     failure_response: FailureResponse,
+    /// Name of the secret holding the subscription's `webhookAuthenticationToken`; none:
+    /// Basware webhooks are refused.
+    webhook_secret: Option<String>,
 }
 
 impl BaswareBc {
@@ -45,8 +51,8 @@ impl BaswareBc {
         let bc = systems
             .business_central(&r.target.name)?
             .for_company(&company);
-        let failure_response = match &r.source.config {
-            SystemConfig::Basware(b) => b.failure_response,
+        let (failure_response, webhook_secret) = match &r.source.config {
+            SystemConfig::Basware(b) => (b.failure_response, b.webhook_secret.clone()),
             other => return Err(format!("source is {}, not basware", other.type_name())),
         };
         Ok(Self {
@@ -54,6 +60,7 @@ impl BaswareBc {
             basware,
             bc,
             failure_response,
+            webhook_secret,
         })
     }
 
@@ -169,19 +176,23 @@ where
     }
 
     fn webhook_channels(&self) -> Vec<&'static str> {
-        // The Basware channel is not built yet: the poll is the only trigger.
-        Vec::new()
+        vec![webhook::CHANNEL]
     }
 
     fn webhook<'a>(
         &'a self,
-        _env: &'a Env<Q, S, C>,
-        _secrets: &'a dyn SecretLookup,
+        env: &'a Env<Q, S, C>,
+        secrets: &'a dyn SecretLookup,
         req: WebhookRequest<'a>,
     ) -> BoxFuture<'a, WebhookReply> {
         Box::pin(async move {
-            tracing::warn!(channel = ?req.channel, "webhook refused: no such channel");
-            WebhookReply::refused()
+            match req.channel {
+                webhook::CHANNEL => webhook::receive(self, env, secrets, &req).await,
+                other => {
+                    tracing::warn!(channel = ?other, "webhook refused: no such channel");
+                    WebhookReply::refused()
+                }
+            }
         })
     }
 
