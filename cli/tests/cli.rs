@@ -448,6 +448,10 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
             "127.0.0.1:0",
             "--bc",
             "127.0.0.1:0",
+            "--basware",
+            "127.0.0.1:0",
+            "--bc-basware",
+            "127.0.0.1:0",
             "--invoices",
             "1",
         ])
@@ -476,7 +480,8 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
         .lines()
         .filter(|l| l.starts_with("printf '%s' "))
         .collect();
-    assert_eq!(commands.len(), 3, "{out}");
+    // Three secrets for coupa-bc, three for basware-bc.
+    assert_eq!(commands.len(), 6, "{out}");
     for c in &commands {
         let c = c.replace("| mlc ", &format!("| {} ", env!("CARGO_BIN_EXE_mlc")));
         let o = std::process::Command::new("sh")
