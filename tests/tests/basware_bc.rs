@@ -31,6 +31,11 @@ fn dec(s: &str) -> Decimal {
 
 impl Harness {
     async fn new(failure_response: &str) -> Self {
+        Self::with(failure_response, "").await
+    }
+
+    /// `sync`: lines of the integration's `[integrations.sync]`.
+    async fn with(failure_response: &str, sync: &str) -> Self {
         let basware = BaswareSim::start(BaswareConfig::default()).await.unwrap();
         let bc = BcSim::start(BcConfig {
             rate_limit: None,
@@ -83,6 +88,10 @@ rate = {{ requests = 1000000, window_secs = 1, concurrent = 5 }}
 [[integrations]]
 name = "basware-bc"
 kind = "basware_to_business_central"
+start_from = "2000-01-01T00:00:00Z"
+
+[integrations.sync]
+{sync}
 
 [integrations.mapping]
 gl_account = {{ segment = 1, translate = true }}
@@ -506,4 +515,44 @@ async fn a_document_bc_refuses_is_parked_and_answered_with_bcs_reason() {
     );
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert_eq!(parked.len(), 1, "kept here too, with BC's words");
+}
+
+#[tokio::test]
+async fn a_bc_invoice_marked_paid_is_answered_with_one_payment_response_carrying_every_field() {
+    let h = Harness::with("at_once", "payments = true").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-PAID-1", "V10000")
+            .coding_row(NewCodingRow::new("4000", "100.00").cost_center("ADM")),
+    );
+    h.run_once().await;
+    assert!(
+        h.basware
+            .document(&id)
+            .unwrap()
+            .payment_responses
+            .is_empty()
+    );
+    let inv = h.bc.purchase_invoices().remove(0);
+    h.bc.mark_paid(inv.id);
+    h.run_once().await;
+    h.run_once().await;
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.payment_responses.len(), 1, "answered once");
+    let p = &doc.payment_responses[0];
+    assert_eq!(p["success"], true);
+    assert_eq!(p["paymentBlock"], false);
+    assert_eq!(p["paymentNumber"], inv.number.as_str());
+    assert_eq!(
+        p["paidTotal"].to_string().parse::<Decimal>().unwrap(),
+        inv.total
+    );
+    // P2P clears what is omitted: the fields the connector knows are always there.
+    for field in [
+        "paymentDate",
+        "sourceSystem",
+        "responseMessage",
+        "externalCode",
+    ] {
+        assert!(p.get(field).is_some_and(|v| !v.is_null()), "{field}: {p}");
+    }
 }

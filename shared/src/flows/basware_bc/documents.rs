@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::BaswareBc;
 use super::resolve::{self, ResolveError};
-use crate::config::FailureResponse;
+use crate::config::{FailureResponse, tables};
 use crate::model::{DocumentKind, InvoiceKind, ResolvedInvoice};
-use crate::ports::{AuditStatus, Clock, LedgerKey, Queue, Source, SourceDocument, Step, Store};
+use crate::ports::{
+    AuditStatus, Clock, LedgerKey, Queue, Source, SourceDocument, Step, Store, Written,
+};
 use crate::steps::map::{self, MapCrash, MapOutcome, kind_name};
 use crate::steps::post::{CrashPoint, PostOutcome};
-use crate::steps::write::{Subject, write_once};
+use crate::steps::write::{Link, Subject, write_once};
 use crate::steps::{Env, IngestMessage, PostEnvelope, StepError, audit_item};
 use crate::systems::basware::{TransferDoc, TransferWriter};
 use crate::systems::business_central::InvoiceWriter;
@@ -195,10 +197,23 @@ async fn post_invoice<Q: Queue, S: Store, C: Clock>(
         )
         .with_resolved(inv),
     };
+    // A posted invoice is traced back to its Basware document when BC shows it paid.
+    let table = tables::posted_invoice(name);
+    let links = |w: &Written| {
+        if inv.kind == InvoiceKind::Invoice && !w.id.is_empty() {
+            vec![Link::Put {
+                table: table.clone(),
+                source: w.id.to_lowercase(),
+                target: inv.source_id.clone(),
+            }]
+        } else {
+            Vec::new()
+        }
+    };
     let writer = InvoiceWriter {
         bc: flow.bc.clone(),
     };
-    write_once(env, &writer, owner, &subject, inv, &|_| Vec::new(), crash).await
+    write_once(env, &writer, owner, &subject, inv, &links, crash).await
 }
 
 /// The transfer response, exactly once under its own ledger entry (its own step in the audit

@@ -5,10 +5,13 @@
 //!
 //! Webhooks: Basware's signed notifications on `/webhooks/basware/<integration>` (`webhook.rs`).
 //!
-//! Not built yet (issue #15): payment responses, master data BC → Basware, `mlc` creating the
-//! subscription.
+//! Paid status: with `[integrations.sync] payments = true`, BC invoices it posted that became
+//! paid are answered with a payment response (`payments.rs`).
+//!
+//! Not built yet (issue #15): master data BC → Basware, `mlc` creating the subscription.
 
 mod documents;
+mod payments;
 mod resolve;
 pub mod webhook;
 
@@ -80,6 +83,11 @@ impl BaswareBc {
             &feed_key(self.name()),
         )
         .await?;
+        let mut report = report;
+        if self.cfg.sync.payments {
+            let queued = payments::poll_paid(env, &self.bc, &self.cfg).await?;
+            report.others.push(("payment responses".into(), queued));
+        }
         crate::steps::map::retry_parked(env, Some(self.name())).await?;
         Ok(report)
     }
@@ -112,6 +120,11 @@ impl BaswareBc {
             DocumentKind::Invoice | DocumentKind::CreditNote => {
                 documents::post_document(self, env, owner, msg, crash).await
             }
+            DocumentKind::Payment => {
+                let payment: crate::model::PaymentBack =
+                    msg.payload().map_err(StepError::Poison)?;
+                payments::respond(env, &self.basware.client, owner, self.name(), &payment).await
+            }
             other => Err(StepError::Poison(format!(
                 "integration '{}' posts no {}",
                 self.name(),
@@ -143,6 +156,7 @@ where
         let ledger_kind = match kind {
             "invoice" | "credit_note" => documents::LEDGER_KIND,
             documents::RESPONSE_KIND => documents::RESPONSE_KIND,
+            payments::KIND => payments::KIND,
             _ => return None,
         };
         Some(LedgerKey {

@@ -15,7 +15,9 @@ pub use client::{
 };
 pub use convert::{ConvertError, SEGMENTS, invoice_from_wire, is_credit_note};
 pub use source::{ACCOUNTING_DOCUMENTS, BaswareSource};
-pub use writers::{RESPONSE_SETTLE, TransferDoc, TransferWriter};
+pub use writers::{
+    PaymentResponseWriter, RESPONSE_SETTLE, TransferDoc, TransferWriter, payment_code,
+};
 
 /// The webhook signature header (product decision; see `../shared/apis/README.md`).
 pub const SIGNATURE_HEADER: &str = "X-BWAPI-Signature-256";

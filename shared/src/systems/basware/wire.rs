@@ -175,9 +175,11 @@ pub struct Responses {
     pub processing_status: Option<String>,
     #[serde(default)]
     pub transfer_responses: Vec<TransferResponseSeen>,
+    #[serde(default)]
+    pub payment_responses: Vec<TransferResponseSeen>,
 }
 
-/// A transfer response as the document carries it.
+/// A transfer or payment response as the document carries it.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferResponseSeen {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::BaswareClient;
-use super::wire::TransferResponse;
+use super::wire::{PaymentResponse, TransferResponse};
+use super::{BaswareClient, PaymentSent};
+use crate::model::PaymentBack;
 use crate::ports::{Change, SystemError, Writer, Written};
 
 /// How long a transfer response whose answer was lost may still land. Not documented; the
@@ -113,6 +114,98 @@ impl Writer for TransferWriter {
         Ok(Written {
             id: code,
             number: d.voucher_number.clone().unwrap_or_default(),
+            change: if created {
+                Change::Created
+            } else {
+                Change::AlreadyDone
+            },
+        })
+    }
+}
+
+/// A payment response (§3.6): the paid status of a posted document, exactly once. Its
+/// `externalCode` is derived from the payment's reference (unique per BC payment); a 409 on a
+/// repeat is success. Every field the connector knows is sent: P2P clears omitted ones.
+#[derive(Clone)]
+pub struct PaymentResponseWriter {
+    pub basware: BaswareClient,
+}
+
+/// The payment response's `externalCode` (≤36 characters).
+pub fn payment_code(p: &PaymentBack) -> String {
+    let digest = Sha256::digest(format!("payment\n{}", p.reference));
+    format!("mlc-pay-{}", &hex::encode(digest)[..28])
+}
+
+impl Writer for PaymentResponseWriter {
+    type Doc = PaymentBack;
+    type Record = String;
+
+    fn what(&self, p: &PaymentBack) -> String {
+        format!("the payment response of Basware document {}", p.source_id)
+    }
+
+    fn target(&self) -> String {
+        self.basware.target_identity()
+    }
+
+    fn settle_window(&self) -> Duration {
+        RESPONSE_SETTLE
+    }
+
+    fn id_of(&self, _p: &PaymentBack, code: &String) -> String {
+        code.clone()
+    }
+
+    async fn find(
+        &self,
+        p: &PaymentBack,
+        _known_id: Option<&str>,
+    ) -> Result<Option<String>, SystemError> {
+        let code = payment_code(p);
+        let held = self.basware.responses(&p.source_id).await?;
+        Ok(held
+            .payment_responses
+            .iter()
+            .any(|r| r.external_code.as_deref() == Some(code.as_str()))
+            .then_some(code))
+    }
+
+    async fn create(&self, p: &PaymentBack) -> Result<String, SystemError> {
+        let entity = PaymentResponse {
+            external_code: payment_code(p),
+            success: true,
+            payment_block: false,
+            response_message: "Paid in Business Central.".into(),
+            source_system: "Business Central".into(),
+            payment_date: format!("{}T00:00:00Z", p.date),
+            paid_total: p.amount.amount,
+            payment_number: p
+                .target_number
+                .clone()
+                .unwrap_or_else(|| p.target_id.clone())
+                .chars()
+                .take(100)
+                .collect(),
+        };
+        match self
+            .basware
+            .send_payment_response(&p.source_id, &entity)
+            .await?
+        {
+            PaymentSent::Now | PaymentSent::Already => Ok(entity.external_code),
+        }
+    }
+
+    async fn finish(
+        &self,
+        p: &PaymentBack,
+        code: String,
+        created: bool,
+    ) -> Result<Written, SystemError> {
+        Ok(Written {
+            id: code,
+            number: p.target_number.clone().unwrap_or_default(),
             change: if created {
                 Change::Created
             } else {
