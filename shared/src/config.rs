@@ -414,6 +414,9 @@ pub struct BaswareConfig {
     /// negative gross sum is a credit note too).
     #[serde(default)]
     pub credit_note_types: Vec<String>,
+    /// BC master data imported into Basware's coding lists; none: not imported.
+    #[serde(default)]
+    pub master_data: Option<BaswareMasterData>,
     /// What Basware is told about a document that cannot be mapped or that BC refuses.
     #[serde(default)]
     pub failure_response: FailureResponse,
@@ -425,6 +428,24 @@ pub struct BaswareConfig {
     pub requests_per_second: u32,
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
+}
+
+/// Which BC master data goes to Basware (`basware.md` §3.7, §3.11), and where.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaswareMasterData {
+    /// The Basware company the records belong to (`companies[].companyCode`).
+    pub company_code: String,
+    /// BC vendors → `/v1/vendors`.
+    #[serde(default)]
+    pub vendors: bool,
+    /// BC posting G/L accounts → `/v1/accounts`.
+    #[serde(default)]
+    pub accounts: bool,
+    /// BC dimension code → `"cost_centers"` (`/v1/costCenters`) or a generic list key
+    /// (`"ACC_LIST_1"` → `/v1/lists/ACC_LIST_1`).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
 }
 
 /// When a failure transfer response goes back to Basware.

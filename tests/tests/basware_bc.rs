@@ -36,6 +36,11 @@ impl Harness {
 
     /// `sync`: lines of the integration's `[integrations.sync]`.
     async fn with(failure_response: &str, sync: &str) -> Self {
+        Self::build(failure_response, sync, "").await
+    }
+
+    /// `basware_tables`: TOML tables under `[systems.basware]` (e.g. its `master_data`).
+    async fn build(failure_response: &str, sync: &str, basware_tables: &str) -> Self {
         let basware = BaswareSim::start(BaswareConfig::default()).await.unwrap();
         let bc = BcSim::start(BcConfig {
             rate_limit: None,
@@ -73,6 +78,7 @@ page_size = 2
 requests_per_second = 1000
 failure_response = "{failure_response}"
 webhook_secret = "basware-webhook-secret"
+{basware_tables}
 
 [systems.business_central]
 type = "business_central"
@@ -555,4 +561,101 @@ async fn a_bc_invoice_marked_paid_is_answered_with_one_payment_response_carrying
     ] {
         assert!(p.get(field).is_some_and(|v| !v.is_null()), "{field}: {p}");
     }
+}
+
+const MASTER_DATA: &str = r#"[systems.basware.master_data]
+company_code = "COMPANY"
+vendors = true
+accounts = true
+dimensions = { DEPARTMENT = "cost_centers", PROJECT = "ACC_LIST_1" }
+"#;
+
+#[tokio::test]
+async fn master_data_is_sent_once_followed_to_the_end_then_only_what_changed() {
+    let h = Harness::build("at_once", "", &MASTER_DATA.replace("COMPANY", "BW00")).await;
+    h.run_once().await;
+    let first = h.basware.imports();
+    let paths: Vec<(&str, usize)> = first
+        .iter()
+        .map(|i| (i.entity_type.as_str(), i.records))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ("Account", 2),
+            ("CostCenter", 2),
+            ("GenericList", 1),
+            ("Vendor", 1)
+        ]
+    );
+    // Processed by Basware over the next cycles, acknowledged, and never sent again.
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    let imports = h.basware.imports();
+    assert_eq!(
+        imports.len(),
+        4,
+        "nothing re-sent while in progress or after"
+    );
+    assert!(
+        imports
+            .iter()
+            .all(|i| i.request_status == "AcknowledgedSuccess"),
+        "{imports:?}"
+    );
+    assert_eq!(
+        h.basware.master_records("costCenters")["bc-dim-DEPARTMENT-ADM"]["costCenterCode"],
+        "ADM"
+    );
+    // A vendor added in BC: only it goes.
+    h.bc.add_vendor("V20000", "Contoso Ltd.");
+    h.run_once().await;
+    let imports = h.basware.imports();
+    assert_eq!(imports.len(), 5);
+    assert_eq!(
+        (imports[4].entity_type.as_str(), imports[4].records),
+        ("Vendor", 1)
+    );
+    assert_eq!(
+        h.basware.master_records("vendors").len(),
+        1,
+        "not processed yet: only the first vendor is in P2P"
+    );
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(
+        h.basware.master_records("vendors")["bc-vendor-V20000"]["name"],
+        "Contoso Ltd."
+    );
+}
+
+#[tokio::test]
+async fn master_data_basware_refuses_is_in_the_audit_trail_with_its_words() {
+    let h = Harness::build("at_once", "", &MASTER_DATA.replace("COMPANY", "XX99")).await;
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    let rejected = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Rejected),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let vendor = rejected
+        .iter()
+        .find(|a| a.document_kind == "master_data" && a.source_id == "bc-vendor-V10000")
+        .expect("the refused vendor is audited");
+    assert!(
+        vendor
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("Record skipped due to wrong or missing CompanyCode"),
+        "{vendor:?}"
+    );
 }

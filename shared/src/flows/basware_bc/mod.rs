@@ -8,14 +8,19 @@
 //! Paid status: with `[integrations.sync] payments = true`, BC invoices it posted that became
 //! paid are answered with a payment response (`payments.rs`).
 //!
-//! Not built yet (issue #15): master data BC → Basware, `mlc` creating the subscription.
+//! Master data: with `[systems.<basware>.master_data]`, BC vendors, accounts and dimension
+//! values go to Basware's coding lists each cycle, only what changed (`masterdata.rs`).
+//!
+//! Not built yet (issue #15): `mlc` creating the webhook subscription; the operator's "give up"
+//! that would send the failure response of a parked document (`failure_response = "park"`).
 
 mod documents;
+mod masterdata;
 mod payments;
 mod resolve;
 pub mod webhook;
 
-use crate::config::{Config, FailureResponse, IntegrationConfig, SystemConfig};
+use crate::config::{BaswareMasterData, Config, FailureResponse, IntegrationConfig, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::DocumentKind;
 use crate::ports::{Clock, LedgerKey, Queue, Store};
@@ -42,6 +47,7 @@ pub struct BaswareBc {
     /// Name of the secret holding the subscription's `webhookAuthenticationToken`; none:
     /// Basware webhooks are refused.
     webhook_secret: Option<String>,
+    master_data: Option<BaswareMasterData>,
 }
 
 impl BaswareBc {
@@ -54,8 +60,12 @@ impl BaswareBc {
         let bc = systems
             .business_central(&r.target.name)?
             .for_company(&company);
-        let (failure_response, webhook_secret) = match &r.source.config {
-            SystemConfig::Basware(b) => (b.failure_response, b.webhook_secret.clone()),
+        let (failure_response, webhook_secret, master_data) = match &r.source.config {
+            SystemConfig::Basware(b) => (
+                b.failure_response,
+                b.webhook_secret.clone(),
+                b.master_data.clone(),
+            ),
             other => return Err(format!("source is {}, not basware", other.type_name())),
         };
         Ok(Self {
@@ -64,6 +74,7 @@ impl BaswareBc {
             bc,
             failure_response,
             webhook_secret,
+            master_data,
         })
     }
 
@@ -87,6 +98,19 @@ impl BaswareBc {
         if self.cfg.sync.payments {
             let queued = payments::poll_paid(env, &self.bc, &self.cfg).await?;
             report.others.push(("payment responses".into(), queued));
+        }
+        if let Some(md) = &self.master_data {
+            let r = masterdata::sync(env, &self.basware.client, &self.bc, self.name(), md).await?;
+            tracing::info!(
+                integration = self.name(),
+                sent = r.sent,
+                confirmed = r.confirmed,
+                refused = r.refused,
+                "Basware master data"
+            );
+            report
+                .others
+                .push(("master-data records sent".into(), r.sent));
         }
         crate::steps::map::retry_parked(env, Some(self.name())).await?;
         Ok(report)

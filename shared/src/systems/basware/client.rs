@@ -318,6 +318,71 @@ impl BaswareClient {
         }
     }
 
+    /// `POST {path}` with a JSON array of master-data records (upsert by `externalCode`,
+    /// §3.7); the request id from `x-amzn-RequestId`, else the body's `requestId` (§3.11.1).
+    /// HTTP 200 means only that the schema was valid: the outcome is read with
+    /// [`BaswareClient::request_status`].
+    pub async fn import(
+        &self,
+        path: &str,
+        records: &[serde_json::Value],
+    ) -> Result<String, BaswareError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.api.send(&ApiRequest::post_json(url, &records)).await?;
+        let from_header = resp
+            .headers
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let from_body = || {
+            serde_json::from_slice::<serde_json::Value>(&resp.body)
+                .ok()?
+                .get("requestId")?
+                .as_str()
+                .map(str::to_owned)
+        };
+        from_header
+            .or_else(from_body)
+            .ok_or_else(|| BaswareError::Malformed {
+                id: path.to_string(),
+                message: "the import answer names no request id".into(),
+            })
+    }
+
+    /// `GET /v1/requestStatus/{requestId}`; `None` when Basware has none (404).
+    pub async fn request_status(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<wire::RequestStatus>, BaswareError> {
+        let url = format!("{}/v1/requestStatus/{}", self.base, segment(request_id));
+        let resp = match self.api.send(&ApiRequest::get(url)).await {
+            Ok(r) => r,
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let list: wire::RequestStatusList = resp.json()?;
+        Ok(list
+            .request_status
+            .into_iter()
+            .find(|r| r.request_id == request_id))
+    }
+
+    /// `POST /v1/requestStatus/acknowledge`; 405 (acknowledged before) is success.
+    pub async fn acknowledge_requests(&self, ids: &[String]) -> Result<(), BaswareError> {
+        let url = format!("{}/v1/requestStatus/acknowledge", self.base);
+        let body = serde_json::json!({ "requestIds": ids });
+        // Safe to repeat: a repeat answers 405.
+        let req = ApiRequest {
+            idempotent: true,
+            ..ApiRequest::post_json(url, &body)
+        };
+        match self.api.send(&req).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(405) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Authenticates and reads the first page of the waiting list (`mlc check`).
     pub async fn check(&self) -> Result<String, BaswareError> {
         self.api.authenticate().await?;

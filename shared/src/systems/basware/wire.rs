@@ -190,3 +190,63 @@ pub struct TransferResponseSeen {
     #[serde(default)]
     pub voucher_number1: Option<String>,
 }
+
+/// `{"requestStatus": […]}` (§3.11.1).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStatusList {
+    #[serde(default)]
+    pub request_status: Vec<RequestStatus>,
+}
+
+/// One import request's outcome.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStatus {
+    pub request_id: String,
+    /// `InProgress`, `Success`, `Error`, `AcknowledgedSuccess`, `AcknowledgedError`.
+    #[serde(default)]
+    pub request_status: String,
+    #[serde(default)]
+    pub systems: Vec<RequestSystem>,
+}
+
+impl RequestStatus {
+    pub fn in_progress(&self) -> bool {
+        self.request_status == "InProgress"
+    }
+
+    /// Every item of every target system.
+    pub fn items(&self) -> impl Iterator<Item = &RequestItem> {
+        self.systems.iter().flat_map(|s| s.items.iter())
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSystem {
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub items: Vec<RequestItem>,
+}
+
+/// One record's outcome: `Success`, `NotProcessed` (identical to the last import), `Warning`,
+/// `Error`, `RecordExpired`, `InProgress`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestItem {
+    #[serde(default)]
+    pub external_code: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub errors: Vec<RequestError>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestError {
+    #[serde(default)]
+    pub message: String,
+}
