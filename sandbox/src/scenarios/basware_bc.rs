@@ -1,7 +1,8 @@
 //! Basware → Business Central: the Basware simulator and a BC simulator of its own, the
 //! configuration and secrets that point the connector at them, and `mlc demo`'s report:
 //! accounting documents posted (a line split across cost centres, a credit note), their
-//! transfer responses, and a document that cannot be mapped answered with a failure.
+//! transfer responses, a document that cannot be mapped answered with a failure, BC master data
+//! imported into Basware, and a payment response for an invoice marked paid in BC.
 
 use mlc_shared::ports::SecretError;
 
@@ -61,6 +62,7 @@ impl Scenario for BaswareBc {
                 basware,
                 bc,
                 seeded: Vec::new(),
+                paid: None,
             }) as Box<dyn Sandbox>)
         })
     }
@@ -81,6 +83,12 @@ client_id = "{bw_client}"
 client_secret = "basware-client-secret"
 scopes = [{scopes}]
 webhook_secret = "basware-webhook-secret"
+
+[systems.basware.master_data]
+company_code = "BW00"
+vendors = true
+accounts = true
+dimensions = {{ DEPARTMENT = "cost_centers", PROJECT = "ACC_LIST_1" }}
 
 [systems.bc-basware]
 type = "business_central"
@@ -111,6 +119,10 @@ name = "{INTEGRATION}"
 kind = "basware_to_business_central"
 source = "basware"
 target = "bc-basware"
+start_from = "2000-01-01T00:00:00Z"
+
+[integrations.sync]
+payments = true
 
 [integrations.mapping]
 gl_account = {{ segment = 1, translate = true }}
@@ -134,6 +146,8 @@ pub struct BaswareBcSandbox {
     bc: BcSim,
     /// (invoiceId, invoice number) of every seeded document.
     seeded: Vec<(String, String)>,
+    /// The document whose BC invoice the demo marks paid after the first cycle.
+    paid: Option<(String, String)>,
 }
 
 impl BaswareBcSandbox {
@@ -240,14 +254,104 @@ impl Sandbox for BaswareBcSandbox {
         self.config()
     }
 
+    /// The first cycle posts and answers the documents and sends the master data; the
+    /// second sees the master data in progress and sends the payment response of the invoice
+    /// marked paid in between; the third finds the master data processed.
     fn demo_cycles(&self) -> usize {
-        1
+        3
     }
 
     fn after_cycle(&mut self, cycle: &Cycle<'_>) -> anyhow::Result<Vec<Section>> {
-        if cycle.number != 1 {
-            return Ok(Vec::new());
+        match cycle.number {
+            1 => {
+                let sections = self.documents_report();
+                // Mark the first posted invoice paid in BC: the next cycle answers it.
+                let invoices = self.bc.purchase_invoices();
+                self.paid = self.seeded.iter().find_map(|(id, number)| {
+                    let inv = invoices.iter().find(|i| {
+                        i.vendor_invoice_number.eq_ignore_ascii_case(number) && i.status == "Open"
+                    })?;
+                    self.bc.mark_paid(inv.id);
+                    Some((id.clone(), number.clone()))
+                });
+                Ok(sections)
+            }
+            3 => Ok(self.sync_report()),
+            _ => Ok(Vec::new()),
         }
+    }
+}
+
+impl BaswareBcSandbox {
+    /// Master data imported and the payment response, after the last cycle.
+    fn sync_report(&self) -> Vec<Section> {
+        let imports: Vec<Vec<String>> = self
+            .basware
+            .imports()
+            .into_iter()
+            .map(|i| {
+                let confirmed = i
+                    .items
+                    .iter()
+                    .filter(|x| x.status == "Success" || x.status == "NotProcessed")
+                    .count();
+                vec![
+                    i.entity_type.clone(),
+                    i.generic_list_key.clone().unwrap_or_default(),
+                    i.records.to_string(),
+                    confirmed.to_string(),
+                    i.request_status.clone(),
+                ]
+            })
+            .collect();
+        let payments: Vec<Vec<String>> = self
+            .paid
+            .iter()
+            .filter_map(|(id, number)| {
+                let doc = self.basware.document(id)?;
+                Some(
+                    doc.payment_responses
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                number.clone(),
+                                p["paidTotal"].to_string(),
+                                p["paymentDate"].as_str().unwrap_or_default().to_string(),
+                                p["paymentNumber"].as_str().unwrap_or_default().to_string(),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .flatten()
+            .collect();
+        vec![
+            Section::table(
+                format!(
+                    "BC master data imported into Basware ({} requests, each followed through requestStatus):",
+                    imports.len()
+                ),
+                &["entity", "list", "records", "confirmed", "request status"],
+                imports,
+            ),
+            Section::table(
+                format!(
+                    "Payment responses sent to Basware for invoices paid in Business Central ({}):",
+                    payments.len()
+                ),
+                &[
+                    "Basware invoice",
+                    "paidTotal",
+                    "paymentDate",
+                    "paymentNumber",
+                ],
+                payments,
+            ),
+        ]
+    }
+
+    /// Documents posted and answered, after the first cycle.
+    fn documents_report(&self) -> Vec<Section> {
         let invoices = self.bc.purchase_invoices();
         let memos = self.bc.purchase_credit_memos();
         let mut rows = Vec::new();
@@ -302,7 +406,7 @@ impl Sandbox for BaswareBcSandbox {
                     .to_string(),
             ]);
         }
-        Ok(vec![
+        vec![
             Section::line(format!(
                 "\n== Basware → Business Central ({INTEGRATION}): {} accounting documents waiting for transfer ==\n",
                 self.seeded.len()
@@ -329,6 +433,6 @@ impl Sandbox for BaswareBcSandbox {
                 &["Basware invoice", "Basware status", "responseMessage"],
                 failures,
             ),
-        ])
+        ]
     }
 }
