@@ -659,3 +659,39 @@ async fn master_data_basware_refuses_is_in_the_audit_trail_with_its_words() {
         "{vendor:?}"
     );
 }
+
+#[tokio::test]
+async fn each_document_costs_a_bounded_number_of_basware_and_bc_requests() {
+    let h = Harness::new("at_once").await;
+    const N: usize = 10;
+    for i in 0..N {
+        h.basware.add_document(
+            NewDocument::invoice(&format!("BW-COST-{i}"), "V10000")
+                .coding_row(NewCodingRow::new("4000", "10").cost_center("ADM"))
+                .coding_row(NewCodingRow::new("4100", "5").cost_center("SALES")),
+        );
+    }
+    h.basware.clear_requests();
+    h.bc.clear_requests();
+    h.run_once().await;
+    assert_eq!(h.bc.purchase_invoices().len(), N);
+    let api = |log: Vec<mlc_sandbox::RequestLog>| {
+        log.into_iter()
+            .filter(|r| !r.path.contains("token"))
+            .count()
+    };
+    let basware = api(h.basware.requests());
+    let bc = api(h.bc.requests());
+    eprintln!(
+        "per document: {:.1} Basware requests, {:.1} BC requests",
+        basware as f64 / N as f64,
+        bc as f64 / N as f64
+    );
+    // Basware: GET, acknowledge, GET (the response's look-up), POST transfer response, plus
+    // this document's share of the list pages (302 + object, two documents a page).
+    assert!(
+        basware <= N * 4 + (N / 2 + 1) * 2,
+        "{basware} Basware requests"
+    );
+    assert!(bc <= N * 8, "{bc} BC requests");
+}
