@@ -410,6 +410,11 @@ pub struct BaswareConfig {
     /// webhooks are refused.
     #[serde(default)]
     pub webhook_secret: Option<String>,
+    /// Where Basware reaches this connector's `/webhooks/basware/<integration>` (public URL).
+    /// With `webhook_secret`, `mlc run` (with a listener) subscribes it when Basware has no
+    /// such subscription.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
     /// `invoiceTypeCode`s the tenant uses for credit notes (§3.11.8: no flag on the wire; a
     /// negative gross sum is a credit note too).
     #[serde(default)]

@@ -695,3 +695,34 @@ async fn each_document_costs_a_bounded_number_of_basware_and_bc_requests() {
     );
     assert!(bc <= N * 8, "{bc} BC requests");
 }
+
+#[tokio::test]
+async fn upkeep_subscribes_the_webhook_url_once_after_basware_checked_it() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/webhooks/basware/basware-bc",
+        l.local_addr().unwrap()
+    );
+    let h = Harness::build("at_once", "", &format!("webhook_url = \"{url}\"")).await;
+    let app = Listener::new(
+        h.pipeline.clone(),
+        Arc::new(h.secrets.clone()),
+        Limits::default(),
+    );
+    tokio::spawn(app.serve(l));
+    let first = h.pipeline.upkeep("basware-bc", &h.secrets).await.unwrap();
+    assert_eq!(first[0].counts, vec![("created", 1), ("current", 0)]);
+    assert_eq!(
+        h.basware.subscriptions(),
+        vec![("AccountingDocuments".to_string(), url.clone())]
+    );
+    let second = h.pipeline.upkeep("basware-bc", &h.secrets).await.unwrap();
+    assert_eq!(second[0].counts, vec![("created", 0), ("current", 1)]);
+    assert_eq!(h.basware.subscriptions().len(), 1);
+    // And the subscription works: a notification queues its document.
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-SUB-1", "V10000").coding_row(NewCodingRow::new("4000", "1")),
+    );
+    assert_eq!(h.basware.notify_document(&id).await, vec![200]);
+    assert_eq!(h.ingest_depth().await, 1);
+}

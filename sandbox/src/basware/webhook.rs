@@ -145,6 +145,14 @@ pub(crate) async fn list_subscriptions(State(sim): State<BaswareSim>) -> Respons
 }
 
 impl BaswareSim {
+    /// (taskType, notificationWebhookURL) of every subscription, oldest first.
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        let subs = self.inner.subscriptions.lock().unwrap();
+        subs.iter()
+            .map(|s| (s.task_type.clone(), s.notification_webhook_url.clone()))
+            .collect()
+    }
+
     /// Sends an `AccountingDocuments`/`WaitingForTransfer` notification for `invoice_id` to
     /// every subscription of that task type (sub-type `WaitingForTransfer`, `All` or none);
     /// returns each receiver's status (an error as 0).

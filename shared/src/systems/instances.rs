@@ -183,7 +183,7 @@ impl Instances {
                     token_url: b.token_url.clone(),
                     client_id: b.client_id.clone(),
                     client_secret: secret(&b.client_secret).await?,
-                    scopes: b.scopes.clone(),
+                    scopes: super::basware::scopes_for(b),
                     page_size: b.page_size,
                     requests_per_second: b.requests_per_second,
                     http: HttpSettings {

@@ -11,8 +11,11 @@
 //! Master data: with `[systems.<basware>.master_data]`, BC vendors, accounts and dimension
 //! values go to Basware's coding lists each cycle, only what changed (`masterdata.rs`).
 //!
-//! Not built yet (issue #15): `mlc` creating the webhook subscription; the operator's "give up"
-//! that would send the failure response of a parked document (`failure_response = "park"`).
+//! Upkeep (`mlc run` with a webhook listener): the Basware subscription of `webhook_url` is
+//! created when Basware has none.
+//!
+//! Not built yet (issue #15): the operator's "give up" that would send the failure response of
+//! a parked document (`failure_response = "park"`).
 
 mod documents;
 mod masterdata;
@@ -48,6 +51,7 @@ pub struct BaswareBc {
     /// Basware webhooks are refused.
     webhook_secret: Option<String>,
     master_data: Option<BaswareMasterData>,
+    webhook_url: Option<String>,
 }
 
 impl BaswareBc {
@@ -60,11 +64,12 @@ impl BaswareBc {
         let bc = systems
             .business_central(&r.target.name)?
             .for_company(&company);
-        let (failure_response, webhook_secret, master_data) = match &r.source.config {
+        let (failure_response, webhook_secret, master_data, webhook_url) = match &r.source.config {
             SystemConfig::Basware(b) => (
                 b.failure_response,
                 b.webhook_secret.clone(),
                 b.master_data.clone(),
+                b.webhook_url.clone(),
             ),
             other => return Err(format!("source is {}, not basware", other.type_name())),
         };
@@ -75,6 +80,7 @@ impl BaswareBc {
             failure_response,
             webhook_secret,
             master_data,
+            webhook_url,
         })
     }
 
@@ -114,6 +120,52 @@ impl BaswareBc {
         }
         crate::steps::map::retry_parked(env, Some(self.name())).await?;
         Ok(report)
+    }
+
+    /// The subscription of `webhook_url` to waiting documents, created when Basware has none.
+    async fn ensure_subscription(
+        &self,
+        secrets: &dyn SecretLookup,
+    ) -> Result<Vec<Upkeep>, StepError> {
+        let (Some(url), Some(secret_name)) = (&self.webhook_url, &self.webhook_secret) else {
+            return Ok(Vec::new());
+        };
+        let client = &self.basware.client;
+        let current = client
+            .subscriptions()
+            .await
+            .map_err(|e| StepError::system("listing Basware subscriptions", e))?;
+        let has = current.iter().any(|s| {
+            s.task_type.as_deref() == Some("AccountingDocuments")
+                && s.notification_webhook_url.as_deref() == Some(url.as_str())
+        });
+        let (created, kept) = if has {
+            (0, 1)
+        } else {
+            let token = secrets
+                .secret(secret_name)
+                .await
+                .map_err(|e| StepError::Systemic {
+                    reason: format!("the Basware webhook secret '{secret_name}': {e}"),
+                    after: None,
+                })?;
+            let sub = crate::systems::basware::wire::NewSubscription {
+                task_type: "AccountingDocuments".into(),
+                task_sub_type: "WaitingForTransfer".into(),
+                subscription_type: "Webhook".into(),
+                notification_webhook_url: url.clone(),
+                webhook_authentication_token: token.expose().to_string(),
+            };
+            client
+                .subscribe(&[sub])
+                .await
+                .map_err(|e| StepError::system("creating the Basware subscription", e))?;
+            (1, 0)
+        };
+        Ok(vec![Upkeep {
+            what: "Basware subscription".into(),
+            counts: vec![("created", created), ("current", kept)],
+        }])
     }
 
     async fn map_one<Q: Queue, S: Store, C: Clock>(
@@ -237,8 +289,8 @@ where
     fn upkeep<'a>(
         &'a self,
         _env: &'a Env<Q, S, C>,
-        _secrets: &'a dyn SecretLookup,
+        secrets: &'a dyn SecretLookup,
     ) -> BoxFuture<'a, Result<Vec<Upkeep>, StepError>> {
-        Box::pin(async { Ok(Vec::new()) })
+        Box::pin(self.ensure_subscription(secrets))
     }
 }

@@ -383,6 +383,24 @@ impl BaswareClient {
         }
     }
 
+    /// `GET /v1/subscriptions`; 404 is none.
+    pub async fn subscriptions(&self) -> Result<Vec<wire::Subscription>, BaswareError> {
+        let url = format!("{}/v1/subscriptions", self.base);
+        match self.api.send(&ApiRequest::get(url)).await {
+            Ok(r) => Ok(r.json()?),
+            Err(e) if e.status() == Some(404) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `POST /v1/subscriptions`: Basware checks the endpoint with a `ConnectionTest` first
+    /// (§3.8), so the listener must be up.
+    pub async fn subscribe(&self, subs: &[wire::NewSubscription]) -> Result<(), BaswareError> {
+        let url = format!("{}/v1/subscriptions", self.base);
+        self.api.send(&ApiRequest::post_json(url, &subs)).await?;
+        Ok(())
+    }
+
     /// Authenticates and reads the first page of the waiting list (`mlc check`).
     pub async fn check(&self) -> Result<String, BaswareError> {
         self.api.authenticate().await?;

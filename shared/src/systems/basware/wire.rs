@@ -250,3 +250,36 @@ pub struct RequestError {
     #[serde(default)]
     pub message: String,
 }
+
+/// A push-notification subscription as `GET /v1/subscriptions` lists it (§3.8).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    #[serde(default)]
+    pub task_type: Option<String>,
+    #[serde(default)]
+    pub task_sub_type: Option<String>,
+    #[serde(default, rename = "notificationWebhookURL")]
+    pub notification_webhook_url: Option<String>,
+}
+
+/// A subscription to create. `Debug` never shows the token.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSubscription {
+    pub task_type: String,
+    pub task_sub_type: String,
+    pub subscription_type: String,
+    #[serde(rename = "notificationWebhookURL")]
+    pub notification_webhook_url: String,
+    pub webhook_authentication_token: String,
+}
+
+impl std::fmt::Debug for NewSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSubscription")
+            .field("task_type", &self.task_type)
+            .field("notification_webhook_url", &self.notification_webhook_url)
+            .finish_non_exhaustive()
+    }
+}
