@@ -280,3 +280,42 @@ async fn the_source_feed_lists_every_page_and_fetches_a_credit_note_with_negativ
     let all = all_ids(&client(&sim)).await;
     assert_eq!(all, vec![inv]);
 }
+
+#[tokio::test]
+async fn a_token_revoked_early_is_replaced_once_and_the_read_replayed() {
+    let sim = sim().await;
+    sim.add_document(invoice("INV-1"));
+    let c = client(&sim);
+    c.waiting_page(None).await.unwrap();
+    sim.expire_tokens();
+    let page = c.waiting_page(None).await.unwrap();
+    assert_eq!(page.documents.len(), 1);
+    assert_eq!(sim.tokens_issued(), 2);
+    let refused = sim.requests().iter().filter(|r| r.status == 401).count();
+    assert_eq!(refused, 1, "one refusal, then the fresh token");
+}
+
+#[tokio::test]
+async fn the_token_request_uses_basic_auth_and_the_configured_scope() {
+    let sim = sim().await;
+    let cfg = sim.config();
+    // Only the scope this client asks for: reading documents works, acknowledging is refused.
+    let narrow = BaswareClient::new(BaswareSettings {
+        base_url: sim.base_url(),
+        token_url: sim.token_url(),
+        client_id: cfg.client_id.clone(),
+        client_secret: SecretString::new(cfg.client_secret.clone()),
+        scopes: vec!["accountingDocuments.read".into()],
+        page_size: 100,
+        requests_per_second: 1000,
+        http: HttpSettings::default(),
+    })
+    .unwrap();
+    let id = sim.add_document(invoice("INV-1"));
+    assert_eq!(narrow.waiting_page(None).await.unwrap().documents.len(), 1);
+    let e: mlc_shared::ports::SystemError = narrow.acknowledge(&id).await.unwrap_err().into();
+    assert!(
+        matches!(e, mlc_shared::ports::SystemError::Unauthorized(_)),
+        "403 is a permission a person must grant: {e:?}"
+    );
+}
