@@ -41,7 +41,22 @@ impl Harness {
 
     /// `basware_tables`: TOML tables under `[systems.basware]` (e.g. its `master_data`).
     async fn build(failure_response: &str, sync: &str, basware_tables: &str) -> Self {
-        let basware = BaswareSim::start(BaswareConfig::default()).await.unwrap();
+        Self::build_with(
+            BaswareConfig::default(),
+            failure_response,
+            sync,
+            basware_tables,
+        )
+        .await
+    }
+
+    async fn build_with(
+        basware_cfg: BaswareConfig,
+        failure_response: &str,
+        sync: &str,
+        basware_tables: &str,
+    ) -> Self {
+        let basware = BaswareSim::start(basware_cfg).await.unwrap();
         let bc = BcSim::start(BcConfig {
             rate_limit: None,
             ..BcConfig::default()
@@ -725,4 +740,31 @@ async fn upkeep_subscribes_the_webhook_url_once_after_basware_checked_it() {
     );
     assert_eq!(h.basware.notify_document(&id).await, vec![200]);
     assert_eq!(h.ingest_depth().await, 1);
+}
+
+#[tokio::test]
+async fn a_credit_note_told_apart_by_its_type_code_with_positive_amounts_posts_as_a_credit_memo() {
+    let h = Harness::build_with(
+        BaswareConfig {
+            credit_notes_negative: false,
+            ..BaswareConfig::default()
+        },
+        "at_once",
+        "",
+        "credit_note_types = [\"CREDIT\"]",
+    )
+    .await;
+    let id = h.basware.add_document(
+        NewDocument::credit_note("BW-CN-POS", "V10000")
+            .coding_row(NewCodingRow::new("4000", "12.50").cost_center("ADM")),
+    );
+    h.run_once().await;
+    assert!(h.bc.purchase_invoices().is_empty());
+    let memos = h.bc.purchase_credit_memos();
+    assert_eq!(memos.len(), 1);
+    assert_eq!(memos[0].lines[0].unit_cost, dec("12.50"));
+    assert_eq!(
+        h.basware.document(&id).unwrap().processing_status,
+        "Transferred"
+    );
 }

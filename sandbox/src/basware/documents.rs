@@ -136,7 +136,13 @@ pub(crate) async fn list(
     let cfg = &sim.inner.cfg;
     let docs: Vec<Value> = served
         .iter()
-        .map(|&i| data.docs[i].render(&cfg.credit_note_type_code, cfg.invoice_lines_enabled))
+        .map(|&i| {
+            data.docs[i].render_signed(
+                &cfg.credit_note_type_code,
+                cfg.invoice_lines_enabled,
+                cfg.credit_notes_negative,
+            )
+        })
         .collect();
     let last_seq = data.docs[*served.last().expect("non-empty")].seq;
     // Doubt: how long a token lives is not documented; it is kept for the simulator's
@@ -222,9 +228,12 @@ pub(crate) async fn show(State(sim): State<BaswareSim>, Path(id): Path<String>) 
     let data = sim.inner.data.lock().unwrap();
     let cfg = &sim.inner.cfg;
     match data.doc(&id) {
-        Some(d) => {
-            Json(d.render(&cfg.credit_note_type_code, cfg.invoice_lines_enabled)).into_response()
-        }
+        Some(d) => Json(d.render_signed(
+            &cfg.credit_note_type_code,
+            cfg.invoice_lines_enabled,
+            cfg.credit_notes_negative,
+        ))
+        .into_response(),
         None => unknown_invoice(&id),
     }
 }

@@ -65,6 +65,9 @@ pub struct BaswareConfig {
     pub companies: Vec<String>,
     /// `invoiceTypeCode` given to credit notes (§3.11.8: tenant-configured).
     pub credit_note_type_code: String,
+    /// Credit notes render with negative amounts (§3.11.8: the sign is not documented; negative
+    /// is the strict default). `false`: positive, told apart by the type code only.
+    pub credit_notes_negative: bool,
     /// §3.5: "By default invoice lines are not sent from P2P" — off unless the tenant enabled
     /// `OpenAPI.TransferInvoiceLinesEnabled`. Off by default: a connector must post from the
     /// coding rows alone.
@@ -84,6 +87,7 @@ impl Default for BaswareConfig {
             token_ttl_secs: 3600,
             companies: vec!["BW00".into()],
             credit_note_type_code: "CREDIT".into(),
+            credit_notes_negative: true,
             invoice_lines_enabled: false,
             import_reads_in_progress: 1,
             signature_format: SignatureFormat::Hex,

@@ -224,9 +224,15 @@ impl Doc {
 
     /// AccountingDocumentEntity as `GET` returns it: flat header fields, `codingRows[]`,
     /// `invoiceLines[]` only when enabled, the responses stored so far (at most 100 each, §3.5).
-    pub(crate) fn render(&self, credit_type_code: &str, with_lines: bool) -> Value {
+    /// `negative_credits`: a credit note's amounts are negative.
+    pub(crate) fn render_signed(
+        &self,
+        credit_type_code: &str,
+        with_lines: bool,
+        negative_credits: bool,
+    ) -> Value {
         let n = &self.new;
-        let sign = if n.credit_note {
+        let sign = if n.credit_note && negative_credits {
             Decimal::NEGATIVE_ONE
         } else {
             Decimal::ONE
@@ -413,7 +419,7 @@ mod tests {
             NewDocument::credit_note("CN-1", "V1")
                 .coding_row(NewCodingRow::new("6100", "100.10").tax("T24", "24")),
         );
-        let v = d.doc(&id).unwrap().render("CREDIT", false);
+        let v = d.doc(&id).unwrap().render_signed("CREDIT", false, true);
         assert_eq!(v["netSum"].to_string(), "-100.1");
         assert_eq!(v["taxSum1"].to_string(), "-24.02");
         assert_eq!(v["grossSum"].to_string(), "-124.12");

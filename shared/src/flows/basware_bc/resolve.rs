@@ -137,18 +137,22 @@ pub async fn invoice<M: Mappings>(
         )));
     }
     let vendor_number = vendor_of(inv, integration, mappings).await?;
+    let mixed_signs = inv.lines.iter().any(|l| l.amount > Decimal::ZERO)
+        && inv.lines.iter().any(|l| l.amount < Decimal::ZERO);
     let mut lines = Vec::with_capacity(inv.lines.len());
     for l in &inv.lines {
         let n = l.line_num;
         let gl_account = gl_of(&l.account, integration, mappings, n).await?;
         let dimensions = dimensions_of(&l.account, integration, mappings, n).await?;
-        // A credit note's rows are negative in Basware (the simulator's strict reading,
-        // basware.md §3.11.8); a BC credit memo's lines are positive.
+        // The sign of a credit note's amounts is not documented (basware.md §3.11.8): negative
+        // (the simulator's strict reading) and positive (a tenant that marks credit notes by
+        // `invoiceTypeCode` only) are both read; a BC credit memo's lines are positive. Rows of
+        // both signs on one credit note cannot be told apart from a mistake.
         let unit_cost = match inv.kind {
             InvoiceKind::Invoice => l.amount,
-            InvoiceKind::CreditNote if l.amount > Decimal::ZERO => {
+            InvoiceKind::CreditNote if mixed_signs => {
                 return Err(unresolved(format!(
-                    "coding row {n}: a credit note row with a positive amount ({}) cannot be part of a Business Central credit memo",
+                    "coding row {n}: the credit note has rows of both signs ({}); a Business Central credit memo cannot tell which are credits",
                     l.amount
                 )));
             }
