@@ -345,3 +345,74 @@ async fn an_injected_429_carries_retry_after_and_changes_nothing() {
         "WaitingForTransfer"
     );
 }
+
+#[tokio::test]
+async fn a_document_seeded_over_the_control_route_is_listed_and_readable_there() {
+    let sim = basware().await;
+    let resp = http()
+        .post(format!("{}/_sandbox/basware/documents", sim.base_url()))
+        .json(&json!({
+            "invoice_number": "INV-CTL-1", "supplier_code": "V10000", "credit_note": true,
+            "coding_rows": [
+                {"account_code": "6100", "net_total": "10.10", "cost_center": "CC1",
+                 "tax_code": "T24", "tax_percent": "24", "dims": {"1": "X"}}
+            ]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["invoiceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = token(&sim).await;
+    let (ids, _) = page(get(&sim, &t, WAITING).send().await.unwrap()).await;
+    assert_eq!(ids, vec![id.clone()]);
+    let doc: Value = get(&sim, &t, &format!("/v1/accountingDocuments/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["codingRows"][0]["dimCode1"], "X");
+    assert_eq!(doc["codingRows"][0]["taxSum"].to_string(), "-2.42");
+    let view: Value = http()
+        .get(format!(
+            "{}/_sandbox/basware/documents/{id}",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["processingStatus"], "WaitingForTransfer");
+    let bad = http()
+        .post(format!("{}/_sandbox/basware/documents", sim.base_url()))
+        .json(&json!({"invoice_number": "X", "supplier_code": "V",
+            "coding_rows": [{"account_code": "1", "net_total": "ten"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn a_fault_queued_over_the_control_route_is_served_once() {
+    let sim = basware().await;
+    sim.add_document(invoice("INV-1"));
+    let rule = FaultRule::new("GET", "/v1/accountingDocuments", 1, FaultKind::Status(503));
+    let resp = http()
+        .post(format!("{}/_sandbox/basware/faults", sim.base_url()))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let t = token(&sim).await;
+    assert_eq!(get(&sim, &t, WAITING).send().await.unwrap().status(), 503);
+    assert_eq!(get(&sim, &t, WAITING).send().await.unwrap().status(), 302);
+}
