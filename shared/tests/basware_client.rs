@@ -319,3 +319,26 @@ async fn the_token_request_uses_basic_auth_and_the_configured_scope() {
         "403 is a permission a person must grant: {e:?}"
     );
 }
+
+#[tokio::test]
+async fn a_redirected_single_read_is_followed_without_credentials_too() {
+    let sim = sim_with(BaswareConfig {
+        redirect_single: true,
+        ..BaswareConfig::default()
+    })
+    .await;
+    let id = sim.add_document(invoice("INV-1"));
+    let doc = client(&sim).document(&id).await.unwrap();
+    assert_eq!(doc.invoice_number.as_deref(), Some("INV-1"));
+    let log = sim.requests();
+    let single = log
+        .iter()
+        .find(|r| r.path == format!("/v1/accountingDocuments/{id}"))
+        .unwrap();
+    assert_eq!(single.status, 302);
+    let object = log
+        .iter()
+        .find(|r| r.path.starts_with("/_exports/"))
+        .unwrap();
+    assert_eq!((object.status, object.had_bearer), (200, false));
+}

@@ -165,17 +165,7 @@ pub(crate) async fn list(
     data.objects
         .insert(key.clone(), Object { body, continuation });
     drop(data);
-    let location = format!(
-        "{}{OBJECT_PREFIX}{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&X-Amz-Signature={}",
-        sim.base_url(),
-        hex::encode(rand::random::<[u8; 16]>())
-    );
-    let mut resp = StatusCode::FOUND.into_response();
-    resp.headers_mut().insert(
-        "location",
-        HeaderValue::from_str(&location).expect("ASCII URL"),
-    );
-    resp
+    redirect_to(&sim, &key)
 }
 
 /// The redirect target. Refuses a request carrying `Authorization` (§3.3: "must not send
@@ -223,19 +213,47 @@ pub(crate) async fn redirected_object(
 }
 
 /// `GET /v1/accountingDocuments/{invoiceId}`. Doubt: whether the single GET may also redirect
-/// is not said ("some GETs"); it answers directly here.
+/// is not said ("some GETs"); it answers directly unless `redirect_single` is on.
 pub(crate) async fn show(State(sim): State<BaswareSim>, Path(id): Path<String>) -> Response {
-    let data = sim.inner.data.lock().unwrap();
+    let mut data = sim.inner.data.lock().unwrap();
     let cfg = &sim.inner.cfg;
-    match data.doc(&id) {
-        Some(d) => Json(d.render_signed(
-            &cfg.credit_note_type_code,
-            cfg.invoice_lines_enabled,
-            cfg.credit_notes_negative,
-        ))
-        .into_response(),
-        None => unknown_invoice(&id),
+    let Some(d) = data.doc(&id) else {
+        return unknown_invoice(&id);
+    };
+    let body = d.render_signed(
+        &cfg.credit_note_type_code,
+        cfg.invoice_lines_enabled,
+        cfg.credit_notes_negative,
+    );
+    if !cfg.redirect_single {
+        return Json(body).into_response();
     }
+    let body = serde_json::to_vec(&body).expect("JSON value serializes");
+    let key = hex::encode(rand::random::<[u8; 16]>());
+    data.objects.insert(
+        key.clone(),
+        Object {
+            body,
+            continuation: None,
+        },
+    );
+    drop(data);
+    redirect_to(&sim, &key)
+}
+
+/// 302 to the stored object `key`, at a pre-signed-looking URL.
+fn redirect_to(sim: &BaswareSim, key: &str) -> Response {
+    let location = format!(
+        "{}{OBJECT_PREFIX}{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&X-Amz-Signature={}",
+        sim.base_url(),
+        hex::encode(rand::random::<[u8; 16]>())
+    );
+    let mut resp = StatusCode::FOUND.into_response();
+    resp.headers_mut().insert(
+        "location",
+        HeaderValue::from_str(&location).expect("ASCII URL"),
+    );
+    resp
 }
 
 /// `POST …/{invoiceId}/acknowledge`: `WaitingForTransfer → TransferInProgress`, 200 with a JSON

@@ -75,6 +75,9 @@ pub struct BaswareConfig {
     /// Reads of `requestStatus` an import stays `InProgress` for before it is processed
     /// (§3.7: two-step processing; the real delay is not documented).
     pub import_reads_in_progress: u32,
+    /// `GET /v1/accountingDocuments/{id}` answers 302 too (§3.3: "some GETs" redirect; which
+    /// ones is not said). Off by default; a client must follow either.
+    pub redirect_single: bool,
     /// How `X-BWAPI-Signature-256` is written (§3.8: the format is unknown).
     pub signature_format: SignatureFormat,
 }
@@ -90,6 +93,7 @@ impl Default for BaswareConfig {
             credit_notes_negative: true,
             invoice_lines_enabled: false,
             import_reads_in_progress: 1,
+            redirect_single: false,
             signature_format: SignatureFormat::Hex,
         }
     }
