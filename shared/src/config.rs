@@ -85,10 +85,17 @@ pub struct RuntimeConfig {
     /// wait asked, audited, without spending deliveries.
     #[serde(default = "default_max_server_wait")]
     pub max_server_wait_secs: u64,
+    /// How often a long-running `mlc run` prints its one-line summary (what moved since the
+    /// last one, what waits); 0: never.
+    #[serde(default = "default_summary_interval")]
+    pub summary_interval_secs: u64,
 }
 
 fn default_max_server_wait() -> u64 {
     600
+}
+fn default_summary_interval() -> u64 {
+    900
 }
 
 /// The shortest visibility timeout the configuration accepts. A step may take as long as its
@@ -166,6 +173,7 @@ impl Default for RuntimeConfig {
             retry_base_delay_ms: default_retry_base(),
             retry_max_delay_secs: default_retry_max_delay(),
             max_server_wait_secs: default_max_server_wait(),
+            summary_interval_secs: default_summary_interval(),
         }
     }
 }
@@ -719,6 +727,13 @@ pub mod tables {
     /// paid BC invoice is traced back to its source.
     pub fn posted_invoice(integration: &str) -> String {
         format!("{integration}/posted_invoice")
+    }
+    /// The tables the connector writes for itself (links between records), as opposed to the
+    /// ones an operator maintains: hidden from `mlc map list` unless asked for.
+    pub fn is_internal(table: &str) -> bool {
+        table
+            .rsplit_once('/')
+            .is_some_and(|(_, t)| matches!(t, "purchase_order" | "posted_invoice"))
     }
 }
 

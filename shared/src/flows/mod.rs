@@ -159,6 +159,18 @@ pub trait Flow<Q, S, C>: Send + Sync {
         req: WebhookRequest<'a>,
     ) -> BoxFuture<'a, WebhookReply>;
 
+    /// Of the mapping rows an operator imports (`(kind, target)`, kind as `mlc map import`
+    /// takes it: "supplier", "gl_account", "dimension:DEPARTMENT"), what the target system
+    /// does not have, each said in a sentence, for a warning (a vendor may be created later).
+    /// By default nothing is checked.
+    fn unknown_mapping_targets<'a>(
+        &'a self,
+        rows: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<String>, StepError>> {
+        let _ = rows;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Scheduled upkeep (renewing webhook subscriptions that expire); empty when the
     /// integration has none.
     fn upkeep<'a>(
