@@ -25,6 +25,7 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Run the pipeline against the configured systems (webhook listener + schedule + workers).
     Run {
+        /// The deployment's configuration file (TOML: systems, integrations, runtime).
         #[arg(long, short)]
         config: PathBuf,
         /// Poll once, drain the queues, exit (for cron, and for checking a configuration).
@@ -33,16 +34,19 @@ enum Command {
     },
     /// Authenticate to each configured system and make one cheap read.
     Check {
+        /// The deployment's configuration file (TOML: systems, integrations, runtime).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Print the configuration in the new form: named systems with `type`, each integration with
     /// its `source`, `target` and `company` (today's form is still accepted).
     Config {
+        /// The configuration file to print in the new form.
         #[arg(long, short, default_value = "mlc.toml")]
         config: PathBuf,
     },
-    /// List and filter the audit trail.
+    /// Each document's state now (one row per document), or with --history every event of the
+    /// audit trail; filter by integration, kind, status, document, vendor and date.
     Audit(cmd::audit::Args),
     /// Re-run a document, or the dead-lettered / parked ones matching a filter, from the audit
     /// trail (exactly once: a posted document ends as already posted), and show the outcome.
@@ -57,6 +61,7 @@ enum Command {
     },
     /// Mapping tables (supplier → vendor, account → G/L account, segment → dimension value).
     Map {
+        /// The deployment's configuration file.
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
@@ -129,4 +134,33 @@ fn fix_for(e: &anyhow::Error) -> Option<String> {
             _ => None,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "mlc", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:?}");
+    }
 }

@@ -37,8 +37,9 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Left-aligned columns separated by two spaces; widths from the content. Every cell is printed
-/// through [`for_terminal`]: one row is one line, whatever the data holds.
+/// Columns separated by two spaces; widths from the content; text left-aligned, an `amount`
+/// column right-aligned so the decimal points line up. Every cell is printed through
+/// [`for_terminal`]: one row is one line, whatever the data holds.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
@@ -56,13 +57,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
+    let right: Vec<bool> = headers.iter().map(|h| h == "amount").collect();
     let line = |cells: Vec<String>| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(c.chars().count());
-            s.push_str(c);
+            let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
+            if right[i] {
+                s.push_str(&pad);
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                if i + 1 < cells.len() {
+                    s.push_str(&pad);
+                }
+            }
             if i + 1 < cells.len() {
-                s.push_str(&" ".repeat(pad + 2));
+                s.push_str("  ");
             }
         }
         s.trim_end().to_string()
@@ -92,6 +102,24 @@ mod tests {
     fn columns_are_aligned_to_the_widest_cell() {
         let t = table(&["a", "bb"], &[vec!["xxx".into(), "y".into()]]);
         assert_eq!(t, "a    bb\n---  --\nxxx  y");
+    }
+
+    #[test]
+    fn amounts_are_right_aligned_so_decimal_points_line_up() {
+        let t = table(
+            &["vendor", "amount", "status"],
+            &[
+                vec!["Acme".into(), "1234.50 EUR".into(), "posted".into()],
+                vec!["Globex".into(), "-21.00 EUR".into(), "parked".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "vendor       amount  status\n\
+             ------  -----------  ------\n\
+             Acme    1234.50 EUR  posted\n\
+             Globex   -21.00 EUR  parked"
+        );
     }
 
     #[test]

@@ -452,6 +452,10 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
             "127.0.0.1:0",
             "--fo",
             "127.0.0.1:0",
+            "--basware",
+            "127.0.0.1:0",
+            "--bc-basware",
+            "127.0.0.1:0",
             "--invoices",
             "1",
         ])
@@ -480,8 +484,8 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
         .lines()
         .filter(|l| l.starts_with("printf '%s' "))
         .collect();
-    // Three secrets per scenario (Coupa → BC, Coupa → F&O).
-    assert_eq!(commands.len(), 6, "{out}");
+    // Three secrets per scenario (Coupa → BC, Coupa → F&O, Basware → BC).
+    assert_eq!(commands.len(), 9, "{out}");
     for c in &commands {
         let c = c.replace("| mlc ", &format!("| {} ", env!("CARGO_BIN_EXE_mlc")));
         let o = std::process::Command::new("sh")
@@ -584,4 +588,109 @@ async fn check_refuses_what_run_would_refuse_or_lose() {
         out.contains("FAILED: systems.coupa.webhook_secret names secret 'coupa-webhook-secret', which is not stored"),
         "{out}"
     );
+}
+
+#[test]
+fn demo_dir_keeps_the_secrets_key_beside_the_secrets_and_runs_again_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept");
+    let kept_s = kept.to_str().unwrap();
+    let o = mlc(
+        dir.path(),
+        &["demo", "--invoices", "2", "--dir", kept_s],
+        None,
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let key = kept.join("mlc.key");
+    assert!(
+        out.contains(&format!("the secrets' key is {}", key.display())),
+        "{out}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    // The kept secrets open with the kept key, as the output says.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args([
+            "secrets",
+            "list",
+            "-c",
+            kept.join("mlc.toml").to_str().unwrap(),
+        ])
+        .env_remove("MLC_SECRET_KEY")
+        .env("MLC_SECRET_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("coupa-client-secret"), "{}", text(&o));
+
+    // A second demo in the same directory reuses the key.
+    let o = mlc(
+        dir.path(),
+        &["demo", "--invoices", "2", "--dir", kept_s],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Secrets whose key is gone are not replaced silently.
+    std::fs::remove_file(&key).unwrap();
+    let o = mlc(
+        dir.path(),
+        &["demo", "--invoices", "2", "--dir", kept_s],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("exists but its key"), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_running_run_prints_a_periodic_summary_of_what_moved() {
+    use std::io::{BufRead, BufReader};
+    let d = deployment().await;
+    let path = d.dir.path().join("mlc.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap().replacen(
+        "[runtime]\n",
+        "[runtime]\nsummary_interval_secs = 1\npoll_interval_secs = 1\n",
+        1,
+    );
+    std::fs::write(&path, cfg).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mlc"))
+        .args(["run", "-c", "mlc.toml"])
+        .current_dir(d.dir.path())
+        .env("MLC_SECRET_KEY", common::KEY)
+        .env_remove("MLC_LOG")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // Summaries come every second; the first that counts posts shows the demo's invoices.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let line = loop {
+        let l = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("no summary with posts: {seen:#?}"));
+        if l.starts_with("last 1 s: posted ") && !l.starts_with("last 1 s: posted 0,") {
+            break l;
+        }
+        seen.push(l);
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.contains("; now: "), "{line}");
+    assert!(line.contains(" parked"), "{line}");
 }

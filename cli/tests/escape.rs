@@ -19,7 +19,7 @@ impl Deployment {
     }
 
     fn audit_json(&self, extra: &[&str]) -> Vec<serde_json::Value> {
-        let mut args = vec!["audit", "--json", "--limit", "100000"];
+        let mut args = vec!["audit", "--history", "--json", "--limit", "100000"];
         args.extend(extra);
         let o = self.mlc(&args);
         assert!(o.status.success(), "{}", text(&o));
@@ -77,7 +77,7 @@ async fn an_escape_sequence_and_a_formula_in_source_data_reach_nobody_as_such() 
     );
 
     // The table: no control character, one line per audit item.
-    let o = d.mlc(&["audit", "--limit", "100000"]);
+    let o = d.mlc(&["audit", "--history", "--limit", "100000"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(
@@ -99,7 +99,7 @@ async fn an_escape_sequence_and_a_formula_in_source_data_reach_nobody_as_such() 
 
     // CSV: the formula is text, the exact invoice number is there (quoted), every row has all
     // its cells, and amounts are still numbers.
-    let o = d.mlc(&["audit", "--csv", "--limit", "100000"]);
+    let o = d.mlc(&["audit", "--history", "--csv", "--limit", "100000"]);
     assert!(o.status.success(), "{}", text(&o));
     let mut reader = csv::Reader::from_reader(o.stdout.as_slice());
     let headers = reader.headers().unwrap().clone();

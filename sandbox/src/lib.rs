@@ -6,6 +6,7 @@
 //! `business-central.md`). Where a fact is unknown they choose the stricter behaviour,
 //! so a connector that passes against them should not be surprised by the real systems.
 
+pub mod basware;
 pub mod bc;
 pub mod coupa;
 pub mod demo;

@@ -85,10 +85,17 @@ pub struct RuntimeConfig {
     /// wait asked, audited, without spending deliveries.
     #[serde(default = "default_max_server_wait")]
     pub max_server_wait_secs: u64,
+    /// How often a long-running `mlc run` prints its one-line summary (what moved since the
+    /// last one, what waits); 0: never.
+    #[serde(default = "default_summary_interval")]
+    pub summary_interval_secs: u64,
 }
 
 fn default_max_server_wait() -> u64 {
     600
+}
+fn default_summary_interval() -> u64 {
+    900
 }
 
 /// The shortest visibility timeout the configuration accepts. A step may take as long as its
@@ -166,6 +173,7 @@ impl Default for RuntimeConfig {
             retry_base_delay_ms: default_retry_base(),
             retry_max_delay_secs: default_retry_max_delay(),
             max_server_wait_secs: default_max_server_wait(),
+            summary_interval_secs: default_summary_interval(),
         }
     }
 }
@@ -184,6 +192,7 @@ pub enum SystemConfig {
     Coupa(CoupaConfig),
     BusinessCentral(BusinessCentralConfig),
     FinanceOperations(FinanceOperationsConfig),
+    Basware(BaswareConfig),
 }
 
 impl SystemConfig {
@@ -193,6 +202,7 @@ impl SystemConfig {
             Self::Coupa(c) => c.http_timeout_secs,
             Self::BusinessCentral(c) => c.http_timeout_secs,
             Self::FinanceOperations(c) => c.http_timeout_secs,
+            Self::Basware(c) => c.http_timeout_secs,
         }
     }
 
@@ -202,6 +212,7 @@ impl SystemConfig {
             Self::Coupa(_) => "coupa",
             Self::BusinessCentral(_) => "business_central",
             Self::FinanceOperations(_) => "finance_operations",
+            Self::Basware(_) => "basware",
         }
     }
 
@@ -389,6 +400,95 @@ pub struct BusinessCentralConfig {
     pub http_timeout_secs: u64,
 }
 
+/// `[systems.<name>]` with `type = "basware"` (`basware.md` §3.1–§3.2): the API base URL and
+/// the token URL are separate settings (regions and test/production differ, and the
+/// published host names conflict).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaswareConfig {
+    /// The region's API base URL (`https://api.basware.com`, `https://test.api.basware.com`…).
+    pub base_url: String,
+    /// The token URL (`https://api.basware.com/v1/tokens`).
+    pub token_url: String,
+    pub client_id: String,
+    /// Name of the secret holding the client secret.
+    pub client_secret: String,
+    /// Space-separated in the token request; required by Basware. Default: what the
+    /// integration reads and writes.
+    #[serde(default = "default_basware_scopes")]
+    pub scopes: Vec<String>,
+    /// Name of the secret holding the subscription's `webhookAuthenticationToken`; none:
+    /// webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Where Basware reaches this connector's `/webhooks/basware/<integration>` (public URL).
+    /// With `webhook_secret`, `mlc run` (with a listener) subscribes it when Basware has no
+    /// such subscription.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// `invoiceTypeCode`s the tenant uses for credit notes (§3.11.8: no flag on the wire; a
+    /// negative gross sum is a credit note too).
+    #[serde(default)]
+    pub credit_note_types: Vec<String>,
+    /// BC master data imported into Basware's coding lists; none: not imported.
+    #[serde(default)]
+    pub master_data: Option<BaswareMasterData>,
+    /// What Basware is told about a document that cannot be mapped or that BC refuses.
+    #[serde(default)]
+    pub failure_response: FailureResponse,
+    /// Accounting documents per list page (1..=100, §3.4).
+    #[serde(default = "default_basware_page")]
+    pub page_size: u32,
+    /// No published limit (§3.9); a polite default.
+    #[serde(default = "default_basware_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+/// Which BC master data goes to Basware (`basware.md` §3.7, §3.11), and where.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaswareMasterData {
+    /// The Basware company the records belong to (`companies[].companyCode`).
+    pub company_code: String,
+    /// BC vendors → `/v1/vendors`.
+    #[serde(default)]
+    pub vendors: bool,
+    /// BC posting G/L accounts → `/v1/accounts`.
+    #[serde(default)]
+    pub accounts: bool,
+    /// BC dimension code → `"cost_centers"` (`/v1/costCenters`) or a generic list key
+    /// (`"ACC_LIST_1"` → `/v1/lists/ACC_LIST_1`).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// When a failure transfer response goes back to Basware.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureResponse {
+    /// At once, with the reason: the document returns to Basware's workflow, where finance
+    /// fixes its coding and sends it again.
+    #[default]
+    AtOnce,
+    /// Never by itself: the document is parked here (retried when the mapping exists) and stays
+    /// `TransferInProgress` in Basware.
+    Park,
+}
+
+fn default_basware_scopes() -> Vec<String> {
+    ["accountingDocuments.read", "accountingDocuments.write"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_basware_page() -> u32 {
+    100
+}
+fn default_basware_rate() -> u32 {
+    10
+}
+
 fn default_bc_api_url() -> String {
     // business-central.md A1 (the same as `systems::business_central::DEFAULT_API_URL`; the
     // configuration sits below the systems and names no client).
@@ -443,6 +543,9 @@ pub enum IntegrationKind {
     CoupaToBusinessCentral,
     /// Coupa approved invoices → F&O pending vendor invoices, per legal entity.
     CoupaToFinanceOperations,
+    /// Basware accounting documents waiting for transfer → Business Central posted purchase
+    /// invoices and credit memos, with transfer responses back.
+    BaswareToBusinessCentral,
 }
 
 impl IntegrationKind {
@@ -450,6 +553,7 @@ impl IntegrationKind {
     pub const ALL: &[IntegrationKind] = &[
         IntegrationKind::CoupaToBusinessCentral,
         IntegrationKind::CoupaToFinanceOperations,
+        IntegrationKind::BaswareToBusinessCentral,
     ];
 
     /// The system types it reads from and writes to.
@@ -457,6 +561,7 @@ impl IntegrationKind {
         match self {
             Self::CoupaToBusinessCentral => ("coupa", "business_central"),
             Self::CoupaToFinanceOperations => ("coupa", "finance_operations"),
+            Self::BaswareToBusinessCentral => ("basware", "business_central"),
         }
     }
 
@@ -464,6 +569,7 @@ impl IntegrationKind {
         match self {
             Self::CoupaToBusinessCentral => "coupa_to_business_central",
             Self::CoupaToFinanceOperations => "coupa_to_finance_operations",
+            Self::BaswareToBusinessCentral => "basware_to_business_central",
         }
     }
 
@@ -678,6 +784,13 @@ pub mod tables {
     /// paid BC invoice is traced back to its source.
     pub fn posted_invoice(integration: &str) -> String {
         format!("{integration}/posted_invoice")
+    }
+    /// The tables the connector writes for itself (links between records), as opposed to the
+    /// ones an operator maintains: hidden from `mlc map list` unless asked for.
+    pub fn is_internal(table: &str) -> bool {
+        table
+            .rsplit_once('/')
+            .is_some_and(|(_, t)| matches!(t, "purchase_order" | "posted_invoice"))
     }
 }
 
@@ -1112,13 +1225,14 @@ mod tests {
         let e = err(&NEW_FORM.replace("\"business_central\"", "\"sap_b1\""));
         assert!(
             e.contains(
-                "systems.bc-main: unknown type `sap_b1`, expected one of `coupa`, `business_central`, `finance_operations`"
+                "systems.bc-main: unknown type `sap_b1`, expected one of `coupa`, \
+                 `business_central`, `finance_operations`, `basware`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `finance_operations` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `finance_operations`, `basware` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
@@ -1193,7 +1307,7 @@ mod tests {
             err(&NEW_FORM.replacen("source = \"coupa-eu\"", "source = \"bc-main\"", 1)),
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
-             coupa_to_business_central, coupa_to_finance_operations)"
+             coupa_to_business_central, coupa_to_finance_operations, basware_to_business_central)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(

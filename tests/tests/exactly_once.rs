@@ -5,7 +5,7 @@ mod common;
 use common::Harness;
 use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_sandbox::{FaultKind, FaultRule};
-use mlc_shared::ports::{Queue, QueueName};
+use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Queue, QueueName, Step};
 use mlc_shared::steps::post::CrashPoint;
 use mlc_shared::systems::Instance;
 
@@ -79,6 +79,45 @@ async fn webhook_twice_and_an_overlapping_poll_post_one_invoice() {
         .unwrap();
     assert_eq!(h.bc_invoices_for("INV-DUP").len(), 1);
     assert_eq!(h.bc_invoices_for("INV-DUP")[0].post_count, 1);
+}
+
+#[tokio::test]
+async fn replayed_webhooks_and_overlapping_polls_are_counted_not_logged() {
+    let h = Harness::new().await;
+    let id = h.simple_invoice("SUP-001", "INV-REPLAYED");
+    let server = common_webhook(&h).await;
+    for _ in 0..20 {
+        assert_eq!(
+            h.coupa.send_invoice_webhook(&server, id).await.unwrap(),
+            202
+        );
+    }
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    let trail = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            document: Some(id.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let rows = |step: Step, status: AuditStatus| -> Vec<u64> {
+        trail
+            .iter()
+            .filter(|i| i.step == step && i.status == status)
+            .map(|i| i.repeats)
+            .collect()
+    };
+    assert_eq!(rows(Step::Webhook, AuditStatus::Received), vec![19]);
+    // Three polls read the same version: one row, two repeats.
+    assert_eq!(rows(Step::Poll, AuditStatus::Received), vec![2]);
+    assert_eq!(rows(Step::Post, AuditStatus::Posted).len(), 1);
+    assert!(rows(Step::Post, AuditStatus::AlreadyPosted).is_empty());
+    assert_eq!(h.bc_invoices_for("INV-REPLAYED").len(), 1);
 }
 
 async fn common_webhook(h: &Harness) -> String {
@@ -225,6 +264,48 @@ async fn a_worker_crashing_at_any_step_boundary_then_restarting_posts_exactly_on
             ),
             "{crash:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn whatever_crashed_the_audit_trail_has_one_posted_row_and_counts_the_repeats() {
+    for crash in [
+        CrashPoint::AfterClaim,
+        CrashPoint::AfterDraft,
+        CrashPoint::AfterPost,
+        CrashPoint::AfterLedger,
+    ] {
+        let h = Harness::with(Default::default(), Default::default(), "").await;
+        let number = format!("INV-AUDIT-{crash:?}");
+        let id = h.simple_invoice("SUP-001", &number);
+        let msg = mapped_post_message(&h).await;
+        let p = &h.pipeline;
+        assert!(
+            p.handle_post_crashing(&msg, "w1", Some(crash))
+                .await
+                .is_err()
+        );
+        p.handle_post_crashing(&msg, "w1", None).await.unwrap();
+        p.handle_post_crashing(&msg, "w2", None).await.unwrap();
+        let trail = p
+            .env
+            .store
+            .query_audit(&AuditFilter {
+                document: Some(id.to_string()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let post: Vec<_> = trail.iter().filter(|i| i.step == Step::Post).collect();
+        assert_eq!(post.len(), 1, "{crash:?}: {post:#?}");
+        assert_eq!(post[0].status, AuditStatus::Posted, "{crash:?}");
+        let bc = h.bc_invoices_for(&number);
+        assert_eq!(
+            post[0].target_document_number.as_deref(),
+            Some(bc[0].number.as_str()),
+            "{crash:?}"
+        );
+        assert!(post[0].repeats >= 1, "{crash:?}: the repeat is counted");
     }
 }
 

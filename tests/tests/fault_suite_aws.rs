@@ -230,7 +230,7 @@ async fn aws_same_document_delivered_many_times() {
     assert!(ra && rb);
     faults += 2;
     d.run().await;
-    let repeats = s.audit_count(&a, AuditStatus::AlreadyPosted).await;
+    let repeats = s.audit_repeats(&a, AuditStatus::Posted).await;
     assert!(repeats > 0, "no repeat reached the post step");
     println!("aws_same_document_delivered_many_times: {repeats} repeats stopped by the ledger");
     w.finish(&s, d.counters.total_redeliveries(), faults).await;

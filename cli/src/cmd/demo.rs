@@ -95,7 +95,12 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&config_path)?;
 
     // The demo's own key; a deployment takes it from MLC_SECRET_KEY or MLC_SECRET_KEY_FILE.
-    let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate())?;
+    // A kept directory keeps its key beside the secrets (0600), or nobody could open them.
+    let key = match &a.dir {
+        None => SecretKey::generate(),
+        Some(_) => demo_key(&dir.join(KEY_FILE), &cfg.runtime.secrets_file)?,
+    };
+    let secrets = SecretFile::open(&cfg.runtime.secrets_file, key)?;
     for sandbox in &sandboxes {
         sandbox.store_secrets(&|name, value| secrets.set(name, value))?;
     }
@@ -153,11 +158,36 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     );
 
     if a.dir.is_some() {
+        let key = dir.join(KEY_FILE);
         println!(
-            "Database, secrets and config kept in {} (try: mlc audit --config {}).",
+            "Database, secrets and config kept in {}; the secrets' key is {} (owner-only). \
+             Try: mlc audit --config {}, or MLC_SECRET_KEY_FILE={} mlc check --config {}.",
             dir.display(),
+            key.display(),
+            config_path.display(),
+            key.display(),
             config_path.display()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The key file `mlc demo --dir` keeps beside its secrets file.
+const KEY_FILE: &str = "mlc.key";
+
+/// The kept directory's key: read when it is there, else made (0600). Secrets without their
+/// key are not replaced silently (the directory may hold more than a demo).
+fn demo_key(key: &std::path::Path, secrets: &std::path::Path) -> anyhow::Result<SecretKey> {
+    if key.exists() {
+        return Ok(SecretKey::from_file(key)?);
+    }
+    if secrets.exists() {
+        anyhow::bail!(
+            "{} exists but its key {} does not: nothing can open it. Remove it (mlc demo \
+             stores its secrets again) or give another --dir",
+            secrets.display(),
+            key.display()
+        );
+    }
+    Ok(SecretKey::generate_to_file(key)?)
 }

@@ -16,8 +16,8 @@ use mlc_shared::adapters::embedded::{Db, SqliteQueue, SqliteStore};
 use mlc_shared::config::Config;
 use mlc_shared::model::DocumentKind;
 use mlc_shared::ports::{
-    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Ledger, Message, Parking, Queue, QueueName,
-    Step, StoreError, SystemClock,
+    Audit, AuditFilter, AuditItem, AuditStatus, Clock, Ledger, LedgerEntry, LedgerState, Message,
+    Parking, Queue, QueueName, Step, StoreError, SystemClock,
 };
 use mlc_shared::steps::{IngestMessage, PostEnvelope, audit_item};
 
@@ -34,6 +34,11 @@ pub struct Args {
     /// that document's dead letters or parked entry.
     #[arg(long)]
     document: Option<String>,
+    /// Only documents of this kind (invoice, credit_note, purchase_order, supplier, payment):
+    /// needed when --document names documents of several kinds (an invoice and a purchase
+    /// order with the same id).
+    #[arg(long)]
+    kind: Option<String>,
     /// Move dead-lettered messages (both queues) back to their queue.
     #[arg(long)]
     dead_lettered: bool,
@@ -286,7 +291,23 @@ pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
         let still_parked = parked.iter().find(|p| {
             p.integration == t.integration && p.kind == t.kind && p.source_id == t.source_id
         });
-        let (status, detail) = outcome(last, still_parked.map(|p| p.reason.as_str()));
+        // A repeat of a written document is counted on its row, not logged: the ledger says
+        // it was written before.
+        let done_before = match pipeline
+            .flow(&t.integration)
+            .and_then(|f| f.ledger_key(&t.kind, &t.source_id))
+        {
+            Some(key) => store
+                .ledger_entry(&key)
+                .await?
+                .filter(|e| e.state == LedgerState::Done),
+            None => None,
+        };
+        let (status, detail) = outcome(
+            last,
+            still_parked.map(|p| p.reason.as_str()),
+            done_before.as_ref(),
+        );
         dead |= status == "dead_lettered";
         let number = last
             .and_then(|i| i.source_document_number.clone())
@@ -433,12 +454,31 @@ async fn forget_ledger_entries(
     Ok(())
 }
 
-fn outcome(last: Option<&AuditItem>, parked: Option<&str>) -> (&'static str, String) {
+fn outcome(
+    last: Option<&AuditItem>,
+    parked: Option<&str>,
+    done_before: Option<&LedgerEntry>,
+) -> (&'static str, String) {
     if let Some(reason) = parked {
         return ("parked", reason.to_string());
     }
+    let last = last.filter(|i| {
+        !matches!(
+            i.status,
+            AuditStatus::Received | AuditStatus::Mapped | AuditStatus::Failed
+        ) || done_before.is_none()
+    });
     let Some(i) = last else {
-        return ("no outcome", "nothing was recorded for it".into());
+        return match done_before {
+            Some(e) => (
+                "already_posted",
+                e.target_number
+                    .as_deref()
+                    .map(|n| format!("target document {n}"))
+                    .unwrap_or_default(),
+            ),
+            None => ("no outcome", "nothing was recorded for it".into()),
+        };
     };
     let target = || {
         i.target_document_number
@@ -499,8 +539,8 @@ fn describe(a: &Args) -> String {
     s
 }
 
-/// The documents `--document` names: (integration, source id) → (kind, source document number).
-type Named = BTreeMap<(String, String), (String, Option<String>)>;
+/// The documents `--document` names: (integration, kind, source id) → source document number.
+type Named = BTreeMap<(String, String, String), Option<String>>;
 
 async fn select(
     a: &Args,
@@ -510,6 +550,11 @@ async fn select(
     window: &Window,
 ) -> anyhow::Result<Vec<Target>> {
     let configured = |name: &str| cfg.integrations.iter().any(|i| i.name == name);
+    let kind_wanted = |kind: &str| {
+        a.kind
+            .as_deref()
+            .is_none_or(|k| k.eq_ignore_ascii_case(kind))
+    };
     let wanted = |name: &str| a.integration.as_deref().is_none_or(|w| w == name);
     let named: Option<Named> = match &a.document {
         None => None,
@@ -521,32 +566,59 @@ async fn select(
                     ..AuditFilter::default()
                 })
                 .await?;
-            let mut out = BTreeMap::new();
-            for i in items.iter().filter(|i| i.step != Step::Replay) {
+            let mut out: Named = BTreeMap::new();
+            for i in items
+                .iter()
+                .filter(|i| i.step != Step::Replay && kind_wanted(&i.document_kind))
+            {
                 let e = out
-                    .entry((i.integration.clone(), i.source_id.clone()))
-                    .or_insert_with(|| (i.document_kind.clone(), None));
+                    .entry((
+                        i.integration.clone(),
+                        i.document_kind.clone(),
+                        i.source_id.clone(),
+                    ))
+                    .or_default();
                 if i.source_document_number.is_some() {
-                    e.1 = i.source_document_number.clone();
+                    e.clone_from(&i.source_document_number);
                 }
+            }
+            // Ids are per kind in the source (invoice 1 and purchase order 1): one of them is
+            // never picked silently.
+            let kinds: HashSet<&str> = out.keys().map(|(_, k, _)| k.as_str()).collect();
+            if kinds.len() > 1 {
+                let listed: Vec<String> = out
+                    .iter()
+                    .map(|((integration, kind, id), number)| match number {
+                        Some(n) => format!("{kind} {id} ({n}) in {integration}"),
+                        None => format!("{kind} {id} in {integration}"),
+                    })
+                    .collect();
+                bail!(
+                    "'{d}' names documents of several kinds: {}; say which with --kind",
+                    listed.join(", ")
+                );
             }
             Some(out)
         }
     };
-    let doc_matches =
-        |integration: &str, source_id: &str, number: Option<&str>| match (&a.document, &named) {
-            (Some(d), Some(named)) => {
-                source_id == d
-                    || number == Some(d.as_str())
-                    || named.contains_key(&(integration.to_string(), source_id.to_string()))
+    let doc_matches = |integration: &str, kind: &str, source_id: &str, number: Option<&str>| {
+        kind_wanted(kind)
+            && match (&a.document, &named) {
+                (Some(d), Some(named)) => {
+                    source_id == d
+                        || number == Some(d.as_str())
+                        || named
+                            .keys()
+                            .any(|(i, _, s)| i == integration && s == source_id)
+                }
+                _ => true,
             }
-            _ => true,
-        };
+    };
 
     let mut out = Vec::new();
     if !a.dead_lettered && !a.parked {
         // A document from the audit trail, re-read from the source.
-        for ((integration, source_id), (kind, number)) in named.iter().flatten() {
+        for ((integration, kind, source_id), number) in named.iter().flatten() {
             if !configured(integration) {
                 eprintln!(
                     "skipping {integration}/{source_id}: integration '{integration}' is no longer configured"
@@ -612,7 +684,12 @@ async fn select(
                     continue;
                 };
                 if !wanted(&id.integration)
-                    || !doc_matches(&id.integration, &id.source_id, id.number.as_deref())
+                    || !doc_matches(
+                        &id.integration,
+                        &id.kind,
+                        &id.source_id,
+                        id.number.as_deref(),
+                    )
                 {
                     continue;
                 }
@@ -654,6 +731,7 @@ async fn select(
             if !wanted(&p.integration)
                 || !doc_matches(
                     &p.integration,
+                    &p.kind,
                     &p.source_id,
                     p.source_document_number.as_deref(),
                 )

@@ -1,12 +1,13 @@
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use mlc_shared::config::Config;
 use mlc_shared::flows::SecretLookup;
-use mlc_shared::ports::{Queue, QueueName};
+use mlc_shared::ports::{Parking, Queue, QueueName};
+use mlc_shared::runtime::DrainStats;
 use mlc_shared::steps::StepError;
 use mlc_shared::steps::poll::PollReport;
 
@@ -65,7 +66,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             + pipeline.env.queue.depth(QueueName::Post).await?;
         if waiting > 0 && pipeline.backoffs.active().is_empty() {
             println!(
-                "{waiting} message(s) wait for a later retry (why: `mlc audit --status failed`); \
+                "{waiting} message(s) wait for a later retry (why: `mlc audit --history --status failed`); \
                  the next run picks them up"
             );
         }
@@ -141,22 +142,95 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             }
         })
     };
+    // What the workers did since the last summary line.
+    let done = Arc::new(Mutex::new(DrainStats::default()));
     let worker = {
         let p = pipeline.clone();
+        let done = done.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = p.drain(workers, Arc::new(|_| {})).await {
-                    tracing::error!(error = %e, "worker failed; restarting");
+                match p.drain(workers, Arc::new(|_| {})).await {
+                    Ok(stats) => done.lock().unwrap_or_else(|e| e.into_inner()).add(&stats),
+                    Err(e) => tracing::error!(error = %e, "worker failed; restarting"),
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
     };
+    let summary = (cfg.runtime.summary_interval_secs > 0).then(|| {
+        let p = pipeline.clone();
+        let every = Duration::from_secs(cfg.runtime.summary_interval_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                let stats = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
+                match waiting(&p).await {
+                    Ok(w) => eprintln!("{}", summary_line(every, &stats, &w)),
+                    Err(e) => tracing::error!(error = %e, "could not read what waits"),
+                }
+            }
+        })
+    });
     eprintln!("running; Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;
     poller.abort();
     worker.abort();
+    if let Some(s) = summary {
+        s.abort();
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What waits, for the summary line.
+#[derive(Debug, Default)]
+struct Waiting {
+    queued: u64,
+    parked: usize,
+    dead_lettered: usize,
+    backed_off: Vec<String>,
+}
+
+async fn waiting(p: &EmbeddedPipeline) -> anyhow::Result<Waiting> {
+    let q = &p.env.queue;
+    Ok(Waiting {
+        queued: q.depth(QueueName::Ingest).await? + q.depth(QueueName::Post).await?,
+        parked: p.env.store.parked().await?.len(),
+        dead_lettered: p.audit_dead_letters().await?,
+        backed_off: p
+            .backoffs
+            .active()
+            .into_iter()
+            .map(|(name, left, _)| format!("{name} ({} s)", left.as_secs()))
+            .collect(),
+    })
+}
+
+/// The long-running loop's periodic line: "last 15 min: posted 12, …; now: 3 queued, …".
+fn summary_line(every: Duration, d: &DrainStats, w: &Waiting) -> String {
+    let secs = every.as_secs();
+    let span = if secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    };
+    let mut line = format!(
+        "last {span}: posted {}, already posted {}, parked {}, skipped {}, failed attempts {}, \
+         dead-lettered {}; now: {} queued, {} parked, {} dead-lettered",
+        d.posted,
+        d.already_posted,
+        d.parked,
+        d.skipped,
+        d.failed_attempts,
+        d.dead_lettered,
+        w.queued,
+        w.parked,
+        w.dead_lettered
+    );
+    if !w.backed_off.is_empty() {
+        line.push_str(&format!("; backed off: {}", w.backed_off.join(", ")));
+    }
+    line
 }
 
 /// The `--once` summary of one integration's poll, with its other feeds:
@@ -232,6 +306,27 @@ mod tests {
 
     use super::*;
     use crate::embedded::testkit::{CLIENT_STATE, Kit};
+
+    #[test]
+    fn the_periodic_summary_says_what_moved_and_what_waits() {
+        let d = DrainStats {
+            posted: 12,
+            parked: 1,
+            failed_attempts: 2,
+            ..Default::default()
+        };
+        let w = Waiting {
+            queued: 3,
+            parked: 4,
+            dead_lettered: 0,
+            backed_off: vec!["coupa-bc (540 s)".into()],
+        };
+        assert_eq!(
+            summary_line(Duration::from_secs(900), &d, &w),
+            "last 15 min: posted 12, already posted 0, parked 1, skipped 0, failed attempts 2, \
+             dead-lettered 0; now: 3 queued, 4 parked, 0 dead-lettered; backed off: coupa-bc (540 s)"
+        );
+    }
 
     #[test]
     fn the_once_summary_names_every_feed() {

@@ -48,6 +48,7 @@ impl clap::Args for Args {
                     Arg::new(sim.name)
                         .long(sim.name)
                         .value_name(value_name(sim.name))
+                        .help(format!("Where the {} simulator listens", sim.name))
                         .value_parser(value_parser!(SocketAddr))
                         .default_value(sim.default_addr),
                 )

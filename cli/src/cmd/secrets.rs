@@ -13,13 +13,22 @@ use crate::embedded;
 pub enum Action {
     /// Store a secret; the value is read from standard input (never from the command line,
     /// where it would land in shell history).
-    Set { name: String },
+    Set {
+        /// The secret's name, as the configuration names it (e.g. coupa-client-secret).
+        name: String,
+    },
     /// Names of the stored secrets (never their values).
     List,
     /// Remove a secret.
-    Rm { name: String },
+    Rm {
+        /// The secret's name.
+        name: String,
+    },
     /// Create a new random key file (0600) for MLC_SECRET_KEY_FILE.
-    NewKey { path: std::path::PathBuf },
+    NewKey {
+        /// Where to write the key (refused if the file exists).
+        path: std::path::PathBuf,
+    },
 }
 
 pub fn run(config: Option<&Path>, action: Action) -> anyhow::Result<ExitCode> {

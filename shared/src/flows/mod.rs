@@ -5,6 +5,7 @@
 //! to a flow; adding an integration adds a folder here and one line there
 //! (`docs/adding-an-integration.md`).
 
+pub mod basware_bc;
 pub mod coupa_bc;
 pub mod coupa_fo;
 
@@ -159,6 +160,18 @@ pub trait Flow<Q, S, C>: Send + Sync {
         req: WebhookRequest<'a>,
     ) -> BoxFuture<'a, WebhookReply>;
 
+    /// Of the mapping rows an operator imports (`(kind, target)`, kind as `mlc map import`
+    /// takes it: "supplier", "gl_account", "dimension:DEPARTMENT"), what the target system
+    /// does not have, each said in a sentence, for a warning (a vendor may be created later).
+    /// By default nothing is checked.
+    fn unknown_mapping_targets<'a>(
+        &'a self,
+        rows: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<String>, StepError>> {
+        let _ = rows;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Scheduled upkeep (renewing webhook subscriptions that expire); empty when the
     /// integration has none.
     fn upkeep<'a>(
@@ -214,6 +227,9 @@ where
         )),
         Some(IntegrationKind::CoupaToFinanceOperations) => Ok(Arc::new(
             coupa_fo::CoupaFo::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::BaswareToBusinessCentral) => Ok(Arc::new(
+            basware_bc::BaswareBc::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

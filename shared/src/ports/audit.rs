@@ -120,6 +120,11 @@ pub struct AuditItem {
     pub target_document_number: Option<String>,
     pub target_id: Option<String>,
     pub error: Option<String>,
+    /// How many times the same outcome was seen again afterwards (a replayed webhook, a poll
+    /// re-reading its overlap, a redelivered message stopped by the ledger): counted here
+    /// instead of logged as rows ([`Audit::append_audit_once`](super::Audit::append_audit_once)).
+    #[serde(default)]
+    pub repeats: u64,
 }
 
 /// Filters for the audit trail; every field optional, all given ones must match.

@@ -216,6 +216,14 @@ pub trait Parking: Send + Sync {
 pub trait Audit: Send + Sync {
     fn append_audit(&self, item: &AuditItem)
     -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Appends `item` unless an item with the same `once` key was appended before, in which
+    /// case only that item's `repeats` goes up by one: a repeat is counted, not logged as a
+    /// row. Atomic: of two concurrent calls with one key, one appends. `true`: appended.
+    fn append_audit_once(
+        &self,
+        item: &AuditItem,
+        once: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Newest last.
     fn query_audit(
         &self,

@@ -44,13 +44,25 @@ pub(crate) async fn write<Q: Queue, S: Store, C: Clock>(
         .map_err(|e| StepError::new("writing the audit trail", e))
 }
 
+/// `true`: it was parked.
 pub(crate) async fn unpark<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     msg: &IngestMessage,
-) -> Result<(), StepError> {
+) -> Result<bool, StepError> {
     env.store
         .unpark(&msg.integration, msg.kind.as_str(), &msg.source_id)
         .await
-        .map(|_| ())
         .map_err(|e| StepError::new("unparking", e))
+}
+
+/// Writes `item` once under `once`; a repeat is counted on the row already written.
+pub(crate) async fn write_once<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    item: AuditItem,
+    once: &str,
+) -> Result<bool, StepError> {
+    env.store
+        .append_audit_once(&item, once)
+        .await
+        .map_err(|e| StepError::new("writing the audit trail", e))
 }

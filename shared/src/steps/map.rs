@@ -2,7 +2,7 @@
 //! (with the reason, retried when someone has acted), hand what is resolved to the post queue.
 //! What "resolved" means is the flow's (`flows/`): vendor, accounts, dimensions for its target.
 
-use super::{Env, IngestMessage, PostEnvelope, StepError, audit_item, claim};
+use super::{Env, IngestMessage, PostEnvelope, StepError, audit_item, claim, once_key};
 use crate::ports::{
     AuditItem, AuditStatus, Clock, ParkedDoc, Queue, QueueName, Source, SourceDocument, Step,
     Store, SystemError,
@@ -85,10 +85,24 @@ pub async fn hand_over<Q: Queue, S: Store, C: Clock>(
             "crash injected after the post message was queued",
         ));
     }
-    claim::unpark(env, msg).await?;
+    let was_parked = claim::unpark(env, msg).await?;
     let mut item = audit;
     item.status = AuditStatus::Mapped;
-    claim::write(env, item).await?;
+    if was_parked {
+        // Out of the parked list: a change of state, always its own row.
+        claim::write(env, item).await?;
+    } else {
+        // A version mapped again (a redelivery, a poll past the queue's dedup window) is
+        // counted on its first row.
+        let once = once_key(&[
+            "mapped",
+            &msg.integration,
+            msg.kind.as_str(),
+            &msg.source_id,
+            post.version.as_deref().unwrap_or_default(),
+        ]);
+        claim::write_once(env, item, &once).await?;
+    }
     Ok(MapOutcome::Mapped)
 }
 

@@ -15,7 +15,7 @@ pub mod post;
 pub mod webhook;
 pub mod write;
 
-pub use audit::audit_item;
+pub use audit::{DocumentState, audit_item, current_states, once_key};
 pub use messages::{IngestMessage, PostEnvelope};
 
 use std::time::Duration;

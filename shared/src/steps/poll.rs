@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 
-use super::{Env, IngestMessage, StepError, audit_item};
+use super::{Env, IngestMessage, StepError, audit_item, once_key};
 use crate::config::IntegrationConfig;
 use crate::ports::{
     AuditStatus, Clock, Feed, FeedMode, Queue, QueueName, Source, Step, Store, Watermark, Window,
@@ -156,17 +156,27 @@ pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
                 .await
                 .map_err(|e| StepError::new("enqueueing polled documents", e))?;
             report.enqueued += messages.len() as u32;
-            for m in &messages {
+            // One row per document version: the overlap each poll reads again is counted on
+            // that row, not logged again.
+            for r in &page.refs {
                 let item = audit_item(
                     env.clock.now(),
                     &integration.name,
                     kind.as_str(),
-                    &m.source_id,
+                    &r.id,
                     Step::Poll,
                     AuditStatus::Received,
                 );
+                let version = r.version.map(|t| t.to_rfc3339()).unwrap_or_default();
+                let once = once_key(&[
+                    "received",
+                    &integration.name,
+                    kind.as_str(),
+                    &r.id,
+                    &version,
+                ]);
                 env.store
-                    .append_audit(&item)
+                    .append_audit_once(&item, &once)
                     .await
                     .map_err(|e| StepError::new("writing the audit trail", e))?;
             }

@@ -1,7 +1,7 @@
 //! Webhook step: verify the signature over the raw body, then enqueue a reference. A webhook is
 //! only a trigger; the poll is the backstop, and the map step re-reads the document itself.
 
-use super::{Env, IngestMessage, audit_item};
+use super::{Env, IngestMessage, audit_item, once_key};
 use crate::model::DocumentKind;
 use crate::ports::{AuditStatus, Clock, Queue, QueueName, Step, Store};
 
@@ -70,8 +70,16 @@ pub async fn accept<Q: Queue, S: Store, C: Clock>(
             Step::Webhook,
             AuditStatus::Received,
         );
+        // A replayed webhook (same document and version) is counted on the first one's row.
+        let once = once_key(&[
+            "received",
+            integration,
+            kind.as_str(),
+            &m.source_id,
+            m.version.as_deref().unwrap_or_default(),
+        ]);
         // The document is safely queued; a failed audit write must not make the sender retry.
-        if let Err(e) = env.store.append_audit(&item).await {
+        if let Err(e) = env.store.append_audit_once(&item, &once).await {
             tracing::warn!(error = %e, "audit write failed after enqueue");
         }
     }

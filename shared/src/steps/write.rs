@@ -99,6 +99,8 @@ pub enum CrashPoint {
     AfterDraft,
     /// After the record was finished (posted), before the ledger says done.
     AfterPost,
+    /// After the ledger says done, before the audit trail records it.
+    AfterLedger,
 }
 
 /// What the write is about: the ledger key, and the document's identity for parking it and
@@ -168,11 +170,15 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
                 change: Change::AlreadyDone,
             };
             apply_links(env, &links(&written)).await?;
-            claim::write(
-                env,
-                audit(AuditStatus::AlreadyPosted).with_target(&id, Some(&number)),
-            )
-            .await?;
+            // A repeat is counted on the row that recorded the write. No such row: the worker
+            // that wrote it stopped between the ledger and the audit trail, and this is it.
+            let item = audit(AuditStatus::Posted);
+            let item = if id.is_empty() {
+                item
+            } else {
+                item.with_target(&id, Some(&number))
+            };
+            claim::write_once(env, item, &written_key(key, &target, &id)).await?;
             return Ok(PostOutcome::AlreadyPosted { id, number });
         }
         // Another worker (or a crashed one whose lease has not run out) holds it: come back
@@ -188,9 +194,19 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
         Ok(Progress::Written(w)) => {
             apply_links(env, &links(&w)).await?;
             claim::complete(env, key, owner, &w.id, &w.number).await?;
+            if crash == Some(CrashPoint::AfterLedger) {
+                return Err(StepError::retry(
+                    "crash injected after the ledger said done",
+                ));
+            }
+            // Found final on a later attempt: an earlier attempt of ours wrote it and stopped
+            // before the ledger said so; that write is recorded now, as posted. Found final on
+            // the first attempt: it was there before us.
+            let ours = entry.attempts > 1 || entry.target_id.is_some();
             let item = match &w.change {
                 Change::Created => audit(AuditStatus::Posted),
                 Change::Updated => audit(AuditStatus::Updated),
+                Change::Unchanged | Change::AlreadyDone if ours => audit(AuditStatus::Posted),
                 Change::Unchanged | Change::AlreadyDone => audit(AuditStatus::AlreadyPosted),
                 Change::Removed(why) => audit(AuditStatus::Updated).with_error(why.clone()),
                 Change::LeftAlone(why) => audit(AuditStatus::AlreadyPosted).with_error(why.clone()),
@@ -200,7 +216,7 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
             } else {
                 item.with_target(&w.id, Some(&w.number))
             };
-            claim::write(env, item).await?;
+            claim::write_once(env, item, &written_key(key, &target, &w.id)).await?;
             Ok(match w.change {
                 Change::AlreadyDone => PostOutcome::AlreadyPosted {
                     id: w.id,
@@ -228,6 +244,20 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
             Err(e)
         }
     }
+}
+
+/// The once key of the row that records a ledger entry's write of record `id` into `target`:
+/// repeats of the document (redeliveries, polls, replays) are counted on it; a re-post (a new
+/// record) gets its own row.
+fn written_key(key: &LedgerKey, target: &str, id: &str) -> String {
+    super::once_key(&[
+        "written",
+        &key.integration,
+        &key.kind,
+        &key.source_id,
+        target,
+        id,
+    ])
 }
 
 /// Parked with a message that reads the source again when retried, so a corrected document or

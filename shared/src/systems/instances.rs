@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::basware::{BaswareClient, BaswareSettings, BaswareSource};
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
 use super::dynamics_fo::{FoClient, FoSettings};
@@ -33,6 +34,7 @@ pub enum Instance {
     Coupa(CoupaClient),
     BusinessCentral(BcClient),
     FinanceOperations(FoClient),
+    Basware(BaswareSource),
 }
 
 impl Instance {
@@ -42,6 +44,7 @@ impl Instance {
             Instance::Coupa(_) => "coupa",
             Instance::BusinessCentral(_) => "business_central",
             Instance::FinanceOperations(_) => "finance_operations",
+            Instance::Basware(_) => "basware",
         }
     }
 
@@ -51,6 +54,7 @@ impl Instance {
             Instance::Coupa(c) => c.check().await.map_err(Into::into),
             Instance::BusinessCentral(b) => b.check().await.map_err(Into::into),
             Instance::FinanceOperations(f) => f.check().await.map_err(Into::into),
+            Instance::Basware(b) => b.client.check().await.map_err(Into::into),
         }
     }
 
@@ -60,6 +64,7 @@ impl Instance {
             Instance::Coupa(c) => c.stats(),
             Instance::BusinessCentral(b) => b.stats(),
             Instance::FinanceOperations(f) => f.stats(),
+            Instance::Basware(b) => b.client.stats(),
         }
     }
 }
@@ -195,6 +200,25 @@ impl Instances {
                     FoClient::with_token_cache(settings, tokens).map_err(client)?,
                 ))
             }
+            SystemConfig::Basware(b) => {
+                let settings = BaswareSettings {
+                    base_url: b.base_url.clone(),
+                    token_url: b.token_url.clone(),
+                    client_id: b.client_id.clone(),
+                    client_secret: secret(&b.client_secret).await?,
+                    scopes: super::basware::scopes_for(b),
+                    page_size: b.page_size,
+                    requests_per_second: b.requests_per_second,
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::Basware(BaswareSource {
+                    client: BaswareClient::with_token_cache(settings, tokens).map_err(client)?,
+                    credit_note_types: b.credit_note_types.clone(),
+                }))
+            }
         }
     }
 
@@ -229,6 +253,18 @@ impl Instances {
             Some(Instance::FinanceOperations(f)) => Ok(f),
             Some(other) => Err(format!(
                 "system '{name}' is {}, not finance_operations",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The Basware instance `name`, or why not.
+    pub fn basware(&self, name: &str) -> Result<&BaswareSource, String> {
+        match self.by_name.get(name) {
+            Some(Instance::Basware(b)) => Ok(b),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not basware",
                 other.type_name()
             )),
             None => Err(format!("system '{name}' is not configured")),

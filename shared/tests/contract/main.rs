@@ -109,6 +109,8 @@ macro_rules! contract {
             audit_query_limit_keeps_the_latest_newest_last,
             audit_amount_round_trips_exactly_and_absent_fields_stay_absent,
             audit_query_returns_every_item_of_a_large_trail,
+            audit_once_appends_the_first_and_counts_the_repeats,
+            audit_once_appends_once_under_concurrent_calls,
         );
         suite!(secrets, $secrets:
             get_returns_the_stored_value_never_shown,

@@ -410,6 +410,7 @@ fn audit(at: &str, id: &str, status: AuditStatus, vendor: &str) -> AuditItem {
         target_document_number: None,
         target_id: None,
         error: None,
+        repeats: 0,
     }
 }
 
@@ -655,4 +656,47 @@ pub async fn audit_query_returns_every_item_of_a_large_trail<F: StoreFixture>() 
         .await
         .unwrap();
     assert_eq!(failed.len(), 25);
+}
+
+pub async fn audit_once_appends_the_first_and_counts_the_repeats<F: StoreFixture>() {
+    let f = F::new().await;
+    let s = f.handle();
+    let first = audit("2024-04-01T08:00:00Z", "1", AuditStatus::Received, "Acme");
+    assert!(s.append_audit_once(&first, "received/1/v1").await.unwrap());
+    let mut later = first.clone();
+    later.at = t("2024-04-01T09:00:00Z");
+    for _ in 0..3 {
+        assert!(!s.append_audit_once(&later, "received/1/v1").await.unwrap());
+    }
+    // Another key (a new version) is its own row; plain appends are never counted.
+    assert!(s.append_audit_once(&later, "received/1/v2").await.unwrap());
+    let mut plain = first.clone();
+    plain.at = t("2024-04-01T08:30:00Z");
+    s.append_audit(&plain).await.unwrap();
+    let got = s.query_audit(&AuditFilter::default()).await.unwrap();
+    let repeats: Vec<(String, u64)> = got.iter().map(|i| (i.at.to_rfc3339(), i.repeats)).collect();
+    assert_eq!(
+        repeats,
+        vec![
+            ("2024-04-01T08:00:00+00:00".to_string(), 3),
+            ("2024-04-01T08:30:00+00:00".to_string(), 0),
+            ("2024-04-01T09:00:00+00:00".to_string(), 0),
+        ]
+    );
+}
+
+pub async fn audit_once_appends_once_under_concurrent_calls<F: StoreFixture>() {
+    let f = F::new().await;
+    let item = audit("2024-04-01T08:00:00Z", "1", AuditStatus::Posted, "Acme");
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (s, item) = (f.handle(), item.clone());
+        calls.spawn(async move { s.append_audit_once(&item, "posted/1").await.unwrap() });
+    }
+    let appended = calls.join_all().await.into_iter().filter(|a| *a).count();
+    let s = f.handle();
+    assert_eq!(appended, 1);
+    let got = s.query_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].repeats, 7);
 }

@@ -236,6 +236,17 @@ impl Stack {
         ctx.pipeline.env.store.query_audit(&f).await.unwrap().len()
     }
 
+    /// The repeats counted on the audit rows of `status` (each is a delivery that found its
+    /// work done already).
+    pub async fn audit_repeats(&self, ctx: &Context, status: AuditStatus) -> u64 {
+        let f = AuditFilter {
+            status: Some(status),
+            ..AuditFilter::default()
+        };
+        let items = ctx.pipeline.env.store.query_audit(&f).await.unwrap();
+        items.iter().map(|i| i.repeats).sum()
+    }
+
     /// Every claimed ledger item's lease runs out; every create whose answer was lost has had
     /// BC's whole settle window. Call only when no step is running.
     pub async fn leases_run_out(&self) {

@@ -923,8 +923,45 @@ fn audit_item(t: &str, i: &Item) -> Result<(String, AuditItem), StoreError> {
             target_document_number: opt_s(i, "target_document_number"),
             target_id: opt_s(i, "target_id"),
             error: opt_s(i, "error"),
+            repeats: if i.contains_key("repeats") {
+                req_n(i, t, "repeats")?
+            } else {
+                0
+            },
         },
     ))
+}
+
+fn audit_row(id: String, item: &AuditItem) -> Item {
+    let mut row: Item = HashMap::from([
+        ("audit_id".into(), s(id)),
+        (
+            "document".into(),
+            s(format!("{}/{}", item.integration, item.source_id)),
+        ),
+        ("at".into(), s(ts(item.at))),
+        ("integration".into(), s(&item.integration)),
+        ("document_kind".into(), s(&item.document_kind)),
+        ("source_id".into(), s(&item.source_id)),
+        ("step".into(), s(item.step.as_str())),
+        ("status".into(), s(item.status.as_str())),
+    ]);
+    put_opt(
+        &mut row,
+        "source_document_number",
+        &item.source_document_number,
+    );
+    put_opt(&mut row, "vendor", &item.vendor);
+    put_opt(&mut row, "amount", &item.amount.map(|a| a.to_string()));
+    put_opt(&mut row, "currency", &item.currency);
+    put_opt(
+        &mut row,
+        "target_document_number",
+        &item.target_document_number,
+    );
+    put_opt(&mut row, "target_id", &item.target_id);
+    put_opt(&mut row, "error", &item.error);
+    row
 }
 
 /// Every condition of the filter, as the embedded store applies them.
@@ -1003,42 +1040,44 @@ fn sort_items(items: &mut [(String, AuditItem)]) {
 impl Audit for DynamoStore {
     async fn append_audit(&self, item: &AuditItem) -> Result<(), StoreError> {
         let t = &self.tables.audit;
-        let mut row: Item = HashMap::from([
-            ("audit_id".into(), s(audit_id())),
-            (
-                "document".into(),
-                s(format!("{}/{}", item.integration, item.source_id)),
-            ),
-            ("at".into(), s(ts(item.at))),
-            ("integration".into(), s(&item.integration)),
-            ("document_kind".into(), s(&item.document_kind)),
-            ("source_id".into(), s(&item.source_id)),
-            ("step".into(), s(item.step.as_str())),
-            ("status".into(), s(item.status.as_str())),
-        ]);
-        put_opt(
-            &mut row,
-            "source_document_number",
-            &item.source_document_number,
-        );
-        put_opt(&mut row, "vendor", &item.vendor);
-        put_opt(&mut row, "amount", &item.amount.map(|a| a.to_string()));
-        put_opt(&mut row, "currency", &item.currency);
-        put_opt(
-            &mut row,
-            "target_document_number",
-            &item.target_document_number,
-        );
-        put_opt(&mut row, "target_id", &item.target_id);
-        put_opt(&mut row, "error", &item.error);
         self.client
             .put_item()
             .table_name(t)
-            .set_item(Some(row))
+            .set_item(Some(audit_row(audit_id(), item)))
             .send()
             .await
             .map_err(|e| backend("PutItem", t, &e))?;
         Ok(())
+    }
+
+    /// The once key names the item (`audit_id`), so a conditional put appends it once; a
+    /// repeat adds one to its `repeats`.
+    async fn append_audit_once(&self, item: &AuditItem, once: &str) -> Result<bool, StoreError> {
+        let t = &self.tables.audit;
+        let id = format!("once-{}", crate::digest::short_hex(once.as_bytes(), 64));
+        match self
+            .client
+            .put_item()
+            .table_name(t)
+            .set_item(Some(audit_row(id.clone(), item)))
+            .condition_expression("attribute_not_exists(audit_id)")
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(backend("PutItem", t, &e)),
+        }
+        self.client
+            .update_item()
+            .table_name(t)
+            .key("audit_id", s(id))
+            .update_expression("ADD repeats :one")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| backend("UpdateItem", t, &e))?;
+        Ok(false)
     }
 
     /// By the `by_document` (source id, with the integration) and `by_document_number` indexes

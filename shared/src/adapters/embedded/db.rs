@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::ports::StoreError;
 
 /// The schema this code writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -112,7 +112,9 @@ CREATE TABLE IF NOT EXISTS audit (
     target_document_number TEXT,
     target_id              TEXT,
     error                  TEXT,
-    at                     TEXT NOT NULL
+    at                     TEXT NOT NULL,
+    once_key               TEXT,
+    repeats                INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS audit_document ON audit (integration, source_id, at);
 CREATE INDEX IF NOT EXISTS audit_status ON audit (status, at);
@@ -217,6 +219,47 @@ impl Db {
         }
     }
 
+    /// Opens an existing database for reading only (`mlc audit` on a file it may not write:
+    /// a copy handed to an auditor, a read-only mount). Nothing is created or upgraded; a file
+    /// of another schema version is refused with what to do.
+    pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+        let err = |what: &str, e: rusqlite::Error| {
+            StoreError::Backend(format!("{what} {}: {e}", path.display()))
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let open = |uri: &str| -> Result<(Connection, i64), rusqlite::Error> {
+            let conn = Connection::open_with_flags(uri, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok((conn, version))
+        };
+        // A WAL-mode file is read through its -shm file, which a reader that may not write the
+        // directory cannot create: then it is read as immutable. Safe for a copy or a
+        // read-only mount; a file that a running mlc changes meanwhile is not such a file
+        // (whoever runs mlc there can write it and takes the first way).
+        let uri = format!("file:{}", uri_path(path));
+        let (conn, version) = open(&uri)
+            .or_else(|_| open(&format!("{uri}?immutable=1")))
+            .map_err(|e| err("cannot read database", e))?;
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "{} has schema version {version}, this mlc reads {SCHEMA_VERSION}: {}",
+                path.display(),
+                if version > SCHEMA_VERSION {
+                    "upgrade mlc"
+                } else {
+                    "open it once with write access (any mlc command but audit) to upgrade it"
+                }
+            )));
+        }
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+        })
+    }
+
     /// A private in-memory database (tests, dry runs). Not shared with any other handle except
     /// this one's clones.
     pub fn open_in_memory() -> Result<Db, StoreError> {
@@ -252,6 +295,15 @@ impl Db {
             // Version 3 remembers which target (company, environment) an entry was written for.
             tx.execute_batch("ALTER TABLE ledger ADD COLUMN target TEXT")?;
         }
+        if (1..4).contains(&version) {
+            // Version 4 counts repeated outcomes on one row instead of logging each.
+            tx.execute_batch(
+                "ALTER TABLE audit ADD COLUMN once_key TEXT;
+                 ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;",
+            )?;
+        }
+        // After the upgrade: an older file has no once_key column before it.
+        tx.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS audit_once ON audit (once_key)")?;
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         }
@@ -298,6 +350,20 @@ impl Db {
         })
         .await
     }
+}
+
+/// `path` for a `file:` URI: the characters a URI gives a meaning escaped.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A timestamp as fixed-width RFC 3339 UTC text (nanoseconds, `Z`), so text order is time order.

@@ -523,8 +523,40 @@ impl Parking for SqliteStore {
     }
 }
 
+/// Inserts an audit row; with a `once` key, only if no row holds it yet (`false`: one does).
+fn insert_audit(
+    conn: &rusqlite::Connection,
+    item: &AuditItem,
+    once: Option<&str>,
+) -> Result<bool, Fail> {
+    let n = conn.execute(
+        "INSERT INTO audit (integration, document_kind, source_id, source_document_number, \
+         vendor, amount, currency, step, status, target_document_number, target_id, error, at, \
+         once_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT (once_key) DO NOTHING",
+        params![
+            item.integration,
+            item.document_kind,
+            item.source_id,
+            item.source_document_number,
+            item.vendor,
+            item.amount.map(|a| a.to_string()),
+            item.currency,
+            item.step.as_str(),
+            item.status.as_str(),
+            item.target_document_number,
+            item.target_id,
+            item.error,
+            ts(item.at),
+            once,
+        ],
+    )?;
+    Ok(n == 1)
+}
+
 const AUDIT_COLUMNS: &str = "integration, document_kind, source_id, source_document_number, \
-     vendor, amount, currency, step, status, target_document_number, target_id, error, at";
+     vendor, amount, currency, step, status, target_document_number, target_id, error, at, \
+     repeats";
 
 struct RawAudit {
     integration: String,
@@ -540,6 +572,7 @@ struct RawAudit {
     target_id: Option<String>,
     error: Option<String>,
     at: String,
+    repeats: i64,
 }
 
 impl RawAudit {
@@ -558,6 +591,7 @@ impl RawAudit {
             target_id: r.get(10)?,
             error: r.get(11)?,
             at: r.get(12)?,
+            repeats: r.get(13)?,
         })
     }
 
@@ -585,7 +619,31 @@ impl RawAudit {
             target_document_number: self.target_document_number,
             target_id: self.target_id,
             error: self.error,
+            repeats: u64::try_from(self.repeats).unwrap_or_default(),
         })
+    }
+}
+
+impl SqliteStore {
+    /// Puts every (table, source, target) row in one transaction: all of them or none (an
+    /// operator's import).
+    pub async fn put_mappings(
+        &self,
+        rows: Vec<(String, String, String)>,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .db
+            .write(move |tx| {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO mappings (tbl, source, target) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tbl, source) DO UPDATE SET target = excluded.target",
+                )?;
+                for (table, source, target) in &rows {
+                    stmt.execute(params![table, source, target])?;
+                }
+                Ok(())
+            })
+            .await?)
     }
 }
 
@@ -594,29 +652,23 @@ impl Audit for SqliteStore {
         let item = item.clone();
         Ok(self
             .db
-            .call(move |conn| {
-                conn.execute(
-                    &format!(
-                        "INSERT INTO audit ({AUDIT_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                    ),
-                    params![
-                        item.integration,
-                        item.document_kind,
-                        item.source_id,
-                        item.source_document_number,
-                        item.vendor,
-                        item.amount.map(|a| a.to_string()),
-                        item.currency,
-                        item.step.as_str(),
-                        item.status.as_str(),
-                        item.target_document_number,
-                        item.target_id,
-                        item.error,
-                        ts(item.at),
-                    ],
+            .call(move |conn| insert_audit(conn, &item, None).map(|_| ()))
+            .await?)
+    }
+
+    async fn append_audit_once(&self, item: &AuditItem, once: &str) -> Result<bool, StoreError> {
+        let (item, once) = (item.clone(), once.to_string());
+        Ok(self
+            .db
+            .write(move |tx| {
+                if insert_audit(tx, &item, Some(&once))? {
+                    return Ok(true);
+                }
+                tx.execute(
+                    "UPDATE audit SET repeats = repeats + 1 WHERE once_key = ?1",
+                    params![once],
                 )?;
-                Ok(())
+                Ok(false)
             })
             .await?)
     }

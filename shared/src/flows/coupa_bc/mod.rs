@@ -406,6 +406,35 @@ where
     ) -> BoxFuture<'a, Result<Vec<Upkeep>, StepError>> {
         Box::pin(self.renew(env, secrets))
     }
+
+    /// Suppliers mapped to a vendor number Business Central does not have.
+    fn unknown_mapping_targets<'a>(
+        &'a self,
+        rows: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<String>, StepError>> {
+        Box::pin(async move {
+            let vendors: std::collections::BTreeSet<&str> = rows
+                .iter()
+                .filter(|(kind, _)| kind == "supplier")
+                .map(|(_, target)| target.as_str())
+                .collect();
+            let mut unknown = Vec::new();
+            for v in vendors {
+                let found = self
+                    .bc
+                    .vendor_by_number(v)
+                    .await
+                    .map_err(|e| StepError::system("looking up a vendor", e))?;
+                if found.is_none() {
+                    unknown.push(format!(
+                        "vendor {v} is not in Business Central: invoices of the suppliers \
+                         mapped to it stay parked until it exists"
+                    ));
+                }
+            }
+            Ok(unknown)
+        })
+    }
 }
 
 #[cfg(test)]

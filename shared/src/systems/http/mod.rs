@@ -40,8 +40,8 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 pub use auth::{
-    AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings, SessionAuth,
-    SessionLogin, TokenCache, TokenPersistence, TokenStore,
+    AuthScheme, ClientAuth, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings,
+    SessionAuth, SessionLogin, TokenCache, TokenPersistence, TokenStore,
 };
 pub use pacing::{Pacer, Paused, RateBudget};
 pub use retry::{RetryPolicy, retry_after};
@@ -376,6 +376,11 @@ pub struct HttpSettings {
     /// The longest server-announced wait spent inside a call; a longer one fails the call at
     /// once with its `retry_after`, so the queue waits instead of a worker.
     pub max_inline_wait: Duration,
+    /// Whether redirects are followed (reqwest's default policy). When not, a 3xx answer is
+    /// returned to the caller like a success, for it to follow: Basware's list answers 302 to
+    /// a URL that must be fetched WITHOUT `Authorization` (`basware.md` §3.3), and reqwest
+    /// keeps the header on a same-host redirect.
+    pub follow_redirects: bool,
 }
 
 impl Default for HttpSettings {
@@ -386,6 +391,7 @@ impl Default for HttpSettings {
             budget: None,
             retry_503: false,
             max_inline_wait: Duration::from_secs(30),
+            follow_redirects: true,
         }
     }
 }
@@ -441,8 +447,14 @@ impl ApiClient {
         fixed_headers: Vec<(HeaderName, HeaderValue)>,
         settings: HttpSettings,
     ) -> Result<Self, HttpError> {
+        let redirects = if settings.follow_redirects {
+            reqwest::redirect::Policy::default()
+        } else {
+            reqwest::redirect::Policy::none()
+        };
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| HttpError::Transport {
@@ -507,7 +519,10 @@ impl ApiClient {
                     (credential, outcome)
                 };
             let retry = match &outcome {
-                Ok(resp) if resp.status.is_success() => {
+                Ok(resp)
+                    if resp.status.is_success()
+                        || (resp.status.is_redirection() && !self.settings.follow_redirects) =>
+                {
                     self.pacer.succeeded();
                     return outcome;
                 }
