@@ -448,6 +448,14 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
             "127.0.0.1:0",
             "--bc",
             "127.0.0.1:0",
+            "--coupa-fo",
+            "127.0.0.1:0",
+            "--fo",
+            "127.0.0.1:0",
+            "--basware",
+            "127.0.0.1:0",
+            "--bc-basware",
+            "127.0.0.1:0",
             "--invoices",
             "1",
         ])
@@ -476,7 +484,8 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
         .lines()
         .filter(|l| l.starts_with("printf '%s' "))
         .collect();
-    assert_eq!(commands.len(), 3, "{out}");
+    // Three secrets per scenario (Coupa → BC, Coupa → F&O, Basware → BC).
+    assert_eq!(commands.len(), 9, "{out}");
     for c in &commands {
         let c = c.replace("| mlc ", &format!("| {} ", env!("CARGO_BIN_EXE_mlc")));
         let o = std::process::Command::new("sh")
@@ -492,6 +501,13 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
     let _ = child.kill();
     let _ = child.wait();
     assert!(o.status.success(), "{}", text(&o));
+    // The F&O simulator answers `mlc check` as F&O would: a token for its scope, its legal
+    // entities.
+    assert!(
+        text(&o).contains("fo: ok") && text(&o).contains("legal entities: DEMF, USMF"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -363,7 +363,9 @@ async fn no_secret_or_token_appears_in_logs_output_audit_queues_or_database() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("backed off"), "{}", text(&o));
     assert_eq!(d.posted("LEAK-1"), 0);
-    let o = d.mlc(&["audit", "--status", "failed"], None);
+    // The failures, with the server's words, are events (the documents are posted or still
+    // queued: no document's state is "failed" for long).
+    let o = d.mlc(&["audit", "--history", "--status", "failed"], None);
     assert!(text(&o).contains("AADSTS7000215"), "{}", text(&o));
 
     // 3. The right secret again; the document still queued posts on the next run.
@@ -411,10 +413,12 @@ async fn no_secret_or_token_appears_in_logs_output_audit_queues_or_database() {
 
     // 5. What an operator reads.
     for args in [
+        vec!["audit", "--history", "--json", "--limit", "100000"],
+        vec!["audit", "--history", "--csv", "--limit", "100000"],
+        vec!["audit", "--history", "--limit", "100000"],
         vec!["audit", "--json", "--limit", "100000"],
-        vec!["audit", "--csv", "--limit", "100000"],
         vec!["audit", "--limit", "100000"],
-        vec!["map", "list"],
+        vec!["map", "list", "--all"],
     ] {
         let o = d.mlc(&args, None);
         assert!(o.status.success(), "{}", text(&o));
@@ -423,7 +427,7 @@ async fn no_secret_or_token_appears_in_logs_output_audit_queues_or_database() {
         .evidence
         .texts
         .iter()
-        .find(|(w, _)| w.starts_with("stdout of `mlc audit --json"))
+        .find(|(w, _)| w.starts_with("stdout of `mlc audit --history --json"))
         .map(|(_, t)| t.clone())
         .unwrap();
     let statuses: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&audit)

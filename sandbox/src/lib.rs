@@ -7,10 +7,12 @@
 //! so a connector that passes against them should not be surprised by the real systems.
 
 pub mod b1;
+pub mod basware;
 pub mod bc;
 pub mod coupa;
 pub mod demo;
 pub mod faults;
+pub mod fo;
 pub mod moto;
 pub mod scenarios;
 

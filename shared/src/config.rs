@@ -195,6 +195,8 @@ pub enum SystemConfig {
     Coupa(CoupaConfig),
     BusinessCentral(BusinessCentralConfig),
     SapB1(SapB1Config),
+    FinanceOperations(FinanceOperationsConfig),
+    Basware(BaswareConfig),
 }
 
 impl SystemConfig {
@@ -204,6 +206,8 @@ impl SystemConfig {
             Self::Coupa(c) => c.http_timeout_secs,
             Self::BusinessCentral(c) => c.http_timeout_secs,
             Self::SapB1(c) => c.http_timeout_secs,
+            Self::FinanceOperations(c) => c.http_timeout_secs,
+            Self::Basware(c) => c.http_timeout_secs,
         }
     }
 
@@ -213,6 +217,8 @@ impl SystemConfig {
             Self::Coupa(_) => "coupa",
             Self::BusinessCentral(_) => "business_central",
             Self::SapB1(_) => "sap_b1",
+            Self::FinanceOperations(_) => "finance_operations",
+            Self::Basware(_) => "basware",
         }
     }
 
@@ -400,10 +406,140 @@ pub struct BusinessCentralConfig {
     pub http_timeout_secs: u64,
 }
 
+/// `[systems.<name>]` with `type = "basware"` (`basware.md` §3.1–§3.2): the API base URL and
+/// the token URL are separate settings (regions and test/production differ, and the
+/// published host names conflict).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaswareConfig {
+    /// The region's API base URL (`https://api.basware.com`, `https://test.api.basware.com`…).
+    pub base_url: String,
+    /// The token URL (`https://api.basware.com/v1/tokens`).
+    pub token_url: String,
+    pub client_id: String,
+    /// Name of the secret holding the client secret.
+    pub client_secret: String,
+    /// Space-separated in the token request; required by Basware. Default: what the
+    /// integration reads and writes.
+    #[serde(default = "default_basware_scopes")]
+    pub scopes: Vec<String>,
+    /// Name of the secret holding the subscription's `webhookAuthenticationToken`; none:
+    /// webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Where Basware reaches this connector's `/webhooks/basware/<integration>` (public URL).
+    /// With `webhook_secret`, `mlc run` (with a listener) subscribes it when Basware has no
+    /// such subscription.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// `invoiceTypeCode`s the tenant uses for credit notes (§3.11.8: no flag on the wire; a
+    /// negative gross sum is a credit note too).
+    #[serde(default)]
+    pub credit_note_types: Vec<String>,
+    /// BC master data imported into Basware's coding lists; none: not imported.
+    #[serde(default)]
+    pub master_data: Option<BaswareMasterData>,
+    /// What Basware is told about a document that cannot be mapped or that BC refuses.
+    #[serde(default)]
+    pub failure_response: FailureResponse,
+    /// Accounting documents per list page (1..=100, §3.4).
+    #[serde(default = "default_basware_page")]
+    pub page_size: u32,
+    /// No published limit (§3.9); a polite default.
+    #[serde(default = "default_basware_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+/// Which BC master data goes to Basware (`basware.md` §3.7, §3.11), and where.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaswareMasterData {
+    /// The Basware company the records belong to (`companies[].companyCode`).
+    pub company_code: String,
+    /// BC vendors → `/v1/vendors`.
+    #[serde(default)]
+    pub vendors: bool,
+    /// BC posting G/L accounts → `/v1/accounts`.
+    #[serde(default)]
+    pub accounts: bool,
+    /// BC dimension code → `"cost_centers"` (`/v1/costCenters`) or a generic list key
+    /// (`"ACC_LIST_1"` → `/v1/lists/ACC_LIST_1`).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// When a failure transfer response goes back to Basware.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureResponse {
+    /// At once, with the reason: the document returns to Basware's workflow, where finance
+    /// fixes its coding and sends it again.
+    #[default]
+    AtOnce,
+    /// Never by itself: the document is parked here (retried when the mapping exists) and stays
+    /// `TransferInProgress` in Basware.
+    Park,
+}
+
+fn default_basware_scopes() -> Vec<String> {
+    ["accountingDocuments.read", "accountingDocuments.write"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_basware_page() -> u32 {
+    100
+}
+fn default_basware_rate() -> u32 {
+    10
+}
+
 fn default_bc_api_url() -> String {
     // business-central.md A1 (the same as `systems::business_central::DEFAULT_API_URL`; the
     // configuration sits below the systems and names no client).
     "https://api.businesscentral.dynamics.com".into()
+}
+
+/// `[systems.<name>]` with `type = "finance_operations"`: one Dynamics 365 Finance & Operations
+/// environment (d365-fo.md), as one Entra app user.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinanceOperationsConfig {
+    /// `https://{env}.operations.dynamics.com`: the token's audience (scope
+    /// `{environment_url}/.default`) and, unless `api_url` says otherwise, where requests go.
+    pub environment_url: String,
+    /// Where requests go instead (a simulator, a proxy); the OData root is `{api_url}/data`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Default `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    pub tenant: String,
+    pub client_id: String,
+    /// Name of the secret holding the Entra client secret.
+    pub client_secret: String,
+    /// The legal entity (`dataAreaId`) integrations write into when their own rule names none.
+    #[serde(default)]
+    pub default_legal_entity: Option<String>,
+    /// Default 6,000 per 300 s, 52 concurrent (B8).
+    #[serde(default)]
+    pub rate: Option<RateBudget>,
+    /// The ledger dimension format for integrating applications (B5), main account first.
+    #[serde(default = "default_fo_ledger_format")]
+    pub ledger_dimension_format: Vec<String>,
+    #[serde(default = "default_fo_delimiter")]
+    pub dimension_delimiter: char,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+fn default_fo_ledger_format() -> Vec<String> {
+    vec!["MainAccount".into()]
+}
+
+fn default_fo_delimiter() -> char {
+    '-'
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -413,6 +549,11 @@ pub enum IntegrationKind {
     CoupaToBusinessCentral,
     /// SAP Business One purchase orders and A/P invoices → Coupa.
     SapB1ToCoupa,
+    /// Coupa approved invoices → F&O pending vendor invoices, per legal entity.
+    CoupaToFinanceOperations,
+    /// Basware accounting documents waiting for transfer → Business Central posted purchase
+    /// invoices and credit memos, with transfer responses back.
+    BaswareToBusinessCentral,
 }
 
 impl IntegrationKind {
@@ -420,6 +561,8 @@ impl IntegrationKind {
     pub const ALL: &[IntegrationKind] = &[
         IntegrationKind::CoupaToBusinessCentral,
         IntegrationKind::SapB1ToCoupa,
+        IntegrationKind::CoupaToFinanceOperations,
+        IntegrationKind::BaswareToBusinessCentral,
     ];
 
     /// The system types it reads from and writes to.
@@ -427,6 +570,8 @@ impl IntegrationKind {
         match self {
             Self::CoupaToBusinessCentral => ("coupa", "business_central"),
             Self::SapB1ToCoupa => ("sap_b1", "coupa"),
+            Self::CoupaToFinanceOperations => ("coupa", "finance_operations"),
+            Self::BaswareToBusinessCentral => ("basware", "business_central"),
         }
     }
 
@@ -434,6 +579,8 @@ impl IntegrationKind {
         match self {
             Self::CoupaToBusinessCentral => "coupa_to_business_central",
             Self::SapB1ToCoupa => "sap_b1_to_coupa",
+            Self::CoupaToFinanceOperations => "coupa_to_finance_operations",
+            Self::BaswareToBusinessCentral => "basware_to_business_central",
         }
     }
 
@@ -578,6 +725,14 @@ pub struct MappingConfig {
     /// Dimension code → (segment value → BC dimension value), when a rule's `translate` is on.
     #[serde(default)]
     pub dimension_values: BTreeMap<String, BTreeMap<String, String>>,
+    /// For a target with several legal entities (F&O): the account segment (of the first
+    /// line) that names a document's legal entity, looked up in `legal_entities`; without it,
+    /// every document goes to the integration's `company`.
+    #[serde(default)]
+    pub legal_entity_segment: Option<usize>,
+    /// Segment value → legal entity (F&O `dataAreaId`).
+    #[serde(default)]
+    pub legal_entities: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -825,6 +980,11 @@ impl Config {
         let source = pick("source", source, source_type)?;
         let target = pick("target", target, target_type)?;
         let company = match &target.config {
+            // F&O: the integration's legal entity, else the system's default; a document may
+            // still name its own by the mapping's `legal_entity_segment` rule.
+            SystemConfig::FinanceOperations(f) => {
+                i.company.clone().or_else(|| f.default_legal_entity.clone())
+            }
             SystemConfig::BusinessCentral(b) => Some(
                 i.company
                     .clone()
@@ -1076,13 +1236,14 @@ mod tests {
         let e = err(&NEW_FORM.replace("\"business_central\"", "\"netsuite\""));
         assert!(
             e.contains(
-                "systems.bc-main: unknown type `netsuite`, expected one of `coupa`, `business_central`, `sap_b1`"
+                "systems.bc-main: unknown type `netsuite`, expected one of `coupa`, \
+                 `business_central`, `sap_b1`, `finance_operations`, `basware`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1`, `finance_operations`, `basware` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
@@ -1157,7 +1318,8 @@ mod tests {
             err(&NEW_FORM.replacen("source = \"coupa-eu\"", "source = \"bc-main\"", 1)),
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
-             coupa_to_business_central, sap_b1_to_coupa)"
+             coupa_to_business_central, sap_b1_to_coupa, coupa_to_finance_operations, \
+             basware_to_business_central)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(

@@ -716,12 +716,17 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
                 if due == 0 || self.backoffs.any() {
                     return Ok(());
                 }
-                // Something is in flight elsewhere or waiting for its retry time.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Something is in flight elsewhere or waiting for its retry time: sleep until
+                // the queue changes or it is due, not asking again and again meanwhile.
+                self.env.queue.idle(IDLE_AT_MOST).await;
             }
         }
     }
 }
+
+/// The longest an idle worker sleeps without looking: what another process does to the
+/// queues (a `mlc replay` beside `mlc run`) is seen within this.
+const IDLE_AT_MOST: Duration = Duration::from_secs(1);
 
 impl DrainStats {
     /// Adds what `other` did to this.

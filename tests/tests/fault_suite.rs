@@ -533,7 +533,7 @@ async fn tokens_expire_mid_run() {
             }),
         );
     }
-    let (ticker, fired) = token_ticker(&w.h, Duration::from_millis(150));
+    let (ticker, fired) = token_ticker(&w.h, Duration::from_millis(300));
     let f = Factory::new(w.h.clone());
     let d = fault_run(&w, &f, 3).await;
     ticker.abort();

@@ -66,7 +66,7 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             + pipeline.env.queue.depth(QueueName::Post).await?;
         if waiting > 0 && pipeline.backoffs.active().is_empty() {
             println!(
-                "{waiting} message(s) wait for a later retry (why: `mlc audit --status failed`); \
+                "{waiting} message(s) wait for a later retry (why: `mlc audit --history --status failed`); \
                  the next run picks them up"
             );
         }

@@ -120,6 +120,9 @@ client_secret = "bc-client-secret"
 const INTEGRATION_HEAD: &str = r#"[[integrations]]
 name = "coupa-bc"
 kind = "coupa_to_business_central"
+# Named: other scenarios bring Coupa and Business Central systems of their own.
+source = "coupa"
+target = "business_central"
 start_from = "2000-01-01T00:00:00Z"
 
 "#;

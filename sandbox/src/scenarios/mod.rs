@@ -15,7 +15,9 @@ use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 use mlc_shared::runtime::DrainStats;
 use mlc_shared::steps::poll::PollReport;
 
+pub mod basware_bc;
 pub mod coupa_bc;
+pub mod coupa_fo;
 
 /// The Coupa → Business Central scenario's configuration and secrets, for the tests and
 /// benchmarks that start its simulators themselves (re-exported by `mlc_cli::cmd::sandbox`).
@@ -23,7 +25,11 @@ pub use coupa_bc::{config_toml, store_secrets};
 
 /// Every registered scenario, in the order `mlc demo` reports them.
 pub fn all() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(coupa_bc::CoupaBc)]
+    vec![
+        Box::new(coupa_bc::CoupaBc),
+        Box::new(coupa_fo::CoupaFo),
+        Box::new(basware_bc::BaswareBc),
+    ]
 }
 
 /// Every simulator of every registered scenario (`mlc sandbox` has a `--<name>` flag for each).
@@ -189,8 +195,20 @@ mod tests {
         let demo = Config::parse(&merged_config("db", "secrets", &demo)).unwrap();
         assert_eq!(plain.integrations.len(), all().len());
         assert_eq!(demo.integrations.len(), all().len());
-        assert!(demo.integrations.iter().all(|i| i.sync.purchase_orders));
-        assert!(plain.integrations.iter().all(|i| !i.sync.purchase_orders));
+        let coupa = |c: &Config| {
+            c.integrations
+                .iter()
+                .filter(|i| i.name == coupa_bc::INTEGRATION)
+                .map(|i| i.sync.purchase_orders)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(coupa(&demo), vec![true]);
+        assert_eq!(coupa(&plain), vec![false]);
+        for c in [&plain, &demo] {
+            for i in &c.integrations {
+                c.resolved(&i.name).unwrap();
+            }
+        }
 
         let stored = Mutex::new(Vec::new());
         for s in &sandboxes {

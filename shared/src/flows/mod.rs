@@ -6,7 +6,9 @@
 //! (`docs/adding-an-integration.md`).
 
 pub mod b1_coupa;
+pub mod basware_bc;
 pub mod coupa_bc;
+pub mod coupa_fo;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -226,6 +228,12 @@ where
         )),
         Some(IntegrationKind::SapB1ToCoupa) => Ok(Arc::new(
             b1_coupa::B1Coupa::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::CoupaToFinanceOperations) => Ok(Arc::new(
+            coupa_fo::CoupaFo::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::BaswareToBusinessCentral) => Ok(Arc::new(
+            basware_bc::BaswareBc::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

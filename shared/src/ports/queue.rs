@@ -83,6 +83,13 @@ pub trait Queue: Send + Sync {
         self.depth(queue)
     }
 
+    /// Waits, for a worker that found nothing to receive, until there may be work: a message
+    /// sent, settled or made visible again, or a delay running out; at most `longest`. An
+    /// adapter that cannot tell waits a short fixed time (or `longest`, if shorter).
+    fn idle(&self, longest: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(longest.min(Duration::from_millis(50)))
+    }
+
     /// What is in the dead-letter queue of `queue`.
     fn dead_letters(
         &self,

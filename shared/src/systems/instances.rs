@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::basware::{BaswareClient, BaswareSettings, BaswareSource};
 use super::business_central::{BcClient, BcSettings};
 use super::coupa::{CoupaClient, CoupaSettings};
+use super::dynamics_fo::{FoClient, FoSettings};
 use super::http::{HttpError, HttpSettings, HttpStats, TokenPersistence, TokenStore};
 use super::sap_b1::{B1Client, B1Settings};
 use crate::config::{Config, SupplierSync, SystemConfig};
@@ -33,6 +35,8 @@ pub enum Instance {
     Coupa(CoupaClient),
     BusinessCentral(BcClient),
     SapB1(B1Client),
+    FinanceOperations(FoClient),
+    Basware(BaswareSource),
 }
 
 impl Instance {
@@ -42,6 +46,8 @@ impl Instance {
             Instance::Coupa(_) => "coupa",
             Instance::BusinessCentral(_) => "business_central",
             Instance::SapB1(_) => "sap_b1",
+            Instance::FinanceOperations(_) => "finance_operations",
+            Instance::Basware(_) => "basware",
         }
     }
 
@@ -51,6 +57,8 @@ impl Instance {
             Instance::Coupa(c) => c.check().await.map_err(Into::into),
             Instance::BusinessCentral(b) => b.check().await.map_err(Into::into),
             Instance::SapB1(b) => b.check().await.map_err(Into::into),
+            Instance::FinanceOperations(f) => f.check().await.map_err(Into::into),
+            Instance::Basware(b) => b.client.check().await.map_err(Into::into),
         }
     }
 
@@ -59,7 +67,10 @@ impl Instance {
     pub async fn logout(&self) -> Result<(), SystemError> {
         match self {
             Instance::SapB1(b) => b.logout().await.map_err(Into::into),
-            Instance::Coupa(_) | Instance::BusinessCentral(_) => Ok(()),
+            Instance::Coupa(_)
+            | Instance::BusinessCentral(_)
+            | Instance::FinanceOperations(_)
+            | Instance::Basware(_) => Ok(()),
         }
     }
 
@@ -69,6 +80,8 @@ impl Instance {
             Instance::Coupa(c) => c.stats(),
             Instance::BusinessCentral(b) => b.stats(),
             Instance::SapB1(b) => b.stats(),
+            Instance::FinanceOperations(f) => f.stats(),
+            Instance::Basware(b) => b.client.stats(),
         }
     }
 }
@@ -203,6 +216,43 @@ impl Instances {
                 })
                 .map_err(client)?,
             )),
+            SystemConfig::FinanceOperations(f) => {
+                let settings = FoSettings {
+                    environment_url: f.environment_url.clone(),
+                    api_url: f.api_url.clone(),
+                    token_url: f.token_url.clone(),
+                    tenant: f.tenant.clone(),
+                    client_id: f.client_id.clone(),
+                    client_secret: secret(&f.client_secret).await?,
+                    budget: f.rate.clone().unwrap_or_else(FoSettings::default_budget),
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(f.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::FinanceOperations(
+                    FoClient::with_token_cache(settings, tokens).map_err(client)?,
+                ))
+            }
+            SystemConfig::Basware(b) => {
+                let settings = BaswareSettings {
+                    base_url: b.base_url.clone(),
+                    token_url: b.token_url.clone(),
+                    client_id: b.client_id.clone(),
+                    client_secret: secret(&b.client_secret).await?,
+                    scopes: super::basware::scopes_for(b),
+                    page_size: b.page_size,
+                    requests_per_second: b.requests_per_second,
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                Ok(Instance::Basware(BaswareSource {
+                    client: BaswareClient::with_token_cache(settings, tokens).map_err(client)?,
+                    credit_note_types: b.credit_note_types.clone(),
+                }))
+            }
         }
     }
 
@@ -246,6 +296,30 @@ impl Instances {
             Some(Instance::SapB1(b)) => Ok(b),
             Some(other) => Err(format!(
                 "system '{name}' is {}, not sap_b1",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The F&O instance `name`, or why not.
+    pub fn finance_operations(&self, name: &str) -> Result<&FoClient, String> {
+        match self.by_name.get(name) {
+            Some(Instance::FinanceOperations(f)) => Ok(f),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not finance_operations",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The Basware instance `name`, or why not.
+    pub fn basware(&self, name: &str) -> Result<&BaswareSource, String> {
+        match self.by_name.get(name) {
+            Some(Instance::Basware(b)) => Ok(b),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not basware",
                 other.type_name()
             )),
             None => Err(format!("system '{name}' is not configured")),

@@ -296,11 +296,19 @@ impl Db {
             tx.execute_batch("ALTER TABLE ledger ADD COLUMN target TEXT")?;
         }
         if (1..4).contains(&version) {
-            // Version 4 counts repeated outcomes on one row instead of logging each.
-            tx.execute_batch(
-                "ALTER TABLE audit ADD COLUMN once_key TEXT;
-                 ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;",
+            // Version 4 counts repeated outcomes on one row instead of logging each. (A file
+            // that had no audit table got it whole from SCHEMA above.)
+            let has_once: bool = tx.query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('audit') WHERE name = 'once_key'",
+                [],
+                |r| r.get(0),
             )?;
+            if !has_once {
+                tx.execute_batch(
+                    "ALTER TABLE audit ADD COLUMN once_key TEXT;
+                     ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;",
+                )?;
+            }
         }
         // After the upgrade: an older file has no once_key column before it.
         tx.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS audit_once ON audit (once_key)")?;
@@ -396,6 +404,38 @@ pub(crate) fn sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_version_3_audit_trail_gains_its_repeat_counts_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     integration TEXT NOT NULL, document_kind TEXT NOT NULL,
+                     source_id TEXT NOT NULL, source_document_number TEXT, vendor TEXT,
+                     amount TEXT, currency TEXT, step TEXT NOT NULL, status TEXT NOT NULL,
+                     target_document_number TEXT, target_id TEXT, error TEXT, at TEXT NOT NULL);
+                 INSERT INTO audit (integration, document_kind, source_id, step, status, at)
+                 VALUES ('i', 'invoice', '1', 'post', 'posted', '2026-01-01T00:00:00Z');
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let (version, rows, repeats): (i64, i64, i64) = db
+            .call(|c| {
+                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let (n, r) = c.query_row("SELECT COUNT(*), SUM(repeats) FROM audit", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                Ok((v, n, r))
+            })
+            .await
+            .unwrap();
+        assert_eq!((version, rows, repeats), (SCHEMA_VERSION, 1, 0));
+    }
 
     #[tokio::test]
     async fn a_version_1_file_gains_the_unsettled_create_and_target_columns() {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::params;
 
-use super::db::{Db, Fail, add, sub, ts};
+use super::db::{Db, Fail, add, parse_ts, sub, ts};
 use crate::ports::{Clock, Message, OutgoingMessage, Queue, QueueError, QueueName, SystemClock};
 
 /// How the queues behave; the defaults are SQS's (30 s visibility, 5-minute dedup window) and
@@ -43,6 +43,9 @@ pub struct SqliteQueue<C = SystemClock> {
     db: Db,
     clock: Arc<C>,
     settings: QueueSettings,
+    /// Woken whenever a message is sent or settled through this handle (or its clones), so an
+    /// idle worker sleeps until then instead of asking the database every few milliseconds.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl<C> Clone for SqliteQueue<C> {
@@ -51,6 +54,7 @@ impl<C> Clone for SqliteQueue<C> {
             db: self.db.clone(),
             clock: Arc::clone(&self.clock),
             settings: self.settings,
+            changed: Arc::clone(&self.changed),
         }
     }
 }
@@ -61,6 +65,14 @@ impl<C> fmt::Debug for SqliteQueue<C> {
             .field("db", &self.db)
             .field("settings", &self.settings)
             .finish()
+    }
+}
+
+struct WakeOnDrop(Arc<tokio::sync::Notify>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
     }
 }
 
@@ -100,7 +112,32 @@ impl<C: Clock + 'static> SqliteQueue<C> {
             db,
             clock: Arc::new(clock),
             settings,
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// When the next message of any queue can be received: the earliest visible time of a
+    /// group's head (a later message of a group waits for its head). `None`: no message.
+    async fn next_receivable(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, Fail> {
+        let t: Option<String> = self
+            .db
+            .call(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT MIN(m.visible_at) FROM queue_messages m
+                         WHERE m.seq = (SELECT MIN(x.seq) FROM queue_messages x
+                                        WHERE x.queue = m.queue AND x.group_id = m.group_id)",
+                    )?
+                    .query_row([], |r| r.get(0))?)
+            })
+            .await?;
+        t.map(|t| parse_ts(&t)).transpose()
+    }
+
+    /// Wakes the idle workers when dropped: at the end of a call that changed a queue,
+    /// whichever way it returns.
+    fn waking(&self) -> WakeOnDrop {
+        WakeOnDrop(Arc::clone(&self.changed))
     }
 
     pub fn settings(&self) -> QueueSettings {
@@ -110,6 +147,7 @@ impl<C: Clock + 'static> SqliteQueue<C> {
     /// Moves every dead letter of `queue` back to the end of the queue, visible now, with its
     /// receive count reset (a replay). Returns how many moved.
     pub async fn redrive_dead_letters(&self, queue: QueueName) -> Result<usize, QueueError> {
+        let _wake = self.waking();
         let now = ts(self.clock.now());
         self.db
             .write(move |tx| {
@@ -137,6 +175,7 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         queue: QueueName,
         receipt: &str,
     ) -> Result<bool, QueueError> {
+        let _wake = self.waking();
         let Some(id) = dead_letter_id(receipt) else {
             return Ok(false);
         };
@@ -167,6 +206,7 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         queue: QueueName,
         receipt: &str,
     ) -> Result<bool, QueueError> {
+        let _wake = self.waking();
         let Some(id) = dead_letter_id(receipt) else {
             return Ok(false);
         };
@@ -202,6 +242,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         queue: QueueName,
         messages: Vec<OutgoingMessage>,
     ) -> Result<(), QueueError> {
+        let _wake = self.waking();
         if messages.is_empty() {
             return Ok(());
         }
@@ -324,6 +365,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
     }
 
     async fn ack(&self, queue: QueueName, receipt: &str) -> Result<(), QueueError> {
+        let _wake = self.waking();
         let receipt = receipt.to_string();
         self.db
             .call(move |conn| {
@@ -346,6 +388,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         receipt: &str,
         delay: Duration,
     ) -> Result<(), QueueError> {
+        let _wake = self.waking();
         let receipt = receipt.to_string();
         let visible_at = ts(add(self.clock.now(), delay));
         self.db
@@ -389,6 +432,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
     }
 
     async fn dead_letter(&self, queue: QueueName, message: &Message) -> Result<(), QueueError> {
+        let _wake = self.waking();
         let receipt = message.receipt.clone();
         let now_s = ts(self.clock.now());
         self.db
@@ -419,6 +463,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         message: &Message,
         delay: Duration,
     ) -> Result<(), QueueError> {
+        let _wake = self.waking();
         let receipt = message.receipt.clone();
         let visible_at = ts(add(self.clock.now(), delay));
         self.db
@@ -467,6 +512,31 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
             })
             .await
             .map_err(queue_err(queue))
+    }
+
+    /// Until a message is sent or settled through this queue, or the next one becomes
+    /// receivable (a retry or a lease running out), at most `longest`: changes another process
+    /// makes to the file are seen within `longest`.
+    async fn idle(&self, longest: Duration) {
+        let changed = self.changed.notified();
+        tokio::pin!(changed);
+        // Registered before looking, so a change made meanwhile is not missed.
+        changed.as_mut().enable();
+        let wait = match self.next_receivable().await {
+            Ok(Some(t)) => (t - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(longest),
+            Ok(None) => longest,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not tell when the next message is due");
+                longest.min(Duration::from_millis(50))
+            }
+        };
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
 
     async fn dead_letters(&self, queue: QueueName) -> Result<Vec<Message>, QueueError> {
@@ -521,6 +591,48 @@ mod tests {
         let clock = ManualClock::new(start());
         let q = SqliteQueue::new(db, clock.clone(), settings);
         (dir, q, clock)
+    }
+
+    /// An idle worker sleeps through a minute of nothing, but a message sent meanwhile wakes
+    /// it at once (the bound is generous: this is about waking, not speed).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_idle_wait_ends_when_a_message_is_sent() {
+        let (_d, q, _) = setup();
+        let waiting = tokio::spawn({
+            let q = q.clone();
+            async move { q.idle(Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "returned with nothing to do");
+        q.send(QueueName::Ingest, vec![msg("g", "d1", "b")])
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the send did not wake the idle worker")
+            .unwrap();
+    }
+
+    /// A message in flight (another worker holds it) is not asked about again until its lease
+    /// ends or it is settled; settling it wakes the idle worker.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_idle_wait_ends_when_the_message_in_flight_is_settled() {
+        let (_d, q, _) = setup();
+        q.send(QueueName::Post, vec![msg("g", "d1", "b")])
+            .await
+            .unwrap();
+        let held = q.receive(QueueName::Post, 1).await.unwrap().remove(0);
+        let waiting = tokio::spawn({
+            let q = q.clone();
+            async move { q.idle(Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "a held message is not work");
+        q.ack(QueueName::Post, &held.receipt).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the ack did not wake the idle worker")
+            .unwrap();
     }
 
     fn msg(group: &str, dedup: &str, body: &str) -> OutgoingMessage {

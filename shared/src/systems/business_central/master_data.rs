@@ -43,7 +43,49 @@ impl MasterData {
     }
 }
 
+/// BC's master data as records, for a source that imports it (Basware's coding lists):
+/// vendors, posting accounts, and dimension values with their dimension's code.
+#[derive(Clone, Debug, Default)]
+pub struct MasterRecords {
+    pub vendors: Vec<Vendor>,
+    /// Posting accounts that are not blocked.
+    pub accounts: Vec<Account>,
+    /// (dimension code, value).
+    pub dimension_values: Vec<(String, DimensionValue)>,
+}
+
 impl BcClient {
+    /// Every vendor, posting account and dimension value (four reads, paged).
+    pub async fn master_records(&self) -> Result<MasterRecords, BcError> {
+        let vendors: Vec<Vendor> =
+            odata::get_all(&self.api, &self.url("vendors"), self.page_size).await?;
+        let accounts: Vec<Account> =
+            odata::get_all(&self.api, &self.url("accounts"), self.page_size).await?;
+        let dims: Vec<Dimension> =
+            odata::get_all(&self.api, &self.url("dimensions"), self.page_size).await?;
+        let values: Vec<DimensionValue> =
+            odata::get_all(&self.api, &self.url("dimensionValues"), self.page_size).await?;
+        let code_of: BTreeMap<String, String> = dims
+            .iter()
+            .filter_map(|d| Some((d.id.to_lowercase(), d.code.clone()?.to_uppercase())))
+            .collect();
+        Ok(MasterRecords {
+            vendors,
+            accounts: accounts
+                .into_iter()
+                .filter(|a| a.blocked != Some(true))
+                .filter(|a| matches!(a.account_type.as_deref(), Some("Posting") | None))
+                .collect(),
+            dimension_values: values
+                .into_iter()
+                .filter_map(|v| {
+                    let dim = code_of.get(&v.dimension_id.as_deref()?.to_lowercase())?;
+                    Some((dim.clone(), v))
+                })
+                .collect(),
+        })
+    }
+
     pub async fn vendor_by_tax_id(&self, tax_id: &str) -> Result<Vec<Vendor>, BcError> {
         let url = odata::with_filter(
             &self.url("vendors"),

@@ -12,6 +12,6 @@ mod writers;
 
 pub use client::{BcClient, BcError, BcSettings, DEFAULT_API_URL, SCOPE};
 pub use documents::{DocSet, NewDocumentLine, NewPurchaseDocument};
-pub use master_data::MasterData;
+pub use master_data::{MasterData, MasterRecords};
 pub use subscriptions::SUBSCRIPTION_LIFETIME;
 pub use writers::{CREATE_SETTLE, InvoiceWriter, OrderJob, OrderWriter, VendorWriter};

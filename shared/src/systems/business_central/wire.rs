@@ -112,6 +112,8 @@ pub struct DimensionValue {
     pub id: String,
     pub code: Option<String>,
     pub dimension_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 /// A purchase order with its lines (`$expand=purchaseOrderLines`), A6.4.

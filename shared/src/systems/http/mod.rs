@@ -40,8 +40,8 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 pub use auth::{
-    AuthScheme, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings, SessionAuth,
-    SessionLogin, TokenCache, TokenPersistence, TokenStore,
+    AuthScheme, ClientAuth, ClientCredentials, Credential, RefreshTokenAuth, RefreshTokenSettings,
+    SessionAuth, SessionLogin, TokenCache, TokenPersistence, TokenStore,
 };
 pub use pacing::{Pacer, Paused, RateBudget};
 pub use retry::{RetryPolicy, retry_after};
@@ -380,6 +380,11 @@ pub struct HttpSettings {
     /// its self-signed certificate, sap-b1.md §4.7.4). Off unless a system's configuration
     /// opts in explicitly.
     pub accept_invalid_certs: bool,
+    /// Whether redirects are followed (reqwest's default policy). When not, a 3xx answer is
+    /// returned to the caller like a success, for it to follow: Basware's list answers 302 to
+    /// a URL that must be fetched WITHOUT `Authorization` (`basware.md` §3.3), and reqwest
+    /// keeps the header on a same-host redirect.
+    pub follow_redirects: bool,
 }
 
 impl Default for HttpSettings {
@@ -391,6 +396,7 @@ impl Default for HttpSettings {
             retry_503: false,
             max_inline_wait: Duration::from_secs(30),
             accept_invalid_certs: false,
+            follow_redirects: true,
         }
     }
 }
@@ -446,8 +452,14 @@ impl ApiClient {
         fixed_headers: Vec<(HeaderName, HeaderValue)>,
         settings: HttpSettings,
     ) -> Result<Self, HttpError> {
+        let redirects = if settings.follow_redirects {
+            reqwest::redirect::Policy::default()
+        } else {
+            reqwest::redirect::Policy::none()
+        };
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(10))
             .danger_accept_invalid_certs(settings.accept_invalid_certs)
             .build()
@@ -513,7 +525,10 @@ impl ApiClient {
                     (credential, outcome)
                 };
             let retry = match &outcome {
-                Ok(resp) if resp.status.is_success() => {
+                Ok(resp)
+                    if resp.status.is_success()
+                        || (resp.status.is_redirection() && !self.settings.follow_redirects) =>
+                {
                     self.pacer.succeeded();
                     return outcome;
                 }

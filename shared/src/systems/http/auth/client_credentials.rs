@@ -35,6 +35,17 @@ pub struct ClientCredentials {
     pub scope: String,
 }
 
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body (Coupa, Entra ID).
+    #[default]
+    Body,
+    /// `Authorization: Basic base64(client_id:client_secret)`, the form carrying only the grant
+    /// and the scope (Basware, `basware.md` §3.2).
+    Basic,
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -127,6 +138,7 @@ pub struct TokenCache {
     /// revoked at once, a token ticker in the fault suite), which would use up the one
     /// refresh a refused call gets.
     consulted_store: std::sync::atomic::AtomicBool,
+    client_auth: ClientAuth,
 }
 
 impl TokenCache {
@@ -137,7 +149,14 @@ impl TokenCache {
             persistence: None,
             refused: StdMutex::new(None),
             consulted_store: std::sync::atomic::AtomicBool::new(false),
+            client_auth: ClientAuth::Body,
         }
+    }
+
+    /// The same cache, authenticating at the token endpoint as `auth` says.
+    pub fn with_client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
     }
 
     /// A cache that also keeps its token in `persistence` (read at first use, written after
@@ -341,16 +360,28 @@ impl TokenCache {
     }
 
     async fn fetch(&self, http: &reqwest::Client) -> Result<CachedToken, HttpError> {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.creds.client_id.as_str()),
-            ("client_secret", self.creds.client_secret.expose()),
-            ("scope", self.creds.scope.as_str()),
-        ];
-        let response = http
+        let request = http
             .post(&self.creds.token_url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let request = match self.client_auth {
+            ClientAuth::Body => request.form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.creds.client_id.as_str()),
+                ("client_secret", self.creds.client_secret.expose()),
+                ("scope", self.creds.scope.as_str()),
+            ]),
+            // reqwest marks the Basic header sensitive (kept out of logs).
+            ClientAuth::Basic => request
+                .basic_auth(
+                    &self.creds.client_id,
+                    Some(self.creds.client_secret.expose()),
+                )
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", self.creds.scope.as_str()),
+                ]),
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| HttpError::transport("POST", &self.creds.token_url, &e))?;

@@ -25,7 +25,7 @@ use serde::{Deserialize, Deserializer};
 use super::HttpError;
 use crate::ports::SecretString;
 
-pub use client_credentials::{ClientCredentials, TokenCache, TokenPersistence};
+pub use client_credentials::{ClientAuth, ClientCredentials, TokenCache, TokenPersistence};
 pub use refresh_token::{RefreshTokenAuth, RefreshTokenSettings, TokenStore};
 pub use session::{SessionAuth, SessionLogin};
 

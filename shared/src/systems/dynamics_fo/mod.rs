@@ -1,0 +1,18 @@
+//! Dynamics 365 Finance & Operations OData data entities (`../shared/apis/d365-fo.md`): Entra ID
+//! client credentials scoped to the environment, every call in one legal entity (`dataAreaId`),
+//! pending vendor invoices as a header then its lines (no deep insert), posted and paid status
+//! read from the invoice journal and vendor transactions.
+
+mod client;
+pub mod convert;
+mod invoices;
+mod orders;
+mod vendors;
+pub mod wire;
+mod writers;
+
+pub use client::{FoClient, FoError, FoSettings, Key};
+pub use convert::{DimensionFormat, FoInvoice, FoInvoiceLine};
+pub use orders::{FoOrder, FoOrderLine, OrderWriter};
+pub use vendors::{FoVendor, VendorWriter};
+pub use writers::{CREATE_SETTLE, FoInvoiceRecord, InvoiceWriter};
