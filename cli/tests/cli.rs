@@ -456,6 +456,10 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
             "127.0.0.1:0",
             "--bc-basware",
             "127.0.0.1:0",
+            "--b1",
+            "127.0.0.1:0",
+            "--coupa-b1",
+            "127.0.0.1:0",
             "--invoices",
             "1",
         ])
@@ -484,8 +488,8 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
         .lines()
         .filter(|l| l.starts_with("printf '%s' "))
         .collect();
-    // Three secrets per scenario (Coupa → BC, Coupa → F&O, Basware → BC).
-    assert_eq!(commands.len(), 9, "{out}");
+    // Three secrets per scenario (Coupa → BC, Coupa → F&O, Basware → BC, SAP B1 → Coupa).
+    assert_eq!(commands.len(), 12, "{out}");
     for c in &commands {
         let c = c.replace("| mlc ", &format!("| {} ", env!("CARGO_BIN_EXE_mlc")));
         let o = std::process::Command::new("sh")
@@ -508,6 +512,8 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
         "{}",
         text(&o)
     );
+    // The B1 simulator answers it with a Service Layer login.
+    assert!(text(&o).contains("b1: ok"), "{}", text(&o));
 }
 
 #[tokio::test(flavor = "multi_thread")]

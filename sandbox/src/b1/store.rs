@@ -219,6 +219,12 @@ impl Document {
         self.currency == local
     }
 
+    /// `DocTotal` in the document's currency: the lines' net plus their tax.
+    pub fn total(&self) -> Decimal {
+        let (net, tax) = self.fc_sums();
+        net + tax
+    }
+
     /// Sums in the document currency: (net, tax).
     fn fc_sums(&self) -> (Decimal, Decimal) {
         self.lines

@@ -637,6 +637,33 @@ impl CoupaSim {
         });
     }
 
+    /// Every invoice as `GET /api/invoices/:id` would return it, in id order.
+    pub fn invoices_json(&self) -> Vec<serde_json::Value> {
+        let d = self.inner.data.lock().unwrap();
+        d.invoices
+            .values()
+            .map(|inv| d.render_invoice(inv, self.inner.offset))
+            .collect()
+    }
+
+    /// Every purchase order as `GET /api/purchase_orders/:id` would return it, in id order.
+    pub fn purchase_orders_json(&self) -> Vec<serde_json::Value> {
+        let d = self.inner.data.lock().unwrap();
+        d.purchase_orders
+            .values()
+            .map(|po| d.render_purchase_order(po, self.inner.offset))
+            .collect()
+    }
+
+    /// Every supplier as `GET /api/suppliers/:id` would return it, in id order.
+    pub fn suppliers_json(&self) -> Vec<serde_json::Value> {
+        let d = self.inner.data.lock().unwrap();
+        d.suppliers
+            .values()
+            .map(|s| d.render_supplier(s, self.inner.offset))
+            .collect()
+    }
+
     /// Exactly what `GET /api/invoices/:id` would return.
     pub fn invoice_json(&self, id: i64) -> Option<serde_json::Value> {
         let d = self.inner.data.lock().unwrap();

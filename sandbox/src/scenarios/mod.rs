@@ -15,6 +15,7 @@ use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 use mlc_shared::runtime::DrainStats;
 use mlc_shared::steps::poll::PollReport;
 
+pub mod b1_coupa;
 pub mod basware_bc;
 pub mod coupa_bc;
 pub mod coupa_fo;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(coupa_bc::CoupaBc),
         Box::new(coupa_fo::CoupaFo),
         Box::new(basware_bc::BaswareBc),
+        Box::new(b1_coupa::B1Coupa),
     ]
 }
 
@@ -204,6 +206,15 @@ mod tests {
         };
         assert_eq!(coupa(&demo), vec![true]);
         assert_eq!(coupa(&plain), vec![false]);
+        // SAP B1 → Coupa: its own Coupa target (the merged configuration holds three), B1
+        // partners created as Coupa suppliers, B1 payments recorded.
+        let b1 = demo
+            .integrations
+            .iter()
+            .find(|i| i.name == b1_coupa::INTEGRATION)
+            .expect("b1-coupa registered");
+        assert!(b1.sync.payments);
+        assert_eq!(demo.resolved(&b1.name).unwrap().target.name, "coupa-b1");
         for c in [&plain, &demo] {
             for i in &c.integrations {
                 c.resolved(&i.name).unwrap();
