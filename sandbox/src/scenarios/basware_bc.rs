@@ -39,11 +39,11 @@ impl Scenario for BaswareBc {
         vec![
             Simulator {
                 name: "basware",
-                default_addr: "127.0.0.1:18082",
+                default_addr: "127.0.0.1:18084",
             },
             Simulator {
                 name: "bc-basware",
-                default_addr: "127.0.0.1:18083",
+                default_addr: "127.0.0.1:18085",
             },
         ]
     }

@@ -177,6 +177,9 @@ mod tests {
         let sims = simulators();
         let names: BTreeSet<_> = sims.iter().map(|s| s.name).collect();
         assert_eq!(names.len(), sims.len(), "{sims:?}");
+        // `mlc sandbox` without flags binds every default address at once.
+        let addrs: BTreeSet<_> = sims.iter().map(|s| s.default_addr).collect();
+        assert_eq!(addrs.len(), sims.len(), "{sims:?}");
         for s in &sims {
             s.default_addr
                 .parse::<SocketAddr>()
