@@ -327,7 +327,9 @@ impl Sandbox for CoupaBcSandbox {
                         memos
                             .iter()
                             .filter(|m| same(&m.vendor_credit_memo_number))
-                            .map(|m| m.status != "Draft" && m.post_count == 1 && !m.lines.is_empty()),
+                            .map(|m| {
+                                m.status != "Draft" && m.post_count == 1 && !m.lines.is_empty()
+                            }),
                     )
                     .collect();
                 Landing {

@@ -10,8 +10,8 @@ use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
     SetSecret, Side, Simulator,
 };
-use crate::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
 use crate::FaultRule;
+use crate::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
 use crate::fo::{FoConfig, FoInvoiceView, FoSim, seed};
 
 /// The integration's name in the configuration.

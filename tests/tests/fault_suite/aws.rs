@@ -296,9 +296,14 @@ impl Stack {
 /// The scheduled poll, as EventBridge invokes the poller function. A poll can fail under
 /// faults; the next one covers the same window.
 pub async fn poll(ctx: &Context) -> bool {
-    mlc_lambda::poller::handle(ctx, serde_json::json!({"integration": "coupa-bc"}))
-        .await
-        .is_ok()
+    for i in &ctx.config.integrations {
+        let input = serde_json::json!({ "integration": i.name });
+        if let Err(e) = mlc_lambda::poller::handle(ctx, input).await {
+            eprintln!("poll of {} failed: {e:#}", i.name);
+            return false;
+        }
+    }
+    true
 }
 
 /// The dead-letter audit that every scheduled poll runs, alone: SQS moves a message to its
@@ -467,6 +472,7 @@ impl Driver {
                     .await;
             }
             self.stack.leases_run_out().await;
+            self.stack.rig.time_passed();
             self.counters.time_jumps.fetch_add(1, Ordering::Relaxed);
             *self.last_work.lock().unwrap() = Instant::now();
         }

@@ -279,6 +279,7 @@ impl Driver {
                 let since = *idle_since.get_or_insert_with(std::time::Instant::now);
                 if since.elapsed() >= self.server_settle {
                     time_passes(&db);
+                    self.factory.rig.time_passed();
                     self.counters.time_jumps.fetch_add(1, Ordering::Relaxed);
                     idle_since = None;
                 }

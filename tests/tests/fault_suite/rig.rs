@@ -18,6 +18,10 @@ pub trait Rig: Send + Sync {
     fn secrets(&self) -> &SecretFile;
     /// Every simulator's base URL ("http://127.0.0.1:port").
     fn base_urls(&self) -> Vec<String>;
+    /// The drivers made time pass (leases and visibility timeouts ran out): what the
+    /// simulators hold that times out meanwhile, such as the sessions of workers that died,
+    /// has timed out too.
+    fn time_passed(&self) {}
 }
 
 impl Rig for Harness {
