@@ -210,7 +210,7 @@ async fn main() {
         .collect();
 
     // The functions reach the emulator through the meter, which counts their requests.
-    let meter = aws_meter::Meter::start(&mlc_sandbox::moto::endpoint().to_string()).await;
+    let meter = aws_meter::Meter::start(mlc_sandbox::moto::endpoint()).await;
     let mut env: Vec<(&str, String)> = settings.to_env();
     env.extend([
         ("MLC_CONFIG", config),
