@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator,
+    SetSecret, Side, Simulator, api_requests,
 };
 use crate::FaultRule;
 use crate::b1::{B1Config, B1Sim, DocKind, DocLine, NewDocument, NewPartner, Protocol};
@@ -415,6 +415,14 @@ impl Sandbox for B1CoupaSandbox {
 
     fn base_urls(&self) -> Vec<String> {
         vec![self.b1.base_url(), self.coupa.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("B1", api_requests(&self.b1.requests())),
+            ("Coupa", api_requests(&self.coupa.requests())),
+            ("B1 logins", self.b1.logins() as usize),
+        ]
     }
 }
 

@@ -8,7 +8,7 @@ use mlc_shared::ports::SecretError;
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator,
+    SetSecret, Side, Simulator, api_requests,
 };
 use crate::FaultRule;
 use crate::basware::{BASWARE_SCOPE, BaswareConfig, BaswareSim, NewCodingRow, NewDocument};
@@ -353,6 +353,13 @@ impl Sandbox for BaswareBcSandbox {
 
     fn base_urls(&self) -> Vec<String> {
         vec![self.basware.base_url(), self.bc.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Basware", api_requests(&self.basware.requests())),
+            ("BC", api_requests(&self.bc.requests())),
+        ]
     }
 }
 

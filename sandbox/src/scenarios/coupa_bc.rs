@@ -10,7 +10,7 @@ use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator, merged_config,
+    SetSecret, Side, Simulator, api_requests, merged_config,
 };
 use crate::FaultRule;
 use crate::bc::{BcConfig, BcInvoiceView, BcSim};
@@ -369,6 +369,13 @@ impl Sandbox for CoupaBcSandbox {
 
     fn base_urls(&self) -> Vec<String> {
         vec![self.coupa.base_url(), self.bc.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Coupa", api_requests(&self.coupa.requests())),
+            ("BC", api_requests(&self.bc.requests())),
+        ]
     }
 }
 

@@ -8,7 +8,7 @@ use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator,
+    SetSecret, Side, Simulator, api_requests,
 };
 use crate::FaultRule;
 use crate::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
@@ -387,5 +387,12 @@ impl Sandbox for CoupaFoSandbox {
 
     fn base_urls(&self) -> Vec<String> {
         vec![self.coupa.base_url(), self.fo.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Coupa", api_requests(&self.coupa.requests())),
+            ("F&O", api_requests(&self.fo.requests())),
+        ]
     }
 }

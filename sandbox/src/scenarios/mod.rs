@@ -181,6 +181,17 @@ pub trait Sandbox: Send {
     /// Every simulator's base URL ("http://127.0.0.1:port"): the configuration reaches each
     /// simulator only through URLs that start with one of these.
     fn base_urls(&self) -> Vec<String>;
+    /// Requests each simulator served so far (its API and token endpoint, not the `/_sandbox`
+    /// controls), by system name, and any other count worth a figure (B1 logins): for the
+    /// benchmark of every integration (`cargo bench -p mlc-e2e --bench every`).
+    fn requests_served(&self) -> Vec<(&'static str, usize)>;
+}
+
+/// Requests in a simulator's log that reached its API (not the `/_sandbox` controls).
+pub fn api_requests(log: &[crate::RequestLog]) -> usize {
+    log.iter()
+        .filter(|r| !r.path.starts_with("/_sandbox"))
+        .count()
 }
 
 /// Which simulator of a scenario a fault goes to.
