@@ -388,3 +388,255 @@ async fn a_signed_b1_event_triggers_a_read_and_a_badly_signed_one_queues_nothing
     h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
     assert_eq!(h.coupa_orders(&h.coupa_po_number(po)).len(), 1);
 }
+
+// ------------------------------------------------- suppliers both ways (issue #14 item 5)
+
+const BOTH_WAYS: &str = "suppliers = \"both_ways\"";
+
+impl Harness {
+    /// Requests of `method` the simulator served on a path containing `path`.
+    fn b1_requests(&self, method: &str, path: &str) -> usize {
+        self.b1
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.contains(path))
+            .count()
+    }
+
+    fn coupa_requests(&self, method: &str, path: &str) -> usize {
+        self.coupa
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(path))
+            .count()
+    }
+
+    async fn audit(
+        &self,
+        status: mlc_shared::ports::AuditStatus,
+    ) -> Vec<mlc_shared::ports::AuditItem> {
+        self.pipeline
+            .env
+            .store
+            .query_audit(&mlc_shared::ports::AuditFilter {
+                status: Some(status),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    fn maxi_teq(&self) -> i64 {
+        self.coupa.supplier_id_by_number("V10000").unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_coupa_supplier_b1_does_not_have_is_created_in_b1_as_a_supplier_partner() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.coupa.add_supplier(NewSupplier {
+        tax_id: Some("GB999".into()),
+        ..NewSupplier::new("Contoso Ltd", "V30000")
+    });
+    h.run_once().await;
+    let bp = h.b1.partner("V30000").expect("created in B1");
+    assert_eq!(
+        (
+            bp.card_name.as_str(),
+            bp.card_type.as_str(),
+            bp.federal_tax_id.as_deref()
+        ),
+        ("Contoso Ltd", "cSupplier", Some("GB999"))
+    );
+    h.run_once().await;
+    assert_eq!(h.b1_requests("POST", "BusinessPartners"), 1, "created once");
+}
+
+#[tokio::test]
+async fn a_coupa_supplier_renamed_in_coupa_is_renamed_in_b1() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.run_once().await;
+    h.coupa.set_supplier_name(h.maxi_teq(), "Maxi-Teq Ltd");
+    h.run_once().await;
+    assert_eq!(h.b1.partner("V10000").unwrap().card_name, "Maxi-Teq Ltd");
+    assert_eq!(
+        h.b1_requests("POST", "BusinessPartners"),
+        0,
+        "updated, not created"
+    );
+}
+
+#[tokio::test]
+async fn a_b1_partner_created_then_renamed_in_b1_reaches_coupa_with_suppliers_both_ways() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.b1.add_partner(NewPartner::supplier("V20000", "Northwind GmbH"));
+    h.run_once().await;
+    let id = h
+        .coupa
+        .supplier_id_by_number("V20000")
+        .expect("created in Coupa");
+    assert_eq!(h.coupa.supplier_json(id).unwrap()["name"], "Northwind GmbH");
+    let now = chrono::Utc::now().naive_utc();
+    h.b1.change_partner("V20000", now, |bp| bp.card_name = "Northwind AG".into());
+    h.run_once().await;
+    assert_eq!(h.coupa.supplier_json(id).unwrap()["name"], "Northwind AG");
+    assert_eq!(
+        h.coupa_requests("POST", "/api/suppliers"),
+        1,
+        "created once"
+    );
+}
+
+#[tokio::test]
+async fn a_supplier_the_connector_wrote_to_coupa_is_not_written_back_to_b1() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.run_once().await;
+    let now = chrono::Utc::now().naive_utc();
+    h.b1.change_partner("V10000", now, |bp| bp.card_name = "Maxi-Teq Inc".into());
+    h.run_once().await;
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq Inc"
+    );
+    // Coupa's feed now lists the supplier the connector changed: its echo.
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(
+        h.b1_requests("PATCH", "BusinessPartners"),
+        0,
+        "nothing sent back to B1"
+    );
+    assert_eq!(h.b1_requests("POST", "BusinessPartners"), 0);
+    assert_eq!(
+        h.coupa_requests("PUT", "/api/suppliers"),
+        1,
+        "one write, into Coupa"
+    );
+    let echo = h.audit(mlc_shared::ports::AuditStatus::AlreadyPosted).await;
+    assert!(
+        echo.iter().any(|a| a.source_id.starts_with("coupa:")
+            && a.error.as_deref().is_some_and(|e| e.contains("in step"))),
+        "{echo:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_partner_the_connector_wrote_to_b1_is_not_written_back_to_coupa() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.run_once().await;
+    h.coupa.set_supplier_name(h.maxi_teq(), "Maxi-Teq Ltd");
+    h.run_once().await;
+    assert_eq!(h.b1.partner("V10000").unwrap().card_name, "Maxi-Teq Ltd");
+    // B1's feed now lists the partner the connector changed: its echo.
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(
+        h.coupa_requests("PUT", "/api/suppliers"),
+        0,
+        "nothing sent back to Coupa"
+    );
+    assert_eq!(h.coupa_requests("POST", "/api/suppliers"), 0);
+    assert_eq!(
+        h.b1_requests("PATCH", "BusinessPartners"),
+        1,
+        "one write, into B1"
+    );
+}
+
+/// Renames the partner on both sides after a first sync, and runs the pipeline.
+async fn change_on_both_sides(h: &Harness) {
+    h.run_once().await;
+    let now = chrono::Utc::now().naive_utc();
+    h.b1.change_partner("V10000", now, |bp| bp.card_name = "Maxi-Teq (B1)".into());
+    h.coupa.set_supplier_name(h.maxi_teq(), "Maxi-Teq (Coupa)");
+    h.run_once().await;
+    h.run_once().await;
+}
+
+#[tokio::test]
+async fn a_supplier_changed_on_both_sides_keeps_b1s_version_by_default_and_is_audited() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    change_on_both_sides(&h).await;
+    assert_eq!(h.b1.partner("V10000").unwrap().card_name, "Maxi-Teq (B1)");
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq (B1)"
+    );
+    assert_eq!(h.b1_requests("PATCH", "BusinessPartners"), 0);
+    let conflicts = h.audit(mlc_shared::ports::AuditStatus::Conflict).await;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let why = conflicts[0].error.clone().unwrap();
+    assert!(
+        why.contains("'Maxi-Teq (B1)'")
+            && why.contains("'Maxi-Teq (Coupa)'")
+            && why.contains("kept SAP B1's"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn a_supplier_changed_on_both_sides_keeps_coupas_version_when_the_rule_says_target() {
+    let h = Harness::with_sync(&format!("{BOTH_WAYS}\nsupplier_conflicts = \"target\"")).await;
+    change_on_both_sides(&h).await;
+    assert_eq!(
+        h.b1.partner("V10000").unwrap().card_name,
+        "Maxi-Teq (Coupa)"
+    );
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq (Coupa)"
+    );
+    assert_eq!(h.coupa_requests("PUT", "/api/suppliers"), 0);
+    let conflicts = h.audit(mlc_shared::ports::AuditStatus::Conflict).await;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(
+        conflicts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("kept Coupa's")
+    );
+}
+
+#[tokio::test]
+async fn a_coupa_supplier_whose_number_is_a_b1_customer_is_parked_not_made_a_supplier() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.b1.add_partner(NewPartner {
+        card_type: "cCustomer".into(),
+        ..NewPartner::supplier("C50000", "Fabrikam Retail")
+    });
+    h.coupa
+        .add_supplier(NewSupplier::new("Fabrikam Supplies", "C50000"));
+    h.run_once().await;
+    let bp = h.b1.partner("C50000").unwrap();
+    assert_eq!(
+        (bp.card_type.as_str(), bp.card_name.as_str()),
+        ("cCustomer", "Fabrikam Retail")
+    );
+    let parked = h.audit(mlc_shared::ports::AuditStatus::Parked).await;
+    assert!(
+        parked.iter().any(|a| a
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("not a supplier"))),
+        "{parked:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_b1_partner_renamed_back_to_an_earlier_name_is_renamed_back_in_coupa() {
+    let h = Harness::with_sync("suppliers = \"create\"").await;
+    h.run_once().await;
+    let rename = |name: &'static str| {
+        let now = chrono::Utc::now().naive_utc();
+        h.b1.change_partner("V10000", now, |bp| bp.card_name = name.into());
+    };
+    rename("Maxi-Teq Inc");
+    h.run_once().await;
+    rename("Maxi-Teq");
+    h.run_once().await;
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq"
+    );
+}

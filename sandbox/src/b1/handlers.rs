@@ -287,10 +287,51 @@ fn card_type(v: &str) -> Option<&'static str> {
     }
 }
 
+/// The `BusinessPartner` properties this simulator models (and so accepts in a write).
+const PARTNER_PROPERTIES: [&str; 11] = [
+    "CardCode",
+    "CardName",
+    "CardType",
+    "FederalTaxID",
+    "Currency",
+    "EmailAddress",
+    "Phone1",
+    "Valid",
+    "CreationDate",
+    "UpdateDate",
+    "UpdateTime",
+];
+
+/// `OCRD.CardCode` is `nvarchar(15)`. Strict assumption [U]: the limit is in the DI/SDK table
+/// definitions, not in sap-b1.md; a longer code is refused rather than cut.
+const CARD_CODE_MAX: usize = 15;
+
+/// A write naming a property the entity does not have is refused as a whole: sap-b1.md §4.5
+/// ("UDFs not defined on the table … make SL reject the payload"). The message text is
+/// invented (the observed one is not in the fact sheet); strict: nothing unknown is ignored.
+fn unknown_property(p: Protocol, v: &Value) -> Option<Response> {
+    let obj = v.as_object()?;
+    let bad = obj
+        .keys()
+        .find(|k| !PARTNER_PROPERTIES.contains(&k.as_str()))?;
+    Some(b1_error(
+        p,
+        StatusCode::BAD_REQUEST,
+        -1000,
+        &format!("Property '{bad}' of 'BusinessPartner' is invalid"),
+    ))
+}
+
 fn create_partner(sim: &B1Sim, p: Protocol, headers: &HeaderMap, body: &[u8]) -> Response {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
     };
+    if !v.is_object() {
+        return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
+    }
+    if let Some(refused) = unknown_property(p, &v) {
+        return refused;
+    }
     let (Some(code), Some(name)) = (str_field(&v, "CardCode"), str_field(&v, "CardName")) else {
         return b1_error(
             p,
@@ -299,6 +340,14 @@ fn create_partner(sim: &B1Sim, p: Protocol, headers: &HeaderMap, body: &[u8]) ->
             "CardCode and CardName are required",
         );
     };
+    if code.trim().is_empty() || code.chars().count() > CARD_CODE_MAX {
+        return b1_error(
+            p,
+            StatusCode::BAD_REQUEST,
+            -1,
+            &format!("CardCode '{code}' must be 1 to {CARD_CODE_MAX} characters"),
+        );
+    }
     let Some(kind) = card_type(&str_field(&v, "CardType").unwrap_or_else(|| "cCustomer".into()))
     else {
         return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid CardType");
@@ -348,6 +397,26 @@ fn patch_partner(sim: &B1Sim, p: Protocol, key: &str, body: &[u8]) -> Response {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
     };
+    if !v.is_object() {
+        return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
+    }
+    if let Some(refused) = unknown_property(p, &v) {
+        return refused;
+    }
+    // The key is not a property a PATCH changes (OData); strict [U]: refused, not ignored.
+    if str_field(&v, "CardCode").is_some_and(|c| c != key) {
+        return b1_error(
+            p,
+            StatusCode::BAD_REQUEST,
+            -1,
+            "CardCode is the key of a business partner and cannot be changed",
+        );
+    }
+    if let Some(t) = str_field(&v, "CardType")
+        && card_type(&t).is_none()
+    {
+        return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid CardType");
+    }
     let now = sim.now();
     let found = sim.change_partner(key, now, |bp| {
         if let Some(n) = str_field(&v, "CardName") {
@@ -367,6 +436,9 @@ fn patch_partner(sim: &B1Sim, p: Protocol, key: &str, body: &[u8]) -> Response {
         }
         if let Some(valid) = str_field(&v, "Valid") {
             bp.valid = valid != "tNO";
+        }
+        if let Some(t) = str_field(&v, "CardType").as_deref().and_then(card_type) {
+            bp.card_type = t.into();
         }
     });
     if found {

@@ -406,6 +406,14 @@ impl CoupaSim {
         self.with_supplier(id, |s| s.updated_at = now_secs());
     }
 
+    /// Renames the supplier and bumps updated-at (a person's edit in Coupa).
+    pub fn set_supplier_name(&self, id: i64, name: &str) {
+        self.with_supplier(id, |s| {
+            s.name = name.to_owned();
+            s.updated_at = now_secs();
+        });
+    }
+
     /// Sets (or, with `None`, clears) the supplier's `tax-id` and bumps updated-at.
     pub fn set_supplier_tax_id(&self, id: i64, tax_id: Option<&str>) {
         self.with_supplier(id, |s| {

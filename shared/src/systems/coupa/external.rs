@@ -142,6 +142,21 @@ impl CoupaClient {
         }
     }
 
+    /// The supplier whose `number` is `number`, as canonical (one GET), if Coupa has one.
+    pub async fn supplier_by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<crate::model::Supplier>, SystemError> {
+        let Some(v) = self.first("suppliers", &[("number", number)]).await? else {
+            return Ok(None);
+        };
+        let wire: super::wire::Supplier = serde_json::from_value(v)
+            .map_err(|e| SystemError::Malformed(format!("Coupa supplier {number}: {e}")))?;
+        super::convert::supplier_from_wire(&wire)
+            .map(Some)
+            .map_err(|e| SystemError::Malformed(e.to_string()))
+    }
+
     /// The first record a query finds (`resource?query`), if any.
     async fn first(
         &self,
