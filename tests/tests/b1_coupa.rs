@@ -9,6 +9,7 @@ use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewSupplier};
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
 use mlc_shared::config::Config;
+use mlc_shared::ports::Audit;
 use mlc_shared::runtime::DrainStats;
 use serde_json::Value;
 
@@ -627,13 +628,18 @@ async fn a_coupa_supplier_whose_number_is_a_b1_customer_is_parked_not_made_a_sup
 async fn a_b1_partner_renamed_back_to_an_earlier_name_is_renamed_back_in_coupa() {
     let h = Harness::with_sync("suppliers = \"create\"").await;
     h.run_once().await;
-    let rename = |name: &'static str| {
-        let now = chrono::Utc::now().naive_utc();
-        h.b1.change_partner("V10000", now, |bp| bp.card_name = name.into());
+    // On later days, so each change has its own B1 stamp (not a repeat the queue drops).
+    let rename = |days: i64, name: &'static str| {
+        let at = chrono::Utc::now().naive_utc() + chrono::Duration::days(days);
+        h.b1.change_partner("V10000", at, |bp| bp.card_name = name.into());
     };
-    rename("Maxi-Teq Inc");
+    rename(1, "Maxi-Teq Inc");
     h.run_once().await;
-    rename("Maxi-Teq");
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq Inc"
+    );
+    rename(2, "Maxi-Teq");
     h.run_once().await;
     assert_eq!(
         h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],

@@ -10,8 +10,8 @@
 //!
 //! * The content both sides share (number, name, tax id) has a digest. Per partner and per
 //!   side the store keeps the digest of what that side held at the last sync (tables
-//!   `<integration>/supplier_digest/sap_b1` and `…/coupa`, written as links of the write, so
-//!   a crash never leaves a write without them).
+//!   `<integration>/supplier_digest/sap_b1` and `…/coupa`, written once a write is done, or
+//!   when a poll finds both sides equal).
 //! * A side whose content still has its stored digest has not changed since: a change the
 //!   connector wrote (an echo) is never sent back.
 //! * One side changed: its version is written into the other (created there when missing).
@@ -25,7 +25,8 @@
 //! A Coupa supplier without a number is not synced (audited: it needs the `CardCode` it should
 //! have); one whose number is a B1 customer or lead is parked, never turned into a supplier.
 //! Every write goes through `write_once`; its ledger key names the partner, the content and
-//! the version that triggered it, so a partner renamed back to an earlier name is written again.
+//! the change that triggered it, so a partner renamed back to an earlier name is written again.
+//! The writes of one partner share a message group on the post queue, so they never race.
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,10 @@ struct SupplierWrite {
     /// no such supplier). Checked again before writing.
     #[serde(default)]
     base: Option<String>,
+    /// The pipeline id of the change that triggered the write (a `CardCode`, or `coupa:<id>`),
+    /// re-read when the write is parked. `None`: the envelope's own id.
+    #[serde(default)]
+    trigger: Option<String>,
 }
 
 /// The content the two sides share, normalised the same way on both.
@@ -151,6 +156,7 @@ pub async fn map_supplier<Q: Queue, S: Store, C: Clock>(
             into: Side::Coupa,
             digest: None,
             base: None,
+            trigger: None,
         };
         return hand_over(flow, env, msg, doc, audit, crash).await;
     }
@@ -273,6 +279,7 @@ async fn reconcile<Q: Queue, S: Store, C: Clock>(
             into,
             digest: Some(d),
             base,
+            trigger: Some(msg.source_id.clone()),
         }
     };
     let doc = match (&b1, &coupa) {
@@ -377,10 +384,13 @@ async fn hand_over<Q: Queue, S: Store, C: Clock>(
     audit: AuditItem,
     crash: Option<MapCrash>,
 ) -> Result<MapOutcome, StepError> {
+    // One message group per partner, whichever side's change decided the write: the writes
+    // of one partner run one after the other, so two decisions to write the same content (B1's
+    // change seen from both feeds) end in one write and one look that finds it done.
     let post = PostEnvelope::new(
         flow.name(),
         DocumentKind::Supplier,
-        &msg.source_id,
+        &doc.number,
         msg.version.clone(),
         true,
         &doc,
@@ -406,11 +416,12 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
     );
     audit.source_document_number = Some(doc.number.clone());
     audit.vendor = Some(doc.name.clone());
+    let trigger = doc.trigger.clone().unwrap_or_else(|| msg.source_id.clone());
     if let Some(why) = changed_meanwhile(flow, &doc).await? {
         let retry = IngestMessage {
             integration: flow.name().to_string(),
             kind: DocumentKind::Supplier,
-            source_id: msg.source_id.clone(),
+            source_id: trigger.clone(),
             version: msg.version.clone(),
             via: "retry".into(),
         };
@@ -424,14 +435,16 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
     };
     let content_digest =
         crate::digest::short_hex(&serde_json::to_vec(&content).expect("serialisable"), 16);
-    // Legacy (one-way, pre-`digest`) entries were keyed by partner and content; new ones name
-    // the triggering version too, so a name changed back to an earlier one is written again.
-    let source_id = match (&doc.digest, &msg.version) {
-        (None, None) => format!("{}-{content_digest}", doc.number),
-        (_, version) => format!(
+    // One entry per (partner, content, triggering change): a redelivery is stopped by the
+    // ledger; the same content decided by another change is looked up and found unchanged; a
+    // name changed back to an earlier one is written again. (Entries of messages without a
+    // version, queued before, keep their old key: partner and content.)
+    let source_id = match &msg.version {
+        None => format!("{}-{content_digest}", doc.number),
+        Some(version) => format!(
             "{}-{content_digest}-{}",
             doc.number,
-            crate::digest::short_hex(version.as_deref().unwrap_or_default().as_bytes(), 8)
+            crate::digest::short_hex(format!("{trigger}\n{version}").as_bytes(), 8)
         ),
     };
     let kind = match doc.into {
@@ -445,24 +458,13 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
             source_id,
         },
         kind: DocumentKind::Supplier,
-        source_id: msg.source_id.clone(),
+        source_id: trigger,
         version: msg.version.clone(),
         number: Some(doc.number.clone()),
         audit,
     };
-    let name = flow.name().to_string();
-    let links = |_: &crate::ports::Written| match &doc.digest {
-        Some(d) => [Side::SapB1, Side::Coupa]
-            .into_iter()
-            .map(|side| Link::Put {
-                table: side.table(&name),
-                source: doc.number.clone(),
-                target: d.clone(),
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    match doc.into {
+    let links = |_: &crate::ports::Written| Vec::<Link>::new();
+    let outcome = match doc.into {
         Side::Coupa => {
             let writer = SupplierWriter {
                 coupa: flow.coupa.clone(),
@@ -481,7 +483,19 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
             };
             write_once(env, &writer, owner, &subject, &partner, &links, crash).await
         }
+    }?;
+    // Both sides hold this content now: it is the last sync. Recorded after the write, not as
+    // a link re-applied on a repeat (a late repeat would put back an older digest); a crash
+    // before this line is healed by the next poll, which finds the sides equal (`in_step`).
+    if let (Some(d), PostOutcome::Posted { .. }) = (&doc.digest, &outcome) {
+        for side in [Side::SapB1, Side::Coupa] {
+            env.store
+                .put_mapping(&side.table(flow.name()), &doc.number, d)
+                .await
+                .map_err(store_err("recording a supplier's synced digest"))?;
+        }
     }
+    Ok(outcome)
 }
 
 /// Why the side `doc` goes into must not be written now: it changed after the map step read
