@@ -175,6 +175,13 @@ async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
     msg: &IngestMessage,
     crash: Option<MapCrash>,
 ) -> Result<MapOutcome, StepError> {
+    if flow.cfg.sync.suppliers != SupplierSync::BothWays {
+        // Queued while the integration synced both ways, read after it stopped: not written.
+        let audit = supplier_audit(flow, env, msg, "", "");
+        let why = "Coupa suppliers are not written to SAP B1: sync.suppliers is not \"both_ways\""
+            .to_string();
+        return map::skip(env, msg, audit, why).await;
+    }
     let coupa = Namespaced {
         prefix: COUPA_IDS,
         inner: &flow.coupa,
