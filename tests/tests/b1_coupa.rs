@@ -646,3 +646,62 @@ async fn a_b1_partner_renamed_back_to_an_earlier_name_is_renamed_back_in_coupa()
         "Maxi-Teq"
     );
 }
+
+/// Requests per supplier change, in each direction, beyond the poll's own listings: printed
+/// (`--nocapture`), with exactly one write for the change and none for its echo. (Within one
+/// test second the poll lists each version again as a "hot" one, so a few look-ups repeat
+/// here that the queue's dedup window absorbs in a real run.)
+#[tokio::test]
+async fn a_supplier_change_costs_one_write_and_its_echo_none_with_the_requests_printed() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.run_once().await;
+    h.run_once().await;
+    // (B1 reads, B1 writes, Coupa reads, Coupa writes) of suppliers, not the feeds' listings.
+    let work = |h: &Harness| {
+        let b1: Vec<_> =
+            h.b1.requests()
+                .into_iter()
+                .filter(|r| r.path.contains("BusinessPartners('"))
+                .collect();
+        let coupa: Vec<_> = h
+            .coupa
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/api/suppliers") && !r.query.contains("updated"))
+            .collect();
+        let reads = |v: &[mlc_sandbox::RequestLog]| v.iter().filter(|r| r.method == "GET").count();
+        (
+            reads(&b1),
+            b1.len() - reads(&b1),
+            reads(&coupa),
+            coupa.len() - reads(&coupa),
+        )
+    };
+    let mut figures = Vec::new();
+    for (what, from_coupa) in [("Coupa → B1", true), ("B1 → Coupa", false)] {
+        h.b1.clear_requests();
+        h.coupa.clear_requests();
+        if from_coupa {
+            h.coupa.set_supplier_name(h.maxi_teq(), "Maxi-Teq Ltd");
+        } else {
+            let at = chrono::Utc::now().naive_utc() + chrono::Duration::days(1);
+            h.b1.change_partner("V10000", at, |bp| bp.card_name = "Maxi-Teq Inc".into());
+        }
+        h.run_once().await;
+        let write = work(&h);
+        h.b1.clear_requests();
+        h.coupa.clear_requests();
+        h.run_once().await;
+        let echo = work(&h);
+        figures.push((what, from_coupa, write, echo));
+    }
+    eprintln!("supplier requests (B1 reads, B1 writes, Coupa reads, Coupa writes):");
+    for (what, _, write, echo) in &figures {
+        eprintln!("  {what}: the change's cycle {write:?}, its echo's cycle {echo:?}");
+    }
+    for (what, from_coupa, (_, b1_writes, _, coupa_writes), (_, eb1, _, ecoupa)) in figures {
+        let expected = if from_coupa { (1, 0) } else { (0, 1) };
+        assert_eq!((b1_writes, coupa_writes), expected, "{what}");
+        assert_eq!((eb1, ecoupa), (0, 0), "{what}: its echo wrote");
+    }
+}
