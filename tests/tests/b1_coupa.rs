@@ -9,7 +9,7 @@ use mlc_sandbox::coupa::{CoupaConfig, CoupaSim, NewSupplier};
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
 use mlc_shared::config::Config;
-use mlc_shared::ports::Audit;
+use mlc_shared::ports::{Audit, Parking};
 use mlc_shared::runtime::DrainStats;
 use serde_json::Value;
 
@@ -704,4 +704,27 @@ async fn a_supplier_change_costs_one_write_and_its_echo_none_with_the_requests_p
         assert_eq!((b1_writes, coupa_writes), expected, "{what}");
         assert_eq!((eb1, ecoupa), (0, 0), "{what}: its echo wrote");
     }
+}
+
+#[tokio::test]
+async fn a_b1_partner_create_whose_answer_is_lost_is_found_again_not_sent_twice() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.coupa
+        .add_supplier(NewSupplier::new("Contoso Ltd", "V30000"));
+    h.b1.fail_next(FaultRule::new(
+        "POST",
+        "/b1s/v2/BusinessPartners",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(h.b1.partner("V30000").unwrap().card_name, "Contoso Ltd");
+    assert_eq!(
+        h.b1_requests("POST", "BusinessPartners"),
+        1,
+        "the lost create was found, not repeated"
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert!(parked.is_empty(), "{parked:?}");
 }
