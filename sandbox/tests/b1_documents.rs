@@ -459,6 +459,31 @@ async fn a_card_code_longer_than_15_characters_is_refused_and_a_patch_cannot_cha
 }
 
 #[tokio::test]
+async fn a_partner_is_deleted_unless_documents_name_it() {
+    let c = Conn::new(B1Config::default()).await;
+    c.post(
+        "BusinessPartners",
+        json!({"CardCode": "V50000", "CardName": "Spare", "CardType": "cSupplier"}),
+    )
+    .await;
+    c.po("1");
+    let url = |code: &str| {
+        format!(
+            "{}/BusinessPartners('{code}')",
+            c.sim.service_root(Protocol::V2)
+        )
+    };
+    let (status, body, _) = c.send(c.http.delete(url("V10000")), &[]).await;
+    assert_eq!(status, 400, "V10000 has a purchase order: {body}");
+    assert!(c.sim.partner("V10000").is_some());
+    let (status, _, _) = c.send(c.http.delete(url("V50000")), &[]).await;
+    assert_eq!(status, 204);
+    assert!(c.sim.partner("V50000").is_none());
+    let (status, _, _) = c.send(c.http.delete(url("V50000")), &[]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
 async fn business_partners_filter_by_qualified_card_type_and_patch_restamps() {
     let c = Conn::new(B1Config::default()).await;
     c.post(

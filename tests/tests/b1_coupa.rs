@@ -728,3 +728,28 @@ async fn a_b1_partner_create_whose_answer_is_lost_is_found_again_not_sent_twice(
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert!(parked.is_empty(), "{parked:?}");
 }
+
+#[tokio::test]
+async fn a_partner_deleted_in_b1_after_a_sync_is_not_created_again_from_coupa() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.b1.add_partner(NewPartner::supplier("V60000", "Old Supplier"));
+    h.run_once().await;
+    let id = h
+        .coupa
+        .supplier_id_by_number("V60000")
+        .expect("synced to Coupa");
+    assert!(h.b1.remove_partner("V60000"));
+    h.coupa.set_supplier_name(id, "Old Supplier Ltd");
+    h.run_once().await;
+    h.run_once().await;
+    assert!(h.b1.partner("V60000").is_none(), "not created again");
+    assert_eq!(h.b1_requests("POST", "BusinessPartners"), 0);
+    let skipped = h.audit(mlc_shared::ports::AuditStatus::Rejected).await;
+    assert!(
+        skipped.iter().any(|a| a
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no longer in SAP B1"))),
+        "{skipped:?}"
+    );
+}

@@ -97,6 +97,7 @@ pub(crate) async fn dispatch(
         },
         (Method::POST, "BusinessPartners", None, None) => create_partner(&sim, p, &headers, &body),
         (Method::PATCH, "BusinessPartners", Some(key), None) => patch_partner(&sim, p, &key, &body),
+        (Method::DELETE, "BusinessPartners", Some(key), None) => delete_partner(&sim, p, &key),
         (Method::POST, set, None, None) if DocKind::from_set(set).is_some() => {
             let kind = DocKind::from_set(set).expect("checked");
             match sim.create_document_from_json(kind, &body) {
@@ -451,4 +452,31 @@ fn patch_partner(sim: &B1Sim, p: Protocol, key: &str, body: &[u8]) -> Response {
             NO_MATCHING_RECORDS.1,
         )
     }
+}
+
+/// `DELETE BusinessPartners('code')` (§4.8.4). Status not stated [U]: 204 as for PATCH. Strict
+/// assumption [U]: a partner that documents or payments name is refused (B1 keeps the history
+/// of what it booked; message invented), and an unknown one is 404 like a GET.
+fn delete_partner(sim: &B1Sim, p: Protocol, key: &str) -> Response {
+    let mut d = sim.inner.data.lock().unwrap();
+    if !d.partners.contains_key(key) {
+        return b1_error(
+            p,
+            StatusCode::NOT_FOUND,
+            NO_MATCHING_RECORDS.0,
+            NO_MATCHING_RECORDS.1,
+        );
+    }
+    let used = d.documents.values().any(|doc| doc.card_code == key)
+        || d.payments.values().any(|pay| pay.card_code == key);
+    if used {
+        return b1_error(
+            p,
+            StatusCode::BAD_REQUEST,
+            -10,
+            &format!("Business partner '{key}' is used in documents and cannot be removed"),
+        );
+    }
+    d.partners.remove(key);
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -23,7 +23,9 @@
 //!   again (a conflict then) on the next cycle: a person's edit is never overwritten unseen.
 //!
 //! A Coupa supplier without a number is not synced (audited: it needs the `CardCode` it should
-//! have); one whose number is a B1 customer or lead is parked, never turned into a supplier.
+//! have); one whose number is a B1 customer or lead is parked, never turned into a supplier. A
+//! partner synced before and gone from one side since (deleted in B1, renumbered in Coupa) is
+//! not created there again (audited).
 //! Every write goes through `write_once`; its ledger key names the partner, the content and
 //! the change that triggered it, so a partner renamed back to an earlier name is written again.
 //! The writes of one partner share a message group on the post queue, so they never race.
@@ -292,6 +294,21 @@ async fn reconcile<Q: Queue, S: Store, C: Clock>(
     let doc = match (&b1, &coupa) {
         (None, None) => {
             return map::skip(env, msg, audit, "in neither system any more".into()).await;
+        }
+        // Synced before and gone from one side since: removed there on purpose (B1 deletes
+        // partners; a Coupa supplier loses its number), never created again behind a person's
+        // back.
+        (None, Some(_)) if last_b1.is_some() => {
+            let why = format!(
+                "business partner {code} was synced before and is no longer in SAP B1: not                  created again (create it in B1, or remove the number from the Coupa supplier)"
+            );
+            return map::skip(env, msg, audit, why).await;
+        }
+        (Some(_), None) if last_coupa.is_some() => {
+            let why = format!(
+                "supplier {code} was synced before and Coupa no longer has a supplier with that                  number: not created again (give the Coupa supplier its number back, or create                  it in Coupa)"
+            );
+            return map::skip(env, msg, audit, why).await;
         }
         (Some(b), None) => write(b, Side::Coupa, db.clone().expect("some"), None),
         (None, Some(c)) => write(c, Side::SapB1, dc.clone().expect("some"), None),
