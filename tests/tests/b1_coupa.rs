@@ -753,3 +753,26 @@ async fn a_partner_deleted_in_b1_after_a_sync_is_not_created_again_from_coupa() 
         "{skipped:?}"
     );
 }
+
+#[tokio::test]
+async fn a_coupa_supplier_without_a_number_is_not_synced_and_the_audit_says_why_once() {
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.coupa.add_supplier(NewSupplier {
+        number: None,
+        ..NewSupplier::new("One-off Supplier", "")
+    });
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(h.b1_requests("POST", "BusinessPartners"), 0);
+    let skipped: Vec<_> = h
+        .audit(mlc_shared::ports::AuditStatus::Rejected)
+        .await
+        .into_iter()
+        .filter(|a| {
+            a.error
+                .as_deref()
+                .is_some_and(|e| e.contains("'One-off Supplier'") && e.contains("no number"))
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+}

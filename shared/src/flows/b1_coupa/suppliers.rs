@@ -182,7 +182,7 @@ async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         let audit = supplier_audit(flow, env, msg, "", "");
         let why = "Coupa suppliers are not written to SAP B1: sync.suppliers is not \"both_ways\""
             .to_string();
-        return map::skip(env, msg, audit, why).await;
+        return skip(env, msg, audit, why).await;
     }
     let coupa = Namespaced {
         prefix: COUPA_IDS,
@@ -206,7 +206,7 @@ async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
              is set to the B1 CardCode it should have",
             c.name, c.source_id
         );
-        return map::skip(env, msg, audit, why).await;
+        return skip(env, msg, audit, why).await;
     };
     audit.source_document_number = Some(code.clone());
     let raw = flow
@@ -234,6 +234,35 @@ async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         }
     };
     reconcile(flow, env, msg, &code, b1, Some(c), audit, crash).await
+}
+
+/// Leaves a supplier alone, audited once per (document, version, reason): the overlapping
+/// polls read the same version again, and a repeat is counted, not logged.
+async fn skip<Q: Queue, S: Store, C: Clock>(
+    env: &Env<Q, S, C>,
+    msg: &IngestMessage,
+    audit: AuditItem,
+    why: String,
+) -> Result<MapOutcome, StepError> {
+    claim::unpark(env, msg).await?;
+    let mut item = audit.with_error(why.clone());
+    item.status = AuditStatus::Rejected;
+    let once = once_key(&[
+        "skipped",
+        &msg.integration,
+        &msg.source_id,
+        // A "hot" version (seen in the poll's last second) carries a unique `~` suffix for
+        // the queue; it is the same version here.
+        msg.version
+            .as_deref()
+            .unwrap_or_default()
+            .split('~')
+            .next()
+            .unwrap_or_default(),
+        &why,
+    ]);
+    claim::write_once(env, item, &once).await?;
+    Ok(MapOutcome::Skipped(why))
 }
 
 fn supplier_audit<Q: Queue, S: Store, C: Clock>(
@@ -293,7 +322,7 @@ async fn reconcile<Q: Queue, S: Store, C: Clock>(
     };
     let doc = match (&b1, &coupa) {
         (None, None) => {
-            return map::skip(env, msg, audit, "in neither system any more".into()).await;
+            return skip(env, msg, audit, "in neither system any more".into()).await;
         }
         // Synced before and gone from one side since: removed there on purpose (B1 deletes
         // partners; a Coupa supplier loses its number), never created again behind a person's
@@ -302,13 +331,13 @@ async fn reconcile<Q: Queue, S: Store, C: Clock>(
             let why = format!(
                 "business partner {code} was synced before and is no longer in SAP B1: not                  created again (create it in B1, or remove the number from the Coupa supplier)"
             );
-            return map::skip(env, msg, audit, why).await;
+            return skip(env, msg, audit, why).await;
         }
         (Some(_), None) if last_coupa.is_some() => {
             let why = format!(
                 "supplier {code} was synced before and Coupa no longer has a supplier with that                  number: not created again (give the Coupa supplier its number back, or create                  it in Coupa)"
             );
-            return map::skip(env, msg, audit, why).await;
+            return skip(env, msg, audit, why).await;
         }
         (Some(b), None) => write(b, Side::Coupa, db.clone().expect("some"), None),
         (None, Some(c)) => write(c, Side::SapB1, dc.clone().expect("some"), None),
