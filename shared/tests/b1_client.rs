@@ -462,6 +462,7 @@ async fn a_partner_written_through_the_writer_is_created_once_then_only_its_diff
         card_code: "V30000".into(),
         card_name: "Contoso Ltd".into(),
         federal_tax_id: Some("GB999".into()),
+        unless_changed_from: None,
     };
     assert_eq!(
         w.find(&p, None).await.unwrap(),
@@ -517,6 +518,7 @@ async fn a_customer_with_the_code_is_never_turned_into_a_supplier() {
         card_code: "C1".into(),
         card_name: "Supplier Name".into(),
         federal_tax_id: None,
+        unless_changed_from: None,
     };
     let found = w.find(&p, None).await.unwrap().unwrap();
     assert!(matches!(

@@ -776,3 +776,51 @@ async fn a_coupa_supplier_without_a_number_is_not_synced_and_the_audit_says_why_
         .collect();
     assert_eq!(skipped.len(), 1, "{skipped:?}");
 }
+
+#[tokio::test]
+async fn a_coupa_edit_made_between_the_decision_and_the_write_is_not_overwritten_but_decided_again()
+{
+    use mlc_shared::ports::{Queue, QueueName};
+    let h = Harness::with_sync(BOTH_WAYS).await;
+    h.run_once().await;
+    let at = chrono::Utc::now().naive_utc() + chrono::Duration::days(1);
+    h.b1.change_partner("V10000", at, |bp| bp.card_name = "Maxi-Teq (B1)".into());
+    // The map step decides (B1 changed, Coupa did not): write B1's name into Coupa.
+    h.pipeline.poll_all().await.unwrap();
+    let q = &h.pipeline.env.queue;
+    for m in q.receive(QueueName::Ingest, 50).await.unwrap() {
+        h.pipeline.handle_ingest(&m.body).await.unwrap();
+        q.ack(QueueName::Ingest, &m.receipt).await.unwrap();
+    }
+    // A person edits the Coupa supplier before the post step runs.
+    h.coupa.set_supplier_name(h.maxi_teq(), "Maxi-Teq (person)");
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq (person)",
+        "not overwritten unseen"
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert!(
+        parked
+            .iter()
+            .any(|p| p.reason.contains("changed after this write was decided")),
+        "{parked:?}"
+    );
+    // Next cycle: both changed since the last sync, a conflict, decided by the rule, audited.
+    h.run_once().await;
+    assert_eq!(
+        h.coupa.supplier_json(h.maxi_teq()).unwrap()["name"],
+        "Maxi-Teq (B1)"
+    );
+    let conflicts = h.audit(mlc_shared::ports::AuditStatus::Conflict).await;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(
+        conflicts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("'Maxi-Teq (person)'")
+    );
+    assert!(h.pipeline.env.store.parked().await.unwrap().is_empty());
+}

@@ -18,9 +18,10 @@
 //! * Both changed since the last sync (or they differ and were never synced): a conflict,
 //!   resolved by `sync.supplier_conflicts` ("source": B1's version is kept; "target":
 //!   Coupa's) and audited with status `conflict`, naming both versions and the rule.
-//! * Before writing, the post step looks at the side it writes into again: if it changed
-//!   after the map step decided, nothing is written and the partner is parked, to be decided
-//!   again (a conflict then) on the next cycle: a person's edit is never overwritten unseen.
+//! * The write carries what the side written into held when the map step decided; the writer
+//!   (which reads the record anyway) refuses to overwrite anything else: a person's edit made
+//!   meanwhile parks the partner, to be decided again (a conflict then) on the next cycle,
+//!   never overwritten unseen.
 //!
 //! A Coupa supplier without a number is not synced (audited: it needs the `CardCode` it should
 //! have); one whose number is a B1 customer or lead is parked, never turned into a supplier. A
@@ -62,13 +63,6 @@ enum Side {
 }
 
 impl Side {
-    fn name(self) -> &'static str {
-        match self {
-            Side::Coupa => "Coupa",
-            Side::SapB1 => "SAP B1",
-        }
-    }
-
     fn table(self, integration: &str) -> String {
         let side = match self {
             Side::Coupa => "coupa",
@@ -90,10 +84,11 @@ struct SupplierWrite {
     /// Digest of this content (both sides hold it once written): `both_ways` only.
     #[serde(default)]
     digest: Option<String>,
-    /// Digest of what the side written into held when the map step decided (`None`: it had
-    /// no such supplier). Checked again before writing.
+    /// What the side written into held when the map step decided, (name, tax id) (`None`:
+    /// it had no such supplier, or a one-way write). The writer refuses to overwrite anything
+    /// else: a person's change made meanwhile is decided again, never lost unseen.
     #[serde(default)]
-    base: Option<String>,
+    base: Option<(String, Option<String>)>,
     /// The pipeline id of the change that triggered the write (a `CardCode`, or `coupa:<id>`),
     /// re-read when the write is parked. `None`: the envelope's own id.
     #[serde(default)]
@@ -308,7 +303,11 @@ async fn reconcile<Q: Queue, S: Store, C: Clock>(
     let (last_b1, last_coupa) = (stored(Side::SapB1).await?, stored(Side::Coupa).await?);
     let db = b1.as_ref().map(|s| digest(s, code));
     let dc = coupa.as_ref().map(|s| digest(s, code));
-    let write = |from: &Supplier, into: Side, d: String, base: Option<String>| {
+    let content = |s: &Supplier| {
+        let (_, name, tax) = shared(s, code);
+        (name, tax)
+    };
+    let write = |from: &Supplier, into: Side, d: String, base: Option<(String, Option<String>)>| {
         let (number, name, tax_id) = shared(from, code);
         SupplierWrite {
             number,
@@ -349,19 +348,19 @@ async fn reconcile<Q: Queue, S: Store, C: Clock>(
             let b1_changed = last_b1.as_deref() != Some(db.as_str());
             let coupa_changed = last_coupa.as_deref() != Some(dc.as_str());
             match (b1_changed, coupa_changed) {
-                (true, false) => write(b, Side::Coupa, db, Some(dc)),
-                (false, true) => write(c, Side::SapB1, dc, Some(db)),
+                (true, false) => write(b, Side::Coupa, db, Some(content(c))),
+                (false, true) => write(c, Side::SapB1, dc, Some(content(b))),
                 // Both changed (or neither did and still they differ: nothing says which is
                 // newer): the configured rule decides, in the audit trail.
                 _ => {
                     let rule = flow.cfg.sync.supplier_conflicts;
                     let (doc, kept) = match rule {
                         ConflictWinner::Source => (
-                            write(b, Side::Coupa, db.clone(), Some(dc.clone())),
+                            write(b, Side::Coupa, db.clone(), Some(content(c))),
                             "SAP B1's",
                         ),
                         ConflictWinner::Target => (
-                            write(c, Side::SapB1, dc.clone(), Some(db.clone())),
+                            write(c, Side::SapB1, dc.clone(), Some(content(b))),
                             "Coupa's",
                         ),
                     };
@@ -470,21 +469,11 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
     audit.source_document_number = Some(doc.number.clone());
     audit.vendor = Some(doc.name.clone());
     let trigger = doc.trigger.clone().unwrap_or_else(|| msg.source_id.clone());
-    if let Some(why) = changed_meanwhile(flow, &doc).await? {
-        let retry = IngestMessage {
-            integration: flow.name().to_string(),
-            kind: DocumentKind::Supplier,
-            source_id: trigger.clone(),
-            version: msg.version.clone(),
-            via: "retry".into(),
-        };
-        map::park(env, &retry, Some(doc.number.clone()), why.clone()).await?;
-        return Ok(PostOutcome::Parked(why));
-    }
     let content = SupplierToWrite {
         number: doc.number.clone(),
         name: doc.name.clone(),
         tax_id: doc.tax_id.clone(),
+        unless_changed_from: doc.base.clone(),
     };
     let content_digest =
         crate::digest::short_hex(&serde_json::to_vec(&content).expect("serialisable"), 16);
@@ -533,6 +522,7 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
                 card_code: doc.number.clone(),
                 card_name: doc.name.clone(),
                 federal_tax_id: doc.tax_id.clone(),
+                unless_changed_from: doc.base.clone(),
             };
             write_once(env, &writer, owner, &subject, &partner, &links, crash).await
         }
@@ -549,39 +539,4 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
         }
     }
     Ok(outcome)
-}
-
-/// Why the side `doc` goes into must not be written now: it changed after the map step read
-/// it (neither what it held then nor what is to be written). `None`: write. One-way payloads
-/// (no digest) are not checked.
-async fn changed_meanwhile(
-    flow: &B1Coupa,
-    doc: &SupplierWrite,
-) -> Result<Option<String>, StepError> {
-    let Some(target_digest) = &doc.digest else {
-        return Ok(None);
-    };
-    let now = match doc.into {
-        Side::Coupa => flow
-            .coupa
-            .supplier_by_number(&doc.number)
-            .await
-            .map_err(|e| StepError::system("reading the Coupa supplier before writing it", e))?,
-        Side::SapB1 => match flow.b1.partner(&doc.number).await.map_err(|e| {
-            StepError::system("reading the B1 business partner before writing it", e)
-        })? {
-            Some(raw) => sap_b1::supplier_from_wire(&raw).ok(),
-            None => None,
-        },
-    };
-    let now = now.map(|s| digest(&s, &doc.number));
-    if now == doc.base || now.as_deref() == Some(target_digest.as_str()) {
-        return Ok(None);
-    }
-    Ok(Some(format!(
-        "{} supplier {} changed after this sync was decided: nothing written; decided again \
-         (as a conflict if both sides changed) on the next cycle",
-        doc.into.name(),
-        doc.number
-    )))
 }

@@ -454,6 +454,22 @@ pub struct SupplierToWrite {
     pub number: String,
     pub name: String,
     pub tax_id: Option<String>,
+    /// Write only over this (name, tax id), what the supplier held when the write was decided:
+    /// a supplier changed since (by a person) is refused, not overwritten. `None`: write over
+    /// whatever it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless_changed_from: Option<(String, Option<String>)>,
+}
+
+/// A name and tax id as compared: trimmed, an empty tax id none.
+fn content(name: Option<&str>, tax_id: Option<&str>) -> (String, Option<String>) {
+    (
+        name.unwrap_or_default().trim().to_string(),
+        tax_id
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+    )
 }
 
 /// Suppliers created or updated in Coupa, once per content.
@@ -525,6 +541,19 @@ impl Writer for SupplierWriter {
         };
         if created {
             return Ok(written(Change::Created));
+        }
+        if let Some(base) = &s.unless_changed_from {
+            let now = content(record["name"].as_str(), record["tax-id"].as_str());
+            if &now != base && now != content(Some(&s.name), s.tax_id.as_deref()) {
+                return Err(SystemError::Rejected {
+                    status: None,
+                    message: format!(
+                        "the Coupa supplier {} changed after this write was decided (it is now \
+                         '{}'): not overwritten; decided again on the next cycle",
+                        s.number, now.0
+                    ),
+                });
+            }
         }
         let mut change = Map::new();
         if record["name"].as_str() != Some(s.name.as_str()) {

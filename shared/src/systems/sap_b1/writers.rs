@@ -23,6 +23,22 @@ pub struct PartnerToWrite {
     pub card_code: String,
     pub card_name: String,
     pub federal_tax_id: Option<String>,
+    /// Write only over this (name, tax id), what the partner held when the write was decided:
+    /// a partner changed since (by a person) is refused, not overwritten. `None`: write over
+    /// whatever it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless_changed_from: Option<(String, Option<String>)>,
+}
+
+/// A name and tax id as compared: trimmed, an empty tax id none.
+fn content(name: Option<&str>, tax_id: Option<&str>) -> (String, Option<String>) {
+    (
+        name.unwrap_or_default().trim().to_string(),
+        tax_id
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+    )
 }
 
 #[derive(Clone)]
@@ -121,6 +137,19 @@ impl Writer for PartnerWriter {
                     }
                 ),
             });
+        }
+        if let Some(base) = &p.unless_changed_from {
+            let now = content(record["CardName"].as_str(), record["FederalTaxID"].as_str());
+            if &now != base && now != content(Some(&p.card_name), p.federal_tax_id.as_deref()) {
+                return Err(SystemError::Rejected {
+                    status: None,
+                    message: format!(
+                        "the SAP B1 business partner {} changed after this write was decided \
+                         (it is now '{}'): not overwritten; decided again on the next cycle",
+                        p.card_code, now.0
+                    ),
+                });
+            }
         }
         let mut change = Map::new();
         if record["CardName"].as_str() != Some(p.card_name.as_str()) {
