@@ -646,6 +646,11 @@ pub struct SyncConfig {
     /// audited (status `conflict`) with both versions and the rule that decided.
     #[serde(default)]
     pub supplier_conflicts: ConflictWinner,
+    /// SAP B1 → Coupa: the Coupa supplier custom field that holds the B1 `CardCode` (its
+    /// hyphenated name, e.g. "b1-card-code"); none: the supplier's `number` holds it. With a
+    /// custom field, the connector neither reads nor writes the supplier's `number`.
+    #[serde(default)]
+    pub supplier_code_field: Option<String>,
     /// BC paid status → a payment on the Coupa invoice.
     #[serde(default)]
     pub payments: bool,
@@ -669,6 +674,7 @@ impl Default for SyncConfig {
             purchase_orders: false,
             suppliers: SupplierSync::Off,
             supplier_conflicts: ConflictWinner::Source,
+            supplier_code_field: None,
             payments: false,
             check_master_data: true,
             notifications: None,
@@ -931,6 +937,25 @@ impl Config {
             r.fill(i);
         }
         for i in &self.integrations {
+            if let Some(f) = &i.sync.supplier_code_field {
+                if i.kind != Some(IntegrationKind::SapB1ToCoupa) {
+                    return Err(format!(
+                        "integration '{}': sync.supplier_code_field is for sap_b1 → coupa only",
+                        i.name
+                    ));
+                }
+                if f.is_empty()
+                    || !f
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(format!(
+                        "integration '{}': sync.supplier_code_field = \"{f}\" must be a Coupa \
+                         custom field name (letters, digits, '-', '_')",
+                        i.name
+                    ));
+                }
+            }
             if i.sync.suppliers == SupplierSync::BothWays
                 && i.kind != Some(IntegrationKind::SapB1ToCoupa)
             {

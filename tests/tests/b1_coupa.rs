@@ -30,15 +30,22 @@ impl Harness {
 
     /// `sync` lines go into the integration's `[integrations.sync]`.
     async fn with_sync(sync: &str) -> Self {
+        Self::with_coupa(sync, CoupaConfig::default()).await
+    }
+
+    async fn with_coupa(sync: &str, coupa_cfg: CoupaConfig) -> Self {
         let b1 = B1Sim::start(B1Config::default()).await.unwrap();
         b1.add_partner(NewPartner::supplier("V10000", "Maxi-Teq"));
         let coupa = CoupaSim::start(CoupaConfig {
             rate_per_sec: None,
-            ..CoupaConfig::default()
+            ..coupa_cfg
         })
         .await
         .unwrap();
-        coupa.add_supplier(NewSupplier::new("Maxi-Teq", "V10000"));
+        let maxi = coupa.add_supplier(NewSupplier::new("Maxi-Teq", "V10000"));
+        if let Some(field) = coupa.config().supplier_custom_fields.first() {
+            coupa.set_supplier_custom_field(maxi, field, "V10000");
+        }
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"[runtime]
@@ -823,4 +830,46 @@ async fn a_coupa_edit_made_between_the_decision_and_the_write_is_not_overwritten
             .contains("'Maxi-Teq (person)'")
     );
     assert!(h.pipeline.env.store.parked().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn with_the_card_code_in_a_coupa_custom_field_suppliers_are_matched_and_created_by_it() {
+    let h = Harness::with_coupa(
+        &format!("{BOTH_WAYS}\nsupplier_code_field = \"b1-card-code\""),
+        CoupaConfig {
+            supplier_custom_fields: vec!["b1-card-code".into()],
+            ..CoupaConfig::default()
+        },
+    )
+    .await;
+    // A Coupa supplier whose own number is Coupa's, its CardCode in the custom field.
+    let contoso = h
+        .coupa
+        .add_supplier(NewSupplier::new("Contoso Ltd", "COUPA-77"));
+    h.coupa
+        .set_supplier_custom_field(contoso, "b1-card-code", "V30000");
+    h.b1.add_partner(NewPartner::supplier("V20000", "Northwind GmbH"));
+    h.run_once().await;
+    h.run_once().await;
+    assert_eq!(
+        h.b1.partner("V30000").expect("created in B1").card_name,
+        "Contoso Ltd"
+    );
+    assert!(h.b1.partner("COUPA-77").is_none());
+    let northwind = h
+        .coupa
+        .suppliers_json()
+        .into_iter()
+        .find(|s| s["name"] == "Northwind GmbH")
+        .expect("created in Coupa");
+    assert_eq!(northwind["custom-fields"]["b1-card-code"], "V20000");
+    assert!(
+        northwind.get("number").is_none(),
+        "Coupa's own number left alone: {northwind}"
+    );
+    assert_eq!(
+        h.coupa_requests("POST", "/api/suppliers"),
+        1,
+        "Maxi-Teq matched by the field"
+    );
 }

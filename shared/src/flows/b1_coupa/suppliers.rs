@@ -159,7 +159,7 @@ pub async fn map_supplier<Q: Queue, S: Store, C: Clock>(
     }
     let coupa = flow
         .coupa
-        .supplier_by_number(&code)
+        .supplier_by_code(flow.cfg.sync.supplier_code_field.as_deref(), &code)
         .await
         .map_err(|e| StepError::system(&format!("looking up Coupa supplier {code}"), e))?;
     reconcile(flow, env, msg, &code, Some(s), coupa, audit, crash).await
@@ -183,22 +183,46 @@ async fn map_coupa_supplier<Q: Queue, S: Store, C: Clock>(
         prefix: COUPA_IDS,
         inner: &flow.coupa,
     };
-    let c = match map::fetch(env, &coupa, msg, crash).await? {
-        Ok(SourceDocument::Supplier(s)) => s,
-        Ok(other) => {
-            return Err(StepError::Poison(format!(
-                "Coupa supplier {} read as {other:?}",
-                msg.source_id
-            )));
+    let c = match &flow.cfg.sync.supplier_code_field {
+        // The code in a custom field: read with it (the canonical fetch knows `number` only).
+        Some(field) => {
+            let id = Namespaced::<()>::strip(COUPA_IDS, &msg.source_id).unwrap_or_default();
+            match flow.coupa.supplier_by_id_with_code(id, field).await {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    let why = "the source does not have it: no such Coupa supplier".to_string();
+                    return map::park(env, msg, None, why).await;
+                }
+                Err(crate::ports::SystemError::Malformed(why)) => {
+                    return map::park(env, msg, None, why).await;
+                }
+                Err(e) => {
+                    let what = format!("fetching Coupa supplier {id}");
+                    return Err(StepError::system(&what, e));
+                }
+            }
         }
-        Err(outcome) => return Ok(outcome),
+        None => match map::fetch(env, &coupa, msg, crash).await? {
+            Ok(SourceDocument::Supplier(s)) => s,
+            Ok(other) => {
+                return Err(StepError::Poison(format!(
+                    "Coupa supplier {} read as {other:?}",
+                    msg.source_id
+                )));
+            }
+            Err(outcome) => return Ok(outcome),
+        },
     };
     let mut audit = supplier_audit(flow, env, msg, "", &c.name);
     let Some(code) = c.number.clone() else {
         audit.source_document_number = None;
+        let holder = match &flow.cfg.sync.supplier_code_field {
+            Some(f) => format!("custom field '{f}'"),
+            None => "number".to_string(),
+        };
         let why = format!(
-            "Coupa supplier '{}' (id {}) has no number: not synced to SAP B1 until its number \
-             is set to the B1 CardCode it should have",
+            "Coupa supplier '{}' (id {}) has no {holder}: not synced to SAP B1 until its \
+             {holder} is set to the B1 CardCode it should have",
             c.name, c.source_id
         );
         return skip(env, msg, audit, why).await;
@@ -474,6 +498,7 @@ pub async fn post_supplier<Q: Queue, S: Store, C: Clock>(
         name: doc.name.clone(),
         tax_id: doc.tax_id.clone(),
         unless_changed_from: doc.base.clone(),
+        code_field: flow.cfg.sync.supplier_code_field.clone(),
     };
     let content_digest =
         crate::digest::short_hex(&serde_json::to_vec(&content).expect("serialisable"), 16);
