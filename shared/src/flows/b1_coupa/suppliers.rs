@@ -1,5 +1,6 @@
 //! Supplier business partners ↔ Coupa suppliers, matched by the B1 `CardCode` stored as the
-//! Coupa supplier's `number`.
+//! Coupa supplier's `number`, or in the Coupa custom field `sync.supplier_code_field` (then
+//! the supplier's own `number` is Coupa's and left alone).
 //!
 //! `sync.suppliers = "create"`: B1 → Coupa only. A B1 supplier is created in Coupa when Coupa
 //! has none, and its name and tax id follow when they differ.
