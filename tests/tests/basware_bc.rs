@@ -11,6 +11,7 @@ use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Parking, Queue, QueueName};
+use mlc_shared::runtime::GiveUp;
 use mlc_shared::steps::post::{CrashPoint, PostOutcome};
 use rust_decimal::Decimal;
 
@@ -291,6 +292,103 @@ async fn an_unmappable_document_is_parked_without_a_response_when_so_configured(
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert_eq!(parked.len(), 1);
     assert!(parked[0].reason.contains("'9999'"), "{}", parked[0].reason);
+}
+
+#[tokio::test]
+async fn a_parked_document_is_answered_with_one_failure_carrying_the_reason_only_when_given_up() {
+    let h = Harness::new("park").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-BAD-3", "V10000").coding_row(NewCodingRow::new("9999", "10")),
+    );
+    h.run_once().await;
+    h.run_once().await;
+    assert!(
+        h.basware
+            .document(&id)
+            .unwrap()
+            .transfer_responses
+            .is_empty(),
+        "parked: no response until an operator gives up"
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    let reason = "vendor account 9999 will not be opened; re-code in Basware";
+    let first = h.pipeline.give_up(&parked[0], reason).await.unwrap();
+    assert!(
+        matches!(first, GiveUp::Answered(PostOutcome::Posted { .. })),
+        "{first:?}"
+    );
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(
+        doc.processing_status, "TransferFailed",
+        "back in Basware's workflow"
+    );
+    assert_eq!(doc.transfer_responses.len(), 1);
+    let r = &doc.transfer_responses[0];
+    assert_eq!(r["success"], false);
+    assert!(
+        r["responseMessage"].as_str().unwrap().contains(reason),
+        "{r}"
+    );
+    assert!(
+        h.pipeline.env.store.parked().await.unwrap().is_empty(),
+        "closed"
+    );
+
+    // A second give-up (the same parked entry, e.g. two operators at once) sends nothing more,
+    // and the next cycles do not retry the document.
+    let second = h.pipeline.give_up(&parked[0], reason).await.unwrap();
+    assert!(
+        matches!(second, GiveUp::Answered(PostOutcome::AlreadyPosted { .. })),
+        "{second:?}"
+    );
+    h.run_once().await;
+    assert_eq!(h.basware.document(&id).unwrap().transfer_responses.len(), 1);
+    assert!(h.pipeline.env.store.parked().await.unwrap().is_empty());
+    let given_up: Vec<_> = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Discarded),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        given_up.len(),
+        2,
+        "each operator action is audited: {given_up:?}"
+    );
+    assert!(
+        given_up
+            .iter()
+            .all(|a| a.source_id == id && a.error.as_deref().unwrap().contains(reason)),
+        "{given_up:?}"
+    );
+    let responses = h
+        .basware
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/transferResponses"))
+        .count();
+    assert_eq!(responses, 1);
+}
+
+#[tokio::test]
+async fn a_give_up_is_not_offered_by_an_integration_whose_source_takes_no_answer() {
+    let h = Harness::new("park").await;
+    let parked = mlc_shared::ports::ParkedDoc {
+        integration: "basware-bc".into(),
+        kind: "payment".into(),
+        source_id: "X".into(),
+        source_document_number: None,
+        reason: "test".into(),
+        message: "{}".into(),
+        at: chrono::Utc::now(),
+    };
+    let outcome = h.pipeline.give_up(&parked, "no").await.unwrap();
+    assert_eq!(outcome, GiveUp::NotOffered);
 }
 
 #[tokio::test]
