@@ -75,7 +75,12 @@ async fn main() {
                     .iter()
                     .find(|(s, _)| s == system)
                     .map_or(0, |(_, b)| *b);
-                format!("{system} {:.2}", (n - was) as f64 / landed.max(1) as f64)
+                if system.ends_with("logins") {
+                    // Sessions are licence-bound: the total, not a share per document.
+                    format!("{system} {} in all", n - was)
+                } else {
+                    format!("{system} {:.2}", (n - was) as f64 / landed.max(1) as f64)
+                }
             })
             .collect();
         println!(
