@@ -36,6 +36,7 @@ use mlc_sandbox::scenarios::{self, Expect, Landing, Listen, Sandbox, Side};
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
 use mlc_shared::config::Config;
+use mlc_shared::ports::{Audit, AuditFilter};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -169,8 +170,16 @@ impl Registered {
     }
 
     /// Judges the simulators' final state; prints the row and fails on a duplicate, a loss or
-    /// a document that landed where it must not.
-    fn verdict(&self, runtime: &str, faults: u64, redeliveries: u64, http_retries: u64) {
+    /// a document that landed where it must not, with the audit trail of each document in
+    /// question (read from `audit`, the runtime's store).
+    async fn verdict<A: Audit>(
+        &self,
+        runtime: &str,
+        faults: u64,
+        redeliveries: u64,
+        http_retries: u64,
+        audit: &A,
+    ) {
         let landings = self.landings();
         assert!(
             !landings.is_empty(),
@@ -232,6 +241,28 @@ impl Registered {
             .open(report)
         {
             let _ = writeln!(f, "{row}");
+        }
+        if !problems.is_empty() {
+            for l in landings.iter().filter(|l| {
+                l.expect == Expect::Once && !(l.copies == 1 && l.finished)
+                    || l.expect == Expect::Never && l.copies > 0
+            }) {
+                let number = l.document.split(' ').next().unwrap_or_default();
+                let filter = AuditFilter {
+                    document: Some(number.to_string()),
+                    ..Default::default()
+                };
+                println!("audit trail of {}:", l.document);
+                for a in audit.query_audit(&filter).await.unwrap_or_default() {
+                    println!(
+                        "  {} {:?} {:?} {}",
+                        a.at,
+                        a.step,
+                        a.status,
+                        a.error.as_deref().unwrap_or_default()
+                    );
+                }
+            }
         }
         assert!(
             problems.is_empty(),
@@ -312,7 +343,9 @@ async fn crashes_at_every_step_boundary(integration: &'static str) {
         crashes,
         d.counters.total_redeliveries(),
         f.http_retries(),
-    );
+        &f.pipeline().await.env.store,
+    )
+    .await;
 }
 
 async fn lost_answers_throttling_and_expiry(integration: &'static str) {
@@ -331,7 +364,9 @@ async fn lost_answers_throttling_and_expiry(integration: &'static str) {
         faults,
         d.counters.total_redeliveries(),
         f.http_retries(),
-    );
+        &f.pipeline().await.env.store,
+    )
+    .await;
 }
 
 /// The AWS runtime (queues, tables and secrets on moto, the real handlers): workers die at
@@ -369,7 +404,9 @@ async fn aws_crashes_and_lost_answers(integration: &'static str) {
         faults + crashes,
         d.counters.total_redeliveries(),
         s.http_retries(),
-    );
+        &s.context().await.pipeline.env.store,
+    )
+    .await;
 }
 
 /// The three scenarios for each registered integration. Coupa → BC has its own, larger suite
