@@ -46,6 +46,9 @@ use rig::Rig;
 /// Documents per integration and scenario unless `MLC_FAULT_DOCS` says otherwise.
 const DOCS: usize = 24;
 
+/// Receives before SQS dead-letters a message in the AWS scenario (see there).
+const MIXED_MAX_RECEIVES: u32 = 8;
+
 /// One registered integration's simulators, seeded, with the configuration and secrets file
 /// that point the connector at them.
 struct Registered {
@@ -253,7 +256,20 @@ impl Registered {
                     ..Default::default()
                 };
                 println!("audit trail of {}:", l.document);
-                for a in audit.query_audit(&filter).await.unwrap_or_default() {
+                // Failures are recorded under the source id only: look again by it.
+                let mut trail = audit.query_audit(&filter).await.unwrap_or_default();
+                let ids: std::collections::BTreeSet<String> =
+                    trail.iter().map(|a| a.source_id.clone()).collect();
+                for id in ids.into_iter().filter(|id| id != number) {
+                    let by_id = AuditFilter {
+                        document: Some(id),
+                        ..Default::default()
+                    };
+                    trail.extend(audit.query_audit(&by_id).await.unwrap_or_default());
+                }
+                trail.sort_by_key(|a| a.at);
+                trail.dedup_by(|a, b| a.at == b.at && a.status == b.status);
+                for a in trail {
                     println!(
                         "  {} {:?} {:?} {}",
                         a.at,
@@ -374,11 +390,15 @@ async fn lost_answers_throttling_and_expiry(integration: &'static str) {
 async fn aws_crashes_and_lost_answers(integration: &'static str) {
     let r = Registered::start(integration, "aws").await;
     let faults = server_faults(&r);
+    // More deliveries than the contract's 5 (the redrive policy too), as in
+    // `fault_suite_aws.rs`'s mixed scenario: crashes, 5xx and lost answers all land on the same
+    // documents here, and a document dead-lettered after its source acknowledged it (Basware,
+    // Concur) waits for an operator's replay, which this suite would count as lost.
     let s = aws::Stack::new(
         r.clone(),
         &format!("every-{integration}"),
         aws::VISIBILITY,
-        aws::REDRIVE_MAX_RECEIVES,
+        MIXED_MAX_RECEIVES,
         None,
     )
     .await;
@@ -398,6 +418,8 @@ async fn aws_crashes_and_lost_answers(integration: &'static str) {
             .run()
             .await;
     }
+    // What the scheduled poll does after polling: dead letters enter the audit trail.
+    aws::audit_dead_letters(&*s.context().await).await;
     let crashes = d.counters.crashes.load(Ordering::Relaxed);
     r.verdict(
         "aws",
