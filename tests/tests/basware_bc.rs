@@ -19,6 +19,7 @@ struct Harness {
     basware: BaswareSim,
     bc: BcSim,
     _dir: tempfile::TempDir,
+    cfg: Config,
     secrets: SecretFile,
     pipeline: Arc<EmbeddedPipeline>,
 }
@@ -150,6 +151,7 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}, {{ segment = 3, dimen
             basware,
             bc,
             _dir: dir,
+            cfg,
             secrets,
             pipeline,
         }
@@ -292,6 +294,64 @@ async fn an_unmappable_document_is_parked_without_a_response_when_so_configured(
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert_eq!(parked.len(), 1);
     assert!(parked[0].reason.contains("'9999'"), "{}", parked[0].reason);
+}
+
+/// On AWS an operator gives up through the poller function (`aws lambda invoke` with a
+/// `give_up` task): the same one failure response, then the document is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_aws_a_parked_document_is_given_up_through_the_poller_function_once() {
+    let h = Harness::new("park").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-BAD-4", "V10000").coding_row(NewCodingRow::new("9999", "10")),
+    );
+    let sdk = mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await;
+    let prefix = format!("giveup{}", std::process::id());
+    let settings = mlc_lambda::local::stack(&sdk, &prefix, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    for name in h.secrets.names().unwrap() {
+        let value = h.secrets.read(&name).unwrap();
+        mlc_lambda::local::put_secret(&sdk, &settings, &name, value.expose())
+            .await
+            .unwrap();
+    }
+    let ctx = mlc_lambda::Context::new(h.cfg.clone(), settings, &sdk)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        mlc_lambda::poller::handle(&ctx, serde_json::json!({ "integration": "basware-bc" }))
+            .await
+            .unwrap();
+        ctx.pipeline.drain(1, Arc::new(|_| {})).await.unwrap();
+    }
+    assert!(
+        h.basware
+            .document(&id)
+            .unwrap()
+            .transfer_responses
+            .is_empty()
+    );
+
+    let give_up = serde_json::json!({
+        "task": "give_up", "integration": "basware-bc", "document": "BW-BAD-4",
+        "reason": "vendor account 9999 will not be opened",
+    });
+    let answer = mlc_lambda::poller::handle(&ctx, give_up.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer["results"][0]["outcome"], "answered", "{answer}");
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "TransferFailed");
+    assert_eq!(doc.transfer_responses.len(), 1);
+    let again = mlc_lambda::poller::handle(&ctx, give_up).await;
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("nothing to give up"),
+        "closed after the first give-up"
+    );
+    assert_eq!(h.basware.document(&id).unwrap().transfer_responses.len(), 1);
 }
 
 #[tokio::test]

@@ -383,7 +383,8 @@ async fn give_up(a: &Args, doc: &str) -> anyhow::Result<ExitCode> {
         .collect();
     if parked.is_empty() {
         eprintln!(
-            "nothing to give up: no parked document '{doc}'{} (a document given up before is              closed; `mlc audit --document {doc}` shows its history)",
+            "nothing to give up: no parked document '{doc}'{} (a document given up before is \
+             closed; `mlc audit --document {doc}` shows its history)",
             a.integration
                 .as_deref()
                 .map(|i| format!(" in integration '{i}'"))
