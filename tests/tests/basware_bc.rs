@@ -926,3 +926,47 @@ async fn a_credit_note_told_apart_by_its_type_code_with_positive_amounts_posts_a
         "Transferred"
     );
 }
+
+/// Figures, not a check (`cargo test -p mlc-e2e --test basware_bc master_data_rate -- --ignored
+/// --nocapture`): BC master data sent to Basware on a first cycle, records per second and
+/// Basware requests per 1,000 records (imports of at most 200, each followed to the end).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a figure, not a check"]
+async fn master_data_rate_figures() {
+    let h = Harness::build("at_once", "", &MASTER_DATA.replace("COMPANY", "BW00")).await;
+    let n: usize = std::env::var("MLC_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    for i in 0..n {
+        h.bc.add_vendor(&format!("VM{i:05}"), &format!("Vendor {i}"));
+    }
+    for i in 0..n / 4 {
+        h.bc.add_account(&format!("7{i:04}"), &format!("Account {i}"));
+    }
+    let before = h.basware.requests().len();
+    let started = std::time::Instant::now();
+    let mut cycles = 0;
+    loop {
+        h.run_once().await;
+        cycles += 1;
+        let imports = h.basware.imports();
+        if imports
+            .iter()
+            .all(|i| i.request_status.starts_with("Acknowledged"))
+            || cycles == 20
+        {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let records: usize = h.basware.imports().iter().map(|i| i.records).sum();
+    let requests = h.basware.requests().len() - before;
+    println!(
+        "master data: {records} records in {} imports, {cycles} cycles, {secs:.1} s: {:.0} records/s, \
+         {:.1} Basware requests per 1,000 records",
+        h.basware.imports().len(),
+        records as f64 / secs,
+        requests as f64 * 1000.0 / records as f64
+    );
+}
