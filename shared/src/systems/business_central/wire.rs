@@ -41,6 +41,9 @@ pub struct PurchaseInvoiceLine {
     pub id: String,
     pub sequence: Option<i32>,
     pub line_object_number: Option<String>,
+    /// With `$expand=dimensionSetLines` only.
+    #[serde(default)]
+    pub dimension_set_lines: Option<Vec<DimensionSetLine>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -150,6 +153,9 @@ pub struct PurchaseOrderLine {
     pub received_quantity: Option<Decimal>,
     #[serde(default, deserialize_with = "decimal_opt")]
     pub invoiced_quantity: Option<Decimal>,
+    /// With `$expand=purchaseOrderLines($expand=dimensionSetLines)` only.
+    #[serde(default)]
+    pub dimension_set_lines: Option<Vec<DimensionSetLine>>,
 }
 
 /// A purchase order line to create or the writable fields to change (order lines price by

@@ -359,7 +359,11 @@ impl ApiResponse {
 /// Counters a benchmark or `mlc check` reads.
 #[derive(Debug, Default)]
 pub struct HttpStats {
+    /// Round trips sent (a `$batch` is one).
     pub requests: std::sync::atomic::AtomicU64,
+    /// Requests as the server counts them against its rate budget (a `$batch` counts each of
+    /// its operations).
+    pub budget: std::sync::atomic::AtomicU64,
     pub throttled: std::sync::atomic::AtomicU64,
     pub retries: std::sync::atomic::AtomicU64,
     pub token_refreshes: std::sync::atomic::AtomicU64,
@@ -498,6 +502,17 @@ impl ApiClient {
 
     /// Sends `req`, retrying what is safe to retry; a non-2xx final answer is an error.
     pub async fn send(&self, req: &ApiRequest) -> Result<ApiResponse, HttpError> {
+        self.send_costing(req, 1).await
+    }
+
+    /// As [`ApiClient::send`] for a request the server counts as `cost` requests against the
+    /// rate budget (a `$batch` of `cost` operations): paced accordingly, and counted once in
+    /// [`HttpStats::requests`] (a round trip) and `cost` times in [`HttpStats::budget`].
+    pub async fn send_costing(
+        &self,
+        req: &ApiRequest,
+        cost: u32,
+    ) -> Result<ApiResponse, HttpError> {
         use std::sync::atomic::Ordering::Relaxed;
         let max_inline_wait = self.settings.max_inline_wait;
         // Credentials the server refused during this call. Each refusal of a credential not
@@ -510,7 +525,7 @@ impl ApiClient {
             attempt += 1;
             let (credential, outcome) =
                 {
-                    let _permit = self.pacer.acquire(max_inline_wait).await.map_err(|p| {
+                    let _permit = self.pacer.acquire_n(max_inline_wait, cost).await.map_err(|p| {
                         HttpError::Paused {
                             method: req.method.to_string(),
                             url: req.url.clone(),
@@ -521,6 +536,7 @@ impl ApiClient {
                     // cannot make the credential stale, and another worker's refresh is seen.
                     let credential = self.auth.credential(&self.http).await?;
                     self.stats.requests.fetch_add(1, Relaxed);
+                    self.stats.budget.fetch_add(u64::from(cost.max(1)), Relaxed);
                     let outcome = self.send_once(req, &credential).await;
                     (credential, outcome)
                 };
