@@ -96,10 +96,13 @@ async fn a_purchase_order_changed_in_coupa_is_updated_in_bc_with_the_entity_tag(
     assert_eq!(after.lines.len(), 3);
     assert_eq!(after.lines[0].quantity.to_string(), "6");
     assert_ne!(after.etag, before.etag);
+    // The changes travel in one snapshot $batch: one PATCH for the changed line (with its
+    // entity tag), one POST for the new line (its dimensions nested), nothing for the unchanged
+    // line, and no dimension reads.
     let patches: Vec<_> =
-        h.bc.requests()
+        h.bc.batch_operations()
             .into_iter()
-            .filter(|r| r.method == "PATCH" && r.path.contains("purchaseOrderLines"))
+            .filter(|r| r.method == "PATCH" && r.url.contains("purchaseOrderLines"))
             .collect();
     assert_eq!(patches.len(), 1, "one changed line, one PATCH");
     assert_eq!(
@@ -107,6 +110,21 @@ async fn a_purchase_order_changed_in_coupa_is_updated_in_bc_with_the_entity_tag(
         Some(before.lines[0].etag.as_str()),
         "the PATCH carries the line's entity tag"
     );
+    assert_eq!(
+        h.bc.batch_operations().len(),
+        2,
+        "{:?}",
+        h.bc.batch_operations()
+    );
+    assert_eq!(after.lines[2].dimensions.len(), 2, "the new line's dimensions");
+    let api: Vec<_> =
+        h.bc.requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/api/v2.0/"))
+            .collect();
+    // Issue #16: an update costs ≤ 2 round trips + one request per changed line: the read of
+    // the order (lines and dimensions expanded) and one $batch.
+    assert_eq!(api.len(), 2, "{api:#?}");
     assert_eq!(h.audit(AuditStatus::Updated).await.len(), 1);
 }
 

@@ -188,6 +188,16 @@ pub(super) fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiResult<R
             Err(e) => e.into_response(),
         };
         let (status, item) = answer(resp);
+        sim.inner.batch_ops.lock().unwrap().push(super::BcBatchOpView {
+            method: op.method.to_string(),
+            url: op.url.clone(),
+            if_match: op
+                .headers
+                .get("if-match")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            status: status.as_u16(),
+        });
         responses.push(item);
         if snapshot && !status.is_success() {
             failed_at = Some(i);

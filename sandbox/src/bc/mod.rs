@@ -114,6 +114,16 @@ impl Default for BcConfig {
     }
 }
 
+/// One operation of a `$batch` as the simulator ran it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BcBatchOpView {
+    pub method: String,
+    /// As sent, relative to the API root.
+    pub url: String,
+    pub if_match: Option<String>,
+    pub status: u16,
+}
+
 /// One purchase invoice as stored, for test assertions.
 #[derive(Clone, Debug, Serialize)]
 pub struct BcInvoiceView {
@@ -261,6 +271,8 @@ pub(crate) struct Inner {
     /// Requests counted against the rate budget: one per API request, one per operation of a
     /// `$batch` (batch.rs).
     spent: AtomicU64,
+    /// Operations of `$batch` requests, for tests.
+    batch_ops: Mutex<Vec<BcBatchOpView>>,
     subs: Mutex<Vec<subs::Subscription>>,
     notifications: Mutex<Vec<BcNotificationView>>,
     handshakes: Mutex<Vec<BcHandshakeView>>,
@@ -305,6 +317,7 @@ impl BcSim {
                 waiting: AtomicUsize::new(0),
                 throttled: AtomicU64::new(0),
                 spent: AtomicU64::new(0),
+                batch_ops: Mutex::new(Vec::new()),
                 subs: Mutex::new(Vec::new()),
                 notifications: Mutex::new(Vec::new()),
                 handshakes: Mutex::new(Vec::new()),
@@ -594,9 +607,15 @@ impl BcSim {
 
     pub fn clear_requests(&self) {
         self.inner.log.clear();
+        self.inner.batch_ops.lock().unwrap().clear();
     }
 
-    /// How many 429s were served (throttling and injected).
+    /// The operations carried in `$batch` requests since the last [`BcSim::clear_requests`]
+    /// (the request log shows each batch as one POST).
+    pub fn batch_operations(&self) -> Vec<BcBatchOpView> {
+        self.inner.batch_ops.lock().unwrap().clone()
+    }
+
     /// Requests counted against the rate budget so far (A4): one per API request, one per
     /// operation of a `$batch`. [`BcSim::requests`] counts round trips instead.
     pub fn budget_spent(&self) -> u64 {
@@ -631,6 +650,7 @@ impl BcSim {
         resp
     }
 
+    /// How many 429s were served (throttling and injected).
     pub fn throttled_count(&self) -> u64 {
         self.inner.throttled.load(Ordering::SeqCst)
     }
