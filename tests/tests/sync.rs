@@ -640,3 +640,121 @@ async fn a_vendor_create_whose_answer_is_lost_is_looked_for_not_created_twice() 
         .unwrap();
     assert_eq!(mapped.as_deref(), Some(created[0].number.as_str()));
 }
+
+// ---- BC requests per document (issue #16 item 1) -------------------------------------------
+
+/// BC API round trips (`$batch` = 1) and rate-budget units (each operation of a `$batch` = 1)
+/// spent by `run`, the token endpoint excluded.
+async fn bc_spent<F: std::future::Future<Output = ()>>(h: &Harness, run: F) -> (usize, u64) {
+    h.bc.clear_requests();
+    let before = h.bc.budget_spent();
+    run.await;
+    let trips =
+        h.bc.requests()
+            .iter()
+            .filter(|r| r.path.contains("/api/v2.0/"))
+            .count();
+    (trips, h.bc.budget_spent() - before)
+}
+
+/// Reads master data once (accounts, dimensions: per snapshot, not per document) through a
+/// first document made more than a second before the poll, so the next poll's overlap with
+/// the watermark (whole seconds) does not see it again.
+async fn warm_up(h: &Harness) {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    h.run_once().await;
+}
+
+const THREE_LINES_TWO_DIMS: &[(&str, &str, [&str; 3])] = &[
+    ("1", "100.00", ["6100", "ADM", "P-100"]),
+    ("2", "25.50", ["6200", "SALES", "P-200"]),
+    ("3", "9.99", ["6100", "SALES", "P-100"]),
+];
+
+/// Issue #16: a steady-state invoice (3 lines × 2 dimensions) costs 2 BC round trips (deep
+/// insert with line dimensions; post + read in one `$batch`) and 3 requests of budget; it cost
+/// 11 of both before. A regression in round trips fails here.
+#[tokio::test]
+async fn an_invoice_with_three_lines_and_two_dimensions_each_costs_two_bc_round_trips() {
+    let h = Harness::new().await;
+    // Warm-up: master data (accounts, dimensions) is read once per snapshot, not per invoice.
+    h.simple_invoice("SUP-001", "WARM-1");
+    warm_up(&h).await;
+    const N: usize = 4;
+    let (trips, budget) = bc_spent(&h, async {
+        for i in 0..N {
+            h.invoice("SUP-002", &format!("RC-{i}"), THREE_LINES_TWO_DIMS);
+        }
+        h.run_once().await;
+    })
+    .await;
+    for i in 0..N {
+        let inv = h.bc_invoices_for(&format!("RC-{i}"));
+        assert_eq!(inv.len(), 1);
+        assert_eq!(inv[0].status, "Open");
+        assert_eq!(inv[0].lines.len(), 3);
+        assert_eq!(
+            inv[0].lines[1].dimensions,
+            vec![
+                ("DEPARTMENT".to_string(), "SALES".to_string()),
+                ("PROJECT".to_string(), "P-200".to_string())
+            ]
+        );
+        assert_ne!(inv[0].number, "", "the posted number is recorded");
+    }
+    let posted = h.audit(AuditStatus::Posted).await;
+    assert!(
+        posted
+            .iter()
+            .filter(|a| a.source_document_number.as_deref().is_some_and(|n| n.starts_with("RC-")))
+            .all(|a| a.target_document_number.as_deref().is_some_and(|n| !n.is_empty())),
+        "{posted:?}"
+    );
+    println!(
+        "BC per invoice (3 lines x 2 dims): {} round trips, {} budget units",
+        trips as f64 / N as f64,
+        budget as f64 / N as f64
+    );
+    assert_eq!(trips, 2 * N, "round trips per invoice");
+    assert_eq!(budget, 3 * N as u64, "budget units per invoice");
+}
+
+#[tokio::test]
+async fn a_credit_memo_costs_two_bc_round_trips() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-001", "WARM-2");
+    warm_up(&h).await;
+    let (trips, budget) = bc_spent(&h, async {
+        let mut note = NewInvoice::credit_note(h.supplier_id("SUP-002"), "CN-RC");
+        for (q, p, seg) in THREE_LINES_TWO_DIMS {
+            note = note.line(NewInvoiceLine::qty("Returned", q, p, seg));
+        }
+        h.coupa.add_invoice(note);
+        h.run_once().await;
+    })
+    .await;
+    let memos = h.bc.purchase_credit_memos();
+    assert_eq!(memos.len(), 1);
+    assert_eq!(memos[0].status, "Open");
+    println!("BC per credit memo (3 lines x 2 dims): {trips} round trips, {budget} budget units");
+    assert_eq!((trips, budget), (2, 3));
+}
+
+/// A new order: the look-up by reference (orders keep it: an earlier version's write may have
+/// created it) and one deep insert with lines and their dimensions. It cost 13 before.
+#[tokio::test]
+async fn a_new_purchase_order_costs_two_bc_round_trips() {
+    let h = Harness::with_sync(ORDERS).await;
+    order(&h, "SUP-001", "PO-WARM");
+    warm_up(&h).await;
+    let (trips, budget) = bc_spent(&h, async {
+        order(&h, "SUP-002", "PO-RC");
+        h.run_once().await;
+    })
+    .await;
+    let o = bc_orders_with(&h, "Coupa PO PO-RC");
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].lines[1].dimensions.len(), 2);
+    println!("BC per new PO (2 lines x 2 dims): {trips} round trips, {budget} budget units");
+    assert_eq!((trips, budget), (2, 2));
+}
