@@ -29,7 +29,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::BcSim;
-use super::errors::{ApiError, ApiResult};
+use super::errors::{self, ApiError, ApiResult};
+use crate::faults::FaultKind;
 use super::handlers::{dispatch, prepare};
 
 /// A4: "Max $batch size: 100 operations".
@@ -176,16 +177,52 @@ pub(super) fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiResult<R
     let before = snapshot.then(|| store.clone());
     let mut responses: Vec<Value> = Vec::with_capacity(ops.len());
     let mut failed_at: Option<usize> = None;
+    let mut lose_answer = false;
     for (i, op) in ops.iter().enumerate() {
-        let resp = match operation_uri(sim, &op.url).and_then(|uri| {
-            let (ctx, base) = prepare(sim, &uri, &op.headers)?;
-            if ctx.rel == "$batch" {
-                return Err(ApiError::dialog("A $batch cannot hold another $batch."));
+        let uri = operation_uri(sim, &op.url);
+        // Injected faults reach the operations of a batch as they reach single requests (a
+        // rule on "Microsoft.NAV.post" fires whether the post comes alone or batched):
+        // a status is that operation's answer, without running it; a lost response runs it
+        // and loses the answer of the whole batch (the client cannot tell what happened);
+        // a hang runs it at once (the batch holds the store).
+        let fault = uri.as_ref().ok().and_then(|u| {
+            let path = percent_encoding::percent_decode_str(u.path())
+                .decode_utf8_lossy()
+                .into_owned();
+            sim.inner.faults.take(op.method.as_str(), &path)
+        });
+        let injected = match fault {
+            Some(FaultKind::Status(code)) => Some(errors::fault_body(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "Injected fault.",
+            )),
+            Some(FaultKind::TooManyRequests { .. }) => Some(sim.too_many()),
+            Some(FaultKind::Unavailable { .. }) => Some(errors::fault_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable.",
+            )),
+            Some(FaultKind::RawBody { status, .. }) => Some(errors::fault_body(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "Injected fault.",
+            )),
+            Some(FaultKind::LoseResponse) => {
+                lose_answer = true;
+                None
             }
-            dispatch(&mut store, &op.method, &op.headers, &op.body, ctx, &base)
-        }) {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
+            Some(FaultKind::Hang { .. }) | None => None,
+        };
+        let resp = match injected {
+            Some(r) => r,
+            None => match uri.and_then(|uri| {
+                let (ctx, base) = prepare(sim, &uri, &op.headers)?;
+                if ctx.rel == "$batch" {
+                    return Err(ApiError::dialog("A $batch cannot hold another $batch."));
+                }
+                dispatch(&mut store, &op.method, &op.headers, &op.body, ctx, &base)
+            }) {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            },
         };
         let (status, item) = answer(resp);
         sim.inner.batch_ops.lock().unwrap().push(super::BcBatchOpView {
@@ -218,6 +255,12 @@ pub(super) fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiResult<R
             .collect();
     }
     drop(store);
+    if lose_answer {
+        return Ok(errors::fault_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Injected fault: response lost.",
+        ));
+    }
     let mut resp = (
         StatusCode::OK,
         axum::Json(json!({ "responses": responses })),
