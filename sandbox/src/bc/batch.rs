@@ -50,6 +50,7 @@ const URL_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'\\')
     .add(b'^');
 
+#[derive(Clone)]
 struct Operation {
     method: Method,
     url: String,
@@ -163,7 +164,7 @@ fn failed_dependency() -> Value {
     })
 }
 
-pub(super) fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
+pub(super) async fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
     let ops = parse(body)?;
     // The envelope took one unit when it was admitted; each further operation takes one more.
     if !sim.spend_extra(ops.len().saturating_sub(1)) {
@@ -173,24 +174,58 @@ pub(super) fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiResult<R
         .get("isolation")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("snapshot"));
+    // Injected faults reach the operations of a batch as they reach single requests (a rule on
+    // "Microsoft.NAV.post" fires whether the post comes alone or batched), taken in order now:
+    // a status is that operation's answer, without running it; a lost response runs it and
+    // loses the answer of the whole batch (the client cannot tell what happened); a hang
+    // delays the whole batch, which then runs on its own task (committed even if the client
+    // gave up meanwhile, as on a real server).
+    let faults: Vec<Option<FaultKind>> = ops
+        .iter()
+        .map(|op| {
+            let uri = operation_uri(sim, &op.url).ok()?;
+            let path = percent_encoding::percent_decode_str(uri.path())
+                .decode_utf8_lossy()
+                .into_owned();
+            sim.inner.faults.take(op.method.as_str(), &path)
+        })
+        .collect();
+    let hang = faults
+        .iter()
+        .filter_map(|f| match f {
+            Some(FaultKind::Hang { millis }) => Some(*millis),
+            _ => None,
+        })
+        .max();
+    let Some(millis) = hang else {
+        return execute(sim, snapshot, &ops, faults);
+    };
+    let sim = sim.clone();
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        execute(&sim, snapshot, &ops, faults)
+    });
+    task.await.unwrap_or_else(|_| {
+        Ok(errors::fault_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Handler panicked.",
+        ))
+    })
+}
+
+fn execute(
+    sim: &BcSim,
+    snapshot: bool,
+    ops: &[Operation],
+    faults: Vec<Option<FaultKind>>,
+) -> ApiResult<Response> {
     let mut store = sim.inner.store.lock().unwrap();
     let before = snapshot.then(|| store.clone());
     let mut responses: Vec<Value> = Vec::with_capacity(ops.len());
     let mut failed_at: Option<usize> = None;
     let mut lose_answer = false;
-    for (i, op) in ops.iter().enumerate() {
+    for (i, (op, fault)) in ops.iter().zip(faults).enumerate() {
         let uri = operation_uri(sim, &op.url);
-        // Injected faults reach the operations of a batch as they reach single requests (a
-        // rule on "Microsoft.NAV.post" fires whether the post comes alone or batched):
-        // a status is that operation's answer, without running it; a lost response runs it
-        // and loses the answer of the whole batch (the client cannot tell what happened);
-        // a hang runs it at once (the batch holds the store).
-        let fault = uri.as_ref().ok().and_then(|u| {
-            let path = percent_encoding::percent_decode_str(u.path())
-                .decode_utf8_lossy()
-                .into_owned();
-            sim.inner.faults.take(op.method.as_str(), &path)
-        });
         let injected = match fault {
             Some(FaultKind::Status(code)) => Some(errors::fault_body(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -701,9 +701,13 @@ pub(crate) async fn api(State(sim): State<BcSim>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return ApiError::invalid_body().into_response(),
     };
+    let batch = parts.method == Method::POST
+        && prepare(&sim, &parts.uri, &parts.headers).is_ok_and(|(ctx, _)| ctx.rel == "$batch");
     let result = match subscriptions_rel(&sim, &parts.uri) {
         // A8: `{api root}/subscriptions` is not company-scoped and needs async (handshake).
         Some(rel) => super::subs::handle(&sim, &parts.method, &rel, &parts.headers, &body).await,
+        // A5: async too (an injected hang delays the whole batch).
+        None if batch => super::batch::run(&sim, &parts.headers, &body).await,
         None => handle(&sim, &parts.method, &parts.uri, &parts.headers, &body),
     };
     if parts.method != Method::GET {
@@ -742,10 +746,8 @@ fn handle(
 ) -> ApiResult<Response> {
     let (ctx, base) = prepare(sim, uri, headers)?;
     if ctx.rel == "$batch" {
-        if *method != Method::POST {
-            return Err(method_not_allowed(method, Target::ServiceRoot));
-        }
-        return super::batch::run(sim, headers, body);
+        // A POST went to batch::run.
+        return Err(method_not_allowed(method, Target::ServiceRoot));
     }
     let mut store = sim.inner.store.lock().unwrap();
     dispatch(&mut store, method, headers, body, ctx, &base)
