@@ -38,7 +38,14 @@ pub async fn fetch<Q: Queue, S: Store, C: Clock, Src: Source>(
     if crash == Some(MapCrash::BeforeSourceRead) {
         return Err(StepError::retry("crash injected before the source read"));
     }
-    let doc = match source.fetch(msg.kind, &msg.source_id).await {
+    // The poll's own reading of the document, when it carried one: no second read of what the
+    // poll already holds (issue #16 item 5). It is as fresh as a read here would be for the
+    // purpose: a later change has a later version, which the next poll queues again.
+    let read = match &msg.document {
+        Some(doc) => Ok(doc.clone()),
+        None => source.fetch(msg.kind, &msg.source_id).await,
+    };
+    let doc = match read {
         Ok(SourceDocument::Unreadable { number, reason }) => {
             return park(env, msg, number, reason).await.map(Err);
         }
@@ -225,6 +232,7 @@ mod tests {
             source_id: id.into(),
             version: None,
             via: "poll".into(),
+            document: None,
         }
     }
 

@@ -13,6 +13,31 @@ pub struct IngestMessage {
     pub version: Option<String>,
     /// "webhook", "poll", "retry", "replay" (for the audit trail).
     pub via: String,
+    /// The document as the poll already read it (issue #16 item 5): the map step uses it
+    /// instead of reading the source again. Only a poll fills it, and only when the message
+    /// stays within the queue's size limit ([`MAX_CARRIED_MESSAGE_BYTES`]); a webhook stub, a
+    /// parked document's retry and a replay carry none, so they read the source as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<crate::ports::SourceDocument>,
+}
+
+/// The largest ingest message that carries its document. SQS takes 256 KiB per message (and
+/// per SendMessageBatch call, which the SQS adapter splits by size); the margin leaves room for
+/// the message's attributes and the JSON escaping of a body sent inside another JSON document.
+pub const MAX_CARRIED_MESSAGE_BYTES: usize = 200 * 1024;
+
+impl IngestMessage {
+    /// `self` carrying `document` when the message stays within
+    /// [`MAX_CARRIED_MESSAGE_BYTES`]; else without it (the map step reads the source).
+    pub fn carrying(mut self, document: Option<crate::ports::SourceDocument>) -> Self {
+        self.document = document;
+        if self.document.is_some()
+            && serde_json::to_string(&self).map_or(true, |b| b.len() > MAX_CARRIED_MESSAGE_BYTES)
+        {
+            self.document = None;
+        }
+        self
+    }
 }
 
 impl IngestMessage {

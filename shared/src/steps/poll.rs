@@ -145,7 +145,11 @@ pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
                     _ => t.to_rfc3339(),
                 }),
                 via: "poll".into(),
-            })
+                document: None,
+            }
+            // What the listing already holds goes along, so the map step does not read it
+            // again (issue #16 item 5); a document too large for the queue is read there.
+            .carrying(r.document.clone()))
             .collect();
         if !messages.is_empty() {
             env.queue

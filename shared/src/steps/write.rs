@@ -269,6 +269,7 @@ fn retry_message(subject: &Subject, key: &LedgerKey) -> IngestMessage {
         source_id: subject.source_id.clone(),
         version: subject.version.clone(),
         via: "retry".into(),
+        document: None,
     }
 }
 
