@@ -758,3 +758,38 @@ async fn a_new_purchase_order_costs_two_bc_round_trips() {
     println!("BC per new PO (2 lines x 2 dims): {trips} round trips, {budget} budget units");
     assert_eq!((trips, budget), (2, 2));
 }
+
+// ---- Coupa requests per invoice (issue #16 item 5) ------------------------------------------
+
+/// The poll's listing already holds each invoice (Coupa's index answers full objects): the
+/// ingest message carries it and the map step does not read it again. Coupa requests per
+/// invoice fall from ~1.02 (one `GET /api/invoices/{id}` each, plus its share of the list page)
+/// to the list page's share alone. A parked document's retry still reads Coupa afresh.
+#[tokio::test]
+async fn a_polled_coupa_invoice_is_not_read_again_by_the_map_step() {
+    let h = Harness::new().await;
+    const N: usize = 20;
+    for i in 0..N {
+        h.invoice("SUP-002", &format!("CR-{i}"), THREE_LINES_TWO_DIMS);
+    }
+    h.coupa.clear_requests();
+    h.run_once().await;
+    assert_eq!(h.audit(AuditStatus::Posted).await.len(), N);
+    let log = h.coupa.requests();
+    let api: Vec<_> = log
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .collect();
+    let reads = api
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/api/invoices/"))
+        .count();
+    println!(
+        "Coupa per invoice: {:.2} requests ({} in all for {N}: {:?})",
+        api.len() as f64 / N as f64,
+        api.len(),
+        api.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert_eq!(reads, 0, "no second read of a polled invoice");
+    assert!(api.len() <= 2, "one list page (and nothing per invoice): {}", api.len());
+}

@@ -191,3 +191,49 @@ impl PostEnvelope {
 fn group_id(integration: &str, kind: DocumentKind, source_id: &str) -> String {
     dedup_id(&[integration, kind.as_str(), source_id])
 }
+
+#[cfg(test)]
+mod carrying_tests {
+    use super::*;
+    use crate::ports::SourceDocument;
+
+    fn msg() -> IngestMessage {
+        IngestMessage {
+            integration: "coupa-bc".into(),
+            kind: DocumentKind::Invoice,
+            source_id: "42".into(),
+            version: Some("2026-12-04T10:00:00+00:00".into()),
+            via: "poll".into(),
+            document: None,
+        }
+    }
+
+    fn doc(reason_len: usize) -> SourceDocument {
+        SourceDocument::Unreadable {
+            number: Some("INV-1".into()),
+            reason: "x".repeat(reason_len),
+        }
+    }
+
+    #[test]
+    fn a_document_that_fits_travels_and_survives_the_queue() {
+        let m = msg().carrying(Some(doc(1000)));
+        assert_eq!(m.document, Some(doc(1000)));
+        let back: IngestMessage = serde_json::from_str(&m.to_outgoing().body).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_document_too_large_for_the_queue_is_left_to_the_map_step() {
+        let m = msg().carrying(Some(doc(MAX_CARRIED_MESSAGE_BYTES)));
+        assert_eq!(m.document, None);
+    }
+
+    #[test]
+    fn a_message_queued_before_documents_travelled_still_reads() {
+        let old = r#"{"integration":"coupa-bc","kind":"invoice","source_id":"42","version":null,"via":"poll"}"#;
+        let m: IngestMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(m.document, None);
+        assert!(!msg().to_outgoing().body.contains("document"), "absent, not null");
+    }
+}
