@@ -78,8 +78,10 @@ async fn deep_insert_with_an_unknown_dimension_value_creates_nothing() {
         &format!("{}/purchaseInvoices", company_url(&sim)),
         &token,
     )
-    .json(&json!({"vendorNumber": "V10000", "vendorInvoiceNumber": "DEEP-2",
-                  "purchaseInvoiceLines": [dims_line(10000, "6100", "SALES", "P-999")]}))
+    .json(
+        &json!({"vendorNumber": "V10000", "vendorInvoiceNumber": "DEEP-2",
+                  "purchaseInvoiceLines": [dims_line(10000, "6100", "SALES", "P-999")]}),
+    )
     .send()
     .await
     .unwrap();

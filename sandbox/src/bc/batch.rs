@@ -30,8 +30,8 @@ use serde_json::{Map, Value, json};
 
 use super::BcSim;
 use super::errors::{self, ApiError, ApiResult};
-use crate::faults::FaultKind;
 use super::handlers::{dispatch, prepare};
+use crate::faults::FaultKind;
 
 /// A4: "Max $batch size: 100 operations".
 pub(crate) const MAX_OPERATIONS: usize = 100;
@@ -260,16 +260,20 @@ fn execute(
             },
         };
         let (status, item) = answer(resp);
-        sim.inner.batch_ops.lock().unwrap().push(super::BcBatchOpView {
-            method: op.method.to_string(),
-            url: op.url.clone(),
-            if_match: op
-                .headers
-                .get("if-match")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            status: status.as_u16(),
-        });
+        sim.inner
+            .batch_ops
+            .lock()
+            .unwrap()
+            .push(super::BcBatchOpView {
+                method: op.method.to_string(),
+                url: op.url.clone(),
+                if_match: op
+                    .headers
+                    .get("if-match")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                status: status.as_u16(),
+            });
         responses.push(item);
         if snapshot && !status.is_success() {
             failed_at = Some(i);

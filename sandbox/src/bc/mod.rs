@@ -622,6 +622,13 @@ impl BcSim {
         self.inner.spent.load(Ordering::SeqCst)
     }
 
+    /// Makes the simulator refuse (400 "Invalid Request Body") a deep-inserted line that
+    /// carries `dimensionSetLines`, as a BC build would that does not take the multi-level deep
+    /// insert; the connector must then fall back to adding the dimensions afterwards.
+    pub fn refuse_nested_dimensions(&self, refuse: bool) {
+        self.inner.store.lock().unwrap().refuse_nested_dims = refuse;
+    }
+
     /// Takes `n` more units of the rate budget for the operations of a `$batch` beyond the one
     /// its envelope took, all or none. `false`: the window has no room for them.
     pub(crate) fn spend_extra(&self, n: usize) -> bool {

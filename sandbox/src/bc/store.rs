@@ -466,6 +466,9 @@ pub(crate) struct Store {
     next_cm_draft_no: u64,
     next_cm_posted_no: u64,
     next_vendor_no: u64,
+    /// Test knob: answer a deep-inserted line carrying `dimensionSetLines` with 400, as a BC
+    /// build would that does not take the multi-level deep insert (`BcSim::refuse_nested_dimensions`).
+    pub refuse_nested_dims: bool,
 }
 
 impl Store {
@@ -498,6 +501,7 @@ impl Store {
             next_cm_draft_no: 1001,
             next_cm_posted_no: 109001,
             next_vendor_no: 10,
+            refuse_nested_dims: false,
         }
     }
 
@@ -1096,6 +1100,7 @@ impl Store {
         f.remove("documentId");
         let dims = match f.remove("dimensionSetLines") {
             None => Vec::new(),
+            Some(_) if self.refuse_nested_dims => return Err(ApiError::invalid_body()),
             Some(Value::Array(raw)) => self.nested_dims(&raw)?,
             Some(_) => return Err(ApiError::invalid_body()),
         };

@@ -234,6 +234,9 @@ mod carrying_tests {
         let old = r#"{"integration":"coupa-bc","kind":"invoice","source_id":"42","version":null,"via":"poll"}"#;
         let m: IngestMessage = serde_json::from_str(old).unwrap();
         assert_eq!(m.document, None);
-        assert!(!msg().to_outgoing().body.contains("document"), "absent, not null");
+        assert!(
+            !msg().to_outgoing().body.contains("document"),
+            "absent, not null"
+        );
     }
 }

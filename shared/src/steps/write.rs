@@ -360,9 +360,8 @@ async fn write_claimed<W: Writer, Q: Queue, S: Store, C: Clock>(
     // (this ledger is the only writer of these records, and its claim keeps every other worker
     // out): the writer may skip the look-up. A retry, a take-over (attempts > 1), a recorded
     // draft or an unsettled create always looks.
-    let first_attempt = entry.attempts <= 1
-        && entry.target_id.is_none()
-        && entry.unsettled_create_at.is_none();
+    let first_attempt =
+        entry.attempts <= 1 && entry.target_id.is_none() && entry.unsettled_create_at.is_none();
     let found = if first_attempt && !writer.look_before_first_create(doc) {
         None
     } else {

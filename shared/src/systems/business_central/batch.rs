@@ -103,11 +103,7 @@ impl BatchAnswer {
             method: self.method.to_string(),
             url: self.url.clone(),
             status: self.status,
-            body: self
-                .body
-                .as_ref()
-                .map(Value::to_string)
-                .unwrap_or_default(),
+            body: self.body.as_ref().map(Value::to_string).unwrap_or_default(),
             retry_after: None,
         })
     }

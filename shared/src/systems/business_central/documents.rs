@@ -89,7 +89,11 @@ impl NewPurchaseDocument {
     /// (`dimensions[i]` = (code, value code) pairs of line `i`; missing = none), so header,
     /// lines and line dimensions are created in one atomic request. See [`BcClient::create_document`]
     /// for why BC takes this.
-    pub fn to_json_with_dimensions(&self, set: DocSet, dimensions: &[Vec<(String, String)>]) -> Value {
+    pub fn to_json_with_dimensions(
+        &self,
+        set: DocSet,
+        dimensions: &[Vec<(String, String)>],
+    ) -> Value {
         let lines: Vec<Value> = self
             .lines
             .iter()
@@ -178,7 +182,9 @@ impl BcClient {
     ///   `part(dimensionSetLines; "APIV2 - Dimension Set Lines")` with `SubPageLink = "Parent Id"
     ///   = Field(SystemId), "Parent Type" = const("Purchase Invoice Line")`
     ///   (microsoft/ALAppExtensions `Apps/W1/APIV2/app/src/pages/APIV2PurchaseInvoiceLines.Page.al`;
-    ///   the same for credit memo and order lines), and the header pages declare the lines as a
+    ///   `APIV2PurchCrMemoLines.Page.al` and `APIV2PurchaseOrderLines.Page.al` have the same part
+    ///   with Parent Type "Purchase Credit Memo Line" / "Purchase Order Line"), and the header
+    ///   pages declare the lines as a
     ///   part of the header: a deep insert fills parts level by level, so a line's dimension set
     ///   lines are inserted with the new line as their parent.
     /// - `APIV2DimensionSetLines.Page.al` `OnInsertRecord` needs only the Parent Id / Parent
@@ -191,8 +197,9 @@ impl BcClient {
     ///   and a line) and recommend `$batch` with `Isolation: snapshot` for several lines
     ///   (business-central.md A6.2 "Deep insert", gotcha 9): multi-level deep insert is read
     ///   from the AL source and the PR, not from a documented example [COMMUNITY]. Should a
-    ///   BC build refuse it, the whole insert fails (nothing is created) and the document is
-    ///   parked with BC's words, never half-written.
+    ///   BC build refuse it, the whole insert fails (nothing is created, never half a
+    ///   document) and the invoice writer creates the draft without the nested dimensions and
+    ///   adds them in one snapshot `$batch` (`InvoiceWriter::create`).
     pub async fn create_document_with_dimensions(
         &self,
         set: DocSet,

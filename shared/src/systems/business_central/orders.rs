@@ -12,8 +12,7 @@ use crate::systems::http::odata;
 const EXPAND_LINES: &str = "$expand=purchaseOrderLines";
 /// Lines and each line's dimension set lines (multi-level `$expand` works in BC: A3), so an
 /// update knows which dimensions changed without a read per line.
-const EXPAND_LINES_AND_DIMENSIONS: &str =
-    "$expand=purchaseOrderLines($expand=dimensionSetLines)";
+const EXPAND_LINES_AND_DIMENSIONS: &str = "$expand=purchaseOrderLines($expand=dimensionSetLines)";
 
 impl BcClient {
     /// By id, with its lines and their dimensions; `None` if BC no longer has it.

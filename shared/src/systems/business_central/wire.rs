@@ -27,6 +27,10 @@ pub struct PurchaseInvoice {
     /// The LCY code when the document is in local currency (A6.1 notes).
     pub currency_code: Option<String>,
     pub last_modified_date_time: Option<String>,
+    /// Not BC's: set by the writer when it created the draft without its line dimensions (BC
+    /// refused them nested in the deep insert), so finishing adds them.
+    #[serde(skip)]
+    pub dimensions_pending: bool,
 }
 
 impl PurchaseInvoice {
@@ -132,6 +136,10 @@ pub struct PurchaseOrder {
     pub status: Option<String>,
     #[serde(default)]
     pub purchase_order_lines: Option<Vec<PurchaseOrderLine>>,
+    /// Not BC's: set by the writer when it created the order without its line dimensions (BC
+    /// refused them nested in the deep insert), so finishing adds them.
+    #[serde(skip)]
+    pub dimensions_pending: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -185,14 +185,46 @@ impl Writer for InvoiceWriter {
     }
 
     /// Header, lines and line dimensions in one deep insert (one request, atomic).
+    ///
+    /// Should BC refuse the dimensions nested in the lines (the multi-level deep insert rests
+    /// on the AL source, not on a documented example: see
+    /// `BcClient::create_document_with_dimensions`), the refused insert created nothing (it
+    /// is atomic, and a 400 is BC's answer, not a lost one), so the draft is created again
+    /// without them and finishing adds them (a read and one snapshot `$batch`): slower, never
+    /// stuck. A refusal of the header or a line fails the second insert too, with BC's words.
     async fn create(&self, inv: &ResolvedInvoice) -> Result<PurchaseInvoice, SystemError> {
         let set = doc_set(inv);
+        let what = || format!("the {}", set.noun());
         let dims: Vec<Vec<(String, String)>> =
             inv.lines.iter().map(|l| l.dimensions.clone()).collect();
-        self.bc
+        if dims.iter().all(Vec::is_empty) {
+            return self
+                .bc
+                .create_document(set, &draft_of(inv))
+                .await
+                .map_err(|e| refused(&what(), e));
+        }
+        match self
+            .bc
             .create_document_with_dimensions(set, &draft_of(inv), &dims)
             .await
-            .map_err(|e| refused(&format!("the {}", set.noun()), e))
+        {
+            Ok(d) => Ok(d),
+            Err(e) if e.http().status() == Some(400) => {
+                tracing::warn!(
+                    error = %e,
+                    "BC refused a deep insert with line dimensions; creating the draft without them"
+                );
+                let mut d = self
+                    .bc
+                    .create_document(set, &draft_of(inv))
+                    .await
+                    .map_err(|e| refused(&what(), e))?;
+                d.dimensions_pending = true;
+                Ok(d)
+            }
+            Err(e) => Err(refused(&what(), e)),
+        }
     }
 
     async fn finish(
@@ -209,7 +241,7 @@ impl Writer for InvoiceWriter {
                 change: Change::AlreadyDone,
             });
         }
-        if !created {
+        if !created || draft.dimensions_pending {
             self.ensure_dimensions(set, &draft.id, inv).await?;
         }
         let what = || {
@@ -507,12 +539,41 @@ impl Writer for OrderWriter {
         };
         let mut body = serde_json::to_value(&new).expect("an order serialises");
         body["purchaseOrderLines"] = serde_json::Value::Array(
-            order.lines.iter().map(|l| new_line_json(order, l)).collect(),
+            order
+                .lines
+                .iter()
+                .map(|l| new_line_json(order, l))
+                .collect(),
         );
-        self.bc
-            .create_purchase_order_json(&body)
-            .await
-            .map_err(|e| refused("the purchase order", e))
+        match self.bc.create_purchase_order_json(&body).await {
+            Ok(o) => Ok(o),
+            // As for invoices (`InvoiceWriter::create`): nested dimensions refused, nothing
+            // created; again without them, and finishing adds them.
+            Err(e)
+                if e.http().status() == Some(400)
+                    && order.lines.iter().any(|l| !l.dimensions.is_empty()) =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    "BC refused a deep insert with line dimensions; creating the order without them"
+                );
+                body["purchaseOrderLines"] = serde_json::Value::Array(
+                    order
+                        .lines
+                        .iter()
+                        .map(|l| serde_json::to_value(new_line(order, l)).expect("serialises"))
+                        .collect(),
+                );
+                let mut o = self
+                    .bc
+                    .create_purchase_order_json(&body)
+                    .await
+                    .map_err(|e| refused("the purchase order", e))?;
+                o.dimensions_pending = true;
+                Ok(o)
+            }
+            Err(e) => Err(refused("the purchase order", e)),
+        }
     }
 
     async fn finish(
@@ -528,8 +589,13 @@ impl Writer for OrderWriter {
             number: number.clone(),
             change,
         };
-        if created {
+        if created && !o.dimensions_pending {
             // Lines and their dimensions came with the deep insert.
+            return Ok(written(Change::Created));
+        }
+        if created {
+            let fresh = self.bc.purchase_order(&o.id).await?.unwrap_or(o.clone());
+            self.apply(&self.line_changes(order, &fresh)?).await?;
             return Ok(written(Change::Created));
         }
         match order.state {
@@ -566,9 +632,7 @@ impl Writer for OrderWriter {
             OrderState::Active => {
                 // Found by its reference (a retry), the lines came without their dimensions:
                 // read the order once more with them.
-                let unread = lines_of(&o)
-                    .iter()
-                    .any(|l| l.dimension_set_lines.is_none());
+                let unread = lines_of(&o).iter().any(|l| l.dimension_set_lines.is_none());
                 let reread = if unread && order.lines.iter().any(|l| !l.dimensions.is_empty()) {
                     self.bc.purchase_order(&o.id).await?
                 } else {

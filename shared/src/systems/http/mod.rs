@@ -523,23 +523,24 @@ impl ApiClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (credential, outcome) =
-                {
-                    let _permit = self.pacer.acquire_n(max_inline_wait, cost).await.map_err(|p| {
-                        HttpError::Paused {
-                            method: req.method.to_string(),
-                            url: req.url.clone(),
-                            retry_after: p.retry_after,
-                        }
+            let (credential, outcome) = {
+                let _permit = self
+                    .pacer
+                    .acquire_n(max_inline_wait, cost)
+                    .await
+                    .map_err(|p| HttpError::Paused {
+                        method: req.method.to_string(),
+                        url: req.url.clone(),
+                        retry_after: p.retry_after,
                     })?;
-                    // Taken when the request leaves, after any pause and the pacing: a wait
-                    // cannot make the credential stale, and another worker's refresh is seen.
-                    let credential = self.auth.credential(&self.http).await?;
-                    self.stats.requests.fetch_add(1, Relaxed);
-                    self.stats.budget.fetch_add(u64::from(cost.max(1)), Relaxed);
-                    let outcome = self.send_once(req, &credential).await;
-                    (credential, outcome)
-                };
+                // Taken when the request leaves, after any pause and the pacing: a wait
+                // cannot make the credential stale, and another worker's refresh is seen.
+                let credential = self.auth.credential(&self.http).await?;
+                self.stats.requests.fetch_add(1, Relaxed);
+                self.stats.budget.fetch_add(u64::from(cost.max(1)), Relaxed);
+                let outcome = self.send_once(req, &credential).await;
+                (credential, outcome)
+            };
             let retry = match &outcome {
                 Ok(resp)
                     if resp.status.is_success()
