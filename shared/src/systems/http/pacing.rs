@@ -155,13 +155,13 @@ impl Pacer {
                 ),
                 None => None,
             };
-            if let Some(l) = &self.limiter {
-                if l.until_n_ready(cost).await.is_err() {
-                    // More than the burst at once: take the cells one by one (never faster
-                    // than the budget either way).
-                    for _ in 0..cost.get() {
-                        l.until_ready().await;
-                    }
+            if let Some(l) = &self.limiter
+                && l.until_n_ready(cost).await.is_err()
+            {
+                // More than the burst at once: take the cells one by one (never faster than
+                // the budget either way).
+                for _ in 0..cost.get() {
+                    l.until_ready().await;
                 }
             }
             // A throttle answer may have come in while this caller queued for its slot: it must
