@@ -111,6 +111,7 @@ pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
             .await
             .map_err(|e| StepError::system(&format!("listing {}s", kind.as_str()), e))?;
         report.pages += 1;
+        let read_at = env.clock.now();
         for e in &page.unreadable {
             report.unreadable += 1;
             let item = audit_item(
@@ -150,7 +151,7 @@ pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
                 }
                 // What the listing already holds goes along, so the map step does not read it
                 // again (issue #16 item 5); a document too large for the queue is read there.
-                .carrying(r.document.clone())
+                .carrying(r.document.clone(), read_at)
             })
             .collect();
         if !messages.is_empty() {
