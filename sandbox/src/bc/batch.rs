@@ -131,7 +131,13 @@ fn operation_uri(sim: &BcSim, url: &str) -> ApiResult<Uri> {
 fn answer(resp: Response) -> (StatusCode, Value) {
     let status = resp.status();
     let mut headers = Map::new();
-    for name in ["content-type", "odata-version", "etag", "location"] {
+    for name in [
+        "content-type",
+        "odata-version",
+        "etag",
+        "location",
+        "retry-after",
+    ] {
         if let Some(v) = resp.headers().get(name).and_then(|v| v.to_str().ok()) {
             headers.insert(name.into(), json!(v));
         }
@@ -152,6 +158,14 @@ fn answer(resp: Response) -> (StatusCode, Value) {
         item.insert("body".into(), body);
     }
     (status, Value::Object(item))
+}
+
+fn with_retry_after(mut resp: Response, secs: Option<u64>) -> Response {
+    if let Some(s) = secs {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(s));
+    }
+    resp
 }
 
 fn failed_dependency() -> Value {
@@ -231,10 +245,12 @@ fn execute(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 "Injected fault.",
             )),
-            Some(FaultKind::TooManyRequests { .. }) => Some(sim.too_many()),
-            Some(FaultKind::Unavailable { .. }) => Some(errors::fault_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable.",
+            Some(FaultKind::TooManyRequests { retry_after }) => {
+                Some(with_retry_after(sim.too_many(), retry_after))
+            }
+            Some(FaultKind::Unavailable { retry_after }) => Some(with_retry_after(
+                errors::fault_body(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable."),
+                retry_after,
             )),
             Some(FaultKind::RawBody { status, .. }) => Some(errors::fault_body(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -78,7 +78,25 @@ struct BatchBody {
 struct BatchItem {
     status: u16,
     #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+    #[serde(default)]
     body: Option<Value>,
+}
+
+impl BatchItem {
+    /// An operation's own `Retry-After` (seconds), header names compared case-insensitively.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, v)| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs)
+    }
 }
 
 /// One operation's answer.
@@ -86,6 +104,8 @@ struct BatchItem {
 pub(super) struct BatchAnswer {
     pub status: u16,
     pub body: Option<Value>,
+    /// The operation's `Retry-After`, when the server sent one with its answer.
+    retry_after: Option<std::time::Duration>,
     /// The operation, for error texts.
     method: &'static str,
     url: String,
@@ -104,7 +124,7 @@ impl BatchAnswer {
             url: self.url.clone(),
             status: self.status,
             body: self.body.as_ref().map(Value::to_string).unwrap_or_default(),
-            retry_after: None,
+            retry_after: self.retry_after,
         })
     }
 
@@ -183,11 +203,18 @@ impl BcClient {
             .responses
             .into_iter()
             .zip(ops)
-            .map(|(r, op)| BatchAnswer {
-                status: r.status,
-                body: r.body,
-                method: op.method,
-                url: self.url(&op.path),
+            .map(|(r, op)| {
+                let retry_after = r.retry_after();
+                // An operation throttled or told to wait stops the whole client, as a single
+                // request's answer would (every worker of this app user waits).
+                self.api.server_answered(r.status, retry_after);
+                BatchAnswer {
+                    status: r.status,
+                    body: r.body,
+                    retry_after,
+                    method: op.method,
+                    url: self.url(&op.path),
+                }
             })
             .collect())
     }

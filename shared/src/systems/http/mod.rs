@@ -600,6 +600,21 @@ impl ApiClient {
         }
     }
 
+    /// A status and `Retry-After` the server gave inside a response (an operation of a
+    /// `$batch`): throttling (429, or 503 when so configured) pauses the whole client as it
+    /// would for a request of its own, and a 503 naming its wait holds every request until
+    /// then. Any other status changes nothing.
+    pub fn server_answered(&self, status: u16, retry_after: Option<Duration>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let unavailable = status == 503;
+        if status == 429 || (self.settings.retry_503 && unavailable) {
+            self.pacer.throttled(retry_after, &self.settings.retry);
+            self.stats.throttled.fetch_add(1, Relaxed);
+        } else if let (true, Some(wait)) = (unavailable, retry_after) {
+            self.pacer.pause_for(wait);
+        }
+    }
+
     /// After a non-2xx answer (not an expired credential): pauses the whole client when the
     /// server asked for it, and says whether and how this request is retried.
     fn after_failure(&self, req: &ApiRequest, resp: &ApiResponse, attempt: u32) -> Option<Retry> {
