@@ -216,6 +216,62 @@ impl BcClient {
         Ok(resp.json()?)
     }
 
+    /// The natural-key read and the deep insert in one `$batch` round trip (no isolation: the
+    /// read runs first and sees what BC held before the insert). Returns what the read found
+    /// (`Err` if the read itself failed) and the insert's outcome; the caller deletes the new
+    /// draft when the read found the document already there. An envelope failure is the
+    /// error: the insert may have happened (a lost answer), which the next attempt's look-up
+    /// settles.
+    #[allow(clippy::type_complexity)]
+    pub(super) async fn find_and_create_document(
+        &self,
+        set: DocSet,
+        draft: &NewPurchaseDocument,
+        dimensions: &[Vec<(String, String)>],
+    ) -> Result<
+        (
+            Result<Vec<PurchaseInvoice>, BcError>,
+            Result<PurchaseInvoice, BcError>,
+        ),
+        BcError,
+    > {
+        let ops = [
+            BatchOp::get(self.natural_key_path(set, &draft.vendor_number, &draft.external_number)),
+            BatchOp::post(
+                set.entity_set().to_string(),
+                Some(draft.to_json_with_dimensions(set, dimensions)),
+            ),
+        ];
+        let answers = self.batch(&ops, false).await?;
+        let found = answers[0]
+            .json::<odata::Collection<PurchaseInvoice>>()
+            .map(|c| c.value);
+        let created = answers[1].json::<PurchaseInvoice>();
+        Ok((found, created))
+    }
+
+    /// The path (below the company) of the natural-key read.
+    fn natural_key_path(&self, set: DocSet, vendor_number: &str, external_number: &str) -> String {
+        let filter = format!(
+            "vendorNumber eq {} and {} eq {}",
+            odata::string_literal(vendor_number),
+            set.external_number_field(),
+            odata::string_literal(external_number)
+        );
+        odata::with_filter(set.entity_set(), &filter)
+    }
+
+    /// Deletes a draft (one already gone counts as deleted).
+    pub(super) async fn delete_document(
+        &self,
+        set: DocSet,
+        id: &str,
+        etag: &str,
+    ) -> Result<(), BcError> {
+        self.delete(self.url(&format!("{}({id})", set.entity_set())), etag)
+            .await
+    }
+
     /// A document's lines with their dimension set lines, in one read (multi-level `$expand`
     /// works in BC: business-central.md A3).
     pub(super) async fn document_lines_with_dimensions(

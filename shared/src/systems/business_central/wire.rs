@@ -27,8 +27,9 @@ pub struct PurchaseInvoice {
     /// The LCY code when the document is in local currency (A6.1 notes).
     pub currency_code: Option<String>,
     pub last_modified_date_time: Option<String>,
-    /// Not BC's: set by the writer when it created the draft without its line dimensions (BC
-    /// refused them nested in the deep insert), so finishing adds them.
+    /// Not BC's: set by the writer when the draft it goes on with may lack line dimensions (BC
+    /// refused them nested in the deep insert, or the draft was already in BC), so finishing
+    /// reads the lines and adds what is missing.
     #[serde(skip)]
     pub dimensions_pending: bool,
 }

@@ -91,6 +91,16 @@ impl InvoiceWriter {
         Ok(found.into_iter().next())
     }
 
+    async fn by_natural_key_all(
+        &self,
+        inv: &ResolvedInvoice,
+    ) -> Result<Vec<PurchaseInvoice>, SystemError> {
+        Ok(self
+            .bc
+            .documents_by_natural_key(doc_set(inv), &inv.vendor_number, &inv.vendor_invoice_number)
+            .await?)
+    }
+
     /// Gives every line of a draft this attempt did not create (a resumed or found one) the
     /// dimension values it lacks: one read of the lines with their dimensions, then the missing
     /// ones in one snapshot `$batch`, so a retry never trips over "already exists". A draft
@@ -177,14 +187,25 @@ impl Writer for InvoiceWriter {
         Ok(self.by_natural_key(inv).await?)
     }
 
-    /// The ledger alone keeps a document written once here: a first attempt (no earlier
-    /// create recorded) creates without looking, saving one request per document; a retry, a
-    /// take-over or an unsettled create still looks (`steps::write`).
+    /// A first attempt (no earlier create recorded) needs no separate look-up round trip: the
+    /// create looks in the same `$batch` (see `create`). A retry, a take-over or an unsettled
+    /// create looks first, as before (`steps::write`).
     fn look_before_first_create(&self, _inv: &ResolvedInvoice) -> bool {
         false
     }
 
-    /// Header, lines and line dimensions in one deep insert (one request, atomic).
+    /// The look-up by natural key and the create in one round trip: a `$batch` whose first
+    /// operation reads the vendor's documents with this vendor invoice number and whose second
+    /// is the deep insert of header, lines and line dimensions (one atomic insert).
+    ///
+    /// The read keeps the guarantee the separate look-up gave (business-central.md, DESIGN
+    /// "Exactly once into the ERP") on a first attempt too, where the ledger alone cannot
+    /// vouch that BC does not have the document: a ledger that is new for a company with a
+    /// history (a move from the embedded runtime to AWS, a restored database, `mlc replay
+    /// --repost`) or an invoice keyed in BC by hand. When the read found it, the draft this
+    /// request made is deleted before anything posts it, and the write goes on with what BC
+    /// had (posted: nothing to do; a draft: completed and posted). The cost is one request of
+    /// budget per invoice (4 instead of 3), not a round trip.
     ///
     /// Should BC refuse the dimensions nested in the lines (the multi-level deep insert rests
     /// on the AL source, not on a documented example: see
@@ -197,27 +218,49 @@ impl Writer for InvoiceWriter {
         let what = || format!("the {}", set.noun());
         let dims: Vec<Vec<(String, String)>> =
             inv.lines.iter().map(|l| l.dimensions.clone()).collect();
-        if dims.iter().all(Vec::is_empty) {
-            return self
-                .bc
-                .create_document(set, &draft_of(inv))
-                .await
-                .map_err(|e| refused(&what(), e));
-        }
-        match self
+        let draft = draft_of(inv);
+        let (found, created) = self
             .bc
-            .create_document_with_dimensions(set, &draft_of(inv), &dims)
+            .find_and_create_document(set, &draft, &dims)
             .await
-        {
+            .map_err(|e| refused(&what(), e))?;
+        let found = match found {
+            Ok(f) => f,
+            // The read failed but not the batch: look on its own before going on, so a document
+            // BC already had is never doubled.
+            Err(_) => self.by_natural_key_all(inv).await?,
+        };
+        let ours = created.as_ref().ok().map(|d| d.id.clone());
+        let mut others: Vec<PurchaseInvoice> = found
+            .into_iter()
+            .filter(|d| Some(&d.id) != ours.as_ref())
+            .collect();
+        others.sort_by_key(|d| d.is_draft());
+        if let Some(mut existing) = others.into_iter().next() {
+            if let Ok(new) = &created {
+                tracing::warn!(
+                    existing = %existing.id,
+                    "BC had this document before this ledger wrote it: the new draft is deleted"
+                );
+                self.bc
+                    .delete_document(set, &new.id, new.etag.as_deref().unwrap_or("*"))
+                    .await
+                    .map_err(|e| refused("deleting a duplicate draft", e))?;
+            }
+            // Not made by this request: finishing completes a draft's dimensions.
+            existing.dimensions_pending = true;
+            return Ok(existing);
+        }
+        match created {
             Ok(d) => Ok(d),
-            Err(e) if e.http().status() == Some(400) => {
+            Err(e) if e.http().status() == Some(400) && dims.iter().any(|d| !d.is_empty()) => {
                 tracing::warn!(
                     error = %e,
                     "BC refused a deep insert with line dimensions; creating the draft without them"
                 );
                 let mut d = self
                     .bc
-                    .create_document(set, &draft_of(inv))
+                    .create_document(set, &draft)
                     .await
                     .map_err(|e| refused(&what(), e))?;
                 d.dimensions_pending = true;
