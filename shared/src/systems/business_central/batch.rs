@@ -9,7 +9,7 @@
 //! - Every operation counts against the per-user request budget (the stricter of the two
 //!   readings; the simulator enforces it), so the client paces a batch as that many requests.
 //!   What a batch saves is round trips (latency, concurrency slots), not budget; the budget is
-//!   saved by sending fewer operations (deep insert, no look-up before a first create).
+//!   saved by sending fewer operations (a deep insert carrying lines and their dimensions).
 
 use reqwest::header::HeaderName;
 use serde::Deserialize;
