@@ -212,12 +212,12 @@ pub(super) async fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiRe
         })
         .max();
     let Some(millis) = hang else {
-        return execute(sim, snapshot, &ops, faults);
+        return execute(sim, snapshot, &ops, faults, 0);
     };
     let sim = sim.clone();
     let task = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-        execute(&sim, snapshot, &ops, faults)
+        execute(&sim, snapshot, &ops, faults, millis)
     });
     task.await.unwrap_or_else(|_| {
         Ok(errors::fault_body(
@@ -232,6 +232,7 @@ fn execute(
     snapshot: bool,
     ops: &[Operation],
     faults: Vec<Option<FaultKind>>,
+    delayed_ms: u64,
 ) -> ApiResult<Response> {
     let mut store = sim.inner.store.lock().unwrap();
     let before = snapshot.then(|| store.clone());
@@ -289,6 +290,7 @@ fn execute(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
                 status: status.as_u16(),
+                delayed_ms,
             });
         responses.push(item);
         if snapshot && !status.is_success() {

@@ -122,6 +122,9 @@ pub struct BcBatchOpView {
     pub url: String,
     pub if_match: Option<String>,
     pub status: u16,
+    /// How long an injected hang held its batch before it ran (0: none): past the client's
+    /// timeout, the client gave up on the batch while the simulator committed it.
+    pub delayed_ms: u64,
 }
 
 /// One purchase invoice as stored, for test assertions.
