@@ -884,3 +884,26 @@ async fn an_invoice_bc_already_has_is_not_doubled_on_a_first_attempt() {
     assert_eq!(inv[0].post_count, 1);
     assert_eq!(h.audit(AuditStatus::AlreadyPosted).await.len(), 1);
 }
+
+/// `look_up_on_first_create = false` on the BC system: a first attempt trusts the ledger alone
+/// (the deep insert without the natural-key read): 2 round trips, 3 budget units.
+#[tokio::test]
+async fn trusting_the_ledger_on_first_creates_costs_three_budget_units() {
+    let h = Harness::new().await;
+    let mut cfg = h.cfg.clone();
+    cfg.systems
+        .business_central_mut()
+        .unwrap()
+        .look_up_on_first_create = false;
+    let p = mlc_cli::embedded::pipeline(&cfg, &h.secrets).await.unwrap();
+    h.simple_invoice("SUP-001", "WARM-3");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    common::run_once(&p).await;
+    let (trips, budget) = bc_spent(&h, async {
+        h.invoice("SUP-002", "TRUST-1", THREE_LINES_TWO_DIMS);
+        common::run_once(&p).await;
+    })
+    .await;
+    assert_eq!(h.bc_invoices_for("TRUST-1").len(), 1);
+    assert_eq!((trips, budget), (2, 3));
+}

@@ -91,6 +91,37 @@ impl InvoiceWriter {
         Ok(found.into_iter().next())
     }
 
+    /// The deep insert's outcome; a 400 with line dimensions nested is tried once more
+    /// without them (see `Writer::create`).
+    async fn created_or_fallback(
+        &self,
+        inv: &ResolvedInvoice,
+        created: Result<PurchaseInvoice, BcError>,
+    ) -> Result<PurchaseInvoice, SystemError> {
+        let set = doc_set(inv);
+        let what = || format!("the {}", set.noun());
+        match created {
+            Ok(d) => Ok(d),
+            Err(e)
+                if e.http().status() == Some(400)
+                    && inv.lines.iter().any(|l| !l.dimensions.is_empty()) =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    "BC refused a deep insert with line dimensions; creating the draft without them"
+                );
+                let mut d = self
+                    .bc
+                    .create_document(set, &draft_of(inv))
+                    .await
+                    .map_err(|e| refused(&what(), e))?;
+                d.dimensions_pending = true;
+                Ok(d)
+            }
+            Err(e) => Err(refused(&what(), e)),
+        }
+    }
+
     async fn by_natural_key_all(
         &self,
         inv: &ResolvedInvoice,
@@ -219,6 +250,14 @@ impl Writer for InvoiceWriter {
         let dims: Vec<Vec<(String, String)>> =
             inv.lines.iter().map(|l| l.dimensions.clone()).collect();
         let draft = draft_of(inv);
+        if !self.bc.look_up_on_first_create {
+            // Configured to trust the ledger alone on first attempts: the deep insert only.
+            let created = self
+                .bc
+                .create_document_with_dimensions(set, &draft, &dims)
+                .await;
+            return self.created_or_fallback(inv, created).await;
+        }
         let (found, created) = self
             .bc
             .find_and_create_document(set, &draft, &dims)
@@ -251,23 +290,7 @@ impl Writer for InvoiceWriter {
             existing.dimensions_pending = true;
             return Ok(existing);
         }
-        match created {
-            Ok(d) => Ok(d),
-            Err(e) if e.http().status() == Some(400) && dims.iter().any(|d| !d.is_empty()) => {
-                tracing::warn!(
-                    error = %e,
-                    "BC refused a deep insert with line dimensions; creating the draft without them"
-                );
-                let mut d = self
-                    .bc
-                    .create_document(set, &draft)
-                    .await
-                    .map_err(|e| refused(&what(), e))?;
-                d.dimensions_pending = true;
-                Ok(d)
-            }
-            Err(e) => Err(refused(&what(), e)),
-        }
+        self.created_or_fallback(inv, created).await
     }
 
     async fn finish(
