@@ -78,7 +78,7 @@ impl FaultQueue {
     }
 
     /// Consumes one count of the first (oldest) matching rule.
-    fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
+    pub(crate) fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = self.rules.lock().unwrap();
         let idx = rules.iter().position(|r| r.matches(method, path))?;
         let kind = rules[idx].kind.clone();

@@ -73,6 +73,27 @@ impl SlidingWindow {
     }
 }
 
+impl SlidingWindow {
+    /// Records and admits `n` requests at once if the window has room for all of them (a
+    /// `$batch` whose operations each count), else none.
+    pub(crate) fn try_acquire_n(&self, n: usize) -> bool {
+        let now = Instant::now();
+        let mut log = self.accepted.lock().unwrap();
+        while log
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            log.pop_front();
+        }
+        if log.len() + n <= self.limit {
+            log.extend(std::iter::repeat_n(now, n));
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

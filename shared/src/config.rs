@@ -404,6 +404,19 @@ pub struct BusinessCentralConfig {
     /// never repeated blindly).
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
+    /// Whether a first attempt to write an invoice or credit memo reads BC by natural key
+    /// (vendor + vendor invoice number) in the same `$batch` as its create (issue #16): the
+    /// default. `false` trusts the ledger alone on first attempts (3 requests of budget per
+    /// invoice instead of 4) and is safe only while this ledger is the only writer of the
+    /// company's purchase invoices: never with a ledger new to a company with history (a move
+    /// to AWS, a restored database, `mlc replay --repost`) or invoices keyed in BC by hand.
+    /// Retries, take-overs and unsettled creates always look.
+    #[serde(default = "default_true")]
+    pub look_up_on_first_create: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[systems.<name>]` with `type = "basware"` (`basware.md` §3.1–§3.2): the API base URL and

@@ -732,6 +732,7 @@ proptest! {
             source_id,
             version,
             via: via.to_string(),
+            document: None,
         };
         let out = m.to_outgoing();
         for id in [&out.dedup_id, &out.group_id] {

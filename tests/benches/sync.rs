@@ -20,15 +20,27 @@ fn env_num(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn requests(h: &Harness) -> (usize, usize) {
-    (h.coupa.requests().len(), h.bc.requests().len())
+/// (Coupa requests, BC round trips, BC budget units: each operation of a `$batch` counts).
+fn requests(h: &Harness) -> (usize, usize, u64) {
+    (
+        h.coupa.requests().len(),
+        h.bc.requests().len(),
+        h.bc.budget_spent(),
+    )
 }
 
-fn report(what: &str, n: usize, secs: f64, before: (usize, usize), after: (usize, usize)) {
+fn report(
+    what: &str,
+    n: usize,
+    secs: f64,
+    before: (usize, usize, u64),
+    after: (usize, usize, u64),
+) {
     println!(
-        "{what}: {n} in {secs:.2} s = {:.1}/s; {:.2} BC requests and {:.2} Coupa requests each",
+        "{what}: {n} in {secs:.2} s = {:.1}/s; {:.2} BC round trips ({:.2} budget units) and {:.2} Coupa requests each",
         n as f64 / secs,
         (after.1 - before.1) as f64 / n as f64,
+        (after.2 - before.2) as f64 / n as f64,
         (after.0 - before.0) as f64 / n as f64,
     );
 }

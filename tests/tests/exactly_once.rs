@@ -387,3 +387,47 @@ async fn a_draft_is_updated_only_with_its_current_entity_tag() {
         err.bc_message()
     );
 }
+
+/// Issue #16: the post and the read of the posted number travel in one `$batch`. When that
+/// batch's answer is lost after BC ran it, the post may have happened: the next attempt finds
+/// the invoice by the id the ledger recorded, sees it posted and records it; it never posts a
+/// second time and never creates a second draft.
+#[tokio::test]
+async fn a_post_batch_whose_answer_is_lost_posts_once() {
+    let h = Harness::new().await;
+    h.simple_invoice("SUP-002", "INV-BATCHLOST");
+    h.bc.fail_next(rule("POST", "Microsoft.NAV.post", FaultKind::LoseResponse));
+    h.run_once().await;
+    let inv = h.bc_invoices_for("INV-BATCHLOST");
+    assert_eq!(inv.len(), 1, "one draft");
+    assert_eq!(inv[0].status, "Open");
+    assert_eq!(inv[0].post_count, 1, "posted once");
+    let posted = h.audit(AuditStatus::Posted).await;
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(
+        posted[0].target_document_number.as_deref(),
+        Some(inv[0].number.as_str())
+    );
+}
+
+/// A first attempt creates without looking (the ledger shows no earlier create), but a retry
+/// looks: a deep insert whose answer was lost is found by its natural key, not created again,
+/// and its line dimensions (sent in the lost insert) are there.
+#[tokio::test]
+async fn a_deep_insert_whose_answer_is_lost_is_found_with_its_dimensions() {
+    let h = Harness::new().await;
+    h.invoice(
+        "SUP-001",
+        "INV-DEEPLOST",
+        &[
+            ("1", "10.00", ["6100", "ADM", "P-100"]),
+            ("2", "20.00", ["6200", "SALES", "P-200"]),
+        ],
+    );
+    h.bc.fail_next(rule("POST", "/purchaseInvoices", FaultKind::LoseResponse));
+    h.run_once().await;
+    let inv = h.bc_invoices_for("INV-DEEPLOST");
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].status, "Open");
+    assert_eq!(inv[0].lines[1].dimensions.len(), 2);
+}

@@ -782,6 +782,7 @@ async fn select(
                     source_id: source_id.clone(),
                     version: None,
                     via: "replay".into(),
+                    document: None,
                 }),
                 detail: last
                     .map(|i| i.status.as_str().to_string())

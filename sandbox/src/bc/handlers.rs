@@ -168,10 +168,10 @@ fn dim_target(p: Parent, k: Option<Uuid>) -> Target {
 }
 
 /// Request facts the handlers need.
-struct Ctx {
+pub(super) struct Ctx {
     root: String,
     /// Decoded path below the API root, e.g. `companies(…)/purchaseInvoices`.
-    rel: String,
+    pub(super) rel: String,
     raw_path: String,
     raw_query: Option<String>,
     opts: Options,
@@ -701,9 +701,13 @@ pub(crate) async fn api(State(sim): State<BcSim>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return ApiError::invalid_body().into_response(),
     };
+    let batch = parts.method == Method::POST
+        && prepare(&sim, &parts.uri, &parts.headers).is_ok_and(|(ctx, _)| ctx.rel == "$batch");
     let result = match subscriptions_rel(&sim, &parts.uri) {
         // A8: `{api root}/subscriptions` is not company-scoped and needs async (handshake).
         Some(rel) => super::subs::handle(&sim, &parts.method, &rel, &parts.headers, &body).await,
+        // A5: async too (an injected hang delays the whole batch).
+        None if batch => super::batch::run(&sim, &parts.headers, &body).await,
         None => handle(&sim, &parts.method, &parts.uri, &parts.headers, &body),
     };
     if parts.method != Method::GET {
@@ -740,6 +744,22 @@ fn handle(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> ApiResult<Response> {
+    let (ctx, base) = prepare(sim, uri, headers)?;
+    if ctx.rel == "$batch" {
+        // A POST went to batch::run.
+        return Err(method_not_allowed(method, Target::ServiceRoot));
+    }
+    let mut store = sim.inner.store.lock().unwrap();
+    dispatch(&mut store, method, headers, body, ctx, &base)
+}
+
+/// Checks the path's tenant, environment and API root and reads the query options: the
+/// request's context, and the simulator's base URL.
+pub(super) fn prepare(
+    sim: &BcSim,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> ApiResult<(Ctx, String)> {
     let cfg = &sim.inner.cfg;
     let decoded = percent_encoding::percent_decode_str(uri.path())
         .decode_utf8_lossy()
@@ -782,9 +802,9 @@ fn handle(
     let pairs = crate::query::parse_pairs(uri.query());
     let opts = odata::parse_options(&pairs)?;
     let (page_size, prefer_applied) = page_size(headers, cfg.max_page_size);
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         root,
-        rel: rel.clone(),
+        rel,
         raw_path: uri.path().to_owned(),
         raw_query: uri.query().map(str::to_owned),
         opts,
@@ -795,15 +815,21 @@ fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    if rel == "$batch" {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "$batch is not simulated.",
-        ));
-    }
+    Ok((ctx, base))
+}
+
+/// One request below the API root against a locked store: the whole work of [`handle`] once
+/// the path is checked, shared with the operations of a `$batch`.
+pub(super) fn dispatch(
+    store: &mut Store,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    mut ctx: Ctx,
+    base: &str,
+) -> ApiResult<Response> {
+    let rel = ctx.rel.clone();
     let segs = odata::segments(&rel)?;
-    let mut store = sim.inner.store.lock().unwrap();
     // Company scoping: `companies({id})/…`, or `…?company={id}` (A1 "Alt company").
     let (target, rest) = match segs.first() {
         None => (Some(Target::ServiceRoot), &segs[..]),
@@ -835,7 +861,7 @@ fn handle(
     };
     let target = match target {
         Some(t) => t,
-        None => resolve(&store, rest)?,
+        None => resolve(store, rest)?,
     };
     if let Target::ServiceRoot = target {
         if method != Method::GET {
@@ -854,7 +880,7 @@ fn handle(
         return Ok(json_response(StatusCode::OK, body, None));
     }
     if *method == Method::GET {
-        return get(&store, target, &mut ctx, &base);
+        return get(store, target, &mut ctx, base);
     }
     if matches!(*method, Method::POST | Method::PATCH)
         && !matches!(target, Target::Post(..))
@@ -880,5 +906,5 @@ fn handle(
             "The content type of the request must be application/json.",
         ));
     }
-    write(&mut store, method, target, &mut ctx, body)
+    write(store, method, target, &mut ctx, body)
 }

@@ -20,10 +20,14 @@
 //!   dimensions after `BcConfig::notification_delay`, coalesced, `collection` over 1,000,
 //!   retry on 408/429/5xx, subscription deleted on any other non-2xx.
 //!
-//! Not simulated: `$batch`, `$metadata`, `Microsoft.NAV.receiveAndInvoice`, order release
+//! - JSON `$batch` (A5; `batch.rs`): ≤ 100 operations, `Isolation: snapshot` all-or-nothing,
+//!   per-operation status, every operation counted against the rate budget.
+//!
+//! Not simulated: `$metadata`, `Microsoft.NAV.receiveAndInvoice`, order release
 //! and approvals, items, tax, credit memo application to invoices, the 36-hour retry span.
 
 mod auth;
+mod batch;
 mod control;
 mod errors;
 mod filter;
@@ -108,6 +112,19 @@ impl Default for BcConfig {
             notification_delay: Duration::from_secs(30),
         }
     }
+}
+
+/// One operation of a `$batch` as the simulator ran it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BcBatchOpView {
+    pub method: String,
+    /// As sent, relative to the API root.
+    pub url: String,
+    pub if_match: Option<String>,
+    pub status: u16,
+    /// How long an injected hang held its batch before it ran (0: none): past the client's
+    /// timeout, the client gave up on the batch while the simulator committed it.
+    pub delayed_ms: u64,
 }
 
 /// One purchase invoice as stored, for test assertions.
@@ -254,6 +271,11 @@ pub(crate) struct Inner {
     slots: tokio::sync::Semaphore,
     waiting: AtomicUsize,
     throttled: AtomicU64,
+    /// Requests counted against the rate budget: one per API request, one per operation of a
+    /// `$batch` (batch.rs).
+    spent: AtomicU64,
+    /// Operations of `$batch` requests, for tests.
+    batch_ops: Mutex<Vec<BcBatchOpView>>,
     subs: Mutex<Vec<subs::Subscription>>,
     notifications: Mutex<Vec<BcNotificationView>>,
     handshakes: Mutex<Vec<BcHandshakeView>>,
@@ -297,6 +319,8 @@ impl BcSim {
                 slots,
                 waiting: AtomicUsize::new(0),
                 throttled: AtomicU64::new(0),
+                spent: AtomicU64::new(0),
+                batch_ops: Mutex::new(Vec::new()),
                 subs: Mutex::new(Vec::new()),
                 notifications: Mutex::new(Vec::new()),
                 handshakes: Mutex::new(Vec::new()),
@@ -586,6 +610,54 @@ impl BcSim {
 
     pub fn clear_requests(&self) {
         self.inner.log.clear();
+        self.inner.batch_ops.lock().unwrap().clear();
+    }
+
+    /// The operations carried in `$batch` requests since the last [`BcSim::clear_requests`]
+    /// (the request log shows each batch as one POST).
+    pub fn batch_operations(&self) -> Vec<BcBatchOpView> {
+        self.inner.batch_ops.lock().unwrap().clone()
+    }
+
+    /// Requests counted against the rate budget so far (A4): one per API request, one per
+    /// operation of a `$batch`. [`BcSim::requests`] counts round trips instead.
+    pub fn budget_spent(&self) -> u64 {
+        self.inner.spent.load(Ordering::SeqCst)
+    }
+
+    /// Makes the simulator refuse (400 "Invalid Request Body") a deep-inserted line that
+    /// carries `dimensionSetLines`, as a BC build would that does not take the multi-level deep
+    /// insert; the connector must then fall back to adding the dimensions afterwards.
+    pub fn refuse_nested_dimensions(&self, refuse: bool) {
+        self.inner.store.lock().unwrap().refuse_nested_dims = refuse;
+    }
+
+    /// Takes `n` more units of the rate budget for the operations of a `$batch` beyond the one
+    /// its envelope took, all or none. `false`: the window has no room for them.
+    pub(crate) fn spend_extra(&self, n: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        if let Some(w) = &self.inner.window
+            && !w.try_acquire_n(n)
+        {
+            return false;
+        }
+        self.inner.spent.fetch_add(n as u64, Ordering::SeqCst);
+        true
+    }
+
+    /// A4: the 429 a request over the budget gets.
+    pub(crate) fn too_many(&self) -> Response {
+        let mut resp = errors::fault_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests reached. Please retry after a cool-off period.",
+        );
+        if let Some(secs) = self.inner.cfg.retry_after_secs {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+        }
+        resp
     }
 
     /// How many 429s were served (throttling and injected).
@@ -677,22 +749,13 @@ async fn admit(State(sim): State<BcSim>, req: Request, next: Next) -> Response {
     if !is_api(&req) {
         return next.run(req).await;
     }
-    let too_many = |sim: &BcSim| {
-        let mut resp = errors::fault_body(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests reached. Please retry after a cool-off period.",
-        );
-        if let Some(secs) = sim.inner.cfg.retry_after_secs {
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from(secs));
-        }
-        resp
-    };
+    let too_many = |sim: &BcSim| sim.too_many();
     if let Some(w) = &sim.inner.window
         && !w.try_acquire()
     {
         return too_many(&sim);
     }
+    sim.inner.spent.fetch_add(1, Ordering::SeqCst);
     // Counted until dropped, so a client that gives up while queued frees its place.
     let queued = InFlight::enter(&sim.inner.waiting);
     if queued.before >= MAX_QUEUE + sim.inner.cfg.max_concurrent {

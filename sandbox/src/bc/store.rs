@@ -13,6 +13,7 @@ use super::schema::{self, Access, Entity, Ty};
 use super::values::{coerce, datetime, decimal_of, etag, num};
 
 /// Identity, version and modification time shared by every record.
+#[derive(Clone)]
 pub(crate) struct Meta {
     pub id: Uuid,
     pub version: u64,
@@ -39,24 +40,28 @@ impl Meta {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Vendor {
     pub meta: Meta,
     /// Writable fields, normalised (see `schema::VENDOR`).
     pub fields: Map<String, Value>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Account {
     pub meta: Meta,
     pub number: String,
     pub name: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct DimValue {
     pub meta: Meta,
     pub code: String,
     pub name: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct Dimension {
     pub meta: Meta,
     pub code: String,
@@ -64,18 +69,21 @@ pub(crate) struct Dimension {
     pub values: Vec<DimValue>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Currency {
     pub id: Uuid,
     pub code: String,
 }
 
 /// One dimension on a document or line; keyed by the dimension (A6.6: `id` = dimension id).
+#[derive(Clone)]
 pub(crate) struct DimLine {
     pub dim_id: Uuid,
     pub value_id: Uuid,
     pub version: u64,
 }
 
+#[derive(Clone)]
 pub(crate) struct Line {
     pub meta: Meta,
     pub fields: Map<String, Value>,
@@ -233,6 +241,7 @@ pub(crate) struct Change {
 }
 
 /// A purchase invoice, order or credit memo (draft or posted).
+#[derive(Clone)]
 pub(crate) struct Doc {
     pub kind: Kind,
     pub meta: Meta,
@@ -438,6 +447,7 @@ fn resolve_dim(dims: &[Dimension], body: &Map<String, Value>) -> ApiResult<(Uuid
     Ok((dim.meta.id, value.meta.id))
 }
 
+#[derive(Clone)]
 pub(crate) struct Store {
     pub company_id: Uuid,
     pub company_name: String,
@@ -456,6 +466,9 @@ pub(crate) struct Store {
     next_cm_draft_no: u64,
     next_cm_posted_no: u64,
     next_vendor_no: u64,
+    /// Test knob: answer a deep-inserted line carrying `dimensionSetLines` with 400, as a BC
+    /// build would that does not take the multi-level deep insert (`BcSim::refuse_nested_dimensions`).
+    pub refuse_nested_dims: bool,
 }
 
 impl Store {
@@ -488,6 +501,7 @@ impl Store {
             next_cm_draft_no: 1001,
             next_cm_posted_no: 109001,
             next_vendor_no: 10,
+            refuse_nested_dims: false,
         }
     }
 
@@ -1072,16 +1086,53 @@ impl Store {
     /// Builds (without storing) a line from a request body, validating it against the
     /// document's other lines. `flat` allows `documentId` (flat `purchaseInvoiceLines` POST).
     fn build_line(&self, kind: Kind, others: &[Line], body: &Value, flat: bool) -> ApiResult<Line> {
-        let also: &[&str] = if flat { &["documentId"] } else { &[] };
+        // A line of a deep insert may carry its own `dimensionSetLines` (the line page's
+        // `part(dimensionSetLines; "APIV2 - Dimension Set Lines")`, SubPageLink Parent Id =
+        // the line's SystemId: ALAppExtensions APIV2PurchaseInvoiceLines.Page.al; nested
+        // dimensions on lines in a deep insert: ALAppExtensions PR #11158). A line added on
+        // its own takes dimensions only through its `dimensionSetLines` collection.
+        let also: &[&str] = if flat {
+            &["documentId"]
+        } else {
+            &["dimensionSetLines"]
+        };
         let mut f = validate(kind.line(), body, also)?;
         f.remove("documentId");
+        let dims = match f.remove("dimensionSetLines") {
+            None => Vec::new(),
+            Some(_) if self.refuse_nested_dims => return Err(ApiError::invalid_body()),
+            Some(Value::Array(raw)) => self.nested_dims(&raw)?,
+            Some(_) => return Err(ApiError::invalid_body()),
+        };
         let taken: Vec<i64> = others.iter().map(Line::sequence).collect();
         self.complete_line(kind, &taken, &mut f)?;
         Ok(Line {
             meta: Meta::new(),
             fields: f,
-            dims: Vec::new(),
+            dims,
         })
+    }
+
+    /// The dimension set lines nested in a deep-inserted line: each names a dimension and a
+    /// value (by code or id), each dimension once, as when posted one by one.
+    fn nested_dims(&self, raw: &[Value]) -> ApiResult<Vec<DimLine>> {
+        let mut out: Vec<DimLine> = Vec::new();
+        for d in raw {
+            let b = validate(&schema::DIMENSION_SET_LINE, d, &[])?;
+            let (dim_id, value_id) = resolve_dim(&self.dimensions, &b)?;
+            if out.iter().any(|x| x.dim_id == dim_id) {
+                return Err(ApiError::bad(
+                    "Internal_EntityWithSameKeyExists",
+                    "The Dimension Set Entry Buffer already exists.",
+                ));
+            }
+            out.push(DimLine {
+                dim_id,
+                value_id,
+                version: 1,
+            });
+        }
+        Ok(out)
     }
 
     /// Fills defaults and checks relations of a line's fields.

@@ -42,6 +42,10 @@ pub struct Feed {
 pub struct DocRef {
     pub id: String,
     pub version: Option<DateTime<Utc>>,
+    /// The document itself, as canonical, when the listing already carried all of it (Coupa's
+    /// index answers full objects): the poll hands it to the map step in the ingest message,
+    /// which then does not read it again (issue #16 item 5). `None`: the map step fetches it.
+    pub document: Option<SourceDocument>,
 }
 
 /// One page of a feed. Elements the source listed but that cannot be read are named in
@@ -55,7 +59,7 @@ pub struct FeedPage {
 }
 
 /// A fetched source document, in the canonical model.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SourceDocument {
     Invoice(Invoice),
     PurchaseOrder(PurchaseOrder),

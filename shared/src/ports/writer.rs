@@ -76,6 +76,18 @@ pub trait Writer: Send + Sync {
         known_id: Option<&str>,
     ) -> impl Future<Output = Result<Option<Self::Record>, SystemError>> + Send;
 
+    /// Whether the writer step looks for the document before a first create. `false` lets a
+    /// first attempt whose ledger entry records no earlier create (no target id, no unsettled
+    /// create, no earlier attempt, no take-over) create without looking, one request less per
+    /// document; every other attempt still looks. Only for targets whose records are written
+    /// by this ledger alone (an ERP invoice keyed by its source document): a writer whose find
+    /// also matches records made elsewhere (a vendor someone created by hand, an order updated
+    /// under a new ledger key) keeps the default.
+    fn look_before_first_create(&self, doc: &Self::Doc) -> bool {
+        let _ = doc;
+        true
+    }
+
     /// Whether a document the target does not have is created.
     fn when_absent(&self, doc: &Self::Doc) -> Absent {
         let _ = doc;

@@ -38,7 +38,22 @@ pub async fn fetch<Q: Queue, S: Store, C: Clock, Src: Source>(
     if crash == Some(MapCrash::BeforeSourceRead) {
         return Err(StepError::retry("crash injected before the source read"));
     }
-    let doc = match source.fetch(msg.kind, &msg.source_id).await {
+    // The poll's own reading of the document, when it carried one and it is fresh: no second
+    // read of what the poll already holds (issue #16 item 5). An older one (the message waited
+    // in a backlog) is read again, so a change made meanwhile is seen (see
+    // `CARRIED_DOCUMENT_MAX_AGE`).
+    let now = env.clock.now();
+    let fresh = msg.document.as_ref().filter(|c| {
+        c.read_at >= now
+            || (now - c.read_at)
+                .to_std()
+                .is_ok_and(|age| age <= super::CARRIED_DOCUMENT_MAX_AGE)
+    });
+    let read = match fresh {
+        Some(c) => Ok(c.document.clone()),
+        None => source.fetch(msg.kind, &msg.source_id).await,
+    };
+    let doc = match read {
         Ok(SourceDocument::Unreadable { number, reason }) => {
             return park(env, msg, number, reason).await.map(Err);
         }
@@ -225,6 +240,7 @@ mod tests {
             source_id: id.into(),
             version: None,
             via: "poll".into(),
+            document: None,
         }
     }
 

@@ -13,6 +13,51 @@ pub struct IngestMessage {
     pub version: Option<String>,
     /// "webhook", "poll", "retry", "replay" (for the audit trail).
     pub via: String,
+    /// The document as the poll already read it (issue #16 item 5): the map step uses it
+    /// instead of reading the source again while it is fresh ([`CARRIED_DOCUMENT_MAX_AGE`]).
+    /// Only a poll fills it, and only when the message stays within the queue's size limit
+    /// ([`MAX_CARRIED_MESSAGE_BYTES`]); a webhook stub, a parked document's retry and a replay
+    /// carry none, so they read the source as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<CarriedDocument>,
+}
+
+/// A document a poll read, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedDocument {
+    pub read_at: chrono::DateTime<chrono::Utc>,
+    pub document: crate::ports::SourceDocument,
+}
+
+/// How long a carried document stands for the source's current one. The map step re-reading
+/// the source used to be a last look at the document (an invoice put on hold or un-approved
+/// after the poll saw it is skipped); carrying the poll's reading moves that look back to the
+/// listing. Within this age the difference is the poll-to-map latency of a queue that keeps
+/// up; a message that waited longer (a backlog behind a throttled ERP) reads the source again,
+/// so a change made while it waited is seen as before.
+pub const CARRIED_DOCUMENT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The largest ingest message that carries its document. SQS takes 256 KiB per message (and
+/// per SendMessageBatch call, which the SQS adapter splits by size); the margin leaves room for
+/// the message's attributes and the JSON escaping of a body sent inside another JSON document.
+pub const MAX_CARRIED_MESSAGE_BYTES: usize = 200 * 1024;
+
+impl IngestMessage {
+    /// `self` carrying `document` when the message stays within
+    /// [`MAX_CARRIED_MESSAGE_BYTES`]; else without it (the map step reads the source).
+    pub fn carrying(
+        mut self,
+        document: Option<crate::ports::SourceDocument>,
+        read_at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        self.document = document.map(|document| CarriedDocument { read_at, document });
+        if self.document.is_some()
+            && serde_json::to_string(&self).map_or(true, |b| b.len() > MAX_CARRIED_MESSAGE_BYTES)
+        {
+            self.document = None;
+        }
+        self
+    }
 }
 
 impl IngestMessage {
@@ -165,4 +210,53 @@ impl PostEnvelope {
 /// One message group per document: documents run in parallel, each one in order.
 fn group_id(integration: &str, kind: DocumentKind, source_id: &str) -> String {
     dedup_id(&[integration, kind.as_str(), source_id])
+}
+
+#[cfg(test)]
+mod carrying_tests {
+    use super::*;
+    use crate::ports::SourceDocument;
+
+    fn msg() -> IngestMessage {
+        IngestMessage {
+            integration: "coupa-bc".into(),
+            kind: DocumentKind::Invoice,
+            source_id: "42".into(),
+            version: Some("2026-12-04T10:00:00+00:00".into()),
+            via: "poll".into(),
+            document: None,
+        }
+    }
+
+    fn doc(reason_len: usize) -> SourceDocument {
+        SourceDocument::Unreadable {
+            number: Some("INV-1".into()),
+            reason: "x".repeat(reason_len),
+        }
+    }
+
+    #[test]
+    fn a_document_that_fits_travels_and_survives_the_queue() {
+        let m = msg().carrying(Some(doc(1000)), chrono::Utc::now());
+        assert_eq!(m.document.as_ref().map(|c| &c.document), Some(&doc(1000)));
+        let back: IngestMessage = serde_json::from_str(&m.to_outgoing().body).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_document_too_large_for_the_queue_is_left_to_the_map_step() {
+        let m = msg().carrying(Some(doc(MAX_CARRIED_MESSAGE_BYTES)), chrono::Utc::now());
+        assert_eq!(m.document, None);
+    }
+
+    #[test]
+    fn a_message_queued_before_documents_travelled_still_reads() {
+        let old = r#"{"integration":"coupa-bc","kind":"invoice","source_id":"42","version":null,"via":"poll"}"#;
+        let m: IngestMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(m.document, None);
+        assert!(
+            !msg().to_outgoing().body.contains("document"),
+            "absent, not null"
+        );
+    }
 }

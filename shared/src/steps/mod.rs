@@ -16,7 +16,10 @@ pub mod webhook;
 pub mod write;
 
 pub use audit::{DocumentState, audit_item, current_states, once_key};
-pub use messages::{IngestMessage, PostEnvelope};
+pub use messages::{
+    CARRIED_DOCUMENT_MAX_AGE, CarriedDocument, IngestMessage, MAX_CARRIED_MESSAGE_BYTES,
+    PostEnvelope,
+};
 
 use std::time::Duration;
 

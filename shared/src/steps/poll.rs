@@ -111,6 +111,7 @@ pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
             .await
             .map_err(|e| StepError::system(&format!("listing {}s", kind.as_str()), e))?;
         report.pages += 1;
+        let read_at = env.clock.now();
         for e in &page.unreadable {
             report.unreadable += 1;
             let item = audit_item(
@@ -130,21 +131,27 @@ pub async fn feed<Q: Queue, S: Store, C: Clock, Src: Source>(
         let messages: Vec<_> = page
             .refs
             .iter()
-            .map(|r| IngestMessage {
-                integration: integration.name.clone(),
-                kind,
-                source_id: r.id.clone(),
-                version: r.version.map(|t| match window {
-                    // A version in the last tick of the window may change again within that
-                    // tick, keeping its timestamp. Such a "hot" version must not share a
-                    // dedup id with the next poll's sighting, or the queue would drop the
-                    // change.
-                    Some(w) if t >= w.upper - resolution => {
-                        format!("{}~{}", t.to_rfc3339(), uuid::Uuid::new_v4().simple())
-                    }
-                    _ => t.to_rfc3339(),
-                }),
-                via: "poll".into(),
+            .map(|r| {
+                IngestMessage {
+                    integration: integration.name.clone(),
+                    kind,
+                    source_id: r.id.clone(),
+                    version: r.version.map(|t| match window {
+                        // A version in the last tick of the window may change again within that
+                        // tick, keeping its timestamp. Such a "hot" version must not share a
+                        // dedup id with the next poll's sighting, or the queue would drop the
+                        // change.
+                        Some(w) if t >= w.upper - resolution => {
+                            format!("{}~{}", t.to_rfc3339(), uuid::Uuid::new_v4().simple())
+                        }
+                        _ => t.to_rfc3339(),
+                    }),
+                    via: "poll".into(),
+                    document: None,
+                }
+                // What the listing already holds goes along, so the map step does not read it
+                // again (issue #16 item 5); a document too large for the queue is read there.
+                .carrying(r.document.clone(), read_at)
             })
             .collect();
         if !messages.is_empty() {

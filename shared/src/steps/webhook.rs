@@ -52,6 +52,7 @@ pub async fn accept<Q: Queue, S: Store, C: Clock>(
             source_id: id.clone(),
             version: version.clone(),
             via: "webhook".into(),
+            document: None,
         })
         .collect();
     env.queue

@@ -269,6 +269,7 @@ fn retry_message(subject: &Subject, key: &LedgerKey) -> IngestMessage {
         source_id: subject.source_id.clone(),
         version: subject.version.clone(),
         via: "retry".into(),
+        document: None,
     }
 }
 
@@ -355,10 +356,20 @@ async fn write_claimed<W: Writer, Q: Queue, S: Store, C: Clock>(
 ) -> Result<Progress, Failure> {
     let what = writer.what(doc);
     let fail = |context: String, e: SystemError| Failure::Step(StepError::system(&context, e));
-    let found = writer
-        .find(doc, entry.target_id.as_deref())
-        .await
-        .map_err(|e| fail(format!("looking up {what}"), e))?;
+    // A first attempt that the ledger shows never created anything has nothing to find
+    // (this ledger is the only writer of these records, and its claim keeps every other worker
+    // out): the writer may skip the look-up. A retry, a take-over (attempts > 1), a recorded
+    // draft or an unsettled create always looks.
+    let first_attempt =
+        entry.attempts <= 1 && entry.target_id.is_none() && entry.unsettled_create_at.is_none();
+    let found = if first_attempt && !writer.look_before_first_create(doc) {
+        None
+    } else {
+        writer
+            .find(doc, entry.target_id.as_deref())
+            .await
+            .map_err(|e| fail(format!("looking up {what}"), e))?
+    };
     let (record, created) = match found {
         Some(r) => (r, false),
         None => {

@@ -194,6 +194,7 @@ impl Instances {
                         timeout: Duration::from_secs(b.http_timeout_secs.max(1)),
                         ..HttpSettings::default()
                     },
+                    look_up_on_first_create: b.look_up_on_first_create,
                 };
                 Ok(Instance::BusinessCentral(
                     BcClient::with_token_cache(settings, tokens).map_err(client)?,

@@ -160,6 +160,7 @@ pub async fn notification<Q: Queue, S: Store, C: Clock>(
         source_id: "paid-status-poll".into(),
         version: Some(digest),
         via: "notification".into(),
+        document: None,
     };
     env.queue
         .send(QueueName::Ingest, vec![msg.to_outgoing()])

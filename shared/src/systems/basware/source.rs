@@ -46,6 +46,9 @@ impl Source for BaswareSource {
                 Ok(stub) => out.refs.push(DocRef {
                     id: stub.invoice_id,
                     version: stub.last_updated,
+                    // Carrying the listed document is open to every source (issue #16 item
+                    // 5); this one is read by the map step as before.
+                    document: None,
                 }),
                 Err(why) => out.unreadable.push(why),
             }

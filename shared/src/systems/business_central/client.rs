@@ -31,6 +31,8 @@ pub struct BcSettings {
     /// `Prefer: odata.maxpagesize` for collection reads; None leaves BC's 20,000.
     pub page_size: Option<usize>,
     pub http: HttpSettings,
+    /// See `BusinessCentralConfig::look_up_on_first_create`.
+    pub look_up_on_first_create: bool,
 }
 
 impl BcSettings {
@@ -95,6 +97,8 @@ pub struct BcClient {
     pub(super) place: String,
     pub(super) company: String,
     pub(super) page_size: Option<usize>,
+    /// See `BusinessCentralConfig::look_up_on_first_create`.
+    pub(super) look_up_on_first_create: bool,
     /// The last snapshot of accounts and dimensions ([`BcClient::master_data_cached`]).
     pub(super) master: MasterSlot,
 }
@@ -149,6 +153,7 @@ impl BcClient {
             place: format!("{}/{}", s.tenant, s.environment),
             company,
             page_size: s.page_size,
+            look_up_on_first_create: s.look_up_on_first_create,
             master: Default::default(),
         })
     }
@@ -167,6 +172,7 @@ impl BcClient {
             root: self.root.clone(),
             place: self.place.clone(),
             page_size: self.page_size,
+            look_up_on_first_create: self.look_up_on_first_create,
             master: Default::default(),
         }
     }

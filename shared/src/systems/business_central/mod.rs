@@ -2,6 +2,7 @@
 //! credentials, every call under `companies({id})`, drafts posted with `Microsoft.NAV.post`,
 //! paging by `@odata.nextLink`, a request budget per user.
 
+mod batch;
 mod client;
 mod documents;
 mod master_data;
@@ -10,6 +11,7 @@ mod subscriptions;
 pub mod wire;
 mod writers;
 
+pub use batch::MAX_BATCH_OPERATIONS;
 pub use client::{BcClient, BcError, BcSettings, DEFAULT_API_URL, SCOPE};
 pub use documents::{DocSet, NewDocumentLine, NewPurchaseDocument};
 pub use master_data::{MasterData, MasterRecords};

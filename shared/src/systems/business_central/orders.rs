@@ -10,12 +10,29 @@ use crate::systems::http::ApiRequest;
 use crate::systems::http::odata;
 
 const EXPAND_LINES: &str = "$expand=purchaseOrderLines";
+/// Lines and each line's dimension set lines (multi-level `$expand` works in BC: A3), so an
+/// update knows which dimensions changed without a read per line.
+const EXPAND_LINES_AND_DIMENSIONS: &str = "$expand=purchaseOrderLines($expand=dimensionSetLines)";
 
 impl BcClient {
-    /// By id, with its lines; `None` if BC no longer has it.
+    /// By id, with its lines and their dimensions; `None` if BC no longer has it.
     pub async fn purchase_order(&self, id: &str) -> Result<Option<PurchaseOrder>, BcError> {
-        self.get_opt(self.url(&format!("purchaseOrders({id})?{EXPAND_LINES}")))
-            .await
+        self.get_opt(self.url(&format!(
+            "purchaseOrders({id})?{EXPAND_LINES_AND_DIMENSIONS}"
+        )))
+        .await
+    }
+
+    /// Creates an order from a deep-insert body (lines, and their `dimensionSetLines`, nested).
+    pub(super) async fn create_purchase_order_json(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<PurchaseOrder, BcError> {
+        let resp = self
+            .api
+            .send(&ApiRequest::post_json(self.url("purchaseOrders"), body))
+            .await?;
+        Ok(resp.json()?)
     }
 
     /// A vendor's orders with their lines (to find ours by the reference in `description2`).

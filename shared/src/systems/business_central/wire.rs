@@ -27,6 +27,11 @@ pub struct PurchaseInvoice {
     /// The LCY code when the document is in local currency (A6.1 notes).
     pub currency_code: Option<String>,
     pub last_modified_date_time: Option<String>,
+    /// Not BC's: set by the writer when the draft it goes on with may lack line dimensions (BC
+    /// refused them nested in the deep insert, or the draft was already in BC), so finishing
+    /// reads the lines and adds what is missing.
+    #[serde(skip)]
+    pub dimensions_pending: bool,
 }
 
 impl PurchaseInvoice {
@@ -41,6 +46,9 @@ pub struct PurchaseInvoiceLine {
     pub id: String,
     pub sequence: Option<i32>,
     pub line_object_number: Option<String>,
+    /// With `$expand=dimensionSetLines` only.
+    #[serde(default)]
+    pub dimension_set_lines: Option<Vec<DimensionSetLine>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -129,6 +137,10 @@ pub struct PurchaseOrder {
     pub status: Option<String>,
     #[serde(default)]
     pub purchase_order_lines: Option<Vec<PurchaseOrderLine>>,
+    /// Not BC's: set by the writer when it created the order without its line dimensions (BC
+    /// refused them nested in the deep insert), so finishing adds them.
+    #[serde(skip)]
+    pub dimensions_pending: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -150,6 +162,9 @@ pub struct PurchaseOrderLine {
     pub received_quantity: Option<Decimal>,
     #[serde(default, deserialize_with = "decimal_opt")]
     pub invoiced_quantity: Option<Decimal>,
+    /// With `$expand=purchaseOrderLines($expand=dimensionSetLines)` only.
+    #[serde(default)]
+    pub dimension_set_lines: Option<Vec<DimensionSetLine>>,
 }
 
 /// A purchase order line to create or the writable fields to change (order lines price by

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
+use super::batch::{BatchOp, MAX_BATCH_OPERATIONS};
 use super::documents::{DocSet, NewDocumentLine, NewPurchaseDocument};
 use super::wire::{
     NewPurchaseOrder, NewPurchaseOrderLine, NewVendor, PurchaseInvoice, PurchaseOrder,
@@ -90,30 +91,72 @@ impl InvoiceWriter {
         Ok(found.into_iter().next())
     }
 
-    /// Gives every line its dimension values. On a fresh draft there are none yet; on a resumed
-    /// one, only the missing ones are added, so a retry never trips over "already exists".
+    /// The deep insert's outcome; a 400 with line dimensions nested is tried once more
+    /// without them (see `Writer::create`).
+    async fn created_or_fallback(
+        &self,
+        inv: &ResolvedInvoice,
+        created: Result<PurchaseInvoice, BcError>,
+    ) -> Result<PurchaseInvoice, SystemError> {
+        let set = doc_set(inv);
+        let what = || format!("the {}", set.noun());
+        match created {
+            Ok(d) => Ok(d),
+            Err(e)
+                if e.http().status() == Some(400)
+                    && inv.lines.iter().any(|l| !l.dimensions.is_empty()) =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    "BC refused a deep insert with line dimensions; creating the draft without them"
+                );
+                let mut d = self
+                    .bc
+                    .create_document(set, &draft_of(inv))
+                    .await
+                    .map_err(|e| refused(&what(), e))?;
+                d.dimensions_pending = true;
+                Ok(d)
+            }
+            Err(e) => Err(refused(&what(), e)),
+        }
+    }
+
+    async fn by_natural_key_all(
+        &self,
+        inv: &ResolvedInvoice,
+    ) -> Result<Vec<PurchaseInvoice>, SystemError> {
+        Ok(self
+            .bc
+            .documents_by_natural_key(doc_set(inv), &inv.vendor_number, &inv.vendor_invoice_number)
+            .await?)
+    }
+
+    /// Gives every line of a draft this attempt did not create (a resumed or found one) the
+    /// dimension values it lacks: one read of the lines with their dimensions, then the missing
+    /// ones in one snapshot `$batch`, so a retry never trips over "already exists". A draft
+    /// created by this attempt got them in its deep insert and is not read.
     async fn ensure_dimensions(
         &self,
         set: DocSet,
         invoice_id: &str,
         inv: &ResolvedInvoice,
-        fresh: bool,
     ) -> Result<(), SystemError> {
         if inv.lines.iter().all(|l| l.dimensions.is_empty()) {
             return Ok(());
         }
         let bc = &self.bc;
         let mut bc_lines = bc
-            .document_lines(set, invoice_id)
+            .document_lines_with_dimensions(set, invoice_id)
             .await
             .map_err(|e| refused("the invoice lines", e))?;
         bc_lines.sort_by_key(|l| l.sequence.unwrap_or(i32::MAX));
+        let mut adds: Vec<(String, String, String)> = Vec::new();
         for (i, line) in inv.lines.iter().enumerate() {
             if line.dimensions.is_empty() {
                 continue;
             }
-            let n = i + 1;
-            let seq = n as i32 * 10000;
+            let seq = (i as i32 + 1) * 10000;
             let Some(bc_line) = bc_lines
                 .iter()
                 .find(|l| l.sequence == Some(seq))
@@ -121,27 +164,24 @@ impl InvoiceWriter {
             else {
                 continue;
             };
-            let have: Vec<String> = if fresh {
-                Vec::new()
-            } else {
-                bc.document_line_dimensions(set, &bc_line.id)
-                    .await
-                    .map_err(|e| refused(&format!("the dimensions of line {n}"), e))?
-                    .into_iter()
-                    .filter_map(|d| d.code)
-                    .collect()
-            };
+            let have: Vec<&str> = bc_line
+                .dimension_set_lines
+                .iter()
+                .flatten()
+                .filter_map(|d| d.code.as_deref())
+                .collect();
             for (code, value) in &line.dimensions {
                 if !have.iter().any(|h| h.eq_ignore_ascii_case(code)) {
-                    bc.add_document_line_dimension(set, &bc_line.id, code, value)
-                        .await
-                        .map_err(|e| {
-                            refused(&format!("dimension {code} value '{value}' on line {n}"), e)
-                        })?;
+                    adds.push((bc_line.id.clone(), code.clone(), value.clone()));
                 }
             }
         }
-        Ok(())
+        if adds.is_empty() {
+            return Ok(());
+        }
+        bc.add_document_line_dimensions(set, &adds)
+            .await
+            .map_err(|e| refused("the line dimensions", e))
     }
 }
 
@@ -178,12 +218,79 @@ impl Writer for InvoiceWriter {
         Ok(self.by_natural_key(inv).await?)
     }
 
+    /// A first attempt (no earlier create recorded) needs no separate look-up round trip: the
+    /// create looks in the same `$batch` (see `create`). A retry, a take-over or an unsettled
+    /// create looks first, as before (`steps::write`).
+    fn look_before_first_create(&self, _inv: &ResolvedInvoice) -> bool {
+        false
+    }
+
+    /// The look-up by natural key and the create in one round trip: a `$batch` whose first
+    /// operation reads the vendor's documents with this vendor invoice number and whose second
+    /// is the deep insert of header, lines and line dimensions (one atomic insert).
+    ///
+    /// The read keeps the guarantee the separate look-up gave (business-central.md, DESIGN
+    /// "Exactly once into the ERP") on a first attempt too, where the ledger alone cannot
+    /// vouch that BC does not have the document: a ledger that is new for a company with a
+    /// history (a move from the embedded runtime to AWS, a restored database, `mlc replay
+    /// --repost`) or an invoice keyed in BC by hand. When the read found it, the draft this
+    /// request made is deleted before anything posts it, and the write goes on with what BC
+    /// had (posted: nothing to do; a draft: completed and posted). The cost is one request of
+    /// budget per invoice (4 instead of 3), not a round trip.
+    ///
+    /// Should BC refuse the dimensions nested in the lines (the multi-level deep insert rests
+    /// on the AL source, not on a documented example: see
+    /// `BcClient::create_document_with_dimensions`), the refused insert created nothing (it
+    /// is atomic, and a 400 is BC's answer, not a lost one), so the draft is created again
+    /// without them and finishing adds them (a read and one snapshot `$batch`): slower, never
+    /// stuck. A refusal of the header or a line fails the second insert too, with BC's words.
     async fn create(&self, inv: &ResolvedInvoice) -> Result<PurchaseInvoice, SystemError> {
         let set = doc_set(inv);
-        self.bc
-            .create_document(set, &draft_of(inv))
+        let what = || format!("the {}", set.noun());
+        let dims: Vec<Vec<(String, String)>> =
+            inv.lines.iter().map(|l| l.dimensions.clone()).collect();
+        let draft = draft_of(inv);
+        if !self.bc.look_up_on_first_create {
+            // Configured to trust the ledger alone on first attempts: the deep insert only.
+            let created = self
+                .bc
+                .create_document_with_dimensions(set, &draft, &dims)
+                .await;
+            return self.created_or_fallback(inv, created).await;
+        }
+        let (found, created) = self
+            .bc
+            .find_and_create_document(set, &draft, &dims)
             .await
-            .map_err(|e| refused(&format!("the {}", set.noun()), e))
+            .map_err(|e| refused(&what(), e))?;
+        let found = match found {
+            Ok(f) => f,
+            // The read failed but not the batch: look on its own before going on, so a document
+            // BC already had is never doubled.
+            Err(_) => self.by_natural_key_all(inv).await?,
+        };
+        let ours = created.as_ref().ok().map(|d| d.id.clone());
+        let mut others: Vec<PurchaseInvoice> = found
+            .into_iter()
+            .filter(|d| Some(&d.id) != ours.as_ref())
+            .collect();
+        others.sort_by_key(|d| d.is_draft());
+        if let Some(mut existing) = others.into_iter().next() {
+            if let Ok(new) = &created {
+                tracing::warn!(
+                    existing = %existing.id,
+                    "BC had this document before this ledger wrote it: the new draft is deleted"
+                );
+                self.bc
+                    .delete_document(set, &new.id, new.etag.as_deref().unwrap_or("*"))
+                    .await
+                    .map_err(|e| refused("deleting a duplicate draft", e))?;
+            }
+            // Not made by this request: finishing completes a draft's dimensions.
+            existing.dimensions_pending = true;
+            return Ok(existing);
+        }
+        self.created_or_fallback(inv, created).await
     }
 
     async fn finish(
@@ -200,29 +307,39 @@ impl Writer for InvoiceWriter {
                 change: Change::AlreadyDone,
             });
         }
-        self.ensure_dimensions(set, &draft.id, inv, created).await?;
-        if let Err(e) = self.bc.post_document(set, &draft.id).await {
-            // Posted after all (answer lost, or an earlier attempt got there)? Read first.
-            let now = self.bc.document(set, &draft.id).await?;
-            if now.as_ref().is_none_or(|d| d.is_draft()) {
-                return Err(refused(
-                    &format!(
-                        "to post draft {}",
-                        draft.number.as_deref().unwrap_or(&draft.id)
-                    ),
-                    e,
-                ));
-            }
+        if !created || draft.dimensions_pending {
+            self.ensure_dimensions(set, &draft.id, inv).await?;
         }
-        // The post renumbers the invoice (gotcha 3): read the posted number by the stable id.
-        let posted =
-            self.bc
-                .document(set, &draft.id)
-                .await?
-                .ok_or_else(|| SystemError::Transient {
-                    message: format!("BC {} {} vanished after posting", set.noun(), draft.id),
+        let what = || {
+            format!(
+                "to post draft {}",
+                draft.number.as_deref().unwrap_or(&draft.id)
+            )
+        };
+        // The post and the read of the posted number (gotcha 3: the post renumbers, and
+        // answers 204 without a body) in one round trip.
+        let (post, read) = match self.bc.post_and_read(set, &draft.id).await {
+            Ok(r) => r,
+            // The envelope's answer is unknown or refused: the post may have happened. The
+            // next attempt finds the document by its recorded id and reads what it is.
+            Err(e) => return Err(refused(&what(), e)),
+        };
+        let Some(posted) = read.filter(|d| !d.is_draft()) else {
+            // Still a draft (or gone): the post did not go through.
+            return Err(match post {
+                Err(e) => refused(&what(), e),
+                Ok(()) => SystemError::Transient {
+                    message: format!(
+                        "BC {} {} was posted but does not read as posted",
+                        set.noun(),
+                        draft.id
+                    ),
                     retry_after: None,
-                })?;
+                },
+            });
+        };
+        // Posted, by this request or (post refused as "already posted") by an earlier attempt
+        // whose answer was lost: either way this write is what put it there.
         Ok(Written {
             number: posted.number.clone().unwrap_or_default(),
             id: posted.id,
@@ -267,6 +384,16 @@ fn new_line(order: &ResolvedPurchaseOrder, l: &ResolvedOrderLine) -> NewPurchase
     }
 }
 
+/// A new order line with its dimension values nested (a line deep insert, see
+/// `BcClient::create_document_with_dimensions` for why BC takes it).
+fn new_line_json(order: &ResolvedPurchaseOrder, l: &ResolvedOrderLine) -> serde_json::Value {
+    let mut v = serde_json::to_value(new_line(order, l)).expect("a line serialises");
+    if !l.dimensions.is_empty() {
+        v["dimensionSetLines"] = super::documents::dimension_set_lines(&l.dimensions);
+    }
+    v
+}
+
 impl OrderWriter {
     async fn by_reference(
         &self,
@@ -284,63 +411,93 @@ impl OrderWriter {
         }))
     }
 
-    /// Makes BC's lines match: PATCH changed ones (with their entity tag), add new ones, delete
-    /// removed ones. Returns whether anything changed.
-    async fn update_lines(
+    /// What it takes to make BC's lines and their dimensions match the order: PATCH changed
+    /// lines (with their entity tag), add new ones with their dimensions nested, delete removed
+    /// ones, add missing dimension values and change changed ones (with the set line's tag).
+    /// Lines whose fields and dimensions match cost nothing: `o` was read with its lines'
+    /// dimensions expanded.
+    fn line_changes(
         &self,
         order: &ResolvedPurchaseOrder,
         o: &PurchaseOrder,
-    ) -> Result<bool, SystemError> {
-        let bc = &self.bc;
+    ) -> Result<Vec<BatchOp>, SystemError> {
         let have = lines_of(o);
-        let mut changed = false;
+        let lines_path = format!("purchaseOrders({})/purchaseOrderLines", o.id);
+        let mut ops = Vec::new();
         for l in &order.lines {
             let want = new_line(order, l);
-            match have.iter().find(|h| h.sequence == Some(want.sequence)) {
-                None => {
-                    bc.add_purchase_order_line(&o.id, &want)
-                        .await
-                        .map_err(|e| refused(&format!("line {}", l.line_num), e))?;
-                    changed = true;
-                }
-                Some(h) => {
-                    let mut patch = serde_json::Map::new();
-                    if h.line_object_number.as_deref() != Some(want.line_object_number.as_str()) {
-                        patch.insert("lineType".into(), want.line_type.clone().into());
-                        patch.insert(
-                            "lineObjectNumber".into(),
-                            want.line_object_number.clone().into(),
-                        );
+            let Some(h) = have.iter().find(|h| h.sequence == Some(want.sequence)) else {
+                ops.push(BatchOp::post(
+                    lines_path.clone(),
+                    Some(new_line_json(order, l)),
+                ));
+                continue;
+            };
+            let mut patch = serde_json::Map::new();
+            if h.line_object_number.as_deref() != Some(want.line_object_number.as_str()) {
+                patch.insert("lineType".into(), want.line_type.clone().into());
+                patch.insert(
+                    "lineObjectNumber".into(),
+                    want.line_object_number.clone().into(),
+                );
+            }
+            if h.description.as_deref() != Some(want.description.as_str()) {
+                patch.insert("description".into(), want.description.clone().into());
+            }
+            if h.description2.as_deref() != Some(want.description2.as_str()) {
+                patch.insert("description2".into(), want.description2.clone().into());
+            }
+            if h.quantity != Some(want.quantity) {
+                patch.insert(
+                    "quantity".into(),
+                    crate::systems::wire::decimal_json(want.quantity),
+                );
+            }
+            if h.direct_unit_cost != Some(want.direct_unit_cost) {
+                patch.insert(
+                    "directUnitCost".into(),
+                    crate::systems::wire::decimal_json(want.direct_unit_cost),
+                );
+            }
+            if !patch.is_empty() {
+                ops.push(BatchOp::patch(
+                    format!("{lines_path}({})", h.id),
+                    h.etag.as_deref().unwrap_or("*"),
+                    serde_json::Value::Object(patch),
+                ));
+            }
+            let dims_path = format!("purchaseOrderLines({})/dimensionSetLines", h.id);
+            let current = h.dimension_set_lines.as_deref().unwrap_or_default();
+            for (code, value) in &l.dimensions {
+                let set_line = current.iter().find(|d| {
+                    d.code
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(code))
+                });
+                match set_line {
+                    None => ops.push(BatchOp::post(
+                        dims_path.clone(),
+                        Some(serde_json::json!({ "code": code, "valueCode": value })),
+                    )),
+                    Some(d)
+                        if !d
+                            .value_code
+                            .as_deref()
+                            .is_some_and(|v| v.eq_ignore_ascii_case(value)) =>
+                    {
+                        let Some(dim_id) = d.id.as_deref() else {
+                            return Err(SystemError::Malformed(format!(
+                                "BC dimension set line {code} on line {} has no id",
+                                l.line_num
+                            )));
+                        };
+                        ops.push(BatchOp::patch(
+                            format!("{dims_path}({dim_id})"),
+                            d.etag.as_deref().unwrap_or("*"),
+                            serde_json::json!({ "valueCode": value }),
+                        ));
                     }
-                    if h.description.as_deref() != Some(want.description.as_str()) {
-                        patch.insert("description".into(), want.description.clone().into());
-                    }
-                    if h.description2.as_deref() != Some(want.description2.as_str()) {
-                        patch.insert("description2".into(), want.description2.clone().into());
-                    }
-                    if h.quantity != Some(want.quantity) {
-                        patch.insert(
-                            "quantity".into(),
-                            crate::systems::wire::decimal_json(want.quantity),
-                        );
-                    }
-                    if h.direct_unit_cost != Some(want.direct_unit_cost) {
-                        patch.insert(
-                            "directUnitCost".into(),
-                            crate::systems::wire::decimal_json(want.direct_unit_cost),
-                        );
-                    }
-                    if !patch.is_empty() {
-                        bc.update_purchase_order_line(
-                            &o.id,
-                            &h.id,
-                            h.etag.as_deref().unwrap_or("*"),
-                            &serde_json::Value::Object(patch),
-                        )
-                        .await
-                        .map_err(|e| refused(&format!("the change to line {}", l.line_num), e))?;
-                        changed = true;
-                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -360,74 +517,32 @@ impl OrderWriter {
                         ),
                     });
                 }
-                bc.delete_purchase_order_line(&o.id, &h.id, h.etag.as_deref().unwrap_or("*"))
-                    .await
-                    .map_err(|e| refused("deleting a removed line", e))?;
-                changed = true;
+                ops.push(BatchOp::delete(
+                    format!("{lines_path}({})", h.id),
+                    h.etag.as_deref().unwrap_or("*"),
+                ));
             }
         }
-        Ok(changed)
+        Ok(ops)
     }
 
-    /// Gives each line its dimension values; on a fresh order none exist yet, otherwise the
-    /// missing ones are added and a changed value is changed (with the set line's entity tag).
-    async fn add_dimensions(
-        &self,
-        order: &ResolvedPurchaseOrder,
-        o: &PurchaseOrder,
-        fresh: bool,
-    ) -> Result<(), SystemError> {
-        let bc = &self.bc;
-        for l in &order.lines {
-            if l.dimensions.is_empty() {
-                continue;
-            }
-            let seq = l.line_num as i32 * 10000;
-            let Some(bc_line) = lines_of(o).iter().find(|h| h.sequence == Some(seq)) else {
-                continue;
-            };
-            let n = l.line_num;
-            let have = if fresh {
-                Vec::new()
-            } else {
-                bc.order_line_dimensions(&bc_line.id)
-                    .await
-                    .map_err(|e| refused(&format!("the dimensions of line {n}"), e))?
-            };
-            for (code, value) in &l.dimensions {
-                let what = || format!("dimension {code} value '{value}' on line {n}");
-                let current = have.iter().find(|h| {
-                    h.code
-                        .as_deref()
-                        .is_some_and(|c| c.eq_ignore_ascii_case(code))
-                });
-                match current {
-                    None => bc
-                        .add_order_line_dimension(&bc_line.id, code, value)
-                        .await
-                        .map_err(|e| refused(&what(), e))?,
-                    Some(h)
-                        if !h
-                            .value_code
-                            .as_deref()
-                            .is_some_and(|v| v.eq_ignore_ascii_case(value)) =>
-                    {
-                        let Some(dim_id) = h.id.as_deref() else {
-                            return Err(SystemError::Malformed(format!(
-                                "BC dimension set line {code} on line {n} has no id"
-                            )));
-                        };
-                        bc.update_order_line_dimension(
-                            &bc_line.id,
-                            dim_id,
-                            h.etag.as_deref().unwrap_or("*"),
-                            value,
-                        )
-                        .await
-                        .map_err(|e| refused(&what(), e))?
-                    }
-                    Some(_) => {}
-                }
+    /// Applies the changes in snapshot `$batch`es of up to 100 operations (one round trip for
+    /// an ordinary order): each batch all or nothing, so a refused change leaves the order as
+    /// it was and the next attempt works out the difference again.
+    async fn apply(&self, ops: &[BatchOp]) -> Result<(), SystemError> {
+        for chunk in ops.chunks(MAX_BATCH_OPERATIONS) {
+            let answers = self
+                .bc
+                .batch(chunk, true)
+                .await
+                .map_err(|e| refused("the changes to the order", e))?;
+            // Rolled back because of another operation (424): the failing one says why.
+            if let Some(a) = answers
+                .iter()
+                .find(|a| !a.is_success() && a.status != 424)
+                .or_else(|| answers.iter().find(|a| !a.is_success()))
+            {
+                return Err(refused("the changes to the order", a.error()));
             }
         }
         Ok(())
@@ -479,25 +594,52 @@ impl Writer for OrderWriter {
         }
     }
 
+    /// Header, lines and line dimensions in one deep insert (one request, atomic).
     async fn create(&self, job: &OrderJob) -> Result<PurchaseOrder, SystemError> {
         let order = &job.order;
         let new = NewPurchaseOrder {
             vendor_number: order.vendor_number.clone(),
             order_date: order.order_date,
             currency_code: order.currency.to_string(),
-            purchase_order_lines: order.lines.iter().map(|l| new_line(order, l)).collect(),
+            purchase_order_lines: Vec::new(),
         };
-        let created = self
-            .bc
-            .create_purchase_order(&new)
-            .await
-            .map_err(|e| refused("the purchase order", e))?;
-        // The deep insert's answer has no lines; read them for their ids.
-        Ok(self
-            .bc
-            .purchase_order(&created.id)
-            .await?
-            .unwrap_or(created))
+        let mut body = serde_json::to_value(&new).expect("an order serialises");
+        body["purchaseOrderLines"] = serde_json::Value::Array(
+            order
+                .lines
+                .iter()
+                .map(|l| new_line_json(order, l))
+                .collect(),
+        );
+        match self.bc.create_purchase_order_json(&body).await {
+            Ok(o) => Ok(o),
+            // As for invoices (`InvoiceWriter::create`): nested dimensions refused, nothing
+            // created; again without them, and finishing adds them.
+            Err(e)
+                if e.http().status() == Some(400)
+                    && order.lines.iter().any(|l| !l.dimensions.is_empty()) =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    "BC refused a deep insert with line dimensions; creating the order without them"
+                );
+                body["purchaseOrderLines"] = serde_json::Value::Array(
+                    order
+                        .lines
+                        .iter()
+                        .map(|l| serde_json::to_value(new_line(order, l)).expect("serialises"))
+                        .collect(),
+                );
+                let mut o = self
+                    .bc
+                    .create_purchase_order_json(&body)
+                    .await
+                    .map_err(|e| refused("the purchase order", e))?;
+                o.dimensions_pending = true;
+                Ok(o)
+            }
+            Err(e) => Err(refused("the purchase order", e)),
+        }
     }
 
     async fn finish(
@@ -513,8 +655,13 @@ impl Writer for OrderWriter {
             number: number.clone(),
             change,
         };
+        if created && !o.dimensions_pending {
+            // Lines and their dimensions came with the deep insert.
+            return Ok(written(Change::Created));
+        }
         if created {
-            self.add_dimensions(order, &o, true).await?;
+            let fresh = self.bc.purchase_order(&o.id).await?.unwrap_or(o.clone());
+            self.apply(&self.line_changes(order, &fresh)?).await?;
             return Ok(written(Change::Created));
         }
         match order.state {
@@ -549,18 +696,21 @@ impl Writer for OrderWriter {
                 )))
             }
             OrderState::Active => {
-                let changed = self.update_lines(order, &o).await?;
-                let fresh = self.bc.purchase_order(&o.id).await?.unwrap_or(o.clone());
-                self.add_dimensions(order, &fresh, false).await?;
-                Ok(Written {
-                    id: fresh.id.clone(),
-                    number: fresh.number.clone().unwrap_or_default(),
-                    change: if changed {
-                        Change::Updated
-                    } else {
-                        Change::Unchanged
-                    },
-                })
+                // Found by its reference (a retry), the lines came without their dimensions:
+                // read the order once more with them.
+                let unread = lines_of(&o).iter().any(|l| l.dimension_set_lines.is_none());
+                let reread = if unread && order.lines.iter().any(|l| !l.dimensions.is_empty()) {
+                    self.bc.purchase_order(&o.id).await?
+                } else {
+                    None
+                };
+                let ops = self.line_changes(order, reread.as_ref().unwrap_or(&o))?;
+                self.apply(&ops).await?;
+                Ok(written(if ops.is_empty() {
+                    Change::Unchanged
+                } else {
+                    Change::Updated
+                }))
             }
         }
     }

@@ -60,6 +60,9 @@ pub struct DocRef {
 
 pub type InvoiceRef = DocRef;
 
+/// A poll page as listed: each readable element with its JSON, and the unreadable ones.
+pub(crate) type Listing = (Vec<(DocRef, serde_json::Value)>, Vec<CoupaError>);
+
 /// A payment to record on a Coupa invoice (coupa.md §1.7).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentRecord {
@@ -202,6 +205,47 @@ impl CoupaClient {
         window: PollWindow,
         after_id: i64,
     ) -> Result<(Vec<DocRef>, Vec<CoupaError>), CoupaError> {
+        let (listed, unreadable) = self
+            .keyset_listing(kind, resource, filters, window, after_id)
+            .await?;
+        Ok((listed.into_iter().map(|(r, _)| r).collect(), unreadable))
+    }
+
+    /// One page of a poll feed (`"invoices"`, `"purchase_orders"`, `"suppliers"`) with each
+    /// listed element as Coupa sent it: the index answers full objects (coupa.md §1.3: no
+    /// `fields` / `return_object` asked), the same representation `show` gives, so the poll can
+    /// hand a document on without reading it again. `None`: no such feed.
+    pub(crate) async fn feed_listing(
+        &self,
+        feed: &str,
+        window: PollWindow,
+        after_id: i64,
+    ) -> Option<Result<Listing, CoupaError>> {
+        let (kind, resource, filters): (_, _, &[(&str, &str)]) = match feed {
+            "invoices" => ("invoice", "invoices", &[("status", "approved")]),
+            // coupa.md §1.3 shows `status[not_eq]=…` on purchase orders.
+            "purchase_orders" => (
+                "purchase order",
+                "purchase_orders",
+                &[("status[not_eq]", "draft")],
+            ),
+            "suppliers" => ("supplier", "suppliers", &[]),
+            _ => return None,
+        };
+        Some(
+            self.keyset_listing(kind, resource, filters, window, after_id)
+                .await,
+        )
+    }
+
+    async fn keyset_listing(
+        &self,
+        kind: &'static str,
+        resource: &str,
+        filters: &[(&str, &str)],
+        window: PollWindow,
+        after_id: i64,
+    ) -> Result<Listing, CoupaError> {
         let limit = PAGE_SIZE.to_string();
         let after = after_id.to_string();
         let lower = coupa_time(window.lower);
@@ -226,16 +270,19 @@ impl CoupaClient {
                 .get("id")
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| format!("(element {i} of the page)"));
-            match serde_json::from_value::<wire::DocStub>(e) {
+            match serde_json::from_value::<wire::DocStub>(e.clone()) {
                 Ok(stub) => {
                     let updated_at = stub
                         .updated_at
                         .as_deref()
                         .and_then(|s| super::convert::instant(s).ok());
-                    refs.push(DocRef {
-                        id: stub.id,
-                        updated_at,
-                    });
+                    refs.push((
+                        DocRef {
+                            id: stub.id,
+                            updated_at,
+                        },
+                        e,
+                    ));
                 }
                 Err(err) => unreadable.push(CoupaError::Malformed {
                     kind,

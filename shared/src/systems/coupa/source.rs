@@ -52,6 +52,45 @@ fn unreadable(e: CoupaError) -> Result<SourceDocument, SystemError> {
     }
 }
 
+/// A listed element as canonical, the same conversion [`Source::fetch`] makes of a `show`
+/// answer. `None` when the element does not even read as its wire type: the map step then
+/// reads it with `show` and parks it with that read's words.
+fn canonical(kind: DocumentKind, json: serde_json::Value) -> Option<SourceDocument> {
+    Some(match kind {
+        DocumentKind::Invoice | DocumentKind::CreditNote => {
+            let wire: super::wire::Invoice = serde_json::from_value(json).ok()?;
+            match convert::invoice_from_wire(&wire) {
+                Ok(inv) => SourceDocument::Invoice(inv),
+                Err(e) => SourceDocument::Unreadable {
+                    number: wire.invoice_number.clone(),
+                    reason: e.to_string(),
+                },
+            }
+        }
+        DocumentKind::PurchaseOrder => {
+            let wire: super::wire::PurchaseOrder = serde_json::from_value(json).ok()?;
+            match convert::purchase_order_from_wire(&wire) {
+                Ok(po) => SourceDocument::PurchaseOrder(po),
+                Err(e) => SourceDocument::Unreadable {
+                    number: wire.po_number.clone(),
+                    reason: e.to_string(),
+                },
+            }
+        }
+        DocumentKind::Supplier => {
+            let wire: super::wire::Supplier = serde_json::from_value(json).ok()?;
+            match convert::supplier_from_wire(&wire) {
+                Ok(s) => SourceDocument::Supplier(s),
+                Err(e) => SourceDocument::Unreadable {
+                    number: wire.number.clone(),
+                    reason: e.to_string(),
+                },
+            }
+        }
+        _ => return None,
+    })
+}
+
 impl Source for CoupaClient {
     async fn page(
         &self,
@@ -73,30 +112,28 @@ impl Source for CoupaClient {
             Some(c) => coupa_id(feed.kind, c)?,
             None => 0,
         };
-        let (refs, bad) = match feed.name {
-            "invoices" => self.approved_invoices_page(window, after).await,
-            "purchase_orders" => self.purchase_orders_page(window, after).await,
-            "suppliers" => self.suppliers_page(window, after).await,
-            other => {
-                return Err(SystemError::Rejected {
-                    status: None,
-                    message: format!("Coupa has no feed '{other}'"),
-                });
-            }
-        }?;
+        let Some(listing) = self.feed_listing(feed.name, window, after).await else {
+            return Err(SystemError::Rejected {
+                status: None,
+                message: format!("Coupa has no feed '{}'", feed.name),
+            });
+        };
+        let (refs, bad) = listing?;
         let full = refs.len() + bad.len() >= super::PAGE_SIZE;
         let next = refs
             .iter()
-            .map(|r| r.id)
+            .map(|(r, _)| r.id)
             .max()
             .filter(|_| full)
             .map(|id| id.to_string());
         Ok(FeedPage {
             refs: refs
                 .into_iter()
-                .map(|CoupaRef { id, updated_at }| DocRef {
+                .map(|(CoupaRef { id, updated_at }, json)| DocRef {
                     id: id.to_string(),
                     version: updated_at,
+                    // The index answered the whole object: the map step need not read it again.
+                    document: canonical(feed.kind, json),
                 })
                 .collect(),
             unreadable: bad.into_iter().map(|e| e.to_string()).collect(),

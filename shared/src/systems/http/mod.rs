@@ -359,7 +359,11 @@ impl ApiResponse {
 /// Counters a benchmark or `mlc check` reads.
 #[derive(Debug, Default)]
 pub struct HttpStats {
+    /// Round trips sent (a `$batch` is one).
     pub requests: std::sync::atomic::AtomicU64,
+    /// Requests as the server counts them against its rate budget (a `$batch` counts each of
+    /// its operations).
+    pub budget: std::sync::atomic::AtomicU64,
     pub throttled: std::sync::atomic::AtomicU64,
     pub retries: std::sync::atomic::AtomicU64,
     pub token_refreshes: std::sync::atomic::AtomicU64,
@@ -498,6 +502,17 @@ impl ApiClient {
 
     /// Sends `req`, retrying what is safe to retry; a non-2xx final answer is an error.
     pub async fn send(&self, req: &ApiRequest) -> Result<ApiResponse, HttpError> {
+        self.send_costing(req, 1).await
+    }
+
+    /// As [`ApiClient::send`] for a request the server counts as `cost` requests against the
+    /// rate budget (a `$batch` of `cost` operations): paced accordingly, and counted once in
+    /// [`HttpStats::requests`] (a round trip) and `cost` times in [`HttpStats::budget`].
+    pub async fn send_costing(
+        &self,
+        req: &ApiRequest,
+        cost: u32,
+    ) -> Result<ApiResponse, HttpError> {
         use std::sync::atomic::Ordering::Relaxed;
         let max_inline_wait = self.settings.max_inline_wait;
         // Credentials the server refused during this call. Each refusal of a credential not
@@ -508,22 +523,24 @@ impl ApiClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (credential, outcome) =
-                {
-                    let _permit = self.pacer.acquire(max_inline_wait).await.map_err(|p| {
-                        HttpError::Paused {
-                            method: req.method.to_string(),
-                            url: req.url.clone(),
-                            retry_after: p.retry_after,
-                        }
+            let (credential, outcome) = {
+                let _permit = self
+                    .pacer
+                    .acquire_n(max_inline_wait, cost)
+                    .await
+                    .map_err(|p| HttpError::Paused {
+                        method: req.method.to_string(),
+                        url: req.url.clone(),
+                        retry_after: p.retry_after,
                     })?;
-                    // Taken when the request leaves, after any pause and the pacing: a wait
-                    // cannot make the credential stale, and another worker's refresh is seen.
-                    let credential = self.auth.credential(&self.http).await?;
-                    self.stats.requests.fetch_add(1, Relaxed);
-                    let outcome = self.send_once(req, &credential).await;
-                    (credential, outcome)
-                };
+                // Taken when the request leaves, after any pause and the pacing: a wait
+                // cannot make the credential stale, and another worker's refresh is seen.
+                let credential = self.auth.credential(&self.http).await?;
+                self.stats.requests.fetch_add(1, Relaxed);
+                self.stats.budget.fetch_add(u64::from(cost.max(1)), Relaxed);
+                let outcome = self.send_once(req, &credential).await;
+                (credential, outcome)
+            };
             let retry = match &outcome {
                 Ok(resp)
                     if resp.status.is_success()
@@ -580,6 +597,21 @@ impl ApiClient {
                     });
                 }
             }
+        }
+    }
+
+    /// A status and `Retry-After` the server gave inside a response (an operation of a
+    /// `$batch`): throttling (429, or 503 when so configured) pauses the whole client as it
+    /// would for a request of its own, and a 503 naming its wait holds every request until
+    /// then. Any other status changes nothing.
+    pub fn server_answered(&self, status: u16, retry_after: Option<Duration>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let unavailable = status == 503;
+        if status == 429 || (self.settings.retry_503 && unavailable) {
+            self.pacer.throttled(retry_after, &self.settings.retry);
+            self.stats.throttled.fetch_add(1, Relaxed);
+        } else if let (true, Some(wait)) = (unavailable, retry_after) {
+            self.pacer.pause_for(wait);
         }
     }
 

@@ -123,6 +123,14 @@ impl Pacer {
     /// of the request. A pause with more than `max_wait` left is not waited for: the caller gets
     /// [`Paused`] at once and hands the wait to the queue, freeing the worker.
     pub async fn acquire(&self, max_wait: Duration) -> Result<PacerPermit, Paused> {
+        self.acquire_n(max_wait, 1).await
+    }
+
+    /// As [`Pacer::acquire`] for a request the server counts as `cost` requests against the
+    /// budget (a BC `$batch` counts each of its operations): it takes `cost` cells of the
+    /// limiter, and one concurrency slot (the server runs the operations one after another).
+    pub async fn acquire_n(&self, max_wait: Duration, cost: u32) -> Result<PacerPermit, Paused> {
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
         let mut waited = false;
         loop {
             if let Some(until) = self.throttle.paused_until() {
@@ -147,8 +155,14 @@ impl Pacer {
                 ),
                 None => None,
             };
-            if let Some(l) = &self.limiter {
-                l.until_ready().await;
+            if let Some(l) = &self.limiter
+                && l.until_n_ready(cost).await.is_err()
+            {
+                // More than the burst at once: take the cells one by one (never faster than
+                // the budget either way).
+                for _ in 0..cost.get() {
+                    l.until_ready().await;
+                }
             }
             // A throttle answer may have come in while this caller queued for its slot: it must
             // not leave inside the window the server just announced.

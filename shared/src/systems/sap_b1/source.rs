@@ -99,6 +99,9 @@ impl Source for B1Client {
                 Some(id) => out.refs.push(DocRef {
                     id,
                     version: Some(convert::version_of_listed(raw)),
+                    // Carrying the listed document is open to every source (issue #16 item
+                    // 5); this one is read by the map step as before.
+                    document: None,
                 }),
                 None => out
                     .unreadable
