@@ -197,3 +197,27 @@ fn is_root() -> bool {
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
 }
+
+/// A failed attempt is recorded under the document's source id only; asked for by its number,
+/// the document's history still shows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_asked_for_by_its_number_shows_the_failures_recorded_under_its_id() {
+    use mlc_sandbox::{FaultKind, FaultRule};
+    let d = deployment().await;
+    // BC fails the first writes with a 500 (answered, so nothing was written): those
+    // attempts fail, are audited, and are tried again.
+    d.bc.fail_next(FaultRule::new("POST", "$batch", 6, FaultKind::Status(500)));
+    let _ = mlc(d.dir.path(), &["run", "--once", "-c", "mlc.toml"], None);
+    let failed = audit(&d, &["--history", "--status", "failed"]);
+    assert!(!failed.is_empty(), "no attempt failed");
+    let id = failed[0]["source_id"].as_str().unwrap().to_string();
+    let number = audit(&d, &["--history", "--document", &id])
+        .iter()
+        .find_map(|i| i["source_document_number"].as_str().map(str::to_string))
+        .expect("the document's number in its history");
+    let by_number = audit(&d, &["--history", "--document", &number]);
+    assert!(
+        by_number.iter().any(|i| i["status"] == "failed"),
+        "{number}: {by_number:#?}"
+    );
+}

@@ -89,7 +89,30 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         document: a.document.clone(),
         limit: None,
     };
-    let events = store.query_audit(&filter).await?;
+    let mut events = store.query_audit(&filter).await?;
+    if let Some(doc) = &a.document {
+        // Failed attempts are recorded under the source id alone (the failing message may not
+        // carry the number): a document asked for by its number gets them too.
+        let ids: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter(|i| i.source_id != *doc)
+            .map(|i| i.source_id.clone())
+            .collect();
+        for id in ids {
+            let by_id = AuditFilter {
+                document: Some(id.clone()),
+                ..filter.clone()
+            };
+            events.extend(
+                store
+                    .query_audit(&by_id)
+                    .await?
+                    .into_iter()
+                    .filter(|i| i.source_id == id && i.source_document_number.is_none()),
+            );
+        }
+        events.sort_by_key(|i| i.at);
+    }
     let keep = |kind: &str, vendor: Option<&str>| {
         a.kind
             .as_deref()
