@@ -197,6 +197,7 @@ pub enum SystemConfig {
     SapB1(SapB1Config),
     FinanceOperations(FinanceOperationsConfig),
     Basware(BaswareConfig),
+    Concur(ConcurConfig),
 }
 
 impl SystemConfig {
@@ -208,6 +209,7 @@ impl SystemConfig {
             Self::SapB1(c) => c.http_timeout_secs,
             Self::FinanceOperations(c) => c.http_timeout_secs,
             Self::Basware(c) => c.http_timeout_secs,
+            Self::Concur(c) => c.http_timeout_secs,
         }
     }
 
@@ -219,6 +221,7 @@ impl SystemConfig {
             Self::SapB1(_) => "sap_b1",
             Self::FinanceOperations(_) => "finance_operations",
             Self::Basware(_) => "basware",
+            Self::Concur(_) => "concur",
         }
     }
 
@@ -495,6 +498,65 @@ fn default_basware_rate() -> u32 {
     10
 }
 
+/// `[systems.<name>]` with `type = "concur"` (`concur.md` §2.1–§2.7): one SAP Concur company,
+/// reached with a company-level token from a rotating refresh token (§2.2), read through
+/// Financial Integration v4 (§2.3).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurConfig {
+    /// The app's geolocation (`https://us.api.concursolutions.com`…, §2.1): used only until a
+    /// token response names the company's own; from then on the stored geolocation is used for
+    /// refreshes and every API call, never this.
+    pub base_url: String,
+    pub client_id: String,
+    /// Name of the secret holding the client secret.
+    pub client_secret: String,
+    /// Name of the secret holding the refresh-token state: first the bare refresh token (from
+    /// the one-time company request-token exchange), then what the connector stores back after
+    /// each refresh (the rotated token and the geolocation, written with compare-and-set).
+    pub refresh_token_secret: String,
+    /// Sent with token refreshes when set (`FISVC` is the scope FIS needs, §2.3).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The FIS `systemId` this connector acknowledges and confirms as (§2.3); "" by default.
+    #[serde(default)]
+    pub system_id: String,
+    /// Which FIS document types are read: `invoice` (invoice payment requests) and/or
+    /// `expense` (expense reports). Default both.
+    #[serde(default = "default_concur_doc_types")]
+    pub document_types: Vec<String>,
+    /// Documents per list page (`limit`, §2.7.3: always sent; 1..=100).
+    #[serde(default = "default_concur_page")]
+    pub page_size: u32,
+    /// No published limit (§2.5); a polite default.
+    #[serde(default = "default_concur_rate")]
+    pub requests_per_second: u32,
+    /// A document that cannot be mapped (no vendor, G/L account, dimension) gets an `error`
+    /// posting confirmation at once when true; by default it stays parked here, visible in
+    /// `mlc audit`, and posts once the mapping exists (a confirmation `error` returns it to
+    /// Concur's workflow).
+    #[serde(default)]
+    pub confirm_unmappable: bool,
+    /// Expense reports: card payee code (`IBCP`, `CBCP`, §2.7.1) → the BC vendor of the card
+    /// issuer. A code listed here gets one BC purchase invoice per report for the rows the
+    /// company owes that issuer; rows owed to a code not listed are not posted (they are named
+    /// in the audit trail), and never billed to the employee.
+    #[serde(default)]
+    pub card_vendors: BTreeMap<String, String>,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+fn default_concur_doc_types() -> Vec<String> {
+    vec!["invoice".into(), "expense".into()]
+}
+fn default_concur_page() -> u32 {
+    25
+}
+fn default_concur_rate() -> u32 {
+    10
+}
+
 fn default_bc_api_url() -> String {
     // business-central.md A1 (the same as `systems::business_central::DEFAULT_API_URL`; the
     // configuration sits below the systems and names no client).
@@ -554,6 +616,9 @@ pub enum IntegrationKind {
     /// Basware accounting documents waiting for transfer → Business Central posted purchase
     /// invoices and credit memos, with transfer responses back.
     BaswareToBusinessCentral,
+    /// SAP Concur Financial Integration documents (invoice payment requests, expense reports)
+    /// → Business Central posted purchase invoices, with posting confirmations back.
+    ConcurToBusinessCentral,
 }
 
 impl IntegrationKind {
@@ -563,6 +628,7 @@ impl IntegrationKind {
         IntegrationKind::SapB1ToCoupa,
         IntegrationKind::CoupaToFinanceOperations,
         IntegrationKind::BaswareToBusinessCentral,
+        IntegrationKind::ConcurToBusinessCentral,
     ];
 
     /// The system types it reads from and writes to.
@@ -572,6 +638,7 @@ impl IntegrationKind {
             Self::SapB1ToCoupa => ("sap_b1", "coupa"),
             Self::CoupaToFinanceOperations => ("coupa", "finance_operations"),
             Self::BaswareToBusinessCentral => ("basware", "business_central"),
+            Self::ConcurToBusinessCentral => ("concur", "business_central"),
         }
     }
 
@@ -581,6 +648,7 @@ impl IntegrationKind {
             Self::SapB1ToCoupa => "sap_b1_to_coupa",
             Self::CoupaToFinanceOperations => "coupa_to_finance_operations",
             Self::BaswareToBusinessCentral => "basware_to_business_central",
+            Self::ConcurToBusinessCentral => "concur_to_business_central",
         }
     }
 
@@ -790,6 +858,14 @@ pub mod tables {
     /// Coupa PO number → BC purchase order id (written when the order is created in BC).
     pub fn purchase_order(integration: &str) -> String {
         format!("{integration}/purchase_order")
+    }
+    /// Concur employee id → BC vendor number (expense reports; default: the employee id).
+    pub fn employee(integration: &str) -> String {
+        format!("{integration}/employee")
+    }
+    /// Concur expense type code → BC G/L account (rows without a journal account code).
+    pub fn expense_type(integration: &str) -> String {
+        format!("{integration}/expense_type")
     }
     /// BC purchase invoice id → Coupa invoice id (written when an invoice is posted), so a
     /// paid BC invoice is traced back to its source.
@@ -1237,13 +1313,13 @@ mod tests {
         assert!(
             e.contains(
                 "systems.bc-main: unknown type `netsuite`, expected one of `coupa`, \
-                 `business_central`, `sap_b1`, `finance_operations`, `basware`"
+                 `business_central`, `sap_b1`, `finance_operations`, `basware`, `concur`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1`, `finance_operations`, `basware` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1`, `finance_operations`, `basware`, `concur` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
@@ -1319,7 +1395,7 @@ mod tests {
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
              coupa_to_business_central, sap_b1_to_coupa, coupa_to_finance_operations, \
-             basware_to_business_central)"
+             basware_to_business_central, concur_to_business_central)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(
