@@ -205,7 +205,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     /// `token_store`: where client-credentials tokens are kept across processes (the embedded
     /// runtime passes its secrets file); `None` keeps them in memory (Lambda: warm instances
     /// keep them, and Secrets Manager is never written for a cache).
-    pub async fn build<SE: Secrets>(
+    pub async fn build<SE: Secrets + Clone + 'static>(
         cfg: &Config,
         env: Env<Q, S, C>,
         secrets: &SE,

@@ -7,6 +7,7 @@
 
 pub mod b1_coupa;
 pub mod basware_bc;
+pub mod concur_bc;
 pub mod coupa_bc;
 pub mod coupa_fo;
 
@@ -234,6 +235,9 @@ where
         )),
         Some(IntegrationKind::BaswareToBusinessCentral) => Ok(Arc::new(
             basware_bc::BaswareBc::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::ConcurToBusinessCentral) => Ok(Arc::new(
+            concur_bc::ConcurBc::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

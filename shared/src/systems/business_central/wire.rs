@@ -27,6 +27,10 @@ pub struct PurchaseInvoice {
     /// The LCY code when the document is in local currency (A6.1 notes).
     pub currency_code: Option<String>,
     pub last_modified_date_time: Option<String>,
+    /// `YYYY-MM-DD`; the date a posted document was posted on (SAP Concur's posting
+    /// confirmation reports it).
+    #[serde(default)]
+    pub posting_date: Option<String>,
 }
 
 impl PurchaseInvoice {
