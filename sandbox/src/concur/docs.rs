@@ -85,10 +85,15 @@ impl NewAllocation {
     fn fields(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         for n in 1..=20 {
-            let code = self.custom.iter().find(|(k, _)| *k == n).map(|(_, c)| c.clone());
+            let code = self
+                .custom
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, c)| c.clone());
             m.insert(
                 format!("allocationCustom{n}Code"),
-                code.map(Value::String).unwrap_or(if n <= 3 { json!("") } else { Value::Null }),
+                code.map(Value::String)
+                    .unwrap_or(if n <= 3 { json!("") } else { Value::Null }),
             );
             m.insert(format!("allocationCustom{n}Value"), Value::Null);
         }
@@ -117,8 +122,15 @@ impl NewInvoice {
     }
 
     /// A line with one allocation of 100 % on `account`, optionally coded to `custom1`.
-    pub fn line(mut self, description: &str, amount: &str, account: &str, custom1: Option<&str>) -> Self {
-        let mut a = NewAllocation::new("100.00000000").journal(NewJournal::new("COMP", "VEND", account, amount));
+    pub fn line(
+        mut self,
+        description: &str,
+        amount: &str,
+        account: &str,
+        custom1: Option<&str>,
+    ) -> Self {
+        let mut a = NewAllocation::new("100.00000000")
+            .journal(NewJournal::new("COMP", "VEND", account, amount));
         if let Some(c) = custom1 {
             a = a.custom(1, c);
         }
@@ -266,7 +278,10 @@ impl NewExpense {
             .enumerate()
             .map(|(i, e)| {
                 if !e.personal {
-                    total += e.amount.parse::<rust_decimal::Decimal>().unwrap_or_default();
+                    total += e
+                        .amount
+                        .parse::<rust_decimal::Decimal>()
+                        .unwrap_or_default();
                 }
                 let allocations: Vec<Value> = e
                     .allocations

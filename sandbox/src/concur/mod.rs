@@ -199,7 +199,12 @@ impl ConcurSim {
     pub fn issue_refresh_token(&self) -> String {
         let n = self.inner.issued.fetch_add(1, Ordering::SeqCst);
         let token = format!("rt-{n}-{}", uuid::Uuid::new_v4().simple());
-        self.inner.tokens.lock().unwrap().refresh.insert(token.clone());
+        self.inner
+            .tokens
+            .lock()
+            .unwrap()
+            .refresh
+            .insert(token.clone());
         token
     }
 
@@ -259,6 +264,20 @@ impl ConcurSim {
         }
     }
 
+    /// Acknowledges a READY document as a client would (a test standing in for a worker that
+    /// acknowledged and died).
+    pub fn acknowledge(&self, id: &str) -> bool {
+        let mut docs = self.inner.docs.lock().unwrap();
+        match docs.iter_mut().find(|d| d.id == id && d.status == "READY") {
+            Some(d) => {
+                d.status = "ACKNOWLEDGED".into();
+                d.acknowledges += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn document(&self, id: &str) -> Option<DocView> {
         self.documents().into_iter().find(|d| d.id == id)
     }
@@ -294,22 +313,47 @@ impl ConcurSim {
         let current = self.inner.tokens.lock().unwrap().geo.clone();
         if prefix != APP_PREFIX && prefix != current {
             // §2.2 code 16: "user lives elsewhere".
-            return refuse(StatusCode::BAD_REQUEST, 16, "invalid_request", "user lives elsewhere");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                16,
+                "invalid_request",
+                "user lives elsewhere",
+            );
         }
         if form.get("client_id") != Some(&self.inner.cfg.client_id)
             || form.get("client_secret") != Some(&self.inner.cfg.client_secret)
         {
-            return refuse(StatusCode::UNAUTHORIZED, 5, "invalid_client", "incorrect credentials");
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                5,
+                "invalid_client",
+                "incorrect credentials",
+            );
         }
         if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
-            return refuse(StatusCode::BAD_REQUEST, 106, "invalid_request", "refresh_token missing");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                106,
+                "invalid_request",
+                "refresh_token missing",
+            );
         }
         let Some(old) = form.get("refresh_token") else {
-            return refuse(StatusCode::BAD_REQUEST, 106, "invalid_request", "refresh_token missing");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                106,
+                "invalid_request",
+                "refresh_token missing",
+            );
         };
         let mut t = self.inner.tokens.lock().unwrap();
         if !t.refresh.remove(old) {
-            return refuse(StatusCode::BAD_REQUEST, 108, "invalid_grant", "bad or expired refresh token");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                108,
+                "invalid_grant",
+                "bad or expired refresh token",
+            );
         }
         let n = self.inner.issued.fetch_add(1, Ordering::SeqCst);
         let refresh = format!("rt-{n}-{}", uuid::Uuid::new_v4().simple());
@@ -343,8 +387,7 @@ impl ConcurSim {
         };
         let t = self.inner.tokens.lock().unwrap();
         prefix == t.geo
-            && t
-                .access
+            && t.access
                 .get(token)
                 .is_some_and(|(until, geo)| Instant::now() < *until && *geo == t.geo)
     }
@@ -422,7 +465,7 @@ impl ConcurSim {
         given == self.inner.cfg.system_id
     }
 
-    fn acknowledge(&self, doc_type: &str, body: &Value) -> Response {
+    fn acknowledge_route(&self, doc_type: &str, body: &Value) -> Response {
         let Some(ids) = body.get("ids").and_then(Value::as_array) else {
             return fis_error(StatusCode::BAD_REQUEST, "ids required");
         };
@@ -525,7 +568,9 @@ fn decode(s: &str) -> String {
 }
 
 fn query_of(uri: &Uri) -> HashMap<String, String> {
-    uri.query().map(|q| url_form(q.as_bytes())).unwrap_or_default()
+    uri.query()
+        .map(|q| url_form(q.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// Every route but the control ones: `/{geo}/oauth2/v0/token` and
@@ -557,7 +602,10 @@ async fn dispatch(
     }
     let parts: Vec<&str> = fis.split('/').collect();
     let doc_type = parts.first().copied().unwrap_or("");
-    if !matches!(doc_type, "expense" | "invoice" | "cashadvance" | "payroll" | "obligation") {
+    if !matches!(
+        doc_type,
+        "expense" | "invoice" | "cashadvance" | "payroll" | "obligation"
+    ) {
         return fis_error(StatusCode::BAD_REQUEST, "unknown docType");
     }
     let text = headers
@@ -568,7 +616,7 @@ async fn dispatch(
     match (method, &parts[1..]) {
         (Method::GET, ["transactions"]) => sim.list(doc_type, &query_of(&uri), text),
         (Method::POST, ["transactions", "acknowledgements"]) => match json_body() {
-            Some(b) => sim.acknowledge(doc_type, &b),
+            Some(b) => sim.acknowledge_route(doc_type, &b),
             None => fis_error(StatusCode::BAD_REQUEST, "invalid JSON"),
         },
         (Method::POST, ["transactions", "postingconfirmations"]) => match json_body() {

@@ -1,0 +1,478 @@
+//! Integration 3 end to end: the SAP Concur and BC simulators over real HTTP, a real SQLite
+//! file, a real encrypted secrets file, and the pipeline `mlc` runs (`embedded::pipeline`).
+
+use std::sync::Arc;
+
+use mlc_cli::embedded::{self, EmbeddedPipeline};
+use mlc_sandbox::bc::{BcConfig, BcSim};
+use mlc_sandbox::concur::{
+    ConcurConfig, ConcurSim, NewAllocation, NewEntry, NewExpense, NewInvoice, NewJournal,
+};
+use mlc_sandbox::{FaultKind, FaultRule};
+use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
+use mlc_shared::config::Config;
+use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Parking, Queue, QueueName, Secrets};
+use rust_decimal::Decimal;
+
+struct Harness {
+    concur: ConcurSim,
+    bc: BcSim,
+    dir: tempfile::TempDir,
+    cfg: Config,
+    secrets: SecretFile,
+    pipeline: Arc<EmbeddedPipeline>,
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+const REFRESH_SECRET: &str = "concur-refresh-token";
+
+impl Harness {
+    async fn new() -> Self {
+        Self::with("").await
+    }
+
+    /// `concur_extra`: lines under `[systems.concur]`.
+    async fn with(concur_extra: &str) -> Self {
+        let concur = ConcurSim::start(ConcurConfig::default()).await.unwrap();
+        let bc = BcSim::start(BcConfig {
+            rate_limit: None,
+            ..BcConfig::default()
+        })
+        .await
+        .unwrap();
+        bc.add_vendor("V10000", "Fabrikam, Inc.");
+        bc.add_vendor("E1001", "Charles Doe");
+        bc.add_vendor("V-CARD", "Corporate Card Bank");
+        bc.add_account("6100", "Travel");
+        bc.add_account("6200", "Materials");
+        bc.add_account("2910", "Card clearing");
+        bc.add_dimension("DEPARTMENT", &["ADM", "SALES"]);
+        let bcc = bc.config();
+        let text = format!(
+            r#"[runtime]
+database = "mlc.sqlite"
+secrets_file = "mlc.secrets"
+workers = 4
+max_receives = 5
+visibility_timeout_secs = 120
+retry_base_delay_ms = 20
+
+[systems.concur]
+type = "concur"
+base_url = "{app}"
+client_id = "{client}"
+client_secret = "concur-client-secret"
+refresh_token_secret = "{REFRESH_SECRET}"
+page_size = 2
+requests_per_second = 1000
+card_vendors = {{ CBCP = "V-CARD" }}
+{concur_extra}
+
+[systems.business_central]
+type = "business_central"
+api_url = "{bc_url}"
+token_url = "{bc_url}/{tenant}/oauth2/v2.0/token"
+tenant = "{tenant}"
+environment = "{env}"
+company_id = "{company}"
+client_id = "{bc_client}"
+client_secret = "bc-client-secret"
+rate = {{ requests = 1000000, window_secs = 1, concurrent = 5 }}
+
+[[integrations]]
+name = "concur-bc"
+kind = "concur_to_business_central"
+
+[integrations.mapping]
+gl_account = {{ segment = 1, translate = true }}
+dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}]
+
+[integrations.mapping.gl_accounts]
+"MATER" = "6200"
+"TRAVEL" = "6100"
+"cbcp180" = "2910"
+"#,
+            app = concur.app_url(),
+            client = concur.config().client_id,
+            bc_url = bc.base_url(),
+            tenant = bcc.tenant,
+            env = bcc.environment,
+            company = bc.company_id(),
+            bc_client = bcc.client_id,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mlc.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let secrets = SecretFile::open(&cfg.runtime.secrets_file, SecretKey::generate()).unwrap();
+        secrets
+            .set("concur-client-secret", &concur.config().client_secret)
+            .unwrap();
+        secrets
+            .set("bc-client-secret", &bc.config().client_secret)
+            .unwrap();
+        // What the one-time company request-token exchange leaves: a bare refresh token.
+        secrets
+            .set(REFRESH_SECRET, &concur.issue_refresh_token())
+            .unwrap();
+        let pipeline = embedded::pipeline(&cfg, &secrets).await.unwrap();
+        Self {
+            concur,
+            bc,
+            dir,
+            cfg,
+            secrets,
+            pipeline,
+        }
+    }
+
+    /// A second process on the same database and secrets file.
+    async fn another_process(&self) -> Arc<EmbeddedPipeline> {
+        embedded::pipeline(&self.cfg, &self.secrets).await.unwrap()
+    }
+
+    async fn run_once(&self) {
+        run(&self.pipeline).await;
+    }
+
+    fn bc_invoice(&self, number: &str) -> mlc_sandbox::bc::BcInvoiceView {
+        self.bc
+            .purchase_invoices()
+            .into_iter()
+            .find(|i| i.vendor_invoice_number.eq_ignore_ascii_case(number))
+            .unwrap_or_else(|| panic!("{number} not in BC"))
+    }
+}
+
+async fn run(p: &Arc<EmbeddedPipeline>) {
+    p.poll_all().await.unwrap();
+    p.drain(4, Arc::new(|_| {})).await.unwrap();
+}
+
+fn invoice(number: &str) -> NewInvoice {
+    NewInvoice::new(number, "V10000")
+        .line("Merchandise", "50.00", "MATER", Some("ADM"))
+        .line("Shipping", "12.50", "MATER", None)
+}
+
+#[tokio::test]
+async fn an_invoice_payment_request_is_acknowledged_posted_at_the_geolocation_and_confirmed() {
+    let h = Harness::new().await;
+    let id = h.concur.add_invoice(invoice("INV-1"));
+    h.run_once().await;
+    let inv = h.bc_invoice("INV-1");
+    assert_eq!((inv.status.as_str(), inv.post_count), ("Open", 1));
+    assert_eq!(inv.vendor_number, "V10000");
+    assert_eq!(inv.lines.len(), 2);
+    assert_eq!(inv.lines[0].line_object_number, "6200");
+    assert_eq!(inv.lines[0].unit_cost, dec("50"));
+    assert_eq!(
+        inv.lines[0].dimensions,
+        vec![("DEPARTMENT".to_string(), "ADM".to_string())]
+    );
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
+    assert_eq!(doc.acknowledges, 1);
+    assert_eq!(doc.posting_confirmations.len(), 1);
+    let c = &doc.posting_confirmations[0];
+    assert_eq!(c["overallPostingStatusCode"], "success");
+    assert_eq!(c["postingDocs"][0]["documentNumber"], inv.number.as_str());
+    assert_eq!(
+        c["postingDocs"][0]["companyId"],
+        h.bc.company_id().to_string().as_str()
+    );
+    // Every API call went to the geolocation the token response named, none to the app's URL.
+    let api: Vec<_> = h
+        .concur
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/financialintegration/"))
+        .collect();
+    assert!(!api.is_empty());
+    assert!(api.iter().all(|r| r.path.starts_with("/us2/")), "{api:?}");
+    // Nothing waits any more.
+    h.run_once().await;
+    assert_eq!(h.bc.purchase_invoices().len(), 1);
+    assert_eq!(
+        h.concur.document(&id).unwrap().posting_confirmations.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_expense_report_with_a_personal_line_and_a_split_allocation_bills_the_employee_only_what_is_owed()
+ {
+    let h = Harness::new().await;
+    let report = NewExpense::new("RPT-100", "E1001")
+        // A hotel night split 60/40 over two departments, paid by the employee.
+        .entry(
+            NewEntry::new("LODNG", "Hotel", "CASH", "200.00")
+                .allocation(
+                    NewAllocation::new("60")
+                        .custom(1, "ADM")
+                        .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "120.00")),
+                )
+                .allocation(
+                    NewAllocation::new("40")
+                        .custom(1, "SALES")
+                        .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "80.00")),
+                ),
+        )
+        // A personal taxi on the company card (CBCP, §2.7.1 example 6.2.1): the company pays
+        // the issuer, the employee owes it back.
+        .entry(
+            NewEntry::new("TAXI", "Taxi", "CBCP", "49.00")
+                .personal()
+                .allocation(
+                    NewAllocation::new("100")
+                        .journal(NewJournal::new("COMP", "CBCP", "cbcp180", "49"))
+                        .journal(NewJournal::new("EMPL", "COMP", "cbcp180", "-49")),
+                ),
+        )
+        // Company paid: owed to nobody here.
+        .entry(
+            NewEntry::new("AIRFR", "Airfare", "COPD", "300.00").allocation(
+                NewAllocation::new("100").journal(NewJournal::new("COMP", "COPD", "TRAVEL", "300")),
+            ),
+        );
+    let id = h.concur.add_expense(report);
+    h.run_once().await;
+    let emp = h.bc_invoice("RPT-100");
+    assert_eq!(emp.vendor_number, "E1001");
+    assert_eq!((emp.status.as_str(), emp.post_count), ("Open", 1));
+    let amounts: Vec<Decimal> = emp.lines.iter().map(|l| l.unit_cost).collect();
+    assert_eq!(amounts, vec![dec("120"), dec("80"), dec("-49")]);
+    let total: Decimal = amounts.iter().sum();
+    assert_eq!(total, dec("151"));
+    let dims: Vec<_> = emp.lines.iter().map(|l| l.dimensions.clone()).collect();
+    assert_eq!(dims[0], vec![("DEPARTMENT".to_string(), "ADM".to_string())]);
+    assert_eq!(
+        dims[1],
+        vec![("DEPARTMENT".to_string(), "SALES".to_string())]
+    );
+    // Never from the employee section.
+    assert!(dims[2].is_empty(), "{dims:?}");
+    let card = h.bc_invoice("RPT-100-CBCP");
+    assert_eq!(card.vendor_number, "V-CARD");
+    assert_eq!(card.lines.len(), 1);
+    assert_eq!(card.lines[0].unit_cost, dec("49"));
+    assert_eq!(card.lines[0].line_object_number, "2910");
+    // The company-paid airfare is in neither.
+    assert_eq!(h.bc.purchase_invoices().len(), 2);
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
+    let c = &doc.posting_confirmations[0];
+    let numbers: Vec<&str> = c["postingDocs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["documentNumber"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![emp.number.as_str(), card.number.as_str()]);
+}
+
+#[tokio::test]
+async fn a_document_read_again_after_its_acknowledgement_is_posted_once() {
+    let h = Harness::new().await;
+    let id = h.concur.add_invoice(invoice("INV-ACK"));
+    // The poll queues it; then a worker acknowledges it and dies before handing it on (the
+    // acknowledgement is all that happened).
+    h.pipeline.poll_all().await.unwrap();
+    assert!(h.concur.acknowledge(&id));
+    // Concur no longer lists it (§2.7.3); the queued message reads it by id and goes on.
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    let inv = h.bc_invoice("INV-ACK");
+    assert_eq!(inv.post_count, 1);
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
+    assert_eq!(
+        doc.acknowledges, 2,
+        "our acknowledge repeated (101), not an error"
+    );
+    assert_eq!(doc.posting_confirmations.len(), 1);
+}
+
+#[tokio::test]
+async fn a_recalled_document_is_not_posted() {
+    let h = Harness::new().await;
+    let id = h.concur.add_invoice(invoice("INV-RECALL"));
+    h.pipeline.poll_all().await.unwrap();
+    assert!(h.concur.recall(&id));
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    assert!(h.bc.purchase_invoices().is_empty());
+    let doc = h.concur.document(&id).unwrap();
+    assert!(doc.posting_confirmations.is_empty());
+    let audit = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            integration: Some("concur-bc".into()),
+            status: Some(AuditStatus::Rejected),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert!(
+        audit[0].error.as_deref().unwrap().contains("RECALLED"),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_posting_confirmation_whose_answer_is_lost_is_sent_once() {
+    let h = Harness::new().await;
+    let id = h.concur.add_invoice(invoice("INV-LOST"));
+    h.concur.fail_next(FaultRule::new(
+        "POST",
+        "postingconfirmations",
+        1,
+        FaultKind::LoseResponse,
+    ));
+    h.run_once().await;
+    h.run_once().await;
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
+    assert_eq!(doc.posting_confirmations.len(), 1, "{doc:?}");
+    assert_eq!(h.bc_invoice("INV-LOST").post_count, 1);
+}
+
+#[tokio::test]
+async fn an_unmappable_document_stays_parked_without_a_confirmation_by_default() {
+    let h = Harness::new().await;
+    let id = h
+        .concur
+        .add_invoice(NewInvoice::new("INV-PARK", "V10000").line("Unknown", "10.00", "NOPE", None));
+    h.run_once().await;
+    assert!(h.bc.purchase_invoices().is_empty());
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "ACKNOWLEDGED");
+    assert!(doc.posting_confirmations.is_empty());
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].reason.contains("NOPE"), "{parked:?}");
+}
+
+#[tokio::test]
+async fn an_unmappable_document_gets_an_error_confirmation_when_configured() {
+    let h = Harness::with("confirm_unmappable = true").await;
+    let id = h
+        .concur
+        .add_invoice(NewInvoice::new("INV-ERR", "V10000").line("Unknown", "10.00", "NOPE", None));
+    h.run_once().await;
+    h.run_once().await;
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_FAILURE");
+    assert_eq!(doc.posting_confirmations.len(), 1);
+    assert_eq!(
+        doc.posting_confirmations[0]["overallPostingStatusCode"],
+        "error"
+    );
+}
+
+#[tokio::test]
+async fn a_new_process_uses_the_rotated_refresh_token_stored_before_it_died() {
+    let h = Harness::new().await;
+    h.concur.add_invoice(invoice("INV-P1"));
+    h.run_once().await;
+    assert_eq!(h.concur.refreshes(), 1);
+    // The first refresh token is spent; what is stored is the rotated one and the geolocation.
+    let stored = h.secrets.get_versioned(REFRESH_SECRET).await.unwrap().0;
+    assert!(stored.expose().contains(&h.concur.geolocation()));
+    // The process dies; its access token expires; a new process refreshes with what is stored.
+    h.concur.expire_tokens();
+    let next = h.another_process().await;
+    h.concur.add_invoice(invoice("INV-P2"));
+    run(&next).await;
+    assert_eq!(h.concur.refreshes(), 2);
+    assert_eq!(h.bc_invoice("INV-P2").post_count, 1);
+    let _ = &h.dir;
+}
+
+#[tokio::test]
+async fn two_workers_refreshing_at_once_spend_the_refresh_token_once() {
+    let h = Harness::new().await;
+    for n in 0..4 {
+        h.concur.add_invoice(invoice(&format!("INV-W{n}")));
+    }
+    let other = h.another_process().await;
+    let (a, b) = tokio::join!(h.pipeline.poll_all(), other.poll_all());
+    a.unwrap();
+    b.unwrap();
+    // One refresh: the other worker waited on the lease and used the stored access token; a
+    // second spend of the same refresh token would have been refused (and backed off).
+    assert_eq!(h.concur.refreshes(), 1);
+    let (a, b) = tokio::join!(
+        h.pipeline.drain(2, Arc::new(|_| {})),
+        other.drain(2, Arc::new(|_| {}))
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(h.bc.purchase_invoices().len(), 4);
+    assert!(h.bc.purchase_invoices().iter().all(|i| i.post_count == 1));
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_backs_the_integration_off_and_dead_letters_nothing() {
+    let h = Harness::new().await;
+    h.concur.add_invoice(invoice("INV-REFUSED"));
+    h.secrets.set(REFRESH_SECRET, "rt-revoked").unwrap();
+    let polled = h.pipeline.poll_all().await.unwrap();
+    assert!(
+        polled.iter().all(|(name, _)| name != "concur-bc"),
+        "backed off, not polled: {polled:?}"
+    );
+    let q = &h.pipeline.env.queue;
+    assert!(q.receive(QueueName::Ingest, 10).await.unwrap().is_empty());
+    assert!(h.bc.purchase_invoices().is_empty());
+    // The document waits in Concur, READY: nothing lost.
+    assert!(h.concur.documents().iter().all(|d| d.status == "READY"));
+}
+
+#[tokio::test]
+async fn requests_per_document_and_throughput() {
+    let h = Harness::new().await;
+    let n = 20;
+    for i in 0..n {
+        h.concur.add_invoice(invoice(&format!("INV-R{i:03}")));
+    }
+    for i in 0..n {
+        h.concur.add_expense(
+            NewExpense::new(&format!("RPT-R{i:03}"), "E1001").entry(
+                NewEntry::new("LODNG", "Hotel", "CASH", "100.00").allocation(
+                    NewAllocation::new("100")
+                        .custom(1, "ADM")
+                        .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "100")),
+                ),
+            ),
+        );
+    }
+    // Authenticated once before measuring.
+    h.concur.clear_requests();
+    h.bc.clear_requests();
+    let started = std::time::Instant::now();
+    h.run_once().await;
+    let took = started.elapsed();
+    assert_eq!(h.bc.purchase_invoices().len(), 2 * n);
+    let docs = (2 * n) as f64;
+    let concur = h
+        .concur
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/financialintegration/"))
+        .count() as f64;
+    let bc = h.bc.requests().len() as f64;
+    println!(
+        "concur-bc: {docs} documents ({n} invoices with 2 lines, {n} expense reports with 1 row): \
+         {:.2} Concur and {:.2} BC requests per document; {:.1} documents/s",
+        concur / docs,
+        bc / docs,
+        docs / took.as_secs_f64()
+    );
+    // list pages + per document: read by id, acknowledge, status look-up and confirmation.
+    assert!(concur / docs <= 5.0, "{concur}");
+}
