@@ -60,7 +60,8 @@ pub enum SourceDocument {
     Invoice(Invoice),
     PurchaseOrder(PurchaseOrder),
     Supplier(Supplier),
-    ExpenseReport(ExpenseReport),
+    /// Boxed: much larger than the other variants.
+    ExpenseReport(Box<ExpenseReport>),
     /// The source has it but it cannot be read as a document of its kind: parked with why,
     /// and with the number a person knows it by when that much could be read.
     Unreadable {

@@ -123,7 +123,7 @@ impl Source for ConcurSource {
                 Err(why) => unreadable(why),
             },
             _ => match convert::expense_from_wire(&fi, &doc) {
-                Ok(r) => SourceDocument::ExpenseReport(r),
+                Ok(r) => SourceDocument::ExpenseReport(Box::new(r)),
                 Err(why) => unreadable(why),
             },
         })
