@@ -1,0 +1,348 @@
+//! SAP Concur → Business Central: the Concur simulator and a BC simulator of its own, the
+//! configuration and secrets that point the connector at them (the refresh token from a
+//! simulated company request-token exchange), and `mlc demo`'s report: invoice payment requests
+//! and expense reports acknowledged, posted in BC (an expense report split over two departments
+//! with a personal company-card charge netted, its card part on the card issuer's vendor) and
+//! confirmed to Concur with the BC numbers; one request coded to an account no mapping covers,
+//! parked.
+
+use mlc_shared::ports::SecretError;
+
+use super::{
+    BoxFuture, ConfigFragment, Cycle, Listen, Sandbox, Scenario, Section, SetSecret, Simulator,
+};
+use crate::bc::{BcConfig, BcSim};
+use crate::concur::{
+    ConcurConfig, ConcurSim, NewAllocation, NewEntry, NewExpense, NewInvoice, NewJournal,
+};
+use crate::demo;
+
+/// The integration's name in the configuration.
+pub const INTEGRATION: &str = "concur-bc";
+
+/// Concur account codes → BC G/L accounts; `OTHER` is left unmapped.
+const ACCOUNTS: &[(&str, &str)] = &[
+    ("OFFICE", "6100"),
+    ("IT", "6200"),
+    ("TRAVEL", "6300"),
+    ("CONSULT", "6400"),
+    ("CARDCLR", "6300"),
+];
+const VENDORS: &[&str] = &["V10000", "V20000", "V30000", "V40000"];
+/// The employee of the demo's reports (its BC vendor has the same number, §2.7.1).
+const EMPLOYEE: (&str, &str) = ("E1001", "Charles Doe");
+/// The company-card issuer's BC vendor.
+const CARD_VENDOR: (&str, &str) = ("V-CARD", "Corporate Card Bank");
+
+pub struct ConcurBc;
+
+impl Scenario for ConcurBc {
+    fn name(&self) -> &'static str {
+        INTEGRATION
+    }
+
+    fn simulators(&self) -> Vec<Simulator> {
+        vec![
+            Simulator {
+                name: "concur",
+                default_addr: "127.0.0.1:18088",
+            },
+            Simulator {
+                name: "bc-concur",
+                default_addr: "127.0.0.1:18089",
+            },
+        ]
+    }
+
+    fn start<'a>(&'a self, listen: &'a Listen) -> BoxFuture<'a, anyhow::Result<Box<dyn Sandbox>>> {
+        Box::pin(async move {
+            let concur = match listen.get("concur") {
+                Some(addr) => ConcurSim::start_on(ConcurConfig::default(), *addr).await?,
+                None => ConcurSim::start(ConcurConfig::default()).await?,
+            };
+            let bc = match listen.get("bc-concur") {
+                Some(addr) => BcSim::start_on(BcConfig::default(), *addr).await?,
+                None => BcSim::start(BcConfig::default()).await?,
+            };
+            Ok(Box::new(ConcurBcSandbox {
+                concur,
+                bc,
+                seeded: Vec::new(),
+            }) as Box<dyn Sandbox>)
+        })
+    }
+}
+
+fn systems(concur: &ConcurSim, bc: &BcSim) -> String {
+    let bcc = bc.config();
+    format!(
+        r#"[systems.concur]
+type = "concur"
+# The app's geolocation: every later call goes to the one the token response names.
+base_url = "{app}"
+client_id = "{client}"
+client_secret = "concur-client-secret"
+refresh_token_secret = "concur-refresh-token"
+card_vendors = {{ CBCP = "{card}" }}
+
+[systems.bc-concur]
+type = "business_central"
+api_url = "{bc_url}"
+token_url = "{bc_url}/{tenant}/oauth2/v2.0/token"
+tenant = "{tenant}"
+environment = "{env}"
+company_id = "{company}"
+client_id = "{bc_client}"
+client_secret = "bc-concur-client-secret"
+"#,
+        app = concur.app_url(),
+        client = concur.config().client_id,
+        card = CARD_VENDOR.0,
+        bc_url = bc.base_url(),
+        tenant = bcc.tenant,
+        env = bcc.environment,
+        company = bc.company_id(),
+        bc_client = bcc.client_id,
+    )
+}
+
+fn integration() -> String {
+    let mut out = format!(
+        r#"[[integrations]]
+name = "{INTEGRATION}"
+kind = "concur_to_business_central"
+source = "concur"
+target = "bc-concur"
+
+[integrations.mapping]
+gl_account = {{ segment = 1, translate = true }}
+dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}, {{ segment = 3, dimension = "PROJECT" }}]
+
+[integrations.mapping.gl_accounts]
+"#
+    );
+    for (code, gl) in ACCOUNTS {
+        out.push_str(&format!("\"{code}\" = \"{gl}\"\n"));
+    }
+    out
+}
+
+/// What was seeded: (FIS id, number, kind).
+pub struct ConcurBcSandbox {
+    concur: ConcurSim,
+    bc: BcSim,
+    seeded: Vec<(String, String, &'static str)>,
+}
+
+impl ConcurBcSandbox {
+    fn seed_documents(&mut self, invoices: usize) {
+        demo::seed_bc(&self.bc);
+        self.bc.add_vendor(EMPLOYEE.0, EMPLOYEE.1);
+        self.bc.add_vendor(CARD_VENDOR.0, CARD_VENDOR.1);
+        for i in 0..invoices {
+            let number = format!("CI-{}", 7001 + i);
+            let account = ACCOUNTS[i % 4].0;
+            let inv = NewInvoice::new(&number, VENDORS[i % VENDORS.len()])
+                .line(
+                    "Merchandise",
+                    &format!("{}.40", 120 + i * 13),
+                    account,
+                    Some("ADM"),
+                )
+                .line("Freight", "15.00", account, Some("SALES"));
+            self.seeded
+                .push((self.concur.add_invoice(inv), number, "invoice"));
+        }
+        let report = NewExpense::new("RPT-2026-0042", EMPLOYEE.0)
+            .entry(
+                NewEntry::new("LODNG", "Hotel", "CASH", "300.00")
+                    .allocation(
+                        NewAllocation::new("60")
+                            .custom(1, "ADM")
+                            .custom(2, "P-100")
+                            .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "180.00")),
+                    )
+                    .allocation(
+                        NewAllocation::new("40")
+                            .custom(1, "SALES")
+                            .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "120.00")),
+                    ),
+            )
+            .entry(
+                NewEntry::new("TAXI", "Taxi", "CBCP", "49.00")
+                    .personal()
+                    .allocation(
+                        NewAllocation::new("100")
+                            .journal(NewJournal::new("COMP", "CBCP", "CARDCLR", "49"))
+                            .journal(NewJournal::new("EMPL", "COMP", "CARDCLR", "-49")),
+                    ),
+            )
+            .entry(
+                NewEntry::new("AIRFR", "Airfare", "CBCP", "410.00").allocation(
+                    NewAllocation::new("100")
+                        .custom(1, "SALES")
+                        .journal(NewJournal::new("COMP", "CBCP", "TRAVEL", "410")),
+                ),
+            );
+        self.seeded.push((
+            self.concur.add_expense(report),
+            "RPT-2026-0042".into(),
+            "expense",
+        ));
+        let unmapped = NewInvoice::new("CI-9002", "V20000").line("Misc", "15.00", "OTHER", None);
+        self.seeded.push((
+            self.concur.add_invoice(unmapped),
+            "CI-9002".into(),
+            "invoice",
+        ));
+    }
+
+    fn report(&self) -> Vec<Section> {
+        let invoices = self.bc.purchase_invoices();
+        let mut rows = Vec::new();
+        let mut waiting = Vec::new();
+        for (id, number, kind) in &self.seeded {
+            let Some(doc) = self.concur.document(id) else {
+                continue;
+            };
+            let confirmed = doc.posting_confirmations.last();
+            let mine: Vec<_> = invoices
+                .iter()
+                .filter(|i| {
+                    i.vendor_invoice_number.eq_ignore_ascii_case(number)
+                        || i.vendor_invoice_number
+                            .to_ascii_uppercase()
+                            .starts_with(&format!("{}-", number.to_ascii_uppercase()))
+                })
+                .collect();
+            if mine.is_empty() {
+                waiting.push(vec![
+                    number.clone(),
+                    (*kind).to_string(),
+                    doc.status.clone(),
+                ]);
+                continue;
+            }
+            for i in mine {
+                rows.push(vec![
+                    number.clone(),
+                    (*kind).to_string(),
+                    i.vendor_number.clone(),
+                    i.lines.len().to_string(),
+                    i.total.to_string(),
+                    "→".into(),
+                    i.number.clone(),
+                    doc.status.clone(),
+                    confirmed
+                        .map(|c| {
+                            c["overallPostingStatusCode"]
+                                .as_str()
+                                .unwrap_or("")
+                                .to_string()
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                ]);
+            }
+        }
+        vec![
+            Section::line(format!(
+                "\n== SAP Concur → Business Central ({INTEGRATION}): {} documents ready for integration ==\n",
+                self.seeded.len()
+            )),
+            Section::table(
+                format!(
+                    "Posted in Business Central and confirmed to Concur ({} BC invoices; the expense report is one for the employee and one for the card issuer, the personal taxi netted):",
+                    rows.len()
+                ),
+                &[
+                    "Concur document",
+                    "type",
+                    "BC vendor",
+                    "BC lines",
+                    "BC total",
+                    "",
+                    "BC invoice",
+                    "Concur status",
+                    "confirmation",
+                ],
+                rows,
+            ),
+            Section::table(
+                format!(
+                    "Acknowledged, parked here (no mapping), no confirmation sent ({}):",
+                    waiting.len()
+                ),
+                &["Concur document", "type", "Concur status"],
+                waiting,
+            ),
+        ]
+    }
+}
+
+impl Sandbox for ConcurBcSandbox {
+    fn config(&self) -> ConfigFragment {
+        ConfigFragment {
+            systems: systems(&self.concur, &self.bc),
+            integrations: integration(),
+        }
+    }
+
+    fn store_secrets(&self, set: SetSecret<'_>) -> Result<(), SecretError> {
+        set("concur-client-secret", &self.concur.config().client_secret)?;
+        set("bc-concur-client-secret", &self.bc.config().client_secret)?;
+        // What the one-time company request-token exchange leaves (§2.2): a refresh token.
+        set("concur-refresh-token", &self.concur.issue_refresh_token())
+    }
+
+    fn seed(&mut self, invoices: usize) {
+        self.seed_documents(invoices);
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let (c, bc) = (&self.concur, &self.bc);
+        let bcc = bc.config();
+        vec![
+            format!("SAP Concur simulator (app geolocation): {}", c.app_url()),
+            format!(
+                "  API geolocation (from the token):      {}",
+                c.geolocation()
+            ),
+            format!(
+                "  client id / secret:       {} / {}",
+                c.config().client_id,
+                c.config().client_secret
+            ),
+            format!("Business Central simulator for Concur: {}", bc.base_url()),
+            format!(
+                "  client id / secret:       {} / {}",
+                bcc.client_id, bcc.client_secret
+            ),
+            format!("  company id:               {}", bc.company_id()),
+            format!(
+                "Inspection: GET {}/_sandbox/concur/documents, GET {}/_sandbox/invoices",
+                c.app_url().trim_end_matches("/app"),
+                bc.base_url()
+            ),
+        ]
+    }
+
+    fn seed_demo(&mut self, invoices: usize) {
+        self.seed_documents(invoices.min(6));
+    }
+
+    fn demo_config(&self) -> ConfigFragment {
+        self.config()
+    }
+
+    fn demo_cycles(&self) -> usize {
+        1
+    }
+
+    fn after_cycle(&mut self, cycle: &Cycle<'_>) -> anyhow::Result<Vec<Section>> {
+        Ok(if cycle.number == 1 {
+            self.report()
+        } else {
+            Vec::new()
+        })
+    }
+}
