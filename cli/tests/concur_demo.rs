@@ -35,7 +35,10 @@ fn demo_shows_concur_documents_posted_in_bc_and_confirmed() {
         "{posted:?}"
     );
     let employee = posted.iter().find(|l| l.contains("E1001")).unwrap();
-    assert!(employee.contains(" 251 "), "300 owed less the 49 personal: {employee}");
+    assert!(
+        employee.contains(" 251 "),
+        "300 owed less the 49 personal: {employee}"
+    );
     let card = posted.iter().find(|l| l.contains("V-CARD")).unwrap();
     assert!(card.contains(" 459 "), "{card}");
     let parked = section("Acknowledged, parked here (no mapping), no confirmation sent (1)");

@@ -256,3 +256,91 @@ async fn acknowledgements_and_posting_confirmations_answer_the_service_codes() {
         "POSTING_CONFIRMED_SUCCESS"
     );
 }
+
+#[tokio::test]
+async fn payment_confirmations_follow_the_posting_and_answer_noop_on_a_repeat() {
+    use mlc_sandbox::concur::{NewAllocation, NewEntry, NewExpense, NewJournal};
+    let sim = ConcurSim::start(ConcurConfig::default()).await.unwrap();
+    let id = sim.add_expense(NewExpense::new("RPT-1", "E1").entry(
+        NewEntry::new("LODNG", "Hotel", "CASH", "10").allocation(
+            NewAllocation::new("100").journal(NewJournal::new("COMP", "EMPL", "T", "10")),
+        ),
+    ));
+    let s = session(&sim).await;
+    let payment = |pay_ref: &str| {
+        json!({"systemId": "", "processingConfirmation": [{
+            "docId": id, "processingStatusCode": "CP",
+            "clearingDetails": [{"clearingDate": "2026-12-01T12:00:00Z", "clearingAmount": 10,
+                "clearingCurrency": "USD",
+                "receiver": {"receiverId": "E1", "receiverName": "", "receiverType": "EMPLOYEE"},
+                "clearingReference": {"companyCode": "C", "financialDocumentId": "108001",
+                    "fiscalYear": "2026", "paymentRef": pay_ref, "paymentMethod": "E"}}]}]})
+    };
+    let early = post(
+        &s,
+        "expense/transactions/paymentconfirmations",
+        payment("R1"),
+    )
+    .await;
+    assert_eq!(
+        early[0]["paymentConfirmationResult"],
+        "NOT_POSTING_CONFIRMED"
+    );
+    let not_expense = post(
+        &s,
+        "invoice/transactions/paymentconfirmations",
+        payment("R1"),
+    )
+    .await;
+    assert_eq!(not_expense[0]["code"], 298);
+    post(
+        &s,
+        "expense/transactions/acknowledgements",
+        json!({"ids": [id], "systemId": ""}),
+    )
+    .await;
+    let posting = json!({"systemId": "", "postingConfirmations": [{
+        "docId": id, "overallPostingStatusCode": "success", "postingDocs": [], "systemMessages": []}]});
+    assert_eq!(
+        post(&s, "expense/transactions/postingconfirmations", posting).await[0]["code"],
+        0
+    );
+    let paid = post(
+        &s,
+        "expense/transactions/paymentconfirmations",
+        payment("R1"),
+    )
+    .await;
+    assert_eq!(
+        (
+            paid[0]["code"].as_u64(),
+            paid[0]["paymentConfirmationResult"].as_str()
+        ),
+        (Some(0), Some("SUCCESS"))
+    );
+    let repeat = post(
+        &s,
+        "expense/transactions/paymentconfirmations",
+        payment("R1"),
+    )
+    .await;
+    assert_eq!(
+        (
+            repeat[0]["code"].as_u64(),
+            repeat[0]["paymentConfirmationResult"].as_str()
+        ),
+        (Some(298), Some("NOOP"))
+    );
+    let second_cp = post(
+        &s,
+        "expense/transactions/paymentconfirmations",
+        payment("R2"),
+    )
+    .await;
+    assert_eq!(second_cp[0]["code"], 213);
+    let doc = sim.document(&id).unwrap();
+    assert_eq!(
+        (doc.status.as_str(), doc.payment_confirmations.len()),
+        ("PAYMENT_CONFIRMED_SUCCESS", 1)
+    );
+}

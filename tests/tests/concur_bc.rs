@@ -36,6 +36,11 @@ impl Harness {
 
     /// `concur_extra`: lines under `[systems.concur]`.
     async fn with(concur_extra: &str) -> Self {
+        Self::build(concur_extra, "").await
+    }
+
+    /// `sync`: lines of the integration's `[integrations.sync]`.
+    async fn build(concur_extra: &str, sync: &str) -> Self {
         let concur = ConcurSim::start(ConcurConfig::default()).await.unwrap();
         let bc = BcSim::start(BcConfig {
             rate_limit: None,
@@ -85,6 +90,9 @@ rate = {{ requests = 1000000, window_secs = 1, concurrent = 5 }}
 [[integrations]]
 name = "concur-bc"
 kind = "concur_to_business_central"
+
+[integrations.sync]
+{sync}
 
 [integrations.mapping]
 gl_account = {{ segment = 1, translate = true }}
@@ -475,4 +483,41 @@ async fn requests_per_document_and_throughput() {
     );
     // list pages + per document: read by id, acknowledge, status look-up and confirmation.
     assert!(concur / docs <= 5.0, "{concur}");
+}
+
+#[tokio::test]
+async fn a_payment_confirmation_is_sent_once_over_three_polls() {
+    let h = Harness::build("", "payments = true").await;
+    let id = h.concur.add_expense(
+        NewExpense::new("RPT-PAY", "E1001").entry(
+            NewEntry::new("LODNG", "Hotel", "CASH", "100.00").allocation(
+                NewAllocation::new("100")
+                    .custom(1, "ADM")
+                    .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "100")),
+            ),
+        ),
+    );
+    // A payment request too: FIS takes payment confirmations of expense reports only.
+    let inv_id = h.concur.add_invoice(invoice("INV-PAY"));
+    h.run_once().await;
+    let emp = h.bc_invoice("RPT-PAY");
+    h.bc.mark_paid(emp.id);
+    h.bc.mark_paid(h.bc_invoice("INV-PAY").id);
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "PAYMENT_CONFIRMED_SUCCESS");
+    assert_eq!(doc.payment_confirmations.len(), 1);
+    assert_eq!(doc.payment_attempts, 1, "looked up, never sent again");
+    let p = &doc.payment_confirmations[0];
+    assert_eq!(p["processingStatusCode"], "CP");
+    let detail = &p["clearingDetails"][0];
+    assert_eq!(detail["clearingAmount"].to_string(), "100");
+    assert_eq!(detail["receiver"]["receiverId"], "E1001");
+    assert_eq!(
+        detail["clearingReference"]["paymentRef"],
+        format!("BC/{}", emp.number).as_str()
+    );
+    assert_eq!(h.concur.document(&inv_id).unwrap().payment_attempts, 0);
 }

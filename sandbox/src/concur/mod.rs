@@ -14,7 +14,8 @@
 //!   client that follows it blindly fails;
 //! - per-item outcomes are codes in 200 bodies (§2.3): 101 ack repeat, 102/112 recalled, 104/116
 //!   unknown document, 105/115 wrong type, 111 posting before ack, 113 posting repeat, 99
-//!   systemId mismatch;
+//!   systemId mismatch; payment confirmations 298 NOOP on a repeated `paymentRef`, 213 on a
+//!   second `CP`, `NOT_POSTING_CONFIRMED` before a successful posting;
 //! - `documentFormatAs: text` answers `document` as a JSON string; `json` (or none) as an
 //!   object; [`ConcurConfig::force_text`] answers text whatever was asked.
 //!
@@ -80,6 +81,10 @@ struct Doc {
     document: Value,
     acknowledges: u32,
     posting_confirmations: Vec<Value>,
+    /// Accepted payment confirmations (one per `paymentRef`).
+    payment_confirmations: Vec<Value>,
+    /// Every payment confirmation received, repeats and refusals included.
+    payment_attempts: u32,
 }
 
 /// What a test sees of a document.
@@ -92,6 +97,10 @@ pub struct DocView {
     pub acknowledges: u32,
     /// Posting confirmations received (accepted ones and repeats).
     pub posting_confirmations: Vec<Value>,
+    /// Payment confirmations accepted (a repeated `paymentRef` is not kept twice).
+    pub payment_confirmations: Vec<Value>,
+    /// Payment confirmations received, repeats and refusals included.
+    pub payment_attempts: u32,
 }
 
 struct Tokens {
@@ -238,6 +247,8 @@ impl ConcurSim {
             document,
             acknowledges: 0,
             posting_confirmations: Vec::new(),
+            payment_confirmations: Vec::new(),
+            payment_attempts: 0,
         });
         id
     }
@@ -294,6 +305,8 @@ impl ConcurSim {
                 status: d.status.clone(),
                 acknowledges: d.acknowledges,
                 posting_confirmations: d.posting_confirmations.clone(),
+                payment_confirmations: d.payment_confirmations.clone(),
+                payment_attempts: d.payment_attempts,
             })
             .collect()
     }
@@ -553,6 +566,72 @@ impl ConcurSim {
     }
 }
 
+impl ConcurSim {
+    /// §2.3, §2.7.4: a `paymentRef` seen before is `298 NOOP`; before a successful posting
+    /// confirmation `NOT_POSTING_CONFIRMED` (code assumed 298, §2.7.4 [U]); a `CP` on a document
+    /// already completely paid `213`; expense documents only (§2.7.2: "Expense only at this
+    /// time"; the answer for another type is [U], 298 here).
+    fn payment(&self, doc_type: &str, body: &Value) -> Response {
+        let Some(list) = body.get("processingConfirmation").and_then(Value::as_array) else {
+            return fis_error(StatusCode::BAD_REQUEST, "processingConfirmation required");
+        };
+        let system_ok = self.system_ok(body);
+        let mut docs = self.inner.docs.lock().unwrap();
+        let items: Vec<Value> = list
+            .iter()
+            .map(|c| {
+                let id = c.get("docId").and_then(Value::as_str).unwrap_or("");
+                let code_of = c.get("processingStatusCode").and_then(Value::as_str).unwrap_or("");
+                let details = c.get("clearingDetails").and_then(Value::as_array);
+                let pay_ref = details
+                    .and_then(|d| d.first())
+                    .and_then(|d| d["clearingReference"]["paymentRef"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let item = |code: u32, result: &str, msg: &str| {
+                    json!({"code": code, "docId": id, "systemId": null, "paymentConfirmationResult": result,
+                           "errorMessage": msg, "paymentRef": pay_ref, "detailMessage": ""})
+                };
+                if !system_ok {
+                    return item(99, "FAILURE", "System Id in request does not match system id in FI database");
+                }
+                let amount_ok = details.and_then(|d| d.first()).is_some_and(|d| d["clearingAmount"].is_number());
+                if doc_type != "expense"
+                    || !matches!(code_of, "CP" | "PP" | "RE" | "OB")
+                    || pay_ref.is_empty()
+                    || !amount_ok
+                {
+                    return item(298, "FAILURE", "Invalid payment request - this same request will not work if tried again.");
+                }
+                let Some(d) = docs.iter_mut().find(|d| d.id == id) else {
+                    return item(116, "DOCUMENT_NOT_FOUND", "This document does not exist.");
+                };
+                d.payment_attempts += 1;
+                if d.payment_confirmations
+                    .iter()
+                    .any(|p| p["clearingDetails"][0]["clearingReference"]["paymentRef"] == pay_ref.as_str())
+                {
+                    return item(298, "NOOP", &format!("Payment confirmation already exist {pay_ref}."));
+                }
+                match d.status.as_str() {
+                    "POSTING_CONFIRMED_SUCCESS" => {
+                        d.payment_confirmations.push(c.clone());
+                        if code_of == "CP" {
+                            d.status = "PAYMENT_CONFIRMED_SUCCESS".into();
+                        }
+                        item(0, "SUCCESS", "")
+                    }
+                    "PAYMENT_CONFIRMED_SUCCESS" => {
+                        item(213, "NOOP", "Payment confirmation has been posted for this document")
+                    }
+                    _ => item(298, "NOT_POSTING_CONFIRMED", "The document has no successful posting confirmation"),
+                }
+            })
+            .collect();
+        Json(Value::Array(items)).into_response()
+    }
+}
+
 fn url_form(body: &[u8]) -> HashMap<String, String> {
     let text = String::from_utf8_lossy(body);
     text.split('&')
@@ -621,6 +700,10 @@ async fn dispatch(
         },
         (Method::POST, ["transactions", "postingconfirmations"]) => match json_body() {
             Some(b) => sim.posting(doc_type, &b),
+            None => fis_error(StatusCode::BAD_REQUEST, "invalid JSON"),
+        },
+        (Method::POST, ["transactions", "paymentconfirmations"]) => match json_body() {
+            Some(b) => sim.payment(doc_type, &b),
             None => fis_error(StatusCode::BAD_REQUEST, "invalid JSON"),
         },
         _ => fis_error(StatusCode::NOT_FOUND, "no such resource"),

@@ -7,11 +7,15 @@
 //! Expense reports: one BC purchase invoice against the employee's vendor for what the company
 //! owes the employee, and one per configured card issuer (`resolve.rs`).
 //!
-//! Not built yet (issue #13): payment confirmations, BC vendors → Concur (Invoice Vendor API
+//! Payment confirmations: with `[integrations.sync] payments = true`, an expense report whose
+//! employee invoice BC shows paid is confirmed paid to Concur (`payments.rs`).
+//!
+//! Not built yet (issue #13): BC vendors → Concur (Invoice Vendor API
 //! v3.1), `Concur-Signature` webhooks behind mutual TLS, backing out the posted part of a report
 //! whose later document BC refuses (§2.7.2).
 
 mod documents;
+mod payments;
 mod resolve;
 
 use std::collections::BTreeMap;
@@ -113,15 +117,20 @@ impl ConcurBc {
                 }
             }
         }
-        crate::steps::map::retry_parked(env, Some(self.name())).await?;
-        Ok(report.unwrap_or(PollReport {
+        let mut report = report.unwrap_or(PollReport {
             window: None,
             pages: 0,
             enqueued: 0,
             unreadable: 0,
             watermark_advanced: false,
             others: Vec::new(),
-        }))
+        });
+        if self.cfg.sync.payments {
+            let queued = payments::poll_paid(env, &self.bc, &self.cfg).await?;
+            report.others.push(("payment confirmations".into(), queued));
+        }
+        crate::steps::map::retry_parked(env, Some(self.name())).await?;
+        Ok(report)
     }
 
     async fn map_one<Q: Queue, S: Store, C: Clock>(
@@ -151,6 +160,18 @@ impl ConcurBc {
         match msg.kind {
             DocumentKind::Invoice | DocumentKind::ExpenseReport => {
                 documents::post_document(self, env, owner, msg, crash).await
+            }
+            DocumentKind::Payment => {
+                let task: payments::PaidTask = msg.payload().map_err(StepError::Poison)?;
+                payments::confirm(
+                    env,
+                    &self.concur.client,
+                    self.bc.company_id(),
+                    owner,
+                    self.name(),
+                    &task,
+                )
+                .await
             }
             other => Err(StepError::Poison(format!(
                 "integration '{}' posts no {}",
@@ -183,6 +204,7 @@ where
         let ledger_kind = match kind {
             "invoice" => documents::INVOICE_KIND,
             documents::CONFIRM_KIND => documents::CONFIRM_KIND,
+            payments::KIND => payments::KIND,
             // An expense report is several BC documents, each its own entry.
             _ => return None,
         };

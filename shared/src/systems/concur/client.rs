@@ -338,6 +338,43 @@ impl ConcurClient {
         }
     }
 
+    /// `POST …/paymentconfirmations` for one document. Branches on the result string, never on
+    /// the code (§2.7.4): `SUCCESS` sent; `NOOP` (213/298, this `paymentRef` is there already)
+    /// done before; `NOT_POSTING_CONFIRMED` not yet (the posting confirmation goes first), a
+    /// transient refusal.
+    pub async fn confirm_payment(
+        &self,
+        doc_type: &str,
+        confirmation: wire::PaymentConfirmation,
+    ) -> Result<Confirmed, ConcurError> {
+        let url = format!("{}/paymentconfirmations", Self::transactions(doc_type));
+        let doc_id = confirmation.doc_id.clone();
+        let body = wire::PaymentConfirmations {
+            system_id: self.system_id.clone(),
+            processing_confirmation: vec![confirmation],
+        };
+        let resp = self.api.send(&ApiRequest::post_json(url, &body)).await?;
+        let item = Self::item(&resp.body, &doc_id)?;
+        match item.payment_confirmation_result.as_deref() {
+            Some("SUCCESS") => Ok(Confirmed::Now),
+            Some("NOOP") => Ok(Confirmed::Already),
+            // Code 199 "try again later" travels as Transient below; this one too: the
+            // posting confirmation is on its way (or parked, and the payment waits for it).
+            Some("NOT_POSTING_CONFIRMED") | Some("SYSTEM_ERROR_OCCURRED") => {
+                Err(ConcurError::Item {
+                    code: 199,
+                    doc_id: doc_id.clone(),
+                    message: format!(
+                        "{}: {}",
+                        item.payment_confirmation_result.as_deref().unwrap_or(""),
+                        item.error_message.as_deref().unwrap_or("")
+                    ),
+                })
+            }
+            other => Err(Self::refused(&item, &doc_id, other)),
+        }
+    }
+
     /// Refreshes the token (storing the rotated one) and reads the first invoice page
     /// (`mlc check`).
     pub async fn check(&self) -> Result<String, ConcurError> {

@@ -3,8 +3,10 @@
 //! Financial Integration Service v4 (invoice payment requests and expense reports READY for
 //! integration as a state queue, acknowledgements, posting confirmations).
 //!
-//! Not built yet (issue #13): payment confirmations, the Invoice Vendor API v3.1 (BC vendors →
-//! Concur), `Concur-Signature` webhooks.
+//! Payment confirmations (`CP`) of expense reports.
+//!
+//! Not built yet (issue #13): the Invoice Vendor API v3.1 (BC vendors → Concur),
+//! `Concur-Signature` webhooks.
 
 mod client;
 pub mod convert;
@@ -17,4 +19,6 @@ pub use client::{
     ListPage, TOKEN_PATH,
 };
 pub use source::{AckOutcome, ConcurSource, EXPENSES, INVOICES, doc_type};
-pub use writers::{CONFIRM_SETTLE, ConfirmDoc, PostedDoc, PostingConfirmationWriter};
+pub use writers::{
+    CONFIRM_SETTLE, ConfirmDoc, PaymentConfirmationWriter, PostedDoc, PostingConfirmationWriter,
+};

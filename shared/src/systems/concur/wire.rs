@@ -380,6 +380,57 @@ pub struct SystemMessage {
     pub message_long_text: String,
 }
 
+/// `POST …/paymentconfirmations` (§2.3).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentConfirmations {
+    pub system_id: String,
+    pub processing_confirmation: Vec<PaymentConfirmation>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentConfirmation {
+    pub doc_id: String,
+    /// `CP` completely paid, `PP` partially paid, `RE` reversal, `OB` obsolete.
+    pub processing_status_code: String,
+    pub clearing_details: Vec<ClearingDetail>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearingDetail {
+    /// ISO instant.
+    pub clearing_date: String,
+    /// A JSON number in the sample; sent as one, exactly (never a float).
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub clearing_amount: Decimal,
+    pub clearing_currency: String,
+    pub receiver: Receiver,
+    pub clearing_reference: ClearingReference,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receiver {
+    pub receiver_id: String,
+    pub receiver_name: String,
+    /// `EMPLOYEE`.
+    pub receiver_type: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearingReference {
+    pub company_code: String,
+    pub financial_document_id: String,
+    pub fiscal_year: String,
+    /// Unique per confirmation (§2.3): a repeat answers 298 NOOP.
+    pub payment_ref: String,
+    /// `E` (EFT) or `C` (check).
+    pub payment_method: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
