@@ -43,4 +43,12 @@ fn demo_shows_concur_documents_posted_in_bc_and_confirmed() {
     assert!(card.contains(" 459 "), "{card}");
     let parked = section("Acknowledged, parked here (no mapping), no confirmation sent (1)");
     assert!(parked[0].starts_with("CI-9002"), "{parked:?}");
+    let paid = section(
+        "Payment confirmations sent to Concur after the employee's BC invoice was marked paid (1",
+    );
+    assert!(
+        paid[0].starts_with("RPT-2026-0042") && paid[0].contains("CP") && paid[0].contains("251"),
+        "{paid:?}"
+    );
+    assert!(paid[0].contains("PAYMENT_CONFIRMED_SUCCESS"), "{paid:?}");
 }

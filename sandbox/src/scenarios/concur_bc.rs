@@ -106,13 +106,16 @@ client_secret = "bc-concur-client-secret"
     )
 }
 
-fn integration() -> String {
+fn integration(payments: bool) -> String {
     let mut out = format!(
         r#"[[integrations]]
 name = "{INTEGRATION}"
 kind = "concur_to_business_central"
 source = "concur"
 target = "bc-concur"
+
+[integrations.sync]
+payments = {payments}
 
 [integrations.mapping]
 gl_account = {{ segment = 1, translate = true }}
@@ -195,6 +198,45 @@ impl ConcurBcSandbox {
             "CI-9002".into(),
             "invoice",
         ));
+    }
+
+    /// Payment confirmations Concur accepted, after the second cycle.
+    fn payments_report(&self) -> Vec<Section> {
+        let mut rows = Vec::new();
+        for (id, number, _) in &self.seeded {
+            let Some(doc) = self.concur.document(id) else {
+                continue;
+            };
+            for p in &doc.payment_confirmations {
+                let d = &p["clearingDetails"][0];
+                rows.push(vec![
+                    number.clone(),
+                    p["processingStatusCode"].as_str().unwrap_or("").to_string(),
+                    d["clearingAmount"].to_string(),
+                    d["clearingCurrency"].as_str().unwrap_or("").to_string(),
+                    d["clearingReference"]["paymentRef"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    doc.status.clone(),
+                ]);
+            }
+        }
+        vec![Section::table(
+            format!(
+                "Payment confirmations sent to Concur after the employee's BC invoice was marked paid ({}; FIS takes them for expense reports only):",
+                rows.len()
+            ),
+            &[
+                "Concur report",
+                "code",
+                "amount",
+                "currency",
+                "paymentRef",
+                "Concur status",
+            ],
+            rows,
+        )]
     }
 
     fn report(&self) -> Vec<Section> {
@@ -283,7 +325,7 @@ impl Sandbox for ConcurBcSandbox {
     fn config(&self) -> ConfigFragment {
         ConfigFragment {
             systems: systems(&self.concur, &self.bc),
-            integrations: integration(),
+            integrations: integration(false),
         }
     }
 
@@ -331,18 +373,34 @@ impl Sandbox for ConcurBcSandbox {
     }
 
     fn demo_config(&self) -> ConfigFragment {
-        self.config()
+        ConfigFragment {
+            systems: systems(&self.concur, &self.bc),
+            integrations: integration(true),
+        }
     }
 
+    /// The first cycle posts and confirms; between the two the employee's invoice is marked
+    /// paid in BC; the second confirms the payment to Concur.
     fn demo_cycles(&self) -> usize {
-        1
+        2
     }
 
     fn after_cycle(&mut self, cycle: &Cycle<'_>) -> anyhow::Result<Vec<Section>> {
-        Ok(if cycle.number == 1 {
-            self.report()
-        } else {
-            Vec::new()
+        Ok(match cycle.number {
+            1 => {
+                let sections = self.report();
+                let employee = self
+                    .bc
+                    .purchase_invoices()
+                    .into_iter()
+                    .find(|i| i.vendor_number == EMPLOYEE.0 && i.status == "Open");
+                if let Some(inv) = employee {
+                    self.bc.mark_paid(inv.id);
+                }
+                sections
+            }
+            2 => self.payments_report(),
+            _ => Vec::new(),
         })
     }
 }
