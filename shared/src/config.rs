@@ -543,6 +543,12 @@ pub struct ConcurConfig {
     /// in the audit trail), and never billed to the employee.
     #[serde(default)]
     pub card_vendors: BTreeMap<String, String>,
+    /// Name of the secret holding SAP Concur's public key (PEM) that `Concur-Signature` of
+    /// `readyForIntegration` events is verified with (§2.4); none: events are refused and the
+    /// poll reads everything. The events arrive over mutual TLS, which the platform terminates
+    /// (API Gateway custom domain with mTLS; `mlc run`'s listener).
+    #[serde(default)]
+    pub webhook_public_key: Option<String>,
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use mlc_cli::embedded::{self, EmbeddedPipeline};
+use mlc_cli::webhook_server::{Limits, Listener};
 use mlc_sandbox::bc::{BcConfig, BcSim};
 use mlc_sandbox::concur::{
     ConcurConfig, ConcurSim, NewAllocation, NewEntry, NewExpense, NewInvoice, NewJournal,
@@ -74,6 +75,7 @@ refresh_token_secret = "{REFRESH_SECRET}"
 page_size = 2
 requests_per_second = 1000
 card_vendors = {{ CBCP = "V-CARD" }}
+webhook_public_key = "concur-public-key"
 {concur_extra}
 
 [systems.business_central]
@@ -122,6 +124,9 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}]
         secrets
             .set("bc-client-secret", &bc.config().client_secret)
             .unwrap();
+        secrets
+            .set("concur-public-key", &concur.event_public_key_pem())
+            .unwrap();
         // What the one-time company request-token exchange leaves: a bare refresh token.
         secrets
             .set(REFRESH_SECRET, &concur.issue_refresh_token())
@@ -144,6 +149,25 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}]
 
     async fn run_once(&self) {
         run(&self.pipeline).await;
+    }
+
+    /// `mlc run`'s webhook listener; returns the Concur channel's URL.
+    async fn listener(&self) -> String {
+        let secrets = Arc::new(self.secrets.clone());
+        let app = Listener::new(self.pipeline.clone(), secrets, Limits::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(app.serve(l));
+        format!("http://{addr}/webhooks/concur-bc/concur")
+    }
+
+    async fn ingest_depth(&self) -> u64 {
+        self.pipeline
+            .env
+            .queue
+            .depth(QueueName::Ingest)
+            .await
+            .unwrap()
     }
 
     fn bc_invoice(&self, number: &str) -> mlc_sandbox::bc::BcInvoiceView {
@@ -520,4 +544,59 @@ async fn a_payment_confirmation_is_sent_once_over_three_polls() {
         format!("BC/{}", emp.number).as_str()
     );
     assert_eq!(h.concur.document(&inv_id).unwrap().payment_attempts, 0);
+}
+
+#[tokio::test]
+async fn a_forged_or_missing_concur_signature_gets_401_and_nothing_is_queued() {
+    let h = Harness::new().await;
+    let url = h.listener().await;
+    let id = h.concur.add_invoice(invoice("INV-HOOK-1"));
+    let (body, valid) = h.concur.ready_event("invoice", &id);
+    let send = |sig: Option<String>| {
+        let mut req = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(s) = sig {
+            req = req.header("Concur-Signature", s);
+        }
+        req.send()
+    };
+    let forged = mlc_sandbox::concur::forged_signature(&body);
+    assert_eq!(send(Some(forged)).await.unwrap().status(), 401);
+    assert_eq!(send(None).await.unwrap().status(), 401);
+    // The valid signature of another body.
+    let (_, other) = h
+        .concur
+        .ready_event("invoice", "0123456789abcdef0123456789abcdef");
+    assert_eq!(send(Some(other)).await.unwrap().status(), 401);
+    assert_eq!(h.ingest_depth().await, 0);
+    assert_eq!(send(Some(valid)).await.unwrap().status(), 200);
+    assert_eq!(h.ingest_depth().await, 1);
+}
+
+#[tokio::test]
+async fn a_signed_event_triggers_a_read_by_id_and_the_document_posts_once() {
+    let h = Harness::new().await;
+    let url = h.listener().await;
+    let id = h.concur.add_expense(
+        NewExpense::new("RPT-HOOK", "E1001").entry(
+            NewEntry::new("LODNG", "Hotel", "CASH", "80.00").allocation(
+                NewAllocation::new("100")
+                    .custom(1, "SALES")
+                    .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "80")),
+            ),
+        ),
+    );
+    assert_eq!(h.concur.deliver_event(&url, "expense", &id).await, 200);
+    // ESS delivers at least once: a repeat is harmless.
+    assert_eq!(h.concur.deliver_event(&url, "expense", &id).await, 200);
+    h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+    assert_eq!(h.bc_invoice("RPT-HOOK").post_count, 1);
+    // The poll, the backstop, finds nothing more to do.
+    h.run_once().await;
+    assert_eq!(h.bc.purchase_invoices().len(), 1);
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
+    assert_eq!(doc.posting_confirmations.len(), 1);
 }

@@ -22,6 +22,7 @@
 //! Doubt: whether a `success` posting is accepted after an `error` one is [U] (§2.3); accepted.
 
 mod docs;
+mod events;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ use crate::faults::{FaultQueue, FaultRule};
 use crate::reqlog::{RequestLog, RequestLogStore};
 
 pub use docs::{NewAllocation, NewEntry, NewExpense, NewInvoice, NewJournal};
+pub use events::{SIGNATURE_HEADER, forged_signature};
 
 /// The app's own geolocation prefix (where the first refresh goes).
 pub const APP_PREFIX: &str = "/app";

@@ -10,13 +10,17 @@
 //! Payment confirmations: with `[integrations.sync] payments = true`, an expense report whose
 //! employee invoice BC shows paid is confirmed paid to Concur (`payments.rs`).
 //!
-//! Not built yet (issue #13): BC vendors → Concur (Invoice Vendor API
-//! v3.1), `Concur-Signature` webhooks behind mutual TLS, backing out the posted part of a report
-//! whose later document BC refuses (§2.7.2).
+//! Webhooks: `readyForIntegration` events on `/webhooks/<integration>/concur`, verified by
+//! `Concur-Signature` (`webhook.rs`); an event only queues a read by document id.
+//!
+//! Not built yet (issue #13): BC vendors → Concur (Invoice Vendor API v3.1), the mutual-TLS
+//! termination in front of the webhook (API Gateway custom domain; `mlc run`), backing out the
+//! posted part of a report whose later document BC refuses (§2.7.2).
 
 mod documents;
 mod payments;
 mod resolve;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 
@@ -47,6 +51,8 @@ pub struct ConcurBc {
     feeds: Vec<Feed>,
     confirm_unmappable: bool,
     card_vendors: BTreeMap<String, String>,
+    /// Name of the secret holding Concur's public key; none: events are refused.
+    webhook_public_key: Option<String>,
 }
 
 impl ConcurBc {
@@ -85,6 +91,7 @@ impl ConcurBc {
             feeds,
             confirm_unmappable: c.confirm_unmappable,
             card_vendors: c.card_vendors.clone(),
+            webhook_public_key: c.webhook_public_key.clone(),
         })
     }
 
@@ -239,19 +246,23 @@ where
     }
 
     fn webhook_channels(&self) -> Vec<&'static str> {
-        // `Concur-Signature` events are not built yet: the poll reads every document.
-        Vec::new()
+        vec![webhook::CHANNEL]
     }
 
     fn webhook<'a>(
         &'a self,
-        _env: &'a Env<Q, S, C>,
-        _secrets: &'a dyn SecretLookup,
+        env: &'a Env<Q, S, C>,
+        secrets: &'a dyn SecretLookup,
         req: WebhookRequest<'a>,
     ) -> BoxFuture<'a, WebhookReply> {
         Box::pin(async move {
-            tracing::warn!(channel = ?req.channel, "webhook refused: no such channel");
-            WebhookReply::refused()
+            match req.channel {
+                webhook::CHANNEL => webhook::receive(self, env, secrets, &req).await,
+                other => {
+                    tracing::warn!(channel = ?other, "webhook refused: no such channel");
+                    WebhookReply::refused()
+                }
+            }
         })
     }
 
