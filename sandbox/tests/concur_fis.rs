@@ -344,3 +344,41 @@ async fn payment_confirmations_follow_the_posting_and_answer_noop_on_a_repeat() 
         ("PAYMENT_CONFIRMED_SUCCESS", 1)
     );
 }
+
+#[tokio::test]
+async fn the_vendor_api_never_upserts_and_answers_each_record() {
+    let sim = ConcurSim::start(ConcurConfig::default()).await.unwrap();
+    let s = session(&sim).await;
+    let send = |method: reqwest::Method, vendor: Value| {
+        let s = &s;
+        async move {
+            reqwest::Client::new()
+                .request(method, format!("{}/api/v3.1/invoice/vendors", s.geo))
+                .bearer_auth(&s.access)
+                .json(&json!({ "Vendor": [vendor] }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let v = json!({"VendorCode": "V1", "AddressCode": "MAIN", "VendorName": "One",
+                   "CountryCode": "US", "CurrencyCode": "USD"});
+    let put_unknown = send(reqwest::Method::PUT, v.clone()).await;
+    assert_eq!(put_unknown["Vendor"][0]["StatusList"][0]["Type"], "ERROR");
+    let created = send(reqwest::Method::POST, v.clone()).await;
+    assert_eq!(created["Vendor"][0]["StatusList"][0]["Type"], "SUCCESS");
+    let again = send(reqwest::Method::POST, v.clone()).await;
+    assert_eq!(again["Vendor"][0]["StatusList"][0]["Type"], "ERROR");
+    let mut lower = v.clone();
+    lower["CountryCode"] = json!("us");
+    let bad = send(reqwest::Method::PUT, lower).await;
+    assert_eq!(bad["Vendor"][0]["StatusList"][0]["Type"], "ERROR");
+    let mut renamed = v.clone();
+    renamed["VendorName"] = json!("One Inc.");
+    let updated = send(reqwest::Method::PUT, renamed).await;
+    assert_eq!(updated["Vendor"][0]["StatusList"][0]["Type"], "SUCCESS");
+    assert_eq!(sim.invoice_vendors()[0]["VendorName"], "One Inc.");
+}

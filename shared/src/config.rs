@@ -549,8 +549,30 @@ pub struct ConcurConfig {
     /// (API Gateway custom domain with mTLS; `mlc run`'s listener).
     #[serde(default)]
     pub webhook_public_key: Option<String>,
+    /// BC vendors → Concur invoice vendors (Invoice Vendor API v3.1, §2.7.5), each cycle, only
+    /// what changed; none: not sent.
+    #[serde(default)]
+    pub vendors: Option<ConcurVendorExport>,
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
+}
+
+/// `[systems.<concur>.vendors]`: how BC vendors become Concur invoice vendors, keyed by the BC
+/// vendor number (`VendorCode`) and one address code.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurVendorExport {
+    /// The `AddressCode` every vendor is sent under (unique within its `VendorCode`).
+    #[serde(default = "default_concur_address_code")]
+    pub address_code: String,
+    /// `CountryCode` of a vendor whose BC country is empty (ISO-2).
+    pub default_country: String,
+    /// `CurrencyCode` of a vendor in BC's local currency (BC leaves its code empty).
+    pub local_currency: String,
+}
+
+fn default_concur_address_code() -> String {
+    "MAIN".into()
 }
 
 fn default_concur_doc_types() -> Vec<String> {
@@ -881,9 +903,12 @@ pub mod tables {
     /// The tables the connector writes for itself (links between records), as opposed to the
     /// ones an operator maintains: hidden from `mlc map list` unless asked for.
     pub fn is_internal(table: &str) -> bool {
-        table
-            .rsplit_once('/')
-            .is_some_and(|(_, t)| matches!(t, "purchase_order" | "posted_invoice"))
+        table.rsplit_once('/').is_some_and(|(_, t)| {
+            matches!(
+                t,
+                "purchase_order" | "posted_invoice" | "concur_vendor_sent"
+            )
+        })
     }
 }
 

@@ -600,3 +600,34 @@ async fn a_signed_event_triggers_a_read_by_id_and_the_document_posts_once() {
     assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
     assert_eq!(doc.posting_confirmations.len(), 1);
 }
+
+#[tokio::test]
+async fn bc_vendors_reach_concur_keyed_by_number_and_unchanged_ones_are_not_sent_again() {
+    let h = Harness::with(
+        "[systems.concur.vendors]\ndefault_country = \"US\"\nlocal_currency = \"USD\"",
+    )
+    .await;
+    h.run_once().await;
+    let vendors = h.concur.invoice_vendors();
+    assert_eq!(vendors.len(), 3, "{vendors:?}");
+    let fabrikam = vendors
+        .iter()
+        .find(|v| v["VendorCode"] == "V10000")
+        .unwrap();
+    assert_eq!(fabrikam["VendorName"], "Fabrikam, Inc.");
+    assert_eq!(
+        (
+            fabrikam["AddressCode"].as_str(),
+            fabrikam["CountryCode"].as_str(),
+            fabrikam["CurrencyCode"].as_str()
+        ),
+        (Some("MAIN"), Some("US"), Some("USD"))
+    );
+    assert_eq!(h.concur.vendor_writes(), 3);
+    h.run_once().await;
+    assert_eq!(h.concur.vendor_writes(), 3, "nothing changed: nothing sent");
+    h.bc.add_vendor("V20000", "First Up Consultants");
+    h.run_once().await;
+    assert_eq!(h.concur.vendor_writes(), 4);
+    assert_eq!(h.concur.invoice_vendors().len(), 4);
+}

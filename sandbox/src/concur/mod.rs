@@ -19,10 +19,13 @@
 //! - `documentFormatAs: text` answers `document` as a JSON string; `json` (or none) as an
 //!   object; [`ConcurConfig::force_text`] answers text whatever was asked.
 //!
+//! - the Invoice Vendor API v3.1 never upserts (`vendors.rs`).
+//!
 //! Doubt: whether a `success` posting is accepted after an `error` one is [U] (§2.3); accepted.
 
 mod docs;
 mod events;
+mod vendors;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -120,6 +123,8 @@ pub(crate) struct Inner {
     tokens: Mutex<Tokens>,
     issued: AtomicU64,
     refreshes: AtomicU64,
+    vendors: Mutex<Vec<Value>>,
+    vendor_writes: AtomicU64,
     faults: FaultQueue,
     log: RequestLogStore,
 }
@@ -155,6 +160,8 @@ impl ConcurSim {
                 }),
                 issued: AtomicU64::new(0),
                 refreshes: AtomicU64::new(0),
+                vendors: Mutex::new(Vec::new()),
+                vendor_writes: AtomicU64::new(0),
                 faults: FaultQueue::default(),
                 log: RequestLogStore::default(),
             }),
@@ -670,10 +677,11 @@ async fn dispatch(
     if rest == "oauth2/v0/token" && method == Method::POST {
         return sim.token(&prefix, &body);
     }
-    let Some(fis) = rest.strip_prefix("financialintegration/fi/v4/companies/transactiontypes/")
-    else {
+    let vendors = rest == "api/v3.1/invoice/vendors";
+    let fis = rest.strip_prefix("financialintegration/fi/v4/companies/transactiontypes/");
+    if fis.is_none() && !vendors {
         return fis_error(StatusCode::NOT_FOUND, "no such resource");
-    };
+    }
     if !sim.authorised(&prefix, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -681,6 +689,18 @@ async fn dispatch(
         )
             .into_response();
     }
+    let json_body = || serde_json::from_slice::<Value>(&body).ok();
+    let Some(fis) = fis else {
+        return match (method, json_body()) {
+            (Method::GET, _) => sim.vendors_get(&query_of(&uri)),
+            (Method::POST, Some(b)) => sim.vendors_write(&b, true),
+            (Method::PUT, Some(b)) => sim.vendors_write(&b, false),
+            (Method::POST | Method::PUT, None) => {
+                fis_error(StatusCode::BAD_REQUEST, "invalid JSON")
+            }
+            _ => fis_error(StatusCode::METHOD_NOT_ALLOWED, "not allowed"),
+        };
+    };
     let parts: Vec<&str> = fis.split('/').collect();
     let doc_type = parts.first().copied().unwrap_or("");
     if !matches!(
@@ -693,7 +713,6 @@ async fn dispatch(
         .get("documentformatas")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("text"));
-    let json_body = || serde_json::from_slice::<Value>(&body).ok();
     match (method, &parts[1..]) {
         (Method::GET, ["transactions"]) => sim.list(doc_type, &query_of(&uri), text),
         (Method::POST, ["transactions", "acknowledgements"]) => match json_body() {
@@ -713,7 +732,8 @@ async fn dispatch(
 }
 
 fn is_api(req: &Request) -> bool {
-    req.uri().path().contains("/financialintegration/")
+    let p = req.uri().path();
+    p.contains("/financialintegration/") || p.contains("/api/v3.1/")
 }
 
 async fn log_requests(State(sim): State<ConcurSim>, req: Request, next: Next) -> Response {

@@ -13,18 +13,22 @@
 //! Webhooks: `readyForIntegration` events on `/webhooks/<integration>/concur`, verified by
 //! `Concur-Signature` (`webhook.rs`); an event only queues a read by document id.
 //!
-//! Not built yet (issue #13): BC vendors → Concur (Invoice Vendor API v3.1), the mutual-TLS
+//! Vendors: with `[systems.<concur>.vendors]`, BC vendors go to Concur's Invoice Vendor API
+//! v3.1 each cycle, only what changed (`vendors.rs`).
+//!
+//! Not built yet (issue #13): the mutual-TLS
 //! termination in front of the webhook (API Gateway custom domain; `mlc run`), backing out the
 //! posted part of a report whose later document BC refuses (§2.7.2).
 
 mod documents;
 mod payments;
 mod resolve;
+mod vendors;
 pub mod webhook;
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, IntegrationConfig, SystemConfig};
+use crate::config::{ConcurVendorExport, Config, IntegrationConfig, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::DocumentKind;
 use crate::ports::{Clock, Feed, LedgerKey, Queue, Store};
@@ -53,6 +57,7 @@ pub struct ConcurBc {
     card_vendors: BTreeMap<String, String>,
     /// Name of the secret holding Concur's public key; none: events are refused.
     webhook_public_key: Option<String>,
+    vendors: Option<ConcurVendorExport>,
 }
 
 impl ConcurBc {
@@ -92,6 +97,7 @@ impl ConcurBc {
             confirm_unmappable: c.confirm_unmappable,
             card_vendors: c.card_vendors.clone(),
             webhook_public_key: c.webhook_public_key.clone(),
+            vendors: c.vendors.clone(),
         })
     }
 
@@ -135,6 +141,19 @@ impl ConcurBc {
         if self.cfg.sync.payments {
             let queued = payments::poll_paid(env, &self.bc, &self.cfg).await?;
             report.others.push(("payment confirmations".into(), queued));
+        }
+        if let Some(v) = &self.vendors {
+            let r = vendors::sync(env, &self.concur.client, &self.bc, self.name(), v).await?;
+            tracing::info!(
+                integration = self.name(),
+                sent = r.sent,
+                unchanged = r.unchanged,
+                refused = r.refused,
+                "BC vendors to Concur"
+            );
+            report
+                .others
+                .push(("Concur invoice vendors sent".into(), r.sent));
         }
         crate::steps::map::retry_parked(env, Some(self.name())).await?;
         Ok(report)

@@ -24,6 +24,8 @@ use crate::systems::http::{
 pub const TOKEN_PATH: &str = "/oauth2/v0/token";
 /// The FIS v4 prefix, under the geolocation (§2.3).
 pub const FIS_PREFIX: &str = "/financialintegration/fi/v4/companies/transactiontypes";
+/// The Invoice Vendor API v3.1, under the geolocation (§2.7.5).
+pub const VENDORS_PATH: &str = "/api/v3.1/invoice/vendors";
 /// The header choosing the `document` representation; lower-case `json` (§2.7.3).
 pub const FORMAT_HEADER: &str = "documentformatas";
 
@@ -373,6 +375,85 @@ impl ConcurClient {
             }
             other => Err(Self::refused(&item, &doc_id, other)),
         }
+    }
+
+    /// `GET /api/v3.1/invoice/vendors?vendorCode=&addressCode=` (exact search, §2.7.5).
+    pub async fn invoice_vendor(
+        &self,
+        vendor_code: &str,
+        address_code: &str,
+    ) -> Result<Option<wire::InvoiceVendor>, ConcurError> {
+        let url = format!(
+            "{VENDORS_PATH}?vendorCode={}&addressCode={}&searchType=exact&limit=25",
+            segment(vendor_code),
+            segment(address_code)
+        );
+        let resp = self.api.send(&ApiRequest::get(url)).await?;
+        let c: wire::VendorCollection = resp.json()?;
+        Ok(c.vendor.into_iter().chain(c.items).find(|v| {
+            v.vendor_code.eq_ignore_ascii_case(vendor_code)
+                && v.address_code.eq_ignore_ascii_case(address_code)
+        }))
+    }
+
+    /// `POST` (create) or `PUT` (update) one invoice vendor; the outcome is per record
+    /// (§2.7.5: HTTP 200 with each record's `StatusList`, read here, never assumed).
+    pub async fn send_invoice_vendor(
+        &self,
+        vendor: &wire::InvoiceVendor,
+        create: bool,
+    ) -> Result<Result<(), String>, ConcurError> {
+        let body = wire::VendorCollection {
+            vendor: vec![vendor.clone()],
+            items: vec![vendor.clone()],
+            next_page: None,
+        };
+        let req = if create {
+            ApiRequest::post_json(VENDORS_PATH, &body)
+        } else {
+            ApiRequest::put_json(VENDORS_PATH, &body)
+        };
+        let resp = self.api.send(&req).await?;
+        let c: wire::VendorCollection = resp.json()?;
+        let answered = c.vendor.into_iter().chain(c.items).find(|v| {
+            v.vendor_code.eq_ignore_ascii_case(&vendor.vendor_code)
+                && v.address_code.eq_ignore_ascii_case(&vendor.address_code)
+        });
+        let Some(answered) = answered else {
+            return Err(ConcurError::Malformed(format!(
+                "the vendor answer names no record for {}",
+                vendor.vendor_code
+            )));
+        };
+        // Doubt (§2.7.5 [U]): the success value of `Type` is not documented; anything but
+        // ERROR/WARNING/FAILURE counts, and a WARNING is a failure as public clients read it.
+        let failed: Vec<String> = answered
+            .status_list
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.kind.as_deref().map(str::to_ascii_uppercase).as_deref(),
+                    Some("ERROR" | "WARNING" | "FAILURE")
+                )
+            })
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    s.code.as_deref().unwrap_or(""),
+                    s.message.as_deref().unwrap_or("")
+                )
+                .trim()
+                .to_string()
+            })
+            .collect();
+        Ok(if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::text::one_line(
+                &failed.join("; "),
+                crate::text::REMOTE_TEXT_MAX,
+            ))
+        })
     }
 
     /// Refreshes the token (storing the rotated one) and reads the first invoice page

@@ -431,6 +431,59 @@ pub struct ClearingReference {
     pub payment_method: String,
 }
 
+// ---- Invoice Vendor API v3.1 (§2.7.5) ----
+
+/// One invoice vendor, as sent (POST/PUT) and as read back (with `StatusList`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InvoiceVendor {
+    pub vendor_code: String,
+    pub address_code: String,
+    #[serde(default)]
+    pub vendor_name: Option<String>,
+    #[serde(default)]
+    pub address1: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    pub country_code: String,
+    pub currency_code: String,
+    /// `Y` | `N`.
+    #[serde(default)]
+    pub approved: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub status_list: Vec<VendorStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VendorStatus {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub record_number: Option<i64>,
+    #[serde(default, rename = "Type")]
+    pub kind: Option<String>,
+}
+
+/// The collection of requests and answers: `Vendor` (required on requests) and `Items` (the
+/// result collection); public clients send both (S-CN20).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VendorCollection {
+    #[serde(default)]
+    pub vendor: Vec<InvoiceVendor>,
+    #[serde(default)]
+    pub items: Vec<InvoiceVendor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
