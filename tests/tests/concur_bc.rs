@@ -463,6 +463,78 @@ async fn a_refused_refresh_token_backs_the_integration_off_and_dead_letters_noth
     assert!(h.bc.purchase_invoices().is_empty());
     // The document waits in Concur, READY: nothing lost.
     assert!(h.concur.documents().iter().all(|d| d.status == "READY"));
+    // The audit trail says why nothing moves.
+    let failed = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            integration: Some("concur-bc".into()),
+            status: Some(AuditStatus::Failed),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let why = failed[0].error.as_deref().unwrap();
+    assert!(
+        why.contains("backs off")
+            && why.contains("refresh token refused")
+            && !why.contains("rt-revoked"),
+        "{why}"
+    );
+    assert!(
+        h.pipeline
+            .env
+            .queue
+            .dead_letters(QueueName::Ingest)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_a_refresh_and_its_store_loses_no_document_and_a_new_token_resumes() {
+    let h = Harness::new().await;
+    h.concur.add_invoice(invoice("INV-CRASH"));
+    // A worker spends the stored refresh token, and dies before it stores the rotated one:
+    // the store still holds the spent token; the rotated one died with the process.
+    let stored = h.secrets.get_versioned(REFRESH_SECRET).await.unwrap().0;
+    let c = h.concur.config();
+    let spent = reqwest::Client::new()
+        .post(format!("{}/oauth2/v0/token", h.concur.app_url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", stored.expose()),
+            ("client_id", c.client_id.as_str()),
+            ("client_secret", c.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), 200);
+    // The simulator rotates strictly (whether Concur keeps the spent token valid for a while
+    // is not documented, concur.md §2.2): the next process is refused and backs off; nothing
+    // is read, posted, confirmed or dead-lettered, and the document waits READY.
+    let next = h.another_process().await;
+    run(&next).await;
+    assert!(h.bc.purchase_invoices().is_empty());
+    assert!(h.concur.documents().iter().all(|d| d.status == "READY"));
+    // An operator authorises the connection again (a new company request-token exchange):
+    // the next process posts the document, once.
+    h.secrets
+        .set(REFRESH_SECRET, &h.concur.issue_refresh_token())
+        .unwrap();
+    let resumed = h.another_process().await;
+    run(&resumed).await;
+    assert_eq!(h.bc_invoice("INV-CRASH").post_count, 1);
+    assert!(
+        h.concur
+            .documents()
+            .iter()
+            .all(|d| d.status == "POSTING_CONFIRMED_SUCCESS")
+    );
 }
 
 #[tokio::test]
