@@ -266,6 +266,9 @@ async fn webhook(
         headers: &headers,
         query: &query,
         body: &body.bytes,
+        // Plain HTTP: no client certificate (mutual TLS is terminated in front of `mlc run`
+        // by a proxy, or not at all; a TLS listener of its own is not built yet).
+        client_cert_subject: None,
     };
     let reply = s.pipeline.webhook(&integration, &*s.secrets, req).await;
     text(

@@ -549,6 +549,12 @@ pub struct ConcurConfig {
     /// (API Gateway custom domain with mTLS; `mlc run`'s listener).
     #[serde(default)]
     pub webhook_public_key: Option<String>,
+    /// The common name the events' client certificate must carry, as the transport that
+    /// terminated mutual TLS verified it (§2.4: `webhook.api.concursolutions.com`; pin the
+    /// CN, not the serial: the certificate is re-issued yearly). Set, an event that came
+    /// without such a certificate is refused; none: only `Concur-Signature` is checked.
+    #[serde(default)]
+    pub webhook_client_cn: Option<String>,
     /// BC vendors → Concur invoice vendors (Invoice Vendor API v3.1, §2.7.5), each cycle, only
     /// what changed; none: not sent.
     #[serde(default)]

@@ -703,3 +703,34 @@ async fn bc_vendors_reach_concur_keyed_by_number_and_unchanged_ones_are_not_sent
     assert_eq!(h.concur.vendor_writes(), 4);
     assert_eq!(h.concur.invoice_vendors().len(), 4);
 }
+
+#[tokio::test]
+async fn with_a_pinned_client_cn_an_event_without_that_verified_certificate_is_refused() {
+    let h = Harness::with("webhook_client_cn = \"webhook.api.concursolutions.com\"").await;
+    let id = h.concur.add_invoice(invoice("INV-MTLS"));
+    let (body, sig) = h.concur.ready_event("invoice", &id);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("concur-signature", sig.parse().unwrap());
+    let send = |subject: Option<&'static str>| {
+        let req = mlc_shared::flows::WebhookRequest {
+            channel: "concur",
+            method: "POST",
+            headers: &headers,
+            query: &[],
+            body: &body,
+            client_cert_subject: subject,
+        };
+        h.pipeline.webhook("concur-bc", &h.secrets, req)
+    };
+    assert_eq!(send(None).await.status, 401);
+    assert_eq!(
+        send(Some("CN=someone.else.example, O=Concur Technologies, Inc."))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(h.ingest_depth().await, 0);
+    let concur = "CN=webhook.api.concursolutions.com, O=Concur Technologies, Inc., L=Bellevue, ST=Washington, C=US";
+    assert_eq!(send(Some(concur)).await.status, 200);
+    assert_eq!(h.ingest_depth().await, 1);
+}

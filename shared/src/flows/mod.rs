@@ -54,11 +54,23 @@ pub struct WebhookRequest<'a> {
     /// Query parameters, decoded.
     pub query: &'a [(String, String)],
     pub body: &'a [u8],
+    /// The subject DN of the client certificate the transport verified (mutual TLS terminated
+    /// in front of the flow: API Gateway's custom domain, `mlc run`'s TLS listener); `None`
+    /// when the request came without one. Never taken from a header.
+    pub client_cert_subject: Option<&'a str>,
 }
 
 impl WebhookRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The common name (`CN=`) of the verified client certificate's subject, if any.
+    pub fn client_cert_cn(&self) -> Option<&str> {
+        self.client_cert_subject?
+            .split(',')
+            .map(str::trim)
+            .find_map(|part| part.strip_prefix("CN="))
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {

@@ -57,6 +57,8 @@ pub struct ConcurBc {
     card_vendors: BTreeMap<String, String>,
     /// Name of the secret holding Concur's public key; none: events are refused.
     webhook_public_key: Option<String>,
+    /// The CN the events' verified client certificate must carry; none: not checked.
+    webhook_client_cn: Option<String>,
     vendors: Option<ConcurVendorExport>,
 }
 
@@ -97,6 +99,7 @@ impl ConcurBc {
             confirm_unmappable: c.confirm_unmappable,
             card_vendors: c.card_vendors.clone(),
             webhook_public_key: c.webhook_public_key.clone(),
+            webhook_client_cn: c.webhook_client_cn.clone(),
             vendors: c.vendors.clone(),
         })
     }

@@ -4,8 +4,9 @@
 //! the document it names, by id (`facts.documentId`; its `href` is not followed: it names an
 //! internal host in one version of the docs, §2.4); the poll stays the backstop.
 //!
-//! Mutual TLS (the client certificate `CN=webhook.api.concursolutions.com`) is the platform's:
-//! the listener in front of this (API Gateway custom domain, `mlc run`) terminates it.
+//! Mutual TLS (the client certificate `CN=webhook.api.concursolutions.com`) is terminated by
+//! the transport in front of this (API Gateway's custom domain with a truststore), which hands
+//! over the verified subject; with `webhook_client_cn` set, its CN is pinned here.
 
 use serde::Deserialize;
 
@@ -66,6 +67,15 @@ pub(super) async fn receive<Q: Queue, S: Store, C: Clock>(
             e => WebhookReply::text(e.http_status(), format!("{e}\n")),
         }
     };
+    // Mutual TLS first: the transport verified the certificate; its CN is pinned here.
+    if let Some(cn) = &flow.webhook_client_cn
+        && req.client_cert_cn() != Some(cn.as_str())
+    {
+        return refuse(WebhookError::Unauthorized(format!(
+            "the event came without a verified client certificate for CN={cn} (got {:?})",
+            req.client_cert_subject
+        )));
+    }
     let Some(name) = &flow.webhook_public_key else {
         tracing::warn!("Concur event refused: no webhook_public_key configured");
         return WebhookReply::refused();
