@@ -61,6 +61,10 @@ pub struct RuntimeConfig {
     /// Where `mlc run` listens for webhooks (e.g. "127.0.0.1:8080"); none: no listener.
     #[serde(default)]
     pub webhook_listen: Option<String>,
+    /// The listener speaks TLS with this certificate, and asks clients for certificates from
+    /// `client_ca_file` (mutual TLS: SAP Concur's events); none: plain HTTP.
+    #[serde(default)]
+    pub webhook_tls: Option<WebhookTls>,
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: u64,
     /// Documents processed at once.
@@ -147,6 +151,22 @@ fn default_poll_interval() -> u64 {
 fn default_workers() -> usize {
     4
 }
+/// `[runtime.webhook_tls]`: files relative to the configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTls {
+    /// The listener's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM, PKCS#8 or PKCS#1).
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) a client certificate is verified against. A client that presents
+    /// none is still served (Coupa, BC and Basware have none); one that presents a certificate
+    /// not issued by these is refused at the handshake. The verified subject reaches the flow
+    /// (`WebhookRequest::client_cert_subject`), which pins the CN it expects.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
 fn default_max_receives() -> u32 {
     5
 }
@@ -166,6 +186,7 @@ impl Default for RuntimeConfig {
             database: default_database(),
             secrets_file: default_secrets_file(),
             webhook_listen: None,
+            webhook_tls: None,
             poll_interval_secs: default_poll_interval(),
             workers: default_workers(),
             max_receives: default_max_receives(),
@@ -930,7 +951,20 @@ impl Config {
         })?;
         // Relative files are relative to the config file, not to wherever mlc was started.
         let dir = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.runtime.database, &mut cfg.runtime.secrets_file] {
+        let tls = cfg.runtime.webhook_tls.as_mut();
+        let tls_files = tls
+            .map(|t| {
+                let mut v = vec![&mut t.cert_file, &mut t.key_file];
+                if let Some(ca) = t.client_ca_file.as_mut() {
+                    v.push(ca);
+                }
+                v
+            })
+            .unwrap_or_default();
+        for p in [&mut cfg.runtime.database, &mut cfg.runtime.secrets_file]
+            .into_iter()
+            .chain(tls_files)
+        {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }

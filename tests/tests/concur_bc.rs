@@ -734,3 +734,65 @@ async fn with_a_pinned_client_cn_an_event_without_that_verified_certificate_is_r
     assert_eq!(send(Some(concur)).await.status, 200);
     assert_eq!(h.ingest_depth().await, 1);
 }
+
+/// `mlc run`'s listener over TLS, client certificates verified against the test CA.
+async fn tls_listener(h: &Harness) -> String {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mtls");
+    let tls = mlc_cli::webhook_server::tls_config(&mlc_shared::config::WebhookTls {
+        cert_file: fixtures.join("server.pem"),
+        key_file: fixtures.join("server.key"),
+        client_ca_file: Some(fixtures.join("ca.pem")),
+    })
+    .unwrap();
+    let secrets = Arc::new(h.secrets.clone());
+    let app = Listener::new(h.pipeline.clone(), secrets, Limits::default());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(app.serve_tls(l, tls));
+    format!("https://localhost:{port}/webhooks/concur-bc/concur")
+}
+
+fn mtls_client(identity: Option<&str>) -> reqwest::Client {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mtls");
+    let ca = std::fs::read(fixtures.join("ca.pem")).unwrap();
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .resolve("localhost", "127.0.0.1:0".parse().unwrap());
+    if let Some(name) = identity {
+        let mut pem = std::fs::read(fixtures.join(format!("{name}.pem"))).unwrap();
+        pem.extend(std::fs::read(fixtures.join(format!("{name}.key"))).unwrap());
+        b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    b.build().unwrap()
+}
+
+#[tokio::test]
+async fn over_mutual_tls_only_concurs_verified_certificate_gets_an_event_queued() {
+    let h = Harness::with("webhook_client_cn = \"webhook.api.concursolutions.com\"").await;
+    let url = tls_listener(&h).await;
+    let id = h.concur.add_invoice(invoice("INV-TLS"));
+    let (body, sig) = h.concur.ready_event("invoice", &id);
+    let send = |client: reqwest::Client| {
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("Concur-Signature", sig.clone())
+            .body(body.clone())
+            .send()
+    };
+    // No certificate: served (other webhooks have none), refused by the pinned CN.
+    assert_eq!(send(mtls_client(None)).await.unwrap().status(), 401);
+    // A certificate of the right CA with another CN.
+    assert_eq!(
+        send(mtls_client(Some("stranger"))).await.unwrap().status(),
+        401
+    );
+    // Concur's CN issued by a CA the listener does not trust: refused at the handshake.
+    assert!(send(mtls_client(Some("forged"))).await.is_err());
+    assert_eq!(h.ingest_depth().await, 0);
+    assert_eq!(
+        send(mtls_client(Some("concur"))).await.unwrap().status(),
+        200
+    );
+    assert_eq!(h.ingest_depth().await, 1);
+}
