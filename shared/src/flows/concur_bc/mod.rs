@@ -16,9 +16,11 @@
 //! Vendors: with `[systems.<concur>.vendors]`, BC vendors go to Concur's Invoice Vendor API
 //! v3.1 each cycle, only what changed (`vendors.rs`).
 //!
-//! Not built yet (issue #13): the mutual-TLS
-//! termination in front of the webhook (API Gateway custom domain; `mlc run`), backing out the
-//! posted part of a report whose later document BC refuses (§2.7.2).
+//! Mutual TLS is the transport's (API Gateway custom domain, `[runtime.webhook_tls]`); with
+//! `webhook_client_cn`, the verified certificate's CN is pinned here.
+//!
+//! Not built yet (issue #13): backing out the posted part of a report whose later document BC
+//! refuses (§2.7.2), payment confirmations of invoice payment requests (FIS takes expense only).
 
 mod documents;
 mod payments;

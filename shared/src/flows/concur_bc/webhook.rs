@@ -5,8 +5,9 @@
 //! internal host in one version of the docs, §2.4); the poll stays the backstop.
 //!
 //! Mutual TLS (the client certificate `CN=webhook.api.concursolutions.com`) is terminated by
-//! the transport in front of this (API Gateway's custom domain with a truststore), which hands
-//! over the verified subject; with `webhook_client_cn` set, its CN is pinned here.
+//! the transport in front of this (API Gateway's custom domain with a truststore, or `mlc run`'s
+//! listener with `[runtime.webhook_tls]`), which hands over the verified subject; with
+//! `webhook_client_cn` set, its CN is pinned here.
 
 use serde::Deserialize;
 
