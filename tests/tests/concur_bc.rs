@@ -796,3 +796,42 @@ async fn over_mutual_tls_only_concurs_verified_certificate_gets_an_event_queued(
     );
     assert_eq!(h.ingest_depth().await, 1);
 }
+
+#[tokio::test]
+async fn a_report_with_a_value_bc_lacks_on_its_card_part_posts_nothing_and_says_which() {
+    let h = Harness::new().await;
+    let id = h.concur.add_expense(
+        NewExpense::new("RPT-HALF", "E1001")
+            .entry(
+                NewEntry::new("LODNG", "Hotel", "CASH", "100.00").allocation(
+                    NewAllocation::new("100")
+                        .custom(1, "ADM")
+                        .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "100")),
+                ),
+            )
+            .entry(
+                NewEntry::new("AIRFR", "Airfare", "CBCP", "300.00").allocation(
+                    NewAllocation::new("100")
+                        .custom(1, "MARKETING")
+                        .journal(NewJournal::new("COMP", "CBCP", "TRAVEL", "300")),
+                ),
+            ),
+    );
+    h.run_once().await;
+    // All or nothing (§2.7.2): the employee's part is not posted without the card's.
+    assert!(h.bc.purchase_invoices().is_empty());
+    assert!(
+        h.concur
+            .document(&id)
+            .unwrap()
+            .posting_confirmations
+            .is_empty()
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert!(
+        parked[0].reason.contains("CBCP document") && parked[0].reason.contains("MARKETING"),
+        "{}",
+        parked[0].reason
+    );
+}

@@ -129,6 +129,15 @@ pub(super) async fn map_document<Q: Queue, S: Store, C: Clock>(
         }
         _ => unreachable!(),
     };
+    // All or nothing (§2.7.2): every BC document of the report, and the request's, is checked
+    // against BC before any is posted, so a value BC lacks never leaves a report half-posted.
+    let resolved = match resolved {
+        Ok(t) if flow.cfg.sync.check_master_data => match check_in_bc(flow, &t).await? {
+            None => Ok(t),
+            Some(why) => Err(ResolveError::Unresolved(why)),
+        },
+        other => other,
+    };
     let task = match resolved {
         Ok(t) => t,
         Err(ResolveError::Unresolved(why)) if flow.confirm_unmappable => Task::Fail {
@@ -268,6 +277,82 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
             confirm_once(flow, env, owner, msg.kind, &confirm).await
         }
     }
+}
+
+/// How old a snapshot of BC's accounts and dimensions may be; a problem found in one older
+/// than [`RECHECK_AFTER`] is looked for once more in a fresh one.
+const MASTER_DATA_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every G/L account and dimension value of the task's BC documents exists in BC, and (for a
+/// report of several documents) every vendor: else one reason naming them all.
+async fn check_in_bc(flow: &ConcurBc, task: &Task) -> Result<Option<String>, StepError> {
+    let docs: Vec<(&str, &ResolvedInvoice)> = match task {
+        Task::Invoice { invoice } => vec![("", invoice)],
+        Task::Report { report, .. } => report
+            .docs
+            .iter()
+            .map(|d| (d.payee.as_str(), &d.invoice))
+            .collect(),
+        Task::Fail { .. } => return Ok(None),
+    };
+    let bc_err = |e: crate::systems::business_central::BcError| {
+        StepError::system("reading Business Central's master data", e)
+    };
+    let problems = |md: &crate::systems::business_central::MasterData| {
+        let mut out = Vec::new();
+        for (payee, inv) in &docs {
+            let of = if payee.is_empty() {
+                String::new()
+            } else {
+                format!("{payee} document, ")
+            };
+            for (i, l) in inv.lines.iter().enumerate() {
+                if let Err(e) = md.check_account(&l.gl_account) {
+                    out.push(format!("{of}line {}: {e}", i + 1));
+                }
+                for (code, value) in &l.dimensions {
+                    if let Err(e) = md.check_dimension(code, value) {
+                        out.push(format!("{of}line {}: {e}", i + 1));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let mut found = problems(
+        &*flow
+            .bc
+            .master_data_cached(MASTER_DATA_TTL)
+            .await
+            .map_err(bc_err)?,
+    );
+    if !found.is_empty() {
+        found = problems(
+            &*flow
+                .bc
+                .master_data_cached(RECHECK_AFTER)
+                .await
+                .map_err(bc_err)?,
+        );
+    }
+    if docs.len() > 1 {
+        for (payee, inv) in &docs {
+            if flow
+                .bc
+                .vendor_by_number(&inv.vendor_number)
+                .await
+                .map_err(bc_err)?
+                .is_none()
+            {
+                found.push(format!(
+                    "{payee} document: vendor '{}' does not exist in Business Central",
+                    inv.vendor_number
+                ));
+            }
+        }
+    }
+    Ok((!found.is_empty()).then(|| found.join("; ")))
 }
 
 /// The BC posted document's number and posting date (read back: BC decides the posting date).
