@@ -13,6 +13,7 @@ use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Parking, Queue, QueueName, Secrets};
+use mlc_shared::steps::post::PostOutcome;
 use rust_decimal::Decimal;
 
 struct Harness {
@@ -834,4 +835,97 @@ async fn a_report_with_a_value_bc_lacks_on_its_card_part_posts_nothing_and_says_
         "{}",
         parked[0].reason
     );
+}
+
+#[tokio::test]
+async fn a_report_whose_worker_dies_at_any_step_is_posted_and_confirmed_once() {
+    use mlc_shared::steps::post::CrashPoint;
+    let h = Harness::new().await;
+    let q = &h.pipeline.env.queue;
+    for (n, crash) in [
+        CrashPoint::AfterClaim,
+        CrashPoint::AfterDraft,
+        CrashPoint::AfterPost,
+        CrashPoint::AfterLedger,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let report = format!("RPT-CRASH-{n}");
+        let id = h.concur.add_expense(
+            NewExpense::new(&report, "E1001")
+                .entry(
+                    NewEntry::new("LODNG", "Hotel", "CASH", "100.00").allocation(
+                        NewAllocation::new("100")
+                            .custom(1, "ADM")
+                            .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "100")),
+                    ),
+                )
+                .entry(
+                    NewEntry::new("AIRFR", "Airfare", "CBCP", "300.00").allocation(
+                        NewAllocation::new("100")
+                            .journal(NewJournal::new("COMP", "CBCP", "TRAVEL", "300")),
+                    ),
+                ),
+        );
+        h.pipeline.poll_all().await.unwrap();
+        for m in q.receive(QueueName::Ingest, 10).await.unwrap() {
+            h.pipeline.handle_ingest(&m.body).await.unwrap();
+            q.ack(QueueName::Ingest, &m.receipt).await.unwrap();
+        }
+        let post = q.receive(QueueName::Post, 10).await.unwrap();
+        assert_eq!(post.len(), 1, "{crash:?}");
+        for m in &post {
+            q.ack(QueueName::Post, &m.receipt).await.unwrap();
+        }
+        let body = &post[0].body;
+        // The worker dies at `crash` (in the first BC document it writes).
+        assert!(
+            h.pipeline
+                .handle_post_crashing(body, "w1", Some(crash))
+                .await
+                .is_err(),
+            "{crash:?}"
+        );
+        // Delivered again, to another worker once the first one's claim ran out, or to the
+        // same: done once, whatever the point.
+        let mut outcome = h.pipeline.handle_post_crashing(body, "w1", None).await;
+        for _ in 0..3 {
+            if matches!(
+                outcome,
+                Ok(PostOutcome::Posted { .. } | PostOutcome::AlreadyPosted { .. })
+            ) {
+                break;
+            }
+            outcome = h.pipeline.handle_post_crashing(body, "w1", None).await;
+        }
+        assert!(
+            matches!(
+                outcome,
+                Ok(PostOutcome::Posted { .. } | PostOutcome::AlreadyPosted { .. })
+            ),
+            "{crash:?}: {outcome:?}"
+        );
+        let again = h
+            .pipeline
+            .handle_post_crashing(body, "w2", None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, PostOutcome::AlreadyPosted { .. }),
+            "{crash:?}: {again:?}"
+        );
+        for number in [report.clone(), format!("{report}-CBCP")] {
+            let mine: Vec<_> =
+                h.bc.purchase_invoices()
+                    .into_iter()
+                    .filter(|i| i.vendor_invoice_number.eq_ignore_ascii_case(&number))
+                    .collect();
+            assert_eq!(mine.len(), 1, "{crash:?} {number}");
+            assert_eq!(mine[0].post_count, 1, "{crash:?} {number}");
+        }
+        let doc = h.concur.document(&id).unwrap();
+        assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS", "{crash:?}");
+        assert_eq!(doc.posting_confirmations.len(), 1, "{crash:?}");
+    }
 }
