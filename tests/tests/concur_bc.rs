@@ -375,7 +375,7 @@ async fn a_posting_confirmation_whose_answer_is_lost_is_sent_once() {
 }
 
 #[tokio::test]
-async fn an_unmappable_document_stays_parked_without_a_confirmation_by_default() {
+async fn an_unmappable_document_stays_parked_without_a_confirmation_and_posts_once_mapped() {
     let h = Harness::new().await;
     let id = h
         .concur
@@ -388,6 +388,22 @@ async fn an_unmappable_document_stays_parked_without_a_confirmation_by_default()
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert_eq!(parked.len(), 1);
     assert!(parked[0].reason.contains("NOPE"), "{parked:?}");
+    // Acknowledged, so Concur no longer lists it: the parked retry reads it by id, and it posts
+    // once the mapping exists.
+    use mlc_shared::ports::Mappings;
+    h.pipeline
+        .env
+        .store
+        .put_mapping("concur-bc/gl_account", "NOPE", "6200")
+        .await
+        .unwrap();
+    h.run_once().await;
+    assert_eq!(h.bc_invoice("INV-PARK").post_count, 1);
+    assert_eq!(
+        h.concur.document(&id).unwrap().status,
+        "POSTING_CONFIRMED_SUCCESS"
+    );
+    assert!(h.pipeline.env.store.parked().await.unwrap().is_empty());
 }
 
 #[tokio::test]
