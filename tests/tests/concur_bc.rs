@@ -43,7 +43,11 @@ impl Harness {
 
     /// `sync`: lines of the integration's `[integrations.sync]`.
     async fn build(concur_extra: &str, sync: &str) -> Self {
-        let concur = ConcurSim::start(ConcurConfig::default()).await.unwrap();
+        Self::build_with(ConcurConfig::default(), concur_extra, sync).await
+    }
+
+    async fn build_with(sim: ConcurConfig, concur_extra: &str, sync: &str) -> Self {
+        let concur = ConcurSim::start(sim).await.unwrap();
         let bc = BcSim::start(BcConfig {
             rate_limit: None,
             ..BcConfig::default()
@@ -944,4 +948,56 @@ async fn a_report_whose_worker_dies_at_any_step_is_posted_and_confirmed_once() {
         assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS", "{crash:?}");
         assert_eq!(doc.posting_confirmations.len(), 1, "{crash:?}");
     }
+}
+
+#[tokio::test]
+async fn documents_sent_as_text_are_read_like_json_ones() {
+    let h = Harness::build_with(
+        ConcurConfig {
+            force_text: true,
+            ..ConcurConfig::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let id = h.concur.add_invoice(invoice("INV-TEXT"));
+    h.run_once().await;
+    assert_eq!(h.bc_invoice("INV-TEXT").post_count, 1);
+    assert_eq!(
+        h.concur.document(&id).unwrap().status,
+        "POSTING_CONFIRMED_SUCCESS"
+    );
+}
+
+#[tokio::test]
+async fn a_company_moved_to_another_geolocation_is_followed_after_the_next_refresh() {
+    let h = Harness::new().await;
+    h.concur.add_invoice(invoice("INV-GEO-1"));
+    h.run_once().await;
+    // Concur moves the company: the API answers 401 at the old host; the refresh names the new.
+    h.concur.move_geolocation("eu2");
+    h.concur.clear_requests();
+    let id = h.concur.add_invoice(invoice("INV-GEO-2"));
+    h.run_once().await;
+    assert_eq!(h.bc_invoice("INV-GEO-2").post_count, 1);
+    assert_eq!(
+        h.concur.document(&id).unwrap().status,
+        "POSTING_CONFIRMED_SUCCESS"
+    );
+    let api: Vec<_> = h
+        .concur
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/financialintegration/") && r.status == 200)
+        .collect();
+    assert!(
+        !api.is_empty() && api.iter().all(|r| r.path.starts_with("/eu2/")),
+        "{api:?}"
+    );
+    let stored = h.secrets.get_versioned(REFRESH_SECRET).await.unwrap().0;
+    assert!(
+        stored.expose().contains("/eu2"),
+        "the new geolocation is stored"
+    );
 }
