@@ -1001,3 +1001,93 @@ async fn a_company_moved_to_another_geolocation_is_followed_after_the_next_refre
         "the new geolocation is stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_throttling_lost_answers_and_server_errors_every_document_is_posted_and_confirmed_once()
+ {
+    let h = Harness::new().await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push((h.concur.add_invoice(invoice(&format!("INV-F{i:02}"))), 1));
+    }
+    for i in 0..8 {
+        let report = NewExpense::new(&format!("RPT-F{i:02}"), "E1001")
+            .entry(
+                NewEntry::new("LODNG", "Hotel", "CASH", "90.00").allocation(
+                    NewAllocation::new("100")
+                        .custom(1, "SALES")
+                        .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "90")),
+                ),
+            )
+            .entry(
+                NewEntry::new("AIRFR", "Airfare", "CBCP", "310.00").allocation(
+                    NewAllocation::new("100")
+                        .journal(NewJournal::new("COMP", "CBCP", "TRAVEL", "310")),
+                ),
+            );
+        ids.push((h.concur.add_expense(report), 2));
+    }
+    let concur = [
+        (
+            "GET",
+            "/transactions",
+            3,
+            FaultKind::TooManyRequests {
+                retry_after: Some(1),
+            },
+        ),
+        ("GET", "/transactions", 3, FaultKind::Status(503)),
+        ("POST", "acknowledgements", 4, FaultKind::LoseResponse),
+        ("POST", "postingconfirmations", 4, FaultKind::LoseResponse),
+    ];
+    for (method, path, count, kind) in concur {
+        h.concur
+            .fail_next(FaultRule::new(method, path, count, kind));
+    }
+    let bc = [
+        ("POST", "/purchaseInvoices", 3, FaultKind::LoseResponse),
+        ("GET", "/purchaseInvoices", 3, FaultKind::Status(502)),
+        ("POST", "Microsoft.NAV.post", 2, FaultKind::LoseResponse),
+    ];
+    for (method, path, count, kind) in bc {
+        h.bc.fail_next(FaultRule::new(method, path, count, kind));
+    }
+    for _ in 0..8 {
+        // A poll that meets the 503s fails as a whole (the next cycle polls again).
+        let _ = h.pipeline.poll_all().await;
+        h.pipeline.drain(4, Arc::new(|_| {})).await.unwrap();
+        let done = ids.iter().all(|(id, _)| {
+            h.concur.document(id).map(|d| d.status) == Some("POSTING_CONFIRMED_SUCCESS".into())
+        });
+        if done {
+            break;
+        }
+    }
+    let invoices = h.bc.purchase_invoices();
+    assert_eq!(invoices.len(), 12 + 8 * 2, "no duplicate, none lost");
+    assert!(
+        invoices
+            .iter()
+            .all(|i| i.status == "Open" && i.post_count == 1)
+    );
+    for (id, bc_docs) in &ids {
+        let doc = h.concur.document(id).unwrap();
+        assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS", "{doc:?}");
+        assert_eq!(doc.posting_confirmations.len(), 1, "{doc:?}");
+        assert_eq!(
+            doc.posting_confirmations[0]["postingDocs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            *bc_docs
+        );
+    }
+    let injected = h
+        .concur
+        .requests()
+        .iter()
+        .filter(|r| r.status >= 429)
+        .count()
+        + h.bc.requests().iter().filter(|r| r.status >= 429).count();
+    assert!(injected >= 10, "faults were injected: {injected}");
+}
