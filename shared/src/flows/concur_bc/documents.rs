@@ -45,6 +45,11 @@ pub(super) enum Task {
         doc_id: String,
         number: String,
         reason: String,
+        /// The submission that failed (Unix milliseconds of its submit date): a document sent
+        /// back, fixed and submitted again may fail again, and is told again. Doubt: whether
+        /// FIS keeps the document id across a resubmission is not documented.
+        #[serde(default)]
+        version: i64,
     },
 }
 
@@ -145,6 +150,13 @@ pub(super) async fn map_document<Q: Queue, S: Store, C: Clock>(
             doc_id: msg.source_id.clone(),
             number: number.clone(),
             reason: why,
+            version: match &doc {
+                SourceDocument::Invoice(i) => i.version.timestamp_millis(),
+                SourceDocument::ExpenseReport(r) => {
+                    r.version.map(|v| v.timestamp_millis()).unwrap_or_default()
+                }
+                _ => 0,
+            },
         },
         Err(ResolveError::Unresolved(why)) => {
             return map::park(env, msg, Some(number), why).await;
@@ -264,6 +276,7 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
             doc_id,
             number,
             reason,
+            version,
         } => {
             let confirm = ConfirmDoc {
                 doc_type,
@@ -274,7 +287,15 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
                 posted: Vec::new(),
                 message: format!("Not posted in Business Central: {reason}"),
             };
-            confirm_once(flow, env, owner, msg.kind, &confirm).await
+            confirm_once(
+                flow,
+                env,
+                owner,
+                msg.kind,
+                &confirm,
+                &format!("{}-error-{version}", confirm.doc_id),
+            )
+            .await
         }
     }
 }
@@ -436,7 +457,7 @@ async fn confirmed<Q: Queue, S: Store, C: Clock>(
     confirm: &ConfirmDoc,
     outcome: PostOutcome,
 ) -> Result<PostOutcome, StepError> {
-    match confirm_once(flow, env, owner, kind, confirm).await? {
+    match confirm_once(flow, env, owner, kind, confirm, &confirm.doc_id).await? {
         PostOutcome::Posted { .. } | PostOutcome::AlreadyPosted { .. } => Ok(outcome),
         waiting => Ok(waiting),
     }
@@ -450,13 +471,10 @@ async fn confirm_once<Q: Queue, S: Store, C: Clock>(
     owner: &str,
     kind: DocumentKind,
     confirm: &ConfirmDoc,
+    ledger_id: &str,
 ) -> Result<PostOutcome, StepError> {
     let name = flow.name();
-    let ledger_id = if confirm.success {
-        confirm.doc_id.clone()
-    } else {
-        format!("{}-error", confirm.doc_id)
-    };
+    let ledger_id = ledger_id.to_string();
     let mut audit = audit_item(
         env.clock.now(),
         name,

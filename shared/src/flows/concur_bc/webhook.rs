@@ -111,6 +111,12 @@ pub(super) async fn receive<Q: Queue, S: Store, C: Clock>(
             "a readyForIntegration event without facts.documentId".into(),
         ));
     }
+    // Doubt (§2.4): the sample's documentId has 20 characters, FIS ids 32 (§2.6 gotcha 3). An id
+    // FIS cannot be asked by would be parked as unknown on every cycle: it is left to the poll.
+    if id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        tracing::warn!(document_id = %id, "Concur event names no FIS document id; left to the poll");
+        return WebhookReply::text(200, "ignored: not a FIS document id; the poll reads it\n");
+    }
     match accept(env, flow.name(), kind, &[(id.clone(), None)]).await {
         Ok(()) => WebhookReply::text(200, format!("queued Concur document {id}\n")),
         Err(e) => refuse(e),
