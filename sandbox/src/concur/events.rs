@@ -62,6 +62,16 @@ impl ConcurSim {
             .expect("PEM")
     }
 
+    /// The same key as the base64 of its SPKI DER, on one line (how `mlc sandbox` prints it
+    /// for `mlc secrets set`).
+    pub fn event_public_key_base64(&self) -> String {
+        let der = private_key()
+            .to_public_key()
+            .to_public_key_der()
+            .expect("DER");
+        base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+    }
+
     /// `Concur-Signature` of `body`.
     pub fn sign_event(&self, body: &[u8]) -> String {
         sign_with(private_key(), body)

@@ -84,7 +84,8 @@ client_id = "{client}"
 client_secret = "concur-client-secret"
 refresh_token_secret = "concur-refresh-token"
 card_vendors = {{ CBCP = "{card}" }}
-# Concur's public key (PEM) for `Concur-Signature` of events on /webhooks/concur-bc/concur.
+# Concur's public key (PEM, or base64 DER on one line) for `Concur-Signature` of events on
+# /webhooks/concur-bc/concur.
 webhook_public_key = "concur-public-key"
 
 [systems.bc-concur]
@@ -334,7 +335,7 @@ impl Sandbox for ConcurBcSandbox {
     fn store_secrets(&self, set: SetSecret<'_>) -> Result<(), SecretError> {
         set("concur-client-secret", &self.concur.config().client_secret)?;
         set("bc-concur-client-secret", &self.bc.config().client_secret)?;
-        set("concur-public-key", &self.concur.event_public_key_pem())?;
+        set("concur-public-key", &self.concur.event_public_key_base64())?;
         // What the one-time company request-token exchange leaves (§2.2): a refresh token.
         set("concur-refresh-token", &self.concur.issue_refresh_token())
     }

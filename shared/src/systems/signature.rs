@@ -14,7 +14,7 @@ use sha2::Sha256;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
-    #[error("the public key to verify {0} with is not an RSA public key in PEM")]
+    #[error("the public key to verify {0} with is not an RSA public key (PEM or base64 DER)")]
     BadKey(&'static str),
     #[error("the {0} header is missing")]
     Missing(&'static str),
@@ -55,14 +55,24 @@ fn decode_digest(s: &str) -> Option<Vec<u8>> {
     b64.decode(s).ok().filter(|b| b.len() == 32)
 }
 
-/// An RSA public key from PEM: SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`).
+/// An RSA public key from PEM, SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`),
+/// or the base64 of either's DER on one line (a secret that must fit one line).
 pub fn rsa_public_key(pem: &str) -> Option<rsa::RsaPublicKey> {
     use rsa::pkcs1::DecodeRsaPublicKey;
     use rsa::pkcs8::DecodePublicKey;
     let pem = pem.trim();
-    rsa::RsaPublicKey::from_public_key_pem(pem)
+    if pem.starts_with("-----BEGIN") {
+        return rsa::RsaPublicKey::from_public_key_pem(pem)
+            .ok()
+            .or_else(|| rsa::RsaPublicKey::from_pkcs1_pem(pem).ok());
+    }
+    let compact: String = pem.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()?;
+    rsa::RsaPublicKey::from_public_key_der(&der)
         .ok()
-        .or_else(|| rsa::RsaPublicKey::from_pkcs1_pem(pem).ok())
+        .or_else(|| rsa::RsaPublicKey::from_pkcs1_der(&der).ok())
 }
 
 /// Verifies `header_value` (base64) as an RSA-PSS SHA-256 signature of `body` by the key in
