@@ -26,7 +26,7 @@ struct Fixture {
 async fn fixture(page_size: u32) -> Fixture {
     let sim = ConcurSim::start(ConcurConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let secrets = SecretFile::open(&dir.path().join("s"), SecretKey::generate()).unwrap();
+    let secrets = SecretFile::open(dir.path().join("s"), SecretKey::generate()).unwrap();
     secrets.set("rt", &sim.issue_refresh_token()).unwrap();
     let store: Arc<dyn TokenStore> = Arc::new(secrets);
     let c = sim.config();
