@@ -544,3 +544,35 @@ async fn an_id_that_names_an_invoice_and_a_purchase_order_is_refused_until_kind_
     assert!(out.contains("PO-RK-1"), "{out}");
     assert!(!out.contains("RK-1001"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_give_up_on_a_parked_document_of_an_integration_without_one_says_so_and_leaves_it_parked()
+{
+    let d = deployment(&[]).await;
+    d.invoice("SUP-009", "RP-7001");
+    let o = d.mlc(&["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.mlc(&[
+        "replay",
+        "--give-up",
+        "RP-7001",
+        "--reason",
+        "wrong supplier",
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("not offered") && out.contains("still parked"),
+        "{out}"
+    );
+    let o = d.mlc(&["replay", "--parked", "--dry-run"]);
+    assert!(text(&o).contains("RP-7001"), "{}", text(&o));
+    // Nothing parked under that name: said, and a failure.
+    let o = d.mlc(&["replay", "--give-up", "RP-0000", "--reason", "x"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nothing to give up"), "{}", text(&o));
+    // A reason is required, and belongs to --discard or --give-up only.
+    assert!(!d.mlc(&["replay", "--give-up", "RP-7001"]).status.success());
+    let o = d.mlc(&["replay", "--parked", "--reason", "x"]);
+    assert!(!o.status.success(), "{}", text(&o));
+}

@@ -401,6 +401,89 @@ async fn a_duplicate_card_code_is_refused_with_the_already_assigned_message() {
 }
 
 #[tokio::test]
+async fn a_partner_write_naming_a_property_b1_does_not_have_is_refused_whole() {
+    let c = Conn::new(B1Config::default()).await;
+    let (status, body) = c
+        .post(
+            "BusinessPartners",
+            json!({"CardCode": "V40000", "CardName": "New", "CardType": "cSupplier", "U_COUPA_ID": "7"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U_COUPA_ID")
+    );
+    assert!(c.sim.partner("V40000").is_none(), "nothing of it created");
+    let url = format!(
+        "{}/BusinessPartners('V10000')",
+        c.sim.service_root(Protocol::V2)
+    );
+    let (status, _, _) = c
+        .send(
+            c.http
+                .patch(url)
+                .json(&json!({"CardName": "Renamed", "Street": "Main St"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        c.sim.partner("V10000").unwrap().card_name,
+        "Maxi-Teq",
+        "nothing applied"
+    );
+}
+
+#[tokio::test]
+async fn a_card_code_longer_than_15_characters_is_refused_and_a_patch_cannot_change_it() {
+    let c = Conn::new(B1Config::default()).await;
+    let (status, body) = c
+        .post(
+            "BusinessPartners",
+            json!({"CardCode": "SUPPLIER-0000001", "CardName": "Long", "CardType": "cSupplier"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let url = format!(
+        "{}/BusinessPartners('V10000')",
+        c.sim.service_root(Protocol::V2)
+    );
+    let (status, _, _) = c
+        .send(c.http.patch(url).json(&json!({"CardCode": "V99999"})), &[])
+        .await;
+    assert_eq!(status, 400);
+    assert!(c.sim.partner("V10000").is_some() && c.sim.partner("V99999").is_none());
+}
+
+#[tokio::test]
+async fn a_partner_is_deleted_unless_documents_name_it() {
+    let c = Conn::new(B1Config::default()).await;
+    c.post(
+        "BusinessPartners",
+        json!({"CardCode": "V50000", "CardName": "Spare", "CardType": "cSupplier"}),
+    )
+    .await;
+    c.po("1");
+    let url = |code: &str| {
+        format!(
+            "{}/BusinessPartners('{code}')",
+            c.sim.service_root(Protocol::V2)
+        )
+    };
+    let (status, body, _) = c.send(c.http.delete(url("V10000")), &[]).await;
+    assert_eq!(status, 400, "V10000 has a purchase order: {body}");
+    assert!(c.sim.partner("V10000").is_some());
+    let (status, _, _) = c.send(c.http.delete(url("V50000")), &[]).await;
+    assert_eq!(status, 204);
+    assert!(c.sim.partner("V50000").is_none());
+    let (status, _, _) = c.send(c.http.delete(url("V50000")), &[]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
 async fn business_partners_filter_by_qualified_card_type_and_patch_restamps() {
     let c = Conn::new(B1Config::default()).await;
     c.post(

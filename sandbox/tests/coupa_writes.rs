@@ -427,3 +427,53 @@ async fn a_supplier_is_created_updated_and_its_name_and_number_are_unique() {
     .await;
     assert_eq!(found[0]["id"], sup["id"]);
 }
+
+#[tokio::test]
+async fn a_supplier_custom_field_is_written_and_queried_only_when_defined() {
+    let sim = CoupaSim::start(CoupaConfig {
+        rate_per_sec: None,
+        supplier_custom_fields: vec!["b1-card-code".into()],
+        ..CoupaConfig::default()
+    })
+    .await
+    .unwrap();
+    let tok = token(&sim, WRITE_SCOPES).await;
+    let (status, body) = call(
+        &sim,
+        &tok,
+        reqwest::Method::POST,
+        "/api/suppliers",
+        Some(json!({"name": "Contoso", "custom-fields": {"undefined-field": "x"}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, created) = call(
+        &sim,
+        &tok,
+        reqwest::Method::POST,
+        "/api/suppliers",
+        Some(json!({"name": "Contoso", "custom-fields": {"b1-card-code": "V30000"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["custom-fields"]["b1-card-code"], "V30000");
+    let (status, found) = call(
+        &sim,
+        &tok,
+        reqwest::Method::GET,
+        "/api/suppliers?custom-fields[b1-card-code]=V30000",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let (_, none) = call(
+        &sim,
+        &tok,
+        reqwest::Method::GET,
+        "/api/suppliers?custom-fields[b1-card-code]=V99999",
+        None,
+    )
+    .await;
+    assert_eq!(none, json!([]));
+}

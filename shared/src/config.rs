@@ -764,6 +764,16 @@ pub struct SyncConfig {
     /// Coupa suppliers ↔ BC vendors.
     #[serde(default)]
     pub suppliers: SupplierSync,
+    /// With `suppliers = "both_ways"`: whose version wins when a supplier changed on both
+    /// sides since the last sync ("source" or "target"; default "source"). Every conflict is
+    /// audited (status `conflict`) with both versions and the rule that decided.
+    #[serde(default)]
+    pub supplier_conflicts: ConflictWinner,
+    /// SAP B1 → Coupa: the Coupa supplier custom field that holds the B1 `CardCode` (its
+    /// hyphenated name, e.g. "b1-card-code"); none: the supplier's `number` holds it. With a
+    /// custom field, the connector neither reads nor writes the supplier's `number`.
+    #[serde(default)]
+    pub supplier_code_field: Option<String>,
     /// BC paid status → a payment on the Coupa invoice.
     #[serde(default)]
     pub payments: bool,
@@ -786,6 +796,8 @@ impl Default for SyncConfig {
         Self {
             purchase_orders: false,
             suppliers: SupplierSync::Off,
+            supplier_conflicts: ConflictWinner::Source,
+            supplier_code_field: None,
             payments: false,
             check_master_data: true,
             notifications: None,
@@ -804,6 +816,23 @@ pub enum SupplierSync {
     Match,
     /// As `match`, and create a BC vendor for a supplier that has none.
     Create,
+    /// Both ways, where the target keeps suppliers of its own that the source must have too
+    /// (SAP B1 business partners ↔ Coupa suppliers only): as `create`, and a supplier created
+    /// or changed in the target is created or changed in the source; a change the connector
+    /// wrote is not sent back; a supplier changed on both sides since the last sync is a
+    /// conflict, resolved by `supplier_conflicts` and audited.
+    BothWays,
+}
+
+/// Which side's version of a supplier is kept when both changed since the last sync.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictWinner {
+    /// The integration's source (SAP B1: the ERP the partners are kept in).
+    #[default]
+    Source,
+    /// The integration's target (Coupa).
+    Target,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -1053,6 +1082,37 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         for (i, r) in self.integrations.iter_mut().zip(resolved) {
             r.fill(i);
+        }
+        for i in &self.integrations {
+            if let Some(f) = &i.sync.supplier_code_field {
+                if i.kind != Some(IntegrationKind::SapB1ToCoupa) {
+                    return Err(format!(
+                        "integration '{}': sync.supplier_code_field is for sap_b1 → coupa only",
+                        i.name
+                    ));
+                }
+                if f.is_empty()
+                    || !f
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(format!(
+                        "integration '{}': sync.supplier_code_field = \"{f}\" must be a Coupa \
+                         custom field name (letters, digits, '-', '_')",
+                        i.name
+                    ));
+                }
+            }
+            if i.sync.suppliers == SupplierSync::BothWays
+                && i.kind != Some(IntegrationKind::SapB1ToCoupa)
+            {
+                return Err(format!(
+                    "integration '{}': sync.suppliers = \"both_ways\" is offered only where the \
+                     target keeps suppliers the source must have too (sap_b1 → coupa); use \
+                     \"create\"",
+                    i.name
+                ));
+            }
         }
         Ok(())
     }

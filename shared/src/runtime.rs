@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::flows::{self, SecretLookup, SharedFlow, Upkeep, WebhookReply, WebhookRequest};
 use crate::ports::{
-    AuditFilter, AuditStatus, Clock, Message, Queue, QueueError, QueueName, Secrets, Step, Store,
+    AuditFilter, AuditStatus, Clock, Message, ParkedDoc, Queue, QueueError, QueueName, Secrets,
+    Step, Store,
 };
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::PollReport;
@@ -84,6 +85,19 @@ pub struct Pipeline<Q, S, C> {
     /// The longest `Retry-After` honoured for one message; a longer one backs the integration
     /// off (`runtime.max_server_wait_secs`).
     pub max_server_wait: Duration,
+}
+
+/// What an operator's give-up did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    /// The source was answered (now, or by an earlier give-up: `AlreadyPosted`); the document
+    /// is closed.
+    Answered(PostOutcome),
+    /// The integration offers no give-up for this document: it stays parked.
+    NotOffered,
+    /// The answer was not written (the source refused it, another worker holds it): the
+    /// document stays parked, with why.
+    NotYet(PostOutcome),
 }
 
 /// What to do with a delivered message after its step ran.
@@ -256,6 +270,58 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     fn flow_of(&self, name: &str) -> Result<&SharedFlow<Q, S, C>, StepError> {
         self.flow(name)
             .ok_or_else(|| StepError::Poison(format!("integration '{name}' is not configured")))
+    }
+
+    /// An operator gives up on a parked document (`mlc replay --give-up`): its flow answers
+    /// the source (exactly once, through `write_once`) that it will not be transferred, with
+    /// `reason`; once that answer is written the document is closed: unparked, never retried,
+    /// audited as `discarded` with the reason. A flow that offers no give-up for it, or an
+    /// answer that is not written yet (refused, another worker holds it), leaves it parked.
+    pub async fn give_up(&self, parked: &ParkedDoc, reason: &str) -> Result<GiveUp, StepError> {
+        let flow = self.flow_of(&parked.integration)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(StepError::Poison(
+                "a give-up needs a reason (it is sent to the source and audited)".into(),
+            ));
+        }
+        let outcome = match flow.give_up(&self.env, &self.owner, parked, reason).await? {
+            None => return Ok(GiveUp::NotOffered),
+            Some(o) => o,
+        };
+        let (id, number) = match &outcome {
+            PostOutcome::Posted { id, number } | PostOutcome::AlreadyPosted { id, number } => {
+                (id.clone(), number.clone())
+            }
+            _ => return Ok(GiveUp::NotYet(outcome)),
+        };
+        self.env
+            .store
+            .unpark(&parked.integration, &parked.kind, &parked.source_id)
+            .await
+            .map_err(|e| StepError::new("closing the parked document", e))?;
+        let mut item = audit_item(
+            self.env.clock.now(),
+            &parked.integration,
+            &parked.kind,
+            &parked.source_id,
+            Step::Replay,
+            AuditStatus::Discarded,
+        )
+        .with_error(format!(
+            "given up by hand: {reason} (the source was answered; was parked: {})",
+            parked.reason
+        ));
+        item.source_document_number = parked.source_document_number.clone();
+        if !id.is_empty() {
+            item = item.with_target(&id, Some(&number));
+        }
+        self.env
+            .store
+            .append_audit(&item)
+            .await
+            .map_err(|e| StepError::new("writing the audit trail", e))?;
+        Ok(GiveUp::Answered(outcome))
     }
 
     /// Scheduled upkeep of one integration (renewing webhook subscriptions); one line per

@@ -448,3 +448,82 @@ fn a_service_root_without_host_and_protocol_root_is_refused() {
     assert!(B1Client::new(settings("https://b1.example.com:50000/")).is_err());
     assert!(B1Client::new(settings("https://b1.example.com:50000/b1s/v1")).is_ok());
 }
+
+#[tokio::test]
+async fn a_partner_written_through_the_writer_is_created_once_then_only_its_differences_patched() {
+    use mlc_shared::ports::{Change, Writer};
+    use mlc_shared::systems::sap_b1::{PartnerToWrite, PartnerWriter};
+    let sim = sim(B1Config::default()).await;
+    let w = PartnerWriter {
+        b1: client(&sim),
+        target: "sap_b1:test/SBODEMOUS".into(),
+    };
+    let p = PartnerToWrite {
+        card_code: "V30000".into(),
+        card_name: "Contoso Ltd".into(),
+        federal_tax_id: Some("GB999".into()),
+        unless_changed_from: None,
+    };
+    assert_eq!(
+        w.find(&p, None).await.unwrap(),
+        None,
+        "a missing partner is none"
+    );
+    let created = w.create(&p).await.unwrap();
+    assert_eq!(created["CardType"], "cSupplier");
+    // A second create (a lost answer retried by hand) is a conflict to look up, not a refusal.
+    assert!(matches!(
+        w.create(&p).await,
+        Err(SystemError::Conflict(m)) if m.contains("already assigned")
+    ));
+    let found = w.find(&p, Some("V30000")).await.unwrap().unwrap();
+    let same = w.finish(&p, found, false).await.unwrap();
+    assert_eq!(same.change, Change::Unchanged);
+    let renamed = PartnerToWrite {
+        card_name: "Contoso Group".into(),
+        ..p.clone()
+    };
+    let found = w.find(&renamed, None).await.unwrap().unwrap();
+    assert_eq!(
+        w.finish(&renamed, found, false).await.unwrap().change,
+        Change::Updated
+    );
+    let bp = sim.partner("V30000").unwrap();
+    assert_eq!(
+        (bp.card_name.as_str(), bp.federal_tax_id.as_deref()),
+        ("Contoso Group", Some("GB999"))
+    );
+    let patches: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "only the rename was sent");
+}
+
+#[tokio::test]
+async fn a_customer_with_the_code_is_never_turned_into_a_supplier() {
+    use mlc_shared::ports::Writer;
+    use mlc_shared::systems::sap_b1::{PartnerToWrite, PartnerWriter};
+    let sim = sim(B1Config::default()).await;
+    sim.add_partner(NewPartner {
+        card_type: "cCustomer".into(),
+        ..NewPartner::supplier("C1", "Retail Customer")
+    });
+    let w = PartnerWriter {
+        b1: client(&sim),
+        target: "sap_b1:test/SBODEMOUS".into(),
+    };
+    let p = PartnerToWrite {
+        card_code: "C1".into(),
+        card_name: "Supplier Name".into(),
+        federal_tax_id: None,
+        unless_changed_from: None,
+    };
+    let found = w.find(&p, None).await.unwrap().unwrap();
+    assert!(matches!(
+        w.finish(&p, found, false).await,
+        Err(SystemError::Rejected { message, .. }) if message.contains("customer")
+    ));
+    assert_eq!(sim.partner("C1").unwrap().card_name, "Retail Customer");
+}

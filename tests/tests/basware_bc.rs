@@ -11,6 +11,7 @@ use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey};
 use mlc_shared::config::Config;
 use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Parking, Queue, QueueName};
+use mlc_shared::runtime::GiveUp;
 use mlc_shared::steps::post::{CrashPoint, PostOutcome};
 use rust_decimal::Decimal;
 
@@ -18,6 +19,7 @@ struct Harness {
     basware: BaswareSim,
     bc: BcSim,
     _dir: tempfile::TempDir,
+    cfg: Config,
     secrets: SecretFile,
     pipeline: Arc<EmbeddedPipeline>,
 }
@@ -149,6 +151,7 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}, {{ segment = 3, dimen
             basware,
             bc,
             _dir: dir,
+            cfg,
             secrets,
             pipeline,
         }
@@ -291,6 +294,161 @@ async fn an_unmappable_document_is_parked_without_a_response_when_so_configured(
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert_eq!(parked.len(), 1);
     assert!(parked[0].reason.contains("'9999'"), "{}", parked[0].reason);
+}
+
+/// On AWS an operator gives up through the poller function (`aws lambda invoke` with a
+/// `give_up` task): the same one failure response, then the document is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_aws_a_parked_document_is_given_up_through_the_poller_function_once() {
+    let h = Harness::new("park").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-BAD-4", "V10000").coding_row(NewCodingRow::new("9999", "10")),
+    );
+    let sdk = mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await;
+    let prefix = format!("giveup{}", std::process::id());
+    let settings = mlc_lambda::local::stack(&sdk, &prefix, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    for name in h.secrets.names().unwrap() {
+        let value = h.secrets.read(&name).unwrap();
+        mlc_lambda::local::put_secret(&sdk, &settings, &name, value.expose())
+            .await
+            .unwrap();
+    }
+    let ctx = mlc_lambda::Context::new(h.cfg.clone(), settings, &sdk)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        mlc_lambda::poller::handle(&ctx, serde_json::json!({ "integration": "basware-bc" }))
+            .await
+            .unwrap();
+        ctx.pipeline.drain(1, Arc::new(|_| {})).await.unwrap();
+    }
+    assert!(
+        h.basware
+            .document(&id)
+            .unwrap()
+            .transfer_responses
+            .is_empty()
+    );
+
+    let give_up = serde_json::json!({
+        "task": "give_up", "integration": "basware-bc", "document": "BW-BAD-4",
+        "reason": "vendor account 9999 will not be opened",
+    });
+    let answer = mlc_lambda::poller::handle(&ctx, give_up.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer["results"][0]["outcome"], "answered", "{answer}");
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(doc.processing_status, "TransferFailed");
+    assert_eq!(doc.transfer_responses.len(), 1);
+    let again = mlc_lambda::poller::handle(&ctx, give_up).await;
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("nothing to give up"),
+        "closed after the first give-up"
+    );
+    assert_eq!(h.basware.document(&id).unwrap().transfer_responses.len(), 1);
+}
+
+#[tokio::test]
+async fn a_parked_document_is_answered_with_one_failure_carrying_the_reason_only_when_given_up() {
+    let h = Harness::new("park").await;
+    let id = h.basware.add_document(
+        NewDocument::invoice("BW-BAD-3", "V10000").coding_row(NewCodingRow::new("9999", "10")),
+    );
+    h.run_once().await;
+    h.run_once().await;
+    assert!(
+        h.basware
+            .document(&id)
+            .unwrap()
+            .transfer_responses
+            .is_empty(),
+        "parked: no response until an operator gives up"
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    let reason = "vendor account 9999 will not be opened; re-code in Basware";
+    let first = h.pipeline.give_up(&parked[0], reason).await.unwrap();
+    assert!(
+        matches!(first, GiveUp::Answered(PostOutcome::Posted { .. })),
+        "{first:?}"
+    );
+    let doc = h.basware.document(&id).unwrap();
+    assert_eq!(
+        doc.processing_status, "TransferFailed",
+        "back in Basware's workflow"
+    );
+    assert_eq!(doc.transfer_responses.len(), 1);
+    let r = &doc.transfer_responses[0];
+    assert_eq!(r["success"], false);
+    assert!(
+        r["responseMessage"].as_str().unwrap().contains(reason),
+        "{r}"
+    );
+    assert!(
+        h.pipeline.env.store.parked().await.unwrap().is_empty(),
+        "closed"
+    );
+
+    // A second give-up (the same parked entry, e.g. two operators at once) sends nothing more,
+    // and the next cycles do not retry the document.
+    let second = h.pipeline.give_up(&parked[0], reason).await.unwrap();
+    assert!(
+        matches!(second, GiveUp::Answered(PostOutcome::AlreadyPosted { .. })),
+        "{second:?}"
+    );
+    h.run_once().await;
+    assert_eq!(h.basware.document(&id).unwrap().transfer_responses.len(), 1);
+    assert!(h.pipeline.env.store.parked().await.unwrap().is_empty());
+    let given_up: Vec<_> = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::Discarded),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        given_up.len(),
+        2,
+        "each operator action is audited: {given_up:?}"
+    );
+    assert!(
+        given_up
+            .iter()
+            .all(|a| a.source_id == id && a.error.as_deref().unwrap().contains(reason)),
+        "{given_up:?}"
+    );
+    let responses = h
+        .basware
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/transferResponses"))
+        .count();
+    assert_eq!(responses, 1);
+}
+
+#[tokio::test]
+async fn a_give_up_is_not_offered_by_an_integration_whose_source_takes_no_answer() {
+    let h = Harness::new("park").await;
+    let parked = mlc_shared::ports::ParkedDoc {
+        integration: "basware-bc".into(),
+        kind: "payment".into(),
+        source_id: "X".into(),
+        source_document_number: None,
+        reason: "test".into(),
+        message: "{}".into(),
+        at: chrono::Utc::now(),
+    };
+    let outcome = h.pipeline.give_up(&parked, "no").await.unwrap();
+    assert_eq!(outcome, GiveUp::NotOffered);
 }
 
 #[tokio::test]
@@ -766,5 +924,49 @@ async fn a_credit_note_told_apart_by_its_type_code_with_positive_amounts_posts_a
     assert_eq!(
         h.basware.document(&id).unwrap().processing_status,
         "Transferred"
+    );
+}
+
+/// Figures, not a check (`cargo test -p mlc-e2e --test basware_bc master_data_rate -- --ignored
+/// --nocapture`): BC master data sent to Basware on a first cycle, records per second and
+/// Basware requests per 1,000 records (imports of at most 200, each followed to the end).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a figure, not a check"]
+async fn master_data_rate_figures() {
+    let h = Harness::build("at_once", "", &MASTER_DATA.replace("COMPANY", "BW00")).await;
+    let n: usize = std::env::var("MLC_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    for i in 0..n {
+        h.bc.add_vendor(&format!("VM{i:05}"), &format!("Vendor {i}"));
+    }
+    for i in 0..n / 4 {
+        h.bc.add_account(&format!("7{i:04}"), &format!("Account {i}"));
+    }
+    let before = h.basware.requests().len();
+    let started = std::time::Instant::now();
+    let mut cycles = 0;
+    loop {
+        h.run_once().await;
+        cycles += 1;
+        let imports = h.basware.imports();
+        if imports
+            .iter()
+            .all(|i| i.request_status.starts_with("Acknowledged"))
+            || cycles == 20
+        {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let records: usize = h.basware.imports().iter().map(|i| i.records).sum();
+    let requests = h.basware.requests().len() - before;
+    println!(
+        "master data: {records} records in {} imports, {cycles} cycles, {secs:.1} s: {:.0} records/s, \
+         {:.1} Basware requests per 1,000 records",
+        h.basware.imports().len(),
+        records as f64 / secs,
+        requests as f64 * 1000.0 / records as f64
     );
 }

@@ -42,6 +42,8 @@ mod faults;
 mod process;
 #[path = "fault_suite/repro.rs"]
 mod repro;
+#[path = "fault_suite/rig.rs"]
+mod rig;
 #[path = "fault_suite/world.rs"]
 mod world;
 

@@ -28,11 +28,12 @@ mod common;
 
 #[path = "fault_suite/aws.rs"]
 mod aws;
-#[allow(dead_code)]
 #[path = "fault_suite/driver.rs"]
 mod driver;
 #[path = "fault_suite/faults.rs"]
 mod faults;
+#[path = "fault_suite/rig.rs"]
+mod rig;
 #[allow(dead_code)]
 #[path = "fault_suite/world.rs"]
 mod world;

@@ -19,6 +19,8 @@ use mlc_shared::ports::{
     Audit, AuditFilter, AuditItem, AuditStatus, Clock, Ledger, LedgerEntry, LedgerState, Message,
     Parking, Queue, QueueName, Step, StoreError, SystemClock,
 };
+use mlc_shared::runtime::GiveUp;
+use mlc_shared::steps::post::PostOutcome;
 use mlc_shared::steps::{IngestMessage, PostEnvelope, audit_item};
 
 use crate::embedded;
@@ -64,10 +66,18 @@ pub struct Args {
     /// Close the dead letters of this document (source id or number) without writing it: it
     /// can never succeed (the source does not have it, it was entered by hand meanwhile).
     /// Needs --reason; audited as `discarded`.
-    #[arg(long, value_name = "DOCUMENT", conflicts_with_all = ["document", "parked", "repost"], requires = "reason")]
+    #[arg(long, value_name = "DOCUMENT", conflicts_with_all = ["document", "parked", "repost", "give_up"], requires = "reason")]
     discard: Option<String>,
-    /// Why the dead letters are closed (with --discard), for the audit trail.
-    #[arg(long, requires = "discard")]
+    /// Give up on this parked document (source id or number): the source is answered, exactly
+    /// once, that it will not be transferred, with --reason (Basware: a transfer-failure
+    /// response, so the document returns to Basware's workflow), and the document is closed:
+    /// no longer parked, never retried; audited as `discarded`. An integration whose source
+    /// takes no such answer says so and leaves the document parked.
+    #[arg(long, value_name = "DOCUMENT", conflicts_with_all = ["document", "parked", "repost", "dead_lettered"], requires = "reason")]
+    give_up: Option<String>,
+    /// Why (with --discard or --give-up), for the audit trail; a give-up also sends it to the
+    /// source.
+    #[arg(long)]
     reason: Option<String>,
     /// List what would be replayed; change nothing.
     #[arg(long)]
@@ -138,6 +148,12 @@ impl Window {
 }
 
 pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
+    if a.reason.is_some() && a.discard.is_none() && a.give_up.is_none() {
+        bail!("--reason goes with --discard or --give-up");
+    }
+    if let Some(doc) = a.give_up.clone() {
+        return give_up(&a, &doc).await;
+    }
     if let Some(doc) = &a.discard {
         // The document's dead letters, selected as `--dead-lettered --document` would.
         a.document = Some(doc.clone());
@@ -333,6 +349,109 @@ pub async fn run(mut a: Args) -> anyhow::Result<ExitCode> {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `--give-up`: the parked entries of one document (by source id or number) are answered in
+/// the source by their integration's give-up writer and closed (`Pipeline::give_up`).
+async fn give_up(a: &Args, doc: &str) -> anyhow::Result<ExitCode> {
+    let reason = a.reason.as_deref().unwrap_or_default().trim().to_string();
+    if reason.is_empty() {
+        bail!("--reason is empty: say why (it is sent to the source and audited)");
+    }
+    let cfg = Config::load(&a.config)?;
+    let path = &cfg.runtime.database;
+    if !path.exists() {
+        bail!(
+            "no database at {}: nothing has run with this configuration yet",
+            path.display()
+        );
+    }
+    let db = Db::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let store = SqliteStore::new(db);
+    let parked: Vec<_> = store
+        .parked()
+        .await?
+        .into_iter()
+        .filter(|p| p.source_id == doc || p.source_document_number.as_deref() == Some(doc))
+        .filter(|p| a.integration.as_deref().is_none_or(|i| i == p.integration))
+        .filter(|p| {
+            a.kind
+                .as_deref()
+                .is_none_or(|k| k.eq_ignore_ascii_case(&p.kind))
+        })
+        .collect();
+    if parked.is_empty() {
+        eprintln!(
+            "nothing to give up: no parked document '{doc}'{} (a document given up before is \
+             closed; `mlc audit --document {doc}` shows its history)",
+            a.integration
+                .as_deref()
+                .map(|i| format!(" in integration '{i}'"))
+                .unwrap_or_default()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    const HEADERS: [&str; 5] = ["integration", "document", "number", "give-up", "was parked"];
+    let row = |p: &mlc_shared::ports::ParkedDoc, what: String| {
+        vec![
+            p.integration.clone(),
+            p.source_id.clone(),
+            p.source_document_number.clone().unwrap_or_default(),
+            what,
+            p.reason.clone(),
+        ]
+    };
+    if a.dry_run {
+        let rows: Vec<_> = parked
+            .iter()
+            .map(|p| row(p, "would answer the source and close it".into()))
+            .collect();
+        println!(
+            "would give up {} document(s) (dry run: nothing changed)",
+            rows.len()
+        );
+        println!("{}", table(&HEADERS, &rows));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let secrets = embedded::open_secrets(&cfg)?;
+    let pipeline = embedded::pipeline(&cfg, &secrets).await?;
+    let mut rows = Vec::new();
+    let mut all = true;
+    for p in &parked {
+        let what = match pipeline.give_up(p, &reason).await {
+            Ok(GiveUp::Answered(PostOutcome::Posted { number, .. })) => {
+                format!("source answered ({number}); closed")
+            }
+            Ok(GiveUp::Answered(_)) => "source answered before; closed".to_string(),
+            Ok(GiveUp::NotOffered) => {
+                all = false;
+                format!(
+                    "not offered: integration '{}' has no give-up for {} documents; still parked",
+                    p.integration, p.kind
+                )
+            }
+            Ok(GiveUp::NotYet(PostOutcome::Parked(why))) => {
+                all = false;
+                format!("not given up: {why}; still parked")
+            }
+            Ok(GiveUp::NotYet(other)) => {
+                all = false;
+                format!("not answered yet ({other:?}); still parked, try again")
+            }
+            Err(e) => {
+                all = false;
+                format!("failed: {e}; still parked")
+            }
+        };
+        rows.push(row(p, what));
+    }
+    println!("give-up of {} parked document(s)", rows.len());
+    println!("{}", table(&HEADERS, &rows));
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

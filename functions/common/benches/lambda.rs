@@ -4,7 +4,15 @@
 //! process start to ready-for-first-event (its first `GET /runtime/invocation/next`), time to
 //! handle the event, and peak RSS (VmHWM) after handling it. The SQS functions get 10 records.
 //!
+//! Then the AWS cost per 1,000 invoices, from those measured durations and from the SQS,
+//! DynamoDB and Secrets Manager requests each function made (counted by a metering relay in
+//! front of the emulator, `support/aws_meter.rs`), priced with the public list prices named
+//! in [`PRICES`].
+//!
 //! `cargo bench -p mlc-lambda --bench lambda` (builds the four functions in release first).
+
+#[path = "support/aws_meter.rs"]
+mod aws_meter;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -201,13 +209,12 @@ async fn main() {
         .map(|id| json!({"integration": "coupa-bc", "kind": "invoice", "source_id": id.to_string(), "version": null, "via": "poll"}).to_string())
         .collect();
 
+    // The functions reach the emulator through the meter, which counts their requests.
+    let meter = aws_meter::Meter::start(mlc_sandbox::moto::endpoint()).await;
     let mut env: Vec<(&str, String)> = settings.to_env();
     env.extend([
         ("MLC_CONFIG", config),
-        (
-            "AWS_ENDPOINT_URL",
-            mlc_sandbox::moto::endpoint().to_string(),
-        ),
+        ("AWS_ENDPOINT_URL", meter.url.clone()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("AWS_REGION", "us-east-1".into()),
@@ -221,6 +228,7 @@ async fn main() {
         "function", "stripped MiB", "start→ready ms", "handle ms", "peak RSS MiB"
     );
     let mut post_bodies: Vec<String> = Vec::new();
+    let mut measured: Vec<Measured> = Vec::new();
     for f in FUNCTIONS {
         let event = match f {
             "mlc-fn-webhook" => webhook.clone(),
@@ -266,11 +274,17 @@ async fn main() {
             .map(|s| format!("{s:.1}"))
             .unwrap_or_else(|| "?".into());
         let short: String = answer.chars().take(90).collect();
-        println!(
-            "{f:<16} {size:>12} {:>14.1} {:>12.1} {rss:>14.1}  {short}",
+        let (init_ms, handle_ms) = (
             (ready - started).as_secs_f64() * 1000.0,
-            (done_at - ready).as_secs_f64() * 1000.0
+            (done_at - ready).as_secs_f64() * 1000.0,
         );
+        println!("{f:<16} {size:>12} {init_ms:>14.1} {handle_ms:>12.1} {rss:>14.1}  {short}");
+        measured.push(Measured {
+            function: f,
+            init_ms,
+            handle_ms,
+            requests: meter.take(),
+        });
         if f == "mlc-fn-mapper" {
             post_bodies = drain_post_queue(&sdk, &settings).await;
             assert_eq!(
@@ -286,6 +300,130 @@ async fn main() {
         .filter(|i| i.status == "Open")
         .count();
     println!("BC invoices posted by the poster: {posted}");
+    print_cost(&measured, ids.len());
+}
+
+/// One function's invocation as measured.
+struct Measured {
+    function: &'static str,
+    init_ms: f64,
+    handle_ms: f64,
+    /// AWS requests it made, by operation.
+    requests: std::collections::BTreeMap<String, u64>,
+}
+
+/// Public list prices, us-east-1, as published on the AWS pricing pages in 2026 (Lambda:
+/// aws.amazon.com/lambda/pricing, Arm; SQS: aws.amazon.com/sqs/pricing, FIFO, per 64 KiB
+/// chunk; DynamoDB: aws.amazon.com/dynamodb/pricing/on-demand, after the November 2024
+/// reduction; Secrets Manager: aws.amazon.com/secrets-manager/pricing). Free tiers ignored.
+const PRICES: Prices = Prices {
+    lambda_gb_second_arm: 0.000_013_333_4,
+    lambda_per_million_invocations: 0.20,
+    sqs_fifo_per_million: 0.50,
+    ddb_per_million_wru: 0.625,
+    ddb_per_million_rru: 0.125,
+    secrets_per_10k_calls: 0.05,
+};
+
+struct Prices {
+    lambda_gb_second_arm: f64,
+    lambda_per_million_invocations: f64,
+    sqs_fifo_per_million: f64,
+    ddb_per_million_wru: f64,
+    ddb_per_million_rru: f64,
+    secrets_per_10k_calls: f64,
+}
+
+/// The template's memory size for every function (infra/template.yaml, `Globals`).
+const MEMORY_GB: f64 = 0.25;
+
+/// Cost per 1,000 invoices of the steady flow (poll → map → post), from one measured
+/// invocation per function handling `batch` invoices. Assumptions, printed with the figures:
+/// every SQS-triggered invocation carries a full batch of `batch`; one DynamoDB request is one
+/// request unit (items under 1 KiB written, 4 KiB read); each message under 64 KiB; Lambda's
+/// event source mapping adds one ReceiveMessage and one DeleteMessageBatch per batch (its idle
+/// long polls are a fixed cost, not per invoice); the poll that found them is one invocation
+/// per `batch` invoices; warm environments (the secrets the measured cold invocation read are
+/// counted once per cold start, shown apart).
+fn print_cost(measured: &[Measured], batch: usize) {
+    let per_1000 = 1000.0 / batch as f64;
+    let p = &PRICES;
+    let (mut lambda_gb_s, mut invocations, mut sqs, mut wru, mut rru, mut secrets) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for m in measured.iter().filter(|m| m.function != "mlc-fn-webhook") {
+        invocations += per_1000;
+        lambda_gb_s += per_1000 * m.handle_ms.ceil() / 1000.0 * MEMORY_GB;
+        for (op, n) in &m.requests {
+            let n = *n as f64;
+            match op.split('.').next_back().unwrap_or_default() {
+                _ if op.starts_with("secretsmanager.") => secrets += n,
+                _ if op.starts_with("AmazonSQS.") => sqs += n * per_1000,
+                "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" => wru += n * per_1000,
+                "TransactWriteItems" => wru += 2.0 * n * per_1000,
+                "GetItem" | "Query" | "Scan" | "BatchGetItem" => rru += n * per_1000,
+                _ => {}
+            }
+        }
+        if m.function != "mlc-fn-poller" {
+            sqs += 2.0 * per_1000;
+        }
+    }
+    println!();
+    println!("requests per invocation (metered):");
+    for m in measured {
+        let ops: Vec<String> = m.requests.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("  {:<16} {}", m.function, ops.join(", "));
+    }
+    let rows = [
+        (
+            "Lambda compute (arm64, 256 MB)",
+            lambda_gb_s,
+            "GB-s",
+            lambda_gb_s * p.lambda_gb_second_arm,
+        ),
+        (
+            "Lambda invocations",
+            invocations,
+            "invocations",
+            invocations / 1e6 * p.lambda_per_million_invocations,
+        ),
+        (
+            "SQS FIFO requests",
+            sqs,
+            "requests",
+            sqs / 1e6 * p.sqs_fifo_per_million,
+        ),
+        (
+            "DynamoDB writes",
+            wru,
+            "WRU",
+            wru / 1e6 * p.ddb_per_million_wru,
+        ),
+        (
+            "DynamoDB reads",
+            rru,
+            "RRU",
+            rru / 1e6 * p.ddb_per_million_rru,
+        ),
+    ];
+    println!();
+    println!("AWS cost per 1,000 invoices (poll → map → post, warm, batches of {batch}):");
+    let mut total = 0.0;
+    for (what, qty, unit, usd) in rows {
+        total += usd;
+        println!("  {what:<32} {qty:>10.1} {unit:<12} ${usd:.5}");
+    }
+    println!("  {:<32} {:>23} ${total:.5}", "total", "");
+    let init_gb_s: f64 = measured
+        .iter()
+        .map(|m| m.init_ms.ceil() / 1000.0 * MEMORY_GB)
+        .sum();
+    println!(
+        "  per cold start of all four functions: {init_gb_s:.3} GB-s of init (${:.6}) and {secrets} \
+         Secrets Manager calls (${:.6})",
+        init_gb_s * p.lambda_gb_second_arm,
+        secrets / 10_000.0 * p.secrets_per_10k_calls
+    );
 }
 
 async fn drain_post_queue(

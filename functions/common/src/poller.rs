@@ -20,6 +20,12 @@
 //!   the dead-letter queues (a `dead_lettered` audit item for every dead letter that has none).
 //!   Over several integrations the audit runs once, after all of them, not once per
 //!   integration: it reads both dead-letter queues whole, whichever integration was polled.
+//! * `give_up` (an operator's, never scheduled): `{"task": "give_up", "integration": "<name>",
+//!   "document": "<source id or number>", "reason": "<why>"}` answers a parked document to its
+//!   source with the reason through the flow's give-up writer, exactly once, and closes it
+//!   (`Pipeline::give_up`, what `mlc replay --give-up` does on the embedded runtime); run it
+//!   with `aws lambda invoke --function-name <stack>-poller --payload '{...}'`. Its answer
+//!   says what happened; a flow without a give-up answers `not_offered`.
 //! * `renew_subscriptions`: the scheduled upkeep of each integration's flow: make sure its
 //!   webhook subscriptions exist and have long enough to live (Business Central's expire after
 //!   three days). Secrets are read through the secrets cache. An integration without webhook
@@ -63,12 +69,34 @@ pub async fn handle(ctx: &Context, input: Value) -> anyhow::Result<Value> {
             .get(name)
             .or_else(|| input.get("detail").and_then(|d| d.get(name)))
     };
+    if field("task").and_then(Value::as_str) == Some("give_up") {
+        let text = |name: &str| {
+            field(name)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "give_up needs \"{name}\": {{\"task\": \"give_up\", \"integration\": \
+                         \"<name>\", \"document\": \"<source id or number>\", \"reason\": \"<why>\"}}"
+                    )
+                })
+        };
+        return give_up(
+            ctx,
+            &text("integration")?,
+            &text("document")?,
+            &text("reason")?,
+        )
+        .await;
+    }
     let task = match field("task").map(|t| t.as_str().unwrap_or_default()) {
         None | Some("poll") => Task::Poll,
         Some("renew_subscriptions") => Task::RenewSubscriptions,
-        Some(other) => {
-            anyhow::bail!("unknown task '{other}': expected \"poll\" or \"renew_subscriptions\"")
-        }
+        Some(other) => anyhow::bail!(
+            "unknown task '{other}': expected \"poll\", \"renew_subscriptions\" or \"give_up\""
+        ),
     };
     let configured = || {
         ctx.config
@@ -166,6 +194,55 @@ async fn run(ctx: &Context, task: Task, name: &str) -> anyhow::Result<Value> {
         }
         Task::RenewSubscriptions => renew(ctx, name).await,
     }
+}
+
+/// The operator's give-up of a parked document (see the module documentation).
+async fn give_up(
+    ctx: &Context,
+    integration: &str,
+    document: &str,
+    reason: &str,
+) -> anyhow::Result<Value> {
+    use mlc_shared::ports::Parking;
+    use mlc_shared::runtime::GiveUp;
+    use mlc_shared::steps::post::PostOutcome;
+
+    let parked: Vec<_> = ctx
+        .pipeline
+        .env
+        .store
+        .parked()
+        .await?
+        .into_iter()
+        .filter(|p| p.integration == integration)
+        .filter(|p| {
+            p.source_id == document || p.source_document_number.as_deref() == Some(document)
+        })
+        .collect();
+    if parked.is_empty() {
+        anyhow::bail!(
+            "nothing to give up: no parked document '{document}' in integration '{integration}' \
+             (one given up before is closed; its audit trail shows it)"
+        );
+    }
+    let mut results = Vec::new();
+    for p in &parked {
+        let outcome = match ctx.pipeline.give_up(p, reason).await? {
+            GiveUp::Answered(PostOutcome::Posted { number, .. }) => {
+                json!({"outcome": "answered", "answer": number})
+            }
+            GiveUp::Answered(_) => json!({"outcome": "answered before; closed"}),
+            GiveUp::NotOffered => json!({"outcome": "not_offered"}),
+            GiveUp::NotYet(PostOutcome::Parked(why)) => json!({"outcome": "parked", "why": why}),
+            GiveUp::NotYet(other) => json!({"outcome": "not_yet", "why": format!("{other:?}")}),
+        };
+        let mut row = json!({"document": p.source_id, "kind": p.kind});
+        if let (Some(r), Some(o)) = (row.as_object_mut(), outcome.as_object()) {
+            r.extend(o.clone());
+        }
+        results.push(row);
+    }
+    Ok(json!({"task": "give_up", "integration": integration, "results": results}))
 }
 
 /// One integration's poll within a poll of several, without the dead-letter audit (run once

@@ -97,6 +97,7 @@ pub(crate) async fn dispatch(
         },
         (Method::POST, "BusinessPartners", None, None) => create_partner(&sim, p, &headers, &body),
         (Method::PATCH, "BusinessPartners", Some(key), None) => patch_partner(&sim, p, &key, &body),
+        (Method::DELETE, "BusinessPartners", Some(key), None) => delete_partner(&sim, p, &key),
         (Method::POST, set, None, None) if DocKind::from_set(set).is_some() => {
             let kind = DocKind::from_set(set).expect("checked");
             match sim.create_document_from_json(kind, &body) {
@@ -287,10 +288,51 @@ fn card_type(v: &str) -> Option<&'static str> {
     }
 }
 
+/// The `BusinessPartner` properties this simulator models (and so accepts in a write).
+const PARTNER_PROPERTIES: [&str; 11] = [
+    "CardCode",
+    "CardName",
+    "CardType",
+    "FederalTaxID",
+    "Currency",
+    "EmailAddress",
+    "Phone1",
+    "Valid",
+    "CreationDate",
+    "UpdateDate",
+    "UpdateTime",
+];
+
+/// `OCRD.CardCode` is `nvarchar(15)`. Strict assumption [U]: the limit is in the DI/SDK table
+/// definitions, not in sap-b1.md; a longer code is refused rather than cut.
+const CARD_CODE_MAX: usize = 15;
+
+/// A write naming a property the entity does not have is refused as a whole: sap-b1.md §4.5
+/// ("UDFs not defined on the table … make SL reject the payload"). The message text is
+/// invented (the observed one is not in the fact sheet); strict: nothing unknown is ignored.
+fn unknown_property(p: Protocol, v: &Value) -> Option<Response> {
+    let obj = v.as_object()?;
+    let bad = obj
+        .keys()
+        .find(|k| !PARTNER_PROPERTIES.contains(&k.as_str()))?;
+    Some(b1_error(
+        p,
+        StatusCode::BAD_REQUEST,
+        -1000,
+        &format!("Property '{bad}' of 'BusinessPartner' is invalid"),
+    ))
+}
+
 fn create_partner(sim: &B1Sim, p: Protocol, headers: &HeaderMap, body: &[u8]) -> Response {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
     };
+    if !v.is_object() {
+        return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
+    }
+    if let Some(refused) = unknown_property(p, &v) {
+        return refused;
+    }
     let (Some(code), Some(name)) = (str_field(&v, "CardCode"), str_field(&v, "CardName")) else {
         return b1_error(
             p,
@@ -299,6 +341,14 @@ fn create_partner(sim: &B1Sim, p: Protocol, headers: &HeaderMap, body: &[u8]) ->
             "CardCode and CardName are required",
         );
     };
+    if code.trim().is_empty() || code.chars().count() > CARD_CODE_MAX {
+        return b1_error(
+            p,
+            StatusCode::BAD_REQUEST,
+            -1,
+            &format!("CardCode '{code}' must be 1 to {CARD_CODE_MAX} characters"),
+        );
+    }
     let Some(kind) = card_type(&str_field(&v, "CardType").unwrap_or_else(|| "cCustomer".into()))
     else {
         return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid CardType");
@@ -348,6 +398,26 @@ fn patch_partner(sim: &B1Sim, p: Protocol, key: &str, body: &[u8]) -> Response {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
     };
+    if !v.is_object() {
+        return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid JSON body");
+    }
+    if let Some(refused) = unknown_property(p, &v) {
+        return refused;
+    }
+    // The key is not a property a PATCH changes (OData); strict [U]: refused, not ignored.
+    if str_field(&v, "CardCode").is_some_and(|c| c != key) {
+        return b1_error(
+            p,
+            StatusCode::BAD_REQUEST,
+            -1,
+            "CardCode is the key of a business partner and cannot be changed",
+        );
+    }
+    if let Some(t) = str_field(&v, "CardType")
+        && card_type(&t).is_none()
+    {
+        return b1_error(p, StatusCode::BAD_REQUEST, -1, "Invalid CardType");
+    }
     let now = sim.now();
     let found = sim.change_partner(key, now, |bp| {
         if let Some(n) = str_field(&v, "CardName") {
@@ -368,6 +438,9 @@ fn patch_partner(sim: &B1Sim, p: Protocol, key: &str, body: &[u8]) -> Response {
         if let Some(valid) = str_field(&v, "Valid") {
             bp.valid = valid != "tNO";
         }
+        if let Some(t) = str_field(&v, "CardType").as_deref().and_then(card_type) {
+            bp.card_type = t.into();
+        }
     });
     if found {
         StatusCode::NO_CONTENT.into_response()
@@ -379,4 +452,31 @@ fn patch_partner(sim: &B1Sim, p: Protocol, key: &str, body: &[u8]) -> Response {
             NO_MATCHING_RECORDS.1,
         )
     }
+}
+
+/// `DELETE BusinessPartners('code')` (§4.8.4). Status not stated [U]: 204 as for PATCH. Strict
+/// assumption [U]: a partner that documents or payments name is refused (B1 keeps the history
+/// of what it booked; message invented), and an unknown one is 404 like a GET.
+fn delete_partner(sim: &B1Sim, p: Protocol, key: &str) -> Response {
+    let mut d = sim.inner.data.lock().unwrap();
+    if !d.partners.contains_key(key) {
+        return b1_error(
+            p,
+            StatusCode::NOT_FOUND,
+            NO_MATCHING_RECORDS.0,
+            NO_MATCHING_RECORDS.1,
+        );
+    }
+    let used = d.documents.values().any(|doc| doc.card_code == key)
+        || d.payments.values().any(|pay| pay.card_code == key);
+    if used {
+        return b1_error(
+            p,
+            StatusCode::BAD_REQUEST,
+            -10,
+            &format!("Business partner '{key}' is used in documents and cannot be removed"),
+        );
+    }
+    d.partners.remove(key);
+    StatusCode::NO_CONTENT.into_response()
 }

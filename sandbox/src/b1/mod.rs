@@ -359,6 +359,18 @@ impl B1Sim {
         true
     }
 
+    /// Removes a partner (a person deleting it in B1, as `DELETE BusinessPartners('code')`
+    /// would); false when there is none.
+    pub fn remove_partner(&self, card_code: &str) -> bool {
+        self.inner
+            .data
+            .lock()
+            .unwrap()
+            .partners
+            .remove(card_code)
+            .is_some()
+    }
+
     /// Exactly what `GET BusinessPartners('code')` answers (v2).
     pub fn partner(&self, card_code: &str) -> Option<BusinessPartner> {
         self.inner

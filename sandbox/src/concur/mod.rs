@@ -195,6 +195,11 @@ impl ConcurSim {
         format!("http://{}", self.inner.addr.get().expect("bound"))
     }
 
+    /// "http://127.0.0.1:PORT": every URL of the simulator (app, geolocations) starts with it.
+    pub fn base_url(&self) -> String {
+        self.root()
+    }
+
     /// The app's geolocation: what the connector is configured with (`base_url`).
     pub fn app_url(&self) -> String {
         format!("{}{APP_PREFIX}", self.root())

@@ -165,6 +165,9 @@ const SUPPLIER_FIELDS: &[(&str, Kind)] = &[
     ("number", Kind::Str),
     ("status", Kind::Str),
     ("tax-id", Kind::Str),
+    // Any defined custom field, `custom-fields[<name>]` (§1.3 nested filters; flexible fields
+    // are "queryable like standard fields", §1.3).
+    ("custom-fields[*]", Kind::Str),
 ];
 const SUPPLIER_SORT: &[&str] = &["id", "created-at", "updated-at"];
 
@@ -215,7 +218,13 @@ fn supplier_field(s: &Supplier, field: &str) -> FieldVal {
         "number" => FieldVal::Str(s.number.clone()),
         "status" => FieldVal::Str(Some("active".into())),
         "tax-id" => FieldVal::Str(s.tax_id.clone()),
-        _ => FieldVal::Str(None),
+        f => match f
+            .strip_prefix("custom-fields[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            Some(name) => FieldVal::Str(s.custom_fields.get(name).cloned()),
+            None => FieldVal::Str(None),
+        },
     }
 }
 

@@ -220,7 +220,12 @@ pub(crate) fn parse(
                     .ok_or_else(|| (key.clone(), "is not a valid filter".to_owned()))?;
                 let kind = schema
                     .iter()
-                    .find(|(f, _)| *f == field)
+                    .find(|(f, _)| {
+                        *f == field
+                            || f.strip_suffix("[*]").is_some_and(|base| {
+                                field.starts_with(&format!("{base}[")) && field.ends_with(']')
+                            })
+                    })
                     .map(|(_, k)| *k)
                     .ok_or_else(|| (key.clone(), "is not a valid filter".to_owned()))?;
                 let text_only = matches!(op, Op::Contains | Op::StartsWith | Op::EndsWith);

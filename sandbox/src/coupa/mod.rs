@@ -47,6 +47,11 @@ pub struct CoupaConfig {
     pub burst: u32,
     /// Instance offset used when rendering timestamps (§1.4: instance-local offset).
     pub utc_offset_secs: i32,
+    /// The custom (flexible) fields defined on suppliers (hyphenated names). A supplier write
+    /// naming another is refused: coupa.md §1.13.1 has custom fields on suppliers ("a required
+    /// custom field left blank on create fails the create") but not their JSON shape, so the
+    /// shape here is the invoices' (`custom-fields{…}`, §1.6) and a field must be defined [U].
+    pub supplier_custom_fields: Vec<String>,
 }
 
 impl Default for CoupaConfig {
@@ -59,6 +64,7 @@ impl Default for CoupaConfig {
             rate_per_sec: Some(25),
             burst: 20,
             utc_offset_secs: -7 * 3600,
+            supplier_custom_fields: Vec::new(),
         }
     }
 }
@@ -374,11 +380,20 @@ impl CoupaSim {
                 name: s.name,
                 number: s.number,
                 tax_id: s.tax_id,
+                custom_fields: Default::default(),
                 created_at: now,
                 updated_at: now,
             },
         );
         id
+    }
+
+    /// Sets a custom field of the supplier (a person's edit; updated-at moves).
+    pub fn set_supplier_custom_field(&self, id: i64, field: &str, value: &str) {
+        self.with_supplier(id, |s| {
+            s.custom_fields.insert(field.to_owned(), value.to_owned());
+            s.updated_at = now_secs();
+        });
     }
 
     /// Id of the supplier with this `number`, if any.
@@ -404,6 +419,14 @@ impl CoupaSim {
     /// Bumps the supplier's updated-at to now (an edit in Coupa's supplier record).
     pub fn touch_supplier(&self, id: i64) {
         self.with_supplier(id, |s| s.updated_at = now_secs());
+    }
+
+    /// Renames the supplier and bumps updated-at (a person's edit in Coupa).
+    pub fn set_supplier_name(&self, id: i64, name: &str) {
+        self.with_supplier(id, |s| {
+            s.name = name.to_owned();
+            s.updated_at = now_secs();
+        });
     }
 
     /// Sets (or, with `None`, clears) the supplier's `tax-id` and bumps updated-at.

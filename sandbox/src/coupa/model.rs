@@ -15,6 +15,8 @@ pub(crate) struct Supplier {
     pub name: String,
     pub number: Option<String>,
     pub tax_id: Option<String>,
+    /// Custom (flexible) fields by hyphenated name.
+    pub custom_fields: std::collections::BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -224,6 +226,7 @@ impl Data {
             "number": s.number,
             "status": "active",
             "tax-id": s.tax_id,
+            "custom-fields": s.custom_fields,
         }))
     }
 

@@ -566,6 +566,7 @@ type SupplierChange = (
     Option<String>,
     Option<Option<String>>,
     Option<Option<String>>,
+    Vec<(String, Option<String>)>,
 );
 
 /// §1.13.1 strict assumption: `name` required, ≤ 100, unique case-insensitively; `number`
@@ -575,6 +576,7 @@ fn supplier_fields(
     d: &Data,
     m: &Map<String, Value>,
     this: Option<i64>,
+    defined: &[String],
 ) -> Result<SupplierChange, Refusal> {
     let name = text(m, "name");
     if let Some(n) = &name {
@@ -627,7 +629,29 @@ fn supplier_fields(
         ));
     }
     let tax_id = get(m, "tax-id").map(|v| v.as_str().map(str::to_string));
-    Ok((name, number, tax_id))
+    let mut custom = Vec::new();
+    if let Some(v) = get(m, "custom-fields") {
+        let Some(fields) = v.as_object() else {
+            return Err(refuse("custom-fields", "must be an object"));
+        };
+        for (k, v) in fields {
+            let name = k.replace('_', "-");
+            if !defined.contains(&name) {
+                // [U] message invented: the field must be defined on suppliers.
+                return Err(refuse(
+                    "custom-fields",
+                    &format!("'{k}' is not a custom field of suppliers"),
+                ));
+            }
+            let value = match v {
+                Value::Null => None,
+                Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+                _ => return Err(refuse("custom-fields", &format!("'{k}' must be text"))),
+            };
+            custom.push((name, value));
+        }
+    }
+    Ok((name, number, tax_id, custom))
 }
 
 /// `POST /api/suppliers` → 201 (§1.13.1).
@@ -637,7 +661,8 @@ pub(crate) async fn create_supplier(State(sim): State<CoupaSim>, body: Bytes) ->
         Err(r) => return *r,
     };
     let mut d = sim.inner.data.lock().unwrap();
-    let (name, number, tax_id) = match supplier_fields(&d, &m, None) {
+    let defined = &sim.inner.cfg.supplier_custom_fields;
+    let (name, number, tax_id, custom) = match supplier_fields(&d, &m, None, defined) {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -654,6 +679,10 @@ pub(crate) async fn create_supplier(State(sim): State<CoupaSim>, body: Bytes) ->
             name,
             number: number.flatten(),
             tax_id: tax_id.flatten(),
+            custom_fields: custom
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect(),
             created_at: now,
             updated_at: now,
         },
@@ -679,7 +708,8 @@ pub(crate) async fn update_supplier(
     else {
         return error(StatusCode::NOT_FOUND, "Not found");
     };
-    let (name, number, tax_id) = match supplier_fields(&d, &m, Some(id)) {
+    let defined = &sim.inner.cfg.supplier_custom_fields;
+    let (name, number, tax_id, custom) = match supplier_fields(&d, &m, Some(id), defined) {
         Ok(f) => f,
         Err(r) => return *r,
     };
@@ -692,6 +722,12 @@ pub(crate) async fn update_supplier(
     }
     if let Some(t) = tax_id {
         s.tax_id = t;
+    }
+    for (k, v) in custom {
+        match v {
+            Some(v) => s.custom_fields.insert(k, v),
+            None => s.custom_fields.remove(&k),
+        };
     }
     s.updated_at = now_secs();
     Json(d.render_supplier(&d.suppliers[&id], sim.inner.offset)).into_response()

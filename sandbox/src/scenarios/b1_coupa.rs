@@ -13,8 +13,10 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    BoxFuture, ConfigFragment, Cycle, Listen, Sandbox, Scenario, Section, SetSecret, Simulator,
+    BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
+    SetSecret, Side, Simulator, api_requests,
 };
+use crate::FaultRule;
 use crate::b1::{B1Config, B1Sim, DocKind, DocLine, NewDocument, NewPartner, Protocol};
 use crate::coupa::{CoupaConfig, CoupaSim, NewSupplier};
 
@@ -325,6 +327,102 @@ impl Sandbox for B1CoupaSandbox {
             3 => Ok(self.report(cycle)),
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// Every seeded purchase order once in Coupa as an external order, with its lines; every
+    /// A/P invoice with a supplier invoice number once as a Coupa invoice of that supplier.
+    fn landings(&self) -> Vec<Landing> {
+        let coupa_orders = self.coupa.purchase_orders_json();
+        let coupa_invoices = self.coupa.invoices_json();
+        let orders = self
+            .orders
+            .iter()
+            .filter_map(|e| self.b1.document(DocKind::PurchaseOrders, *e))
+            .map(|d| {
+                let number = format!("{PO_PREFIX}{}", d.doc_num);
+                let found: Vec<&Value> = coupa_orders
+                    .iter()
+                    .filter(|po| po["po-number"] == number.as_str())
+                    .collect();
+                Landing {
+                    document: format!("PO {}", d.doc_num),
+                    expect: Expect::Once,
+                    copies: found.len(),
+                    finished: found.iter().all(|po| {
+                        po["order-lines"].as_array().map_or(0, Vec::len) == d.lines.len()
+                    }),
+                    answers: None,
+                }
+            });
+        let invoices = self
+            .invoices
+            .iter()
+            .filter_map(|e| self.b1.document(DocKind::PurchaseInvoices, *e))
+            .map(|d| {
+                let number = d.num_at_card.clone().unwrap_or_default();
+                let found: Vec<&Value> = coupa_invoices
+                    .iter()
+                    .filter(|i| {
+                        !number.is_empty()
+                            && i["invoice-number"] == number.as_str()
+                            && i["supplier"]["number"] == d.card_code.as_str()
+                    })
+                    .collect();
+                Landing {
+                    document: format!("A/P invoice {} ({number})", d.doc_num),
+                    expect: if number.is_empty() {
+                        Expect::Never
+                    } else {
+                        Expect::Once
+                    },
+                    copies: found.len(),
+                    finished: found.iter().all(|i| {
+                        i["invoice-lines"].as_array().map_or(0, Vec::len) == d.lines.len()
+                    }),
+                    answers: None,
+                }
+            });
+        orders.chain(invoices).collect()
+    }
+
+    fn fail_next(&self, side: Side, rule: FaultRule) {
+        match side {
+            Side::Source => self.b1.fail_next(rule),
+            Side::Target => self.coupa.fail_next(rule),
+        }
+    }
+
+    fn fault_targets(&self, side: Side) -> Vec<(&'static str, &'static str)> {
+        match side {
+            Side::Source => vec![
+                ("GET", "/PurchaseOrders"),
+                ("GET", "/PurchaseInvoices"),
+                ("GET", "/BusinessPartners"),
+            ],
+            Side::Target => vec![
+                ("GET", "/api/purchase_orders"),
+                ("POST", "/api/purchase_orders"),
+                ("GET", "/api/invoices"),
+                ("POST", "/api/invoices"),
+            ],
+        }
+    }
+
+    fn expire_credentials(&self) {
+        self.b1.expire_sessions();
+        self.coupa.expire_tokens();
+    }
+
+    fn base_urls(&self) -> Vec<String> {
+        vec![self.b1.base_url(), self.coupa.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("B1", api_requests(&self.b1.requests())),
+            ("Coupa", api_requests(&self.coupa.requests())),
+            ("B1 logins", self.b1.logins() as usize),
+        ]
     }
 }
 

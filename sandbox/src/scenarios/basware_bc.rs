@@ -7,8 +7,10 @@
 use mlc_shared::ports::SecretError;
 
 use super::{
-    BoxFuture, ConfigFragment, Cycle, Listen, Sandbox, Scenario, Section, SetSecret, Simulator,
+    BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
+    SetSecret, Side, Simulator, api_requests,
 };
+use crate::FaultRule;
 use crate::basware::{BASWARE_SCOPE, BaswareConfig, BaswareSim, NewCodingRow, NewDocument};
 use crate::bc::{BcConfig, BcSim};
 use crate::demo;
@@ -279,6 +281,85 @@ impl Sandbox for BaswareBcSandbox {
             3 => Ok(self.sync_report()),
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// Every seeded document once in BC (an invoice or a credit memo), posted, with lines, and
+    /// answered once; the one coded to an unmapped account never in BC.
+    fn landings(&self) -> Vec<Landing> {
+        let invoices = self.bc.purchase_invoices();
+        let memos = self.bc.purchase_credit_memos();
+        self.seeded
+            .iter()
+            .map(|(id, number)| {
+                let same = |n: &str| n.eq_ignore_ascii_case(number);
+                let found: Vec<bool> = invoices
+                    .iter()
+                    .filter(|i| same(&i.vendor_invoice_number))
+                    .map(|i| i.status != "Draft" && i.post_count == 1 && !i.lines.is_empty())
+                    .chain(
+                        memos
+                            .iter()
+                            .filter(|m| same(&m.vendor_credit_memo_number))
+                            .map(|m| {
+                                m.status != "Draft" && m.post_count == 1 && !m.lines.is_empty()
+                            }),
+                    )
+                    .collect();
+                Landing {
+                    document: number.clone(),
+                    expect: if number == "BW-9002" {
+                        Expect::Never
+                    } else {
+                        Expect::Once
+                    },
+                    copies: found.len(),
+                    finished: found.iter().all(|f| *f),
+                    answers: self
+                        .basware
+                        .document(id)
+                        .map(|d| d.transfer_responses.len()),
+                }
+            })
+            .collect()
+    }
+
+    fn fail_next(&self, side: Side, rule: FaultRule) {
+        match side {
+            Side::Source => self.basware.fail_next(rule),
+            Side::Target => self.bc.fail_next(rule),
+        }
+    }
+
+    fn fault_targets(&self, side: Side) -> Vec<(&'static str, &'static str)> {
+        match side {
+            Side::Source => vec![
+                ("GET", "/v1/accountingDocuments"),
+                ("POST", "/acknowledge"),
+                ("POST", "/transferResponses"),
+            ],
+            Side::Target => vec![
+                ("GET", "/purchaseInvoices"),
+                ("POST", "/purchaseInvoices"),
+                ("POST", "Microsoft.NAV.post"),
+                ("POST", "/dimensionSetLines"),
+            ],
+        }
+    }
+
+    fn expire_credentials(&self) {
+        self.basware.expire_tokens();
+        self.bc.expire_tokens();
+    }
+
+    fn base_urls(&self) -> Vec<String> {
+        vec![self.basware.base_url(), self.bc.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Basware", api_requests(&self.basware.requests())),
+            ("BC", api_requests(&self.bc.requests())),
+        ]
     }
 }
 

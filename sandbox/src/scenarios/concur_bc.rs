@@ -9,8 +9,10 @@
 use mlc_shared::ports::SecretError;
 
 use super::{
-    BoxFuture, ConfigFragment, Cycle, Listen, Sandbox, Scenario, Section, SetSecret, Simulator,
+    BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
+    SetSecret, Side, Simulator, api_requests,
 };
+use crate::FaultRule;
 use crate::bc::{BcConfig, BcSim};
 use crate::concur::{
     ConcurConfig, ConcurSim, NewAllocation, NewEntry, NewExpense, NewInvoice, NewJournal,
@@ -387,6 +389,96 @@ impl Sandbox for ConcurBcSandbox {
     /// paid in BC; the second confirms the payment to Concur.
     fn demo_cycles(&self) -> usize {
         2
+    }
+
+    /// A request is one BC invoice; a report two (the employee's and the card issuer's, each
+    /// once): `copies` is 1 when every one of them is there once, 0 when one is missing, 2 when
+    /// one is there twice. Answers are the posting confirmations Concur received.
+    fn landings(&self) -> Vec<Landing> {
+        let invoices = self.bc.purchase_invoices();
+        self.seeded
+            .iter()
+            .map(|(id, number, kind)| {
+                let expected: Vec<String> = if *kind == "expense" {
+                    vec![number.clone(), format!("{number}-CBCP")]
+                } else {
+                    vec![number.clone()]
+                };
+                let per: Vec<Vec<bool>> = expected
+                    .iter()
+                    .map(|n| {
+                        invoices
+                            .iter()
+                            .filter(|i| i.vendor_invoice_number.eq_ignore_ascii_case(n))
+                            .map(|i| {
+                                i.status != "Draft" && i.post_count == 1 && !i.lines.is_empty()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                // Part of a report posted is not "once": 0, like none of it.
+                let copies = if per.iter().any(|p| p.len() > 1) {
+                    per.iter().map(Vec::len).max().unwrap_or(0)
+                } else if per.iter().all(|p| p.len() == 1) {
+                    1
+                } else {
+                    0
+                };
+                Landing {
+                    document: number.clone(),
+                    expect: if number == "CI-9002" {
+                        Expect::Never
+                    } else {
+                        Expect::Once
+                    },
+                    copies,
+                    finished: per.iter().flatten().all(|f| *f),
+                    answers: self
+                        .concur
+                        .document(id)
+                        .map(|d| d.posting_confirmations.len()),
+                }
+            })
+            .collect()
+    }
+
+    fn fail_next(&self, side: Side, rule: FaultRule) {
+        match side {
+            Side::Source => self.concur.fail_next(rule),
+            Side::Target => self.bc.fail_next(rule),
+        }
+    }
+
+    fn fault_targets(&self, side: Side) -> Vec<(&'static str, &'static str)> {
+        match side {
+            Side::Source => vec![
+                ("GET", "/transactions"),
+                ("POST", "/acknowledgements"),
+                ("POST", "/postingconfirmations"),
+            ],
+            Side::Target => vec![
+                ("GET", "/purchaseInvoices"),
+                ("POST", "/purchaseInvoices"),
+                ("POST", "Microsoft.NAV.post"),
+                ("POST", "/dimensionSetLines"),
+            ],
+        }
+    }
+
+    fn expire_credentials(&self) {
+        self.concur.expire_tokens();
+        self.bc.expire_tokens();
+    }
+
+    fn base_urls(&self) -> Vec<String> {
+        vec![self.concur.base_url(), self.bc.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Concur", api_requests(&self.concur.requests())),
+            ("BC", api_requests(&self.bc.requests())),
+        ]
     }
 
     fn after_cycle(&mut self, cycle: &Cycle<'_>) -> anyhow::Result<Vec<Section>> {

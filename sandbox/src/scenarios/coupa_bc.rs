@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 
 use super::{
-    BoxFuture, ConfigFragment, Cycle, Listen, Sandbox, Scenario, Section, SetSecret, Simulator,
-    merged_config,
+    BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
+    SetSecret, Side, Simulator, api_requests, merged_config,
 };
+use crate::FaultRule;
 use crate::bc::{BcConfig, BcInvoiceView, BcSim};
 use crate::coupa::{CoupaConfig, CoupaSim};
 use crate::demo::{self, DemoSeed, SyncSeed};
@@ -54,6 +55,7 @@ impl Scenario for CoupaBc {
                 coupa,
                 bc,
                 demo: None,
+                seeded: None,
             }) as Box<dyn Sandbox>)
         })
     }
@@ -151,6 +153,8 @@ pub struct CoupaBcSandbox {
     coupa: CoupaSim,
     bc: BcSim,
     demo: Option<DemoState>,
+    /// What [`Sandbox::seed`] seeded, for [`Sandbox::landings`].
+    seeded: Option<DemoSeed>,
 }
 
 struct DemoState {
@@ -182,7 +186,7 @@ impl Sandbox for CoupaBcSandbox {
 
     fn seed(&mut self, invoices: usize) {
         demo::seed_bc(&self.bc);
-        demo::seed_coupa(&self.coupa, invoices, 7);
+        self.seeded = Some(demo::seed_coupa(&self.coupa, invoices, 7));
     }
 
     fn describe(&self) -> Vec<String> {
@@ -289,6 +293,89 @@ impl Sandbox for CoupaBcSandbox {
             3 => sync_flows(&self.coupa, &self.bc, state, &posted, &parked),
             _ => Vec::new(),
         })
+    }
+
+    /// Approved invoices of known suppliers and the credit note: once in BC, posted once, with
+    /// lines; SUP-009's (no BC vendor) and the unapproved ones: never.
+    fn landings(&self) -> Vec<Landing> {
+        let Some(seed) = &self.seeded else {
+            return Vec::new();
+        };
+        let invoices = self.bc.purchase_invoices();
+        let memos = self.bc.purchase_credit_memos();
+        seed.coupa_invoices
+            .iter()
+            .map(|id| {
+                let number = self
+                    .coupa
+                    .invoice_json(*id)
+                    .and_then(|j| j["invoice-number"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let expect = if seed.approved.contains(id) && !seed.unknown_supplier.contains(id)
+                    || *id == seed.credit_note
+                {
+                    Expect::Once
+                } else {
+                    Expect::Never
+                };
+                let same = |n: &str| n.eq_ignore_ascii_case(&number);
+                let found: Vec<bool> = invoices
+                    .iter()
+                    .filter(|i| same(&i.vendor_invoice_number))
+                    .map(|i| i.status != "Draft" && i.post_count == 1 && !i.lines.is_empty())
+                    .chain(
+                        memos
+                            .iter()
+                            .filter(|m| same(&m.vendor_credit_memo_number))
+                            .map(|m| {
+                                m.status != "Draft" && m.post_count == 1 && !m.lines.is_empty()
+                            }),
+                    )
+                    .collect();
+                Landing {
+                    document: number,
+                    expect,
+                    copies: found.len(),
+                    finished: found.iter().all(|f| *f),
+                    answers: None,
+                }
+            })
+            .collect()
+    }
+
+    fn fail_next(&self, side: Side, rule: FaultRule) {
+        match side {
+            Side::Source => self.coupa.fail_next(rule),
+            Side::Target => self.bc.fail_next(rule),
+        }
+    }
+
+    fn fault_targets(&self, side: Side) -> Vec<(&'static str, &'static str)> {
+        match side {
+            Side::Source => vec![("GET", "/api/invoices"), ("GET", "/api/suppliers")],
+            Side::Target => vec![
+                ("GET", "/purchaseInvoices"),
+                ("POST", "/purchaseInvoices"),
+                ("POST", "Microsoft.NAV.post"),
+                ("POST", "/dimensionSetLines"),
+            ],
+        }
+    }
+
+    fn expire_credentials(&self) {
+        self.coupa.expire_tokens();
+        self.bc.expire_tokens();
+    }
+
+    fn base_urls(&self) -> Vec<String> {
+        vec![self.coupa.base_url(), self.bc.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Coupa", api_requests(&self.coupa.requests())),
+            ("BC", api_requests(&self.bc.requests())),
+        ]
     }
 }
 

@@ -7,10 +7,12 @@
 use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 
 use super::{
-    BoxFuture, ConfigFragment, Cycle, Listen, Sandbox, Scenario, Section, SetSecret, Simulator,
+    BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
+    SetSecret, Side, Simulator, api_requests,
 };
+use crate::FaultRule;
 use crate::coupa::{CoupaConfig, CoupaSim, NewInvoice, NewInvoiceLine, NewSupplier};
-use crate::fo::{FoConfig, FoSim, seed};
+use crate::fo::{FoConfig, FoInvoiceView, FoSim, seed};
 
 /// The integration's name in the configuration.
 pub const INTEGRATION: &str = "coupa-fo";
@@ -332,5 +334,65 @@ impl Sandbox for CoupaFoSandbox {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// Every seeded invoice: one F&O pending vendor invoice in its legal entity, with both lines.
+    fn landings(&self) -> Vec<Landing> {
+        let pending = self.fo.pending_invoices();
+        self.demo
+            .iter()
+            .map(|(number, entity)| {
+                let found: Vec<&FoInvoiceView> = pending
+                    .iter()
+                    .filter(|i| &i.invoice_number == number && &i.company == entity)
+                    .collect();
+                Landing {
+                    document: format!("{number} ({entity})"),
+                    expect: if number == "FO-CONTOSO-1" {
+                        Expect::Never
+                    } else {
+                        Expect::Once
+                    },
+                    copies: found.len(),
+                    finished: found.iter().all(|i| i.lines.len() == 2),
+                    answers: None,
+                }
+            })
+            .collect()
+    }
+
+    fn fail_next(&self, side: Side, rule: FaultRule) {
+        match side {
+            Side::Source => self.coupa.fail_next(rule),
+            Side::Target => self.fo.fail_next(rule),
+        }
+    }
+
+    fn fault_targets(&self, side: Side) -> Vec<(&'static str, &'static str)> {
+        match side {
+            Side::Source => vec![("GET", "/api/invoices"), ("GET", "/api/suppliers")],
+            Side::Target => vec![
+                ("GET", "/VendorInvoiceHeaders"),
+                ("POST", "/VendorInvoiceHeaders"),
+                ("GET", "/VendorInvoiceLines"),
+                ("POST", "/VendorInvoiceLines"),
+            ],
+        }
+    }
+
+    fn expire_credentials(&self) {
+        self.coupa.expire_tokens();
+        self.fo.expire_tokens();
+    }
+
+    fn base_urls(&self) -> Vec<String> {
+        vec![self.coupa.base_url(), self.fo.base_url()]
+    }
+
+    fn requests_served(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("Coupa", api_requests(&self.coupa.requests())),
+            ("F&O", api_requests(&self.fo.requests())),
+        ]
     }
 }

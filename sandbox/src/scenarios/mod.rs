@@ -15,6 +15,8 @@ use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 use mlc_shared::runtime::DrainStats;
 use mlc_shared::steps::poll::PollReport;
 
+use crate::FaultRule;
+
 pub mod b1_coupa;
 pub mod basware_bc;
 pub mod concur_bc;
@@ -163,6 +165,66 @@ pub trait Sandbox: Send {
     /// Called after every cycle: may act on the simulators (as a person would between two
     /// cycles) and returns what to print now.
     fn after_cycle(&mut self, cycle: &Cycle<'_>) -> anyhow::Result<Vec<Section>>;
+
+    // What the fault suite that runs against every registered integration
+    // (`tests/tests/fault_suite_every.rs`) needs of a scenario: its verdict is read from the
+    // simulators, never from the connector's own opinion of what it did.
+
+    /// Every source document [`Sandbox::seed`] seeded, as the target holds it now.
+    fn landings(&self) -> Vec<Landing>;
+    /// Queues a fault on the source's or the target's simulator.
+    fn fail_next(&self, side: Side, rule: FaultRule);
+    /// The (method, path fragment) pairs of a side's API worth failing: the target's writes
+    /// and the reads that find them again, the source's reads.
+    fn fault_targets(&self, side: Side) -> Vec<(&'static str, &'static str)>;
+    /// Ends every token and session the simulators issued: the next call must authenticate
+    /// again.
+    fn expire_credentials(&self);
+    /// Every simulator's base URL ("http://127.0.0.1:port"): the configuration reaches each
+    /// simulator only through URLs that start with one of these.
+    fn base_urls(&self) -> Vec<String>;
+    /// Requests each simulator served so far (its API and token endpoint, not the `/_sandbox`
+    /// controls), by system name, and any other count worth a figure (B1 logins): for the
+    /// benchmark of every integration (`cargo bench -p mlc-e2e --bench every`).
+    fn requests_served(&self) -> Vec<(&'static str, usize)>;
+}
+
+/// Requests in a simulator's log that reached its API (not the `/_sandbox` controls).
+pub fn api_requests(log: &[crate::RequestLog]) -> usize {
+    log.iter()
+        .filter(|r| !r.path.starts_with("/_sandbox"))
+        .count()
+}
+
+/// Which simulator of a scenario a fault goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+/// What must become of a seeded document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// In the target exactly once, finished (posted, every line there).
+    Once,
+    /// Never in the target: parked (unmappable, refused) or not approved.
+    Never,
+}
+
+/// One seeded source document and what the target holds of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Landing {
+    /// The source document as people know it ("INV-0007-00003", "PO 12").
+    pub document: String,
+    pub expect: Expect,
+    /// Records of it in the target: 0 = not there, 2 = a duplicate.
+    pub copies: usize,
+    /// Its record reached its final state there (posted; every line present).
+    pub finished: bool,
+    /// Answers about it the source received (transfer or posting responses), where the
+    /// integration sends one; more than one is a duplicate.
+    pub answers: Option<usize>,
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use reqwest::header::HeaderMap;
 
 use crate::config::{Config, IntegrationConfig, IntegrationKind};
-use crate::ports::LedgerKey;
 use crate::ports::{Clock, Queue, SecretError, SecretString, Secrets, Store};
+use crate::ports::{LedgerKey, ParkedDoc};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::PollReport;
 use crate::steps::post::{CrashPoint, PostOutcome};
@@ -184,6 +184,24 @@ pub trait Flow<Q, S, C>: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<String>, StepError>> {
         let _ = rows;
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// An operator's "give up" on one of its parked documents (`mlc replay --give-up`): the
+    /// source is told, exactly once (through `write_once`), that the document will not be
+    /// transferred, with the operator's `reason`, so it goes back to the source's own
+    /// workflow. `Ok(None)`: this integration offers no give-up for documents of this kind
+    /// (its sources have nothing to answer; the document can only be retried or discarded),
+    /// which is the default. The runtime closes the document once the answer is written
+    /// ([`crate::runtime::Pipeline::give_up`]).
+    fn give_up<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        parked: &'a ParkedDoc,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PostOutcome>, StepError>> {
+        let _ = (env, owner, parked, reason);
+        Box::pin(async { Ok(None) })
     }
 
     /// Scheduled upkeep (renewing webhook subscriptions that expire); empty when the

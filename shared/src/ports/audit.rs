@@ -65,6 +65,9 @@ pub enum AuditStatus {
     Rejected,
     /// A dead letter a person closed without writing the document, with why.
     Discarded,
+    /// Changed on both sides of a two-way sync since the last sync: resolved by the configured
+    /// rule (the error says both versions and which won), never silently.
+    Conflict,
 }
 
 impl AuditStatus {
@@ -80,6 +83,7 @@ impl AuditStatus {
             AuditStatus::DeadLettered => "dead_lettered",
             AuditStatus::Rejected => "rejected",
             AuditStatus::Discarded => "discarded",
+            AuditStatus::Conflict => "conflict",
         }
     }
 
@@ -95,6 +99,7 @@ impl AuditStatus {
             AuditStatus::DeadLettered,
             AuditStatus::Rejected,
             AuditStatus::Discarded,
+            AuditStatus::Conflict,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

@@ -15,7 +15,7 @@ pub use audit::{AuditFilter, AuditItem, AuditStatus, Step};
 pub use clock::{Clock, SystemClock};
 pub use queue::{Message, OutgoingMessage, Queue, QueueError, QueueName, dedup_id};
 pub use secrets::{PutOutcome, SecretError, SecretString, SecretVersion, Secrets};
-pub use source::{DocRef, Feed, FeedMode, FeedPage, Source, SourceDocument, Window};
+pub use source::{DocRef, Feed, FeedMode, FeedPage, Namespaced, Source, SourceDocument, Window};
 pub use store::{
     Audit, Claim, Ledger, LedgerEntry, LedgerKey, LedgerState, Mappings, ParkedDoc, Parking, Store,
     StoreError, Watermark, Watermarks,

@@ -98,3 +98,56 @@ pub trait Source: Send + Sync {
         async { Ok(()) }
     }
 }
+
+/// A second system's feed in one integration, its ids kept apart from the source's. The
+/// pipeline knows a document by (integration, kind, source id) — in its queue's message
+/// groups and dedup ids, the ledger, parking and the audit trail — which assumed one system
+/// per kind. A two-way sync also polls a feed of its target (Coupa suppliers beside SAP B1
+/// business partners, both `Supplier`s), whose ids may look like the source's (`17` is a
+/// Coupa id and could be a `CardCode`). Wrapped, the target's ids carry `prefix` (`coupa:17`)
+/// everywhere in the pipeline; `fetch` and `acknowledge` take it off again, and the flow
+/// tells the two apart with [`Namespaced::strip`]. Any flow polling a second system uses it.
+pub struct Namespaced<'a, S> {
+    /// Ends in a character the other system's ids never start with (`coupa:`).
+    pub prefix: &'static str,
+    pub inner: &'a S,
+}
+
+impl<S> Namespaced<'_, S> {
+    /// The inner system's id of a pipeline id of this namespace; `None`: not of it.
+    pub fn strip<'i>(prefix: &str, id: &'i str) -> Option<&'i str> {
+        id.strip_prefix(prefix).filter(|rest| !rest.is_empty())
+    }
+
+    fn inner_id<'i>(&self, id: &'i str) -> Result<&'i str, SystemError> {
+        Self::strip(self.prefix, id).ok_or_else(|| SystemError::Rejected {
+            status: None,
+            message: format!("'{id}' is not an id of {}…", self.prefix),
+        })
+    }
+}
+
+impl<S: Source> Source for Namespaced<'_, S> {
+    async fn page(
+        &self,
+        feed: &Feed,
+        window: Option<Window>,
+        cursor: Option<&str>,
+    ) -> Result<FeedPage, SystemError> {
+        let mut page = self.inner.page(feed, window, cursor).await?;
+        for r in &mut page.refs {
+            r.id = format!("{}{}", self.prefix, r.id);
+        }
+        Ok(page)
+    }
+
+    async fn fetch(&self, kind: DocumentKind, id: &str) -> Result<SourceDocument, SystemError> {
+        let id = self.inner_id(id)?;
+        self.inner.fetch(kind, id).await
+    }
+
+    async fn acknowledge(&self, kind: DocumentKind, id: &str) -> Result<(), SystemError> {
+        let id = self.inner_id(id)?;
+        self.inner.acknowledge(kind, id).await
+    }
+}

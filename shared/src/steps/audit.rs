@@ -158,7 +158,10 @@ pub fn current_states(
             d.amount = e.amount;
             d.currency.clone_from(&e.currency);
         }
-        if e.step == Step::Replay || (in_flight(e.status) && written(d.status)) {
+        // A replay's own rows are requests, not outcomes; but a document a person closed
+        // (a dead letter discarded, a parked document given up) stands closed.
+        let replay_request = e.step == Step::Replay && e.status != AuditStatus::Discarded;
+        if replay_request || (in_flight(e.status) && written(d.status)) {
             continue;
         }
         d.at = e.at;
@@ -270,6 +273,17 @@ mod tests {
         assert_eq!(now[0].status, AuditStatus::Parked);
         assert_eq!(now[0].error.as_deref(), Some("no vendor mapped"));
         assert_eq!(now[1].status, AuditStatus::Received);
+    }
+
+    #[test]
+    fn a_parked_document_given_up_by_hand_stands_discarded_with_why() {
+        let events = [
+            ev(1, "1", Step::Map, AuditStatus::Parked).with_error("no G/L account"),
+            ev(2, "1", Step::Replay, AuditStatus::Discarded).with_error("given up by hand: x"),
+        ];
+        let now = current_states(&events, &[]);
+        assert_eq!(now[0].status, AuditStatus::Discarded);
+        assert_eq!(now[0].error.as_deref(), Some("given up by hand: x"));
     }
 
     #[test]

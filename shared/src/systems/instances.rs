@@ -411,11 +411,17 @@ fn coupa_scopes(cfg: &Config, system: &str, configured: &[String]) -> Vec<String
         .filter(|i| i.target.as_deref() == Some(system))
     {
         if i.kind == Some(crate::config::IntegrationKind::SapB1ToCoupa) {
-            let suppliers =
-                (i.sync.suppliers == SupplierSync::Create).then_some("core.supplier.write");
+            let suppliers = matches!(
+                i.sync.suppliers,
+                SupplierSync::Create | SupplierSync::BothWays
+            )
+            .then_some("core.supplier.write");
+            // Both ways: Coupa's suppliers are read too (its supplier feed).
+            let read = (i.sync.suppliers == SupplierSync::BothWays).then_some("core.supplier.read");
             for scope in ["core.purchase_order.write", "core.invoice.write"]
                 .into_iter()
                 .chain(suppliers)
+                .chain(read)
             {
                 if !scopes.iter().any(|x| x == scope) {
                     scopes.push(scope.to_string());

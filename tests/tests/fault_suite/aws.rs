@@ -23,6 +23,8 @@
 //! jumps, never wall-clock expiry, bring messages back (except in the scenario that tests the
 //! real visibility timeout, which sets its own).
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -38,7 +40,7 @@ use mlc_shared::ports::{Audit, AuditFilter, AuditStatus, Message, Queue, QueueNa
 use mlc_shared::steps::{IngestMessage, PostEnvelope};
 
 use super::driver::{Boundary, Counters, CrashPlan};
-use crate::common::Harness;
+use super::rig::{Rig, deployment_secrets, own_addresses, shorten_target_timeout};
 
 /// The queues' visibility timeout in the driven scenarios: longer than any invocation, so a
 /// message comes back only when the coordinator makes time pass.
@@ -78,16 +80,15 @@ fn unique_prefix(scenario: &str) -> String {
 /// One deployment on moto, and the execution environments built on it.
 pub struct Stack {
     /// The simulators, alive as long as the stack.
-    #[allow(dead_code)]
-    pub h: Arc<Harness>,
+    pub rig: Arc<dyn Rig>,
     pub sdk: aws_config::SdkConfig,
     pub settings: AwsSettings,
     /// The deployment's configuration (`MLC_CONFIG`); `runtime.max_receives` matches the
     /// queues' redrive policy.
     pub cfg: Config,
-    /// A shorter HTTP timeout for Business Central than the product's 60 s (the lost-answer
+    /// A shorter HTTP timeout for the target than the product's 60 s (the lost-answer
     /// scenario), as the embedded suite does.
-    pub bc_timeout: Option<Duration>,
+    pub target_timeout: Option<Duration>,
     /// The event source's view of the queues: no long poll.
     pub source: SqsQueue,
     pub ddb: aws_sdk_dynamodb::Client,
@@ -117,29 +118,19 @@ impl Stack {
     /// Queues (FIFO, with FIFO DLQs; redrive after `max_receives`), tables and secrets of a
     /// fresh deployment named after the scenario.
     pub async fn new(
-        h: Arc<Harness>,
+        rig: Arc<dyn Rig>,
         scenario: &str,
         visibility: Duration,
         max_receives: u32,
-        bc_timeout: Option<Duration>,
+        target_timeout: Option<Duration>,
     ) -> Arc<Self> {
         let sdk = mlc_lambda::local::emulator_sdk_config(mlc_sandbox::moto::endpoint()).await;
         let settings = mlc_lambda::local::stack(&sdk, &unique_prefix(scenario), visibility)
             .await
             .unwrap();
-        let secrets = [
-            (
-                "coupa-client-secret",
-                h.coupa.config().client_secret.clone(),
-            ),
-            ("bc-client-secret", h.bc.config().client_secret.clone()),
-            (
-                "coupa-webhook-secret",
-                h.coupa.config().webhook_secret.clone(),
-            ),
-        ];
+        let secrets = deployment_secrets(rig.as_ref());
         for (name, value) in secrets {
-            mlc_lambda::local::put_secret(&sdk, &settings, name, &value)
+            mlc_lambda::local::put_secret(&sdk, &settings, &name, &value)
                 .await
                 .unwrap();
         }
@@ -173,7 +164,7 @@ impl Stack {
                     .unwrap();
             }
         }
-        let mut cfg = h.cfg.clone();
+        let mut cfg = rig.config().clone();
         cfg.runtime.max_receives = max_receives;
         // The functions know their queues' visibility timeout: a running step renews its
         // message's lease every third of it.
@@ -181,11 +172,11 @@ impl Stack {
         let source = SqsQueue::new(sqs, &settings).with_wait_time(Duration::ZERO);
         Arc::new(Self {
             ddb: aws_sdk_dynamodb::Client::new(&sdk),
-            h,
+            rig,
             sdk,
             settings,
             cfg,
-            bc_timeout,
+            target_timeout,
             source,
             created: Mutex::new(Vec::new()),
         })
@@ -195,10 +186,9 @@ impl Stack {
     /// clients of its own that reach the simulators through their own addresses.
     pub async fn context(&self) -> Arc<Context> {
         let mut cfg = self.cfg.clone();
-        super::world::own_addresses(&self.h, &mut cfg).await;
-        if let Some(timeout) = self.bc_timeout {
-            let bc = cfg.systems.business_central_mut().unwrap();
-            bc.http_timeout_secs = timeout.as_secs().max(1);
+        own_addresses(self.rig.as_ref(), &mut cfg).await;
+        if let Some(timeout) = self.target_timeout {
+            shorten_target_timeout(&mut cfg, timeout);
         }
         let ctx = Context::new(cfg, self.settings.clone(), &self.sdk)
             .await
@@ -306,9 +296,14 @@ impl Stack {
 /// The scheduled poll, as EventBridge invokes the poller function. A poll can fail under
 /// faults; the next one covers the same window.
 pub async fn poll(ctx: &Context) -> bool {
-    mlc_lambda::poller::handle(ctx, serde_json::json!({"integration": "coupa-bc"}))
-        .await
-        .is_ok()
+    for i in &ctx.config.integrations {
+        let input = serde_json::json!({ "integration": i.name });
+        if let Err(e) = mlc_lambda::poller::handle(ctx, input).await {
+            eprintln!("poll of {} failed: {e:#}", i.name);
+            return false;
+        }
+    }
+    true
 }
 
 /// The dead-letter audit that every scheduled poll runs, alone: SQS moves a message to its
@@ -477,6 +472,7 @@ impl Driver {
                     .await;
             }
             self.stack.leases_run_out().await;
+            self.stack.rig.time_passed();
             self.counters.time_jumps.fetch_add(1, Ordering::Relaxed);
             *self.last_work.lock().unwrap() = Instant::now();
         }

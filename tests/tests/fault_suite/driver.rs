@@ -12,6 +12,8 @@
 //! the hidden messages visible. That is exactly the state the file would be in 90 s later,
 //! reached in milliseconds. A lease is never expired under a running step.
 
+#![allow(dead_code)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,31 +28,31 @@ use mlc_shared::steps::post::{CrashPoint, PostOutcome};
 use mlc_shared::steps::{IngestMessage, PostEnvelope};
 use rand::Rng;
 
-use super::world::{keyed_rng, own_addresses, source_id_of};
-use crate::common::Harness;
+use super::rig::{Rig, own_addresses, shorten_target_timeout};
+use super::world::{keyed_rng, source_id_of};
 
 /// Builds pipelines on the harness's database file, as `mlc` would on a (re)start, and keeps
 /// them to add up their HTTP clients' retry counts.
 pub struct Factory {
-    pub h: Arc<Harness>,
+    pub rig: Arc<dyn Rig>,
     pub cfg: Config,
-    /// A shorter HTTP timeout for Business Central than the product's 60 s, so a response
-    /// lost to a timeout can be tested in seconds.
-    pub bc_timeout: Option<Duration>,
+    /// A shorter HTTP timeout for the target than the product's 60 s, so a response lost to a
+    /// timeout can be tested in seconds.
+    pub target_timeout: Option<Duration>,
     created: Mutex<Vec<Arc<EmbeddedPipeline>>>,
 }
 
 impl Factory {
-    pub fn new(h: Arc<Harness>) -> Arc<Self> {
-        let cfg = h.cfg.clone();
-        Self::with(h, cfg, None)
+    pub fn new(rig: Arc<dyn Rig>) -> Arc<Self> {
+        let cfg = rig.config().clone();
+        Self::with(rig, cfg, None)
     }
 
-    pub fn with(h: Arc<Harness>, cfg: Config, bc_timeout: Option<Duration>) -> Arc<Self> {
+    pub fn with(rig: Arc<dyn Rig>, cfg: Config, target_timeout: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
-            h,
+            rig,
             cfg,
-            bc_timeout,
+            target_timeout,
             created: Mutex::new(Vec::new()),
         })
     }
@@ -59,12 +61,11 @@ impl Factory {
     /// that reach the simulators through their own addresses.
     pub async fn pipeline(&self) -> Arc<EmbeddedPipeline> {
         let mut cfg = self.cfg.clone();
-        own_addresses(&self.h, &mut cfg).await;
-        if let Some(timeout) = self.bc_timeout {
-            let bc = cfg.systems.business_central_mut().unwrap();
-            bc.http_timeout_secs = timeout.as_secs().max(1);
+        own_addresses(self.rig.as_ref(), &mut cfg).await;
+        if let Some(timeout) = self.target_timeout {
+            shorten_target_timeout(&mut cfg, timeout);
         }
-        let p = embedded::pipeline(&cfg, &self.h.secrets).await.unwrap();
+        let p = embedded::pipeline(&cfg, self.rig.secrets()).await.unwrap();
         self.created.lock().unwrap().push(p.clone());
         p
     }
@@ -278,6 +279,7 @@ impl Driver {
                 let since = *idle_since.get_or_insert_with(std::time::Instant::now);
                 if since.elapsed() >= self.server_settle {
                     time_passes(&db);
+                    self.factory.rig.time_passed();
                     self.counters.time_jumps.fetch_add(1, Ordering::Relaxed);
                     idle_since = None;
                 }

@@ -375,7 +375,7 @@ pub fn assert_clean(rows: &[Row]) {
 pub const WAIT_TOLERANCE: Duration = Duration::from_millis(50);
 
 /// Requests each simulator saw inside a wait it had announced to the sending client (see
-/// [`mlc_sandbox::sent_inside_announced_waits`]; clients are told apart by [`own_addresses`]),
+/// [`mlc_sandbox::sent_inside_announced_waits`]; clients are told apart by [`crate::rig::own_addresses`]),
 /// one problem line each.
 pub fn inside_announced_waits(h: &Harness) -> (usize, Vec<String>) {
     let mut problems = Vec::new();
@@ -397,51 +397,6 @@ pub fn inside_announced_waits(h: &Harness) -> (usize, Vec<String>) {
         }
     }
     (problems.len(), problems)
-}
-
-/// A TCP relay to `target` ("http://host:port") on a fresh loopback port; returns its base URL.
-/// A client reaching a simulator through its own relay sends its own `Host`, so the
-/// simulator's request log tells its requests apart from other clients'.
-async fn relay(target: &str) -> String {
-    let to = target
-        .strip_prefix("http://")
-        .expect("a simulator's http URL")
-        .to_string();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let to = to.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-/// Points a worker's configuration at the simulators through relays of its own: one HTTP client
-/// per system and worker process, each known to the simulators by the address it dialled.
-pub async fn own_addresses(h: &Harness, cfg: &mut mlc_shared::config::Config) {
-    let coupa = h.coupa.base_url();
-    let bc = h.bc.base_url();
-    let (coupa_relay, bc_relay) = (relay(&coupa).await, relay(&bc).await);
-    let moved = |url: &mut String, from: &str, to: &str| {
-        assert!(url.starts_with(from), "{url} is not at {from}");
-        *url = format!("{to}{}", &url[from.len()..]);
-    };
-    let c = cfg.systems.coupa_mut().expect("a Coupa system");
-    moved(&mut c.base_url, &coupa, &coupa_relay);
-    if let Some(t) = c.token_url.as_mut() {
-        moved(t, &coupa, &coupa_relay);
-    }
-    let b = cfg.systems.business_central_mut().expect("a BC system");
-    moved(&mut b.api_url, &bc, &bc_relay);
-    if let Some(t) = b.token_url.as_mut() {
-        moved(t, &bc, &bc_relay);
-    }
 }
 
 /// Counts, from the simulators and the store, what happened to every document.

@@ -7,7 +7,9 @@
 //! Accounts: a B1 line's `CostingCode` … `CostingCode5` (its lines of business) are Coupa
 //! account segments 1–5, position for position. A configurable mapping table (and the G/L
 //! `AccountCode` of service lines) is not built yet. The Coupa supplier is the one whose
-//! `number` is the B1 `CardCode`.
+//! `number` is the B1 `CardCode`. Supplier business partners go to Coupa (`sync.suppliers =
+//! "create"`) or both ways (`"both_ways"`: Coupa's suppliers come back to B1, with echo
+//! suppression and audited conflicts; see `suppliers.rs`).
 
 mod invoices;
 mod orders;
@@ -20,7 +22,7 @@ pub use webhook::SIGNATURE_HEADER;
 use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::{AccountCoding, DocumentKind};
-use crate::ports::{Clock, Feed, LedgerKey, Queue, Store};
+use crate::ports::{Clock, Feed, LedgerKey, Namespaced, Queue, Store};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::{self, PollReport};
 use crate::steps::post::{CrashPoint, PostOutcome};
@@ -39,6 +41,8 @@ pub struct B1Coupa {
     cfg: IntegrationConfig,
     b1: B1Client,
     coupa: CoupaClient,
+    /// The B1 company as a target (`sap_b1:{host}/{CompanyDB}`), for suppliers written back.
+    b1_identity: String,
     po_prefix: String,
     /// Name of the secret holding the B1 webhook HMAC key; none: webhooks are refused.
     webhook_secret: Option<String>,
@@ -49,12 +53,17 @@ impl B1Coupa {
         let r = cfg.resolved(&i.name)?;
         let b1 = systems.sap_b1(&r.source.name)?.clone();
         let coupa = systems.coupa(&r.target.name)?.clone();
-        let (po_prefix, webhook_secret) = match &r.source.config {
-            SystemConfig::SapB1(c) => (c.po_number_prefix.clone(), c.webhook_secret.clone()),
+        let (po_prefix, webhook_secret, company_db) = match &r.source.config {
+            SystemConfig::SapB1(c) => (
+                c.po_number_prefix.clone(),
+                c.webhook_secret.clone(),
+                c.company_db.clone(),
+            ),
             other => return Err(format!("source is {}, not sap_b1", other.type_name())),
         };
         Ok(Self {
             cfg: i.clone(),
+            b1_identity: b1.identity(&company_db),
             b1,
             coupa,
             po_prefix,
@@ -81,13 +90,27 @@ impl B1Coupa {
         // it (a document that still meets a missing supplier or order is parked with Coupa's
         // words and retried at the end of the poll).
         let mut supplier_count = None;
-        if self.cfg.sync.suppliers == SupplierSync::Create {
+        if matches!(
+            self.cfg.sync.suppliers,
+            SupplierSync::Create | SupplierSync::BothWays
+        ) {
             let f = &sap_b1::SUPPLIERS;
             supplier_count = Some(
                 poll::feed(env, &self.b1, f, &self.cfg, &key(f))
                     .await?
                     .enqueued,
             );
+        }
+        let mut coupa_supplier_count = None;
+        if self.cfg.sync.suppliers == SupplierSync::BothWays {
+            // The target's own feed, its ids kept apart from B1's (`coupa:<id>`).
+            let coupa = Namespaced {
+                prefix: suppliers::COUPA_IDS,
+                inner: &self.coupa,
+            };
+            let f = &crate::systems::coupa::SUPPLIERS;
+            let wm = format!("{name}/coupa/{}", f.name);
+            coupa_supplier_count = Some(poll::feed(env, &coupa, f, &self.cfg, &wm).await?.enqueued);
         }
         let orders = &sap_b1::PURCHASE_ORDERS;
         let o = poll::feed(env, &self.b1, orders, &self.cfg, &key(orders)).await?;
@@ -101,6 +124,9 @@ impl B1Coupa {
         }
         if let Some(n) = supplier_count {
             report.others.push(("suppliers".into(), n));
+        }
+        if let Some(n) = coupa_supplier_count {
+            report.others.push(("Coupa suppliers".into(), n));
         }
         crate::steps::map::retry_parked(env, Some(name)).await?;
         Ok(report)
@@ -222,7 +248,11 @@ where
     }
 
     fn targets(&self) -> Vec<String> {
-        vec![self.coupa.target_identity()]
+        let mut t = vec![self.coupa.target_identity()];
+        if self.cfg.sync.suppliers == SupplierSync::BothWays {
+            t.push(self.b1_identity.clone());
+        }
+        t
     }
 
     fn ledger_key(&self, kind: &str, source_id: &str) -> Option<LedgerKey> {

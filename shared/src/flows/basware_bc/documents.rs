@@ -13,7 +13,8 @@ use super::resolve::{self, ResolveError};
 use crate::config::{FailureResponse, tables};
 use crate::model::{DocumentKind, InvoiceKind, ResolvedInvoice};
 use crate::ports::{
-    AuditStatus, Clock, LedgerKey, Queue, Source, SourceDocument, Step, Store, Written,
+    AuditStatus, Clock, LedgerKey, LedgerState, ParkedDoc, Queue, Source, SourceDocument, Step,
+    Store, Written,
 };
 use crate::steps::map::{self, MapCrash, MapOutcome, kind_name};
 use crate::steps::post::{CrashPoint, PostOutcome};
@@ -274,4 +275,58 @@ async fn respond<Q: Queue, S: Store, C: Clock>(
         None,
     )
     .await
+}
+
+/// An operator's give-up on a parked accounting document (`mlc replay --give-up`): a
+/// transfer-failure response carrying the operator's reason, so the document returns to
+/// Basware's own workflow (`TransferFailed`, §3.5), exactly once per parked version (its own
+/// ledger entry). Refused when the ledger records the document posted in BC: Basware is not
+/// told a posted document failed. Documents of other kinds have no give-up.
+pub(super) async fn give_up<Q: Queue, S: Store, C: Clock>(
+    flow: &BaswareBc,
+    env: &Env<Q, S, C>,
+    owner: &str,
+    parked: &ParkedDoc,
+    reason: &str,
+) -> Result<Option<PostOutcome>, StepError> {
+    if !matches!(parked.kind.as_str(), "invoice" | "credit_note") {
+        return Ok(None);
+    }
+    let key = LedgerKey {
+        integration: flow.name().to_string(),
+        kind: LEDGER_KIND.into(),
+        source_id: parked.source_id.clone(),
+    };
+    let entry = env
+        .store
+        .ledger_entry(&key)
+        .await
+        .map_err(|e| StepError::new("reading the ledger", e))?;
+    if let Some(e) = entry.filter(|e| e.state == LedgerState::Done) {
+        return Ok(Some(PostOutcome::Parked(format!(
+            "posted in Business Central as {}: not given up (Basware is never told a posted \
+             document failed); retry it so its transfer response is sent",
+            e.target_number.unwrap_or_default()
+        ))));
+    }
+    // The version it was parked at: a document Basware sends again later is a new occasion.
+    let version = serde_json::from_str::<IngestMessage>(&parked.message)
+        .ok()
+        .and_then(|m| m.version)
+        .unwrap_or_default();
+    let response = TransferDoc {
+        invoice_id: parked.source_id.clone(),
+        occasion: format!(
+            "given up {}",
+            crate::digest::short_hex(version.as_bytes(), 12)
+        ),
+        success: false,
+        message: format!("Not transferred (given up by an operator): {reason}"),
+        voucher_number: None,
+    };
+    let number = parked
+        .source_document_number
+        .clone()
+        .unwrap_or_else(|| parked.source_id.clone());
+    respond(flow, env, owner, &number, response).await.map(Some)
 }

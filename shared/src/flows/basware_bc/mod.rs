@@ -14,8 +14,10 @@
 //! Upkeep (`mlc run` with a webhook listener): the Basware subscription of `webhook_url` is
 //! created when Basware has none.
 //!
-//! Not built yet (issue #15): the operator's "give up" that would send the failure response of
-//! a parked document (`failure_response = "park"`).
+//! Give-up: with `failure_response = "park"` an unmappable document waits, parked, with no
+//! response; when an operator gives up on it (`mlc replay --give-up <doc> --reason …`), Basware
+//! gets a transfer-failure response with the reason, exactly once, and the document is closed
+//! (`documents::give_up`).
 
 mod documents;
 mod masterdata;
@@ -26,7 +28,7 @@ pub mod webhook;
 use crate::config::{BaswareMasterData, Config, FailureResponse, IntegrationConfig, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::DocumentKind;
-use crate::ports::{Clock, LedgerKey, Queue, Store};
+use crate::ports::{Clock, LedgerKey, ParkedDoc, Queue, Store};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::{self, PollReport};
 use crate::steps::post::{CrashPoint, PostOutcome};
@@ -284,6 +286,16 @@ where
                 }
             }
         })
+    }
+
+    fn give_up<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        parked: &'a ParkedDoc,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PostOutcome>, StepError>> {
+        Box::pin(documents::give_up(self, env, owner, parked, reason))
     }
 
     fn upkeep<'a>(

@@ -142,6 +142,33 @@ impl CoupaClient {
         }
     }
 
+    /// The supplier that holds `code` in its `number`, or in the custom field `field` when
+    /// given, as canonical with that code as its number (one GET), if Coupa has one.
+    pub async fn supplier_by_code(
+        &self,
+        field: Option<&str>,
+        code: &str,
+    ) -> Result<Option<crate::model::Supplier>, SystemError> {
+        let key = code_key(field);
+        let Some(v) = self.first("suppliers", &[(key.as_str(), code)]).await? else {
+            return Ok(None);
+        };
+        supplier_with_code(v, field).map(Some)
+    }
+
+    /// Supplier `id` with the code kept in `field` (a custom field) as its number; `None`: Coupa
+    /// has no such supplier.
+    pub async fn supplier_by_id_with_code(
+        &self,
+        id: &str,
+        field: &str,
+    ) -> Result<Option<crate::model::Supplier>, SystemError> {
+        match self.show_json("suppliers", id).await? {
+            Some(v) => supplier_with_code(v, Some(field)).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The first record a query finds (`resource?query`), if any.
     async fn first(
         &self,
@@ -433,12 +460,63 @@ impl Writer for InvoiceWriter {
     }
 }
 
-/// A supplier as Coupa should hold it, matched by `number` (the B1 `CardCode`).
+/// The query key of a supplier's code: `number`, or `custom-fields[<field>]` (coupa.md §1.3:
+/// nested filters; flexible fields are queryable like standard ones).
+fn code_key(field: Option<&str>) -> String {
+    match field {
+        Some(f) => format!("custom-fields[{f}]"),
+        None => "number".into(),
+    }
+}
+
+/// A supplier's JSON as canonical, its number taken from the custom field `field` when given.
+fn supplier_with_code(
+    v: Value,
+    field: Option<&str>,
+) -> Result<crate::model::Supplier, SystemError> {
+    let wire: super::wire::Supplier = serde_json::from_value(v)
+        .map_err(|e| SystemError::Malformed(format!("a Coupa supplier: {e}")))?;
+    let mut s = super::convert::supplier_from_wire(&wire)
+        .map_err(|e| SystemError::Malformed(e.to_string()))?;
+    if let Some(f) = field {
+        s.number = wire
+            .custom_fields
+            .as_ref()
+            .and_then(|c| c.get(f))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+    }
+    Ok(s)
+}
+
+/// A supplier as Coupa should hold it, matched by `number` (the B1 `CardCode`), or by the
+/// custom field `code_field` when given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupplierToWrite {
     pub number: String,
     pub name: String,
     pub tax_id: Option<String>,
+    /// Write only over this (name, tax id), what the supplier held when the write was decided:
+    /// a supplier changed since (by a person) is refused, not overwritten. `None`: write over
+    /// whatever it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless_changed_from: Option<(String, Option<String>)>,
+    /// The custom field holding `number` (the supplier's own `number` is then not touched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_field: Option<String>,
+}
+
+/// A name and tax id as compared: trimmed, an empty tax id none.
+fn content(name: Option<&str>, tax_id: Option<&str>) -> (String, Option<String>) {
+    (
+        name.unwrap_or_default().trim().to_string(),
+        tax_id
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+    )
 }
 
 /// Suppliers created or updated in Coupa, once per content.
@@ -475,15 +553,21 @@ impl Writer for SupplierWriter {
         match known_id {
             Some(id) => self.coupa.show_json("suppliers", id).await,
             None => {
+                let key = code_key(s.code_field.as_deref());
                 self.coupa
-                    .first("suppliers", &[("number", &s.number)])
+                    .first("suppliers", &[(key.as_str(), &s.number)])
                     .await
             }
         }
     }
 
     async fn create(&self, s: &SupplierToWrite) -> Result<Value, SystemError> {
-        let mut body = json!({ "name": s.name, "number": s.number, "status": "active" });
+        let mut body = match &s.code_field {
+            Some(f) => json!({
+                "name": s.name, "status": "active", "custom-fields": { f.as_str(): s.number },
+            }),
+            None => json!({ "name": s.name, "number": s.number, "status": "active" }),
+        };
         if let Some(t) = &s.tax_id {
             body["tax-id"] = json!(t);
         }
@@ -510,6 +594,19 @@ impl Writer for SupplierWriter {
         };
         if created {
             return Ok(written(Change::Created));
+        }
+        if let Some(base) = &s.unless_changed_from {
+            let now = content(record["name"].as_str(), record["tax-id"].as_str());
+            if &now != base && now != content(Some(&s.name), s.tax_id.as_deref()) {
+                return Err(SystemError::Rejected {
+                    status: None,
+                    message: format!(
+                        "the Coupa supplier {} changed after this write was decided (it is now \
+                         '{}'): not overwritten; decided again on the next cycle",
+                        s.number, now.0
+                    ),
+                });
+            }
         }
         let mut change = Map::new();
         if record["name"].as_str() != Some(s.name.as_str()) {

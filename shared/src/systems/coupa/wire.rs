@@ -131,6 +131,9 @@ pub struct Supplier {
     pub number: Option<String>,
     pub status: Option<String>,
     pub tax_id: Option<String>,
+    /// Custom (flexible) fields by name (coupa.md §1.6 shape).
+    #[serde(default)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -276,6 +276,52 @@ impl B1Client {
         Ok(resp.json()?)
     }
 
+    /// A business partner as JSON, or `None` when B1 has no partner with this `CardCode`.
+    pub async fn partner(&self, card_code: &str) -> Result<Option<Value>, B1Error> {
+        match self.entity(EntitySet::BusinessPartners, card_code).await {
+            Ok(v) => Ok(Some(v)),
+            Err(B1Error::Http(HttpError::Status { status: 404, .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST BusinessPartners` (§4.8.4): 201 with the entity (200 accepted too); a 204 (a
+    /// server set to `return-no-content`) is answered by reading the partner back.
+    pub async fn create_partner(&self, card_code: &str, body: &Value) -> Result<Value, B1Error> {
+        let resp = self
+            .api
+            .send(&ApiRequest::post_json("/BusinessPartners", body))
+            .await?;
+        if resp.status.as_u16() == 204 || resp.body.is_empty() {
+            return self
+                .partner(card_code)
+                .await?
+                .ok_or_else(|| B1Error::Malformed {
+                    what: format!("business partner {card_code}"),
+                    message: "created (204) but not found when read back".into(),
+                });
+        }
+        Ok(resp.json()?)
+    }
+
+    /// `PATCH BusinessPartners('code')` with only the properties to change (204, §4.8.4).
+    /// Safe to repeat: it sets values, so a second landing changes nothing more.
+    pub async fn patch_partner(&self, card_code: &str, body: &Value) -> Result<(), B1Error> {
+        let url = format!(
+            "/BusinessPartners({})",
+            EntitySet::BusinessPartners.key(card_code)?
+        );
+        let req = ApiRequest {
+            method: reqwest::Method::PATCH,
+            url,
+            headers: Vec::new(),
+            json: Some(serde_json::to_vec(body).expect("JSON serializes")),
+            idempotent: true,
+        };
+        self.api.send(&req).await?;
+        Ok(())
+    }
+
     /// A purchase order's `DocNum` (an invoice line names its base PO by `DocEntry`).
     pub async fn purchase_order_number(&self, doc_entry: i64) -> Result<i64, B1Error> {
         let url = format!("/PurchaseOrders({doc_entry})?$select=DocEntry,DocNum");

@@ -6,6 +6,7 @@ mod client;
 mod convert;
 mod source;
 pub mod wire;
+mod writers;
 
 pub use client::{B1Client, B1Error, B1Settings, EntitySet, version_of};
 pub use convert::{
@@ -13,3 +14,4 @@ pub use convert::{
     supplier_from_wire,
 };
 pub use source::{INVOICES, PAYMENT_LOOKBACK_DAYS, PAYMENTS, PURCHASE_ORDERS, SUPPLIERS};
+pub use writers::{PartnerToWrite, PartnerWriter};
