@@ -466,7 +466,13 @@ every_integration! {
 /// Every registered scenario is in the list above: a new integration cannot skip the suite.
 #[test]
 fn every_registered_integration_runs_the_fault_suite() {
-    let listed = ["coupa-bc", "coupa-fo", "basware-bc", "b1-coupa", "concur-bc"];
+    let listed = [
+        "coupa-bc",
+        "coupa-fo",
+        "basware-bc",
+        "b1-coupa",
+        "concur-bc",
+    ];
     for s in scenarios::all() {
         assert!(
             listed.contains(&s.name()),
