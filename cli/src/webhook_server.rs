@@ -37,6 +37,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::embedded::EmbeddedPipeline;
 
+/// The subject DN of the client certificate a TLS connection presented and the listener
+/// verified; set on every request of that connection (never from a header).
+#[derive(Clone, Debug, Default)]
+struct ClientCertSubject(Option<String>);
+
 /// How long a connection has to send its request line and headers, from when it is accepted or
 /// from the end of its previous answer: slow headers and idle sockets (new or kept alive) are
 /// closed after this.
@@ -182,6 +187,17 @@ impl Listener {
 
     /// Accepts and serves connections until the task is dropped.
     pub async fn serve(self, listener: TcpListener) {
+        self.serve_with(listener, None).await
+    }
+
+    /// As [`Listener::serve`], over TLS (`tls`: [`tls_config`]): a client certificate, when
+    /// one is presented, is verified at the handshake and its subject handed to the flows.
+    pub async fn serve_tls(self, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+        self.serve_with(listener, Some(tokio_rustls::TlsAcceptor::from(tls)))
+            .await
+    }
+
+    async fn serve_with(self, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             // Also the idle time of a kept-alive connection: hyper starts it again when an
@@ -209,16 +225,100 @@ impl Listener {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(self.app.clone());
             let http = http.clone();
+            let app = self.app.clone();
+            let tls = tls.clone();
+            let handshake = self.gauges.limits.header_read;
             tokio::spawn(async move {
                 let _slot: OwnedSemaphorePermit = slot;
+                let Some(acceptor) = tls else {
+                    let service = TowerToHyperService::new(app);
+                    if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!(error = %e, "webhook connection closed");
+                    }
+                    return;
+                };
+                // The handshake is bounded like a request head.
+                let stream = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::info!(error = %e, "webhook TLS handshake refused");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let subject = ClientCertSubject(
+                    stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|leaf| subject_of(leaf.as_ref())),
+                );
+                let app = app.layer(axum::Extension(subject));
+                let service = TowerToHyperService::new(app);
                 if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
                     tracing::debug!(error = %e, "webhook connection closed");
                 }
             });
         }
     }
+}
+
+/// The subject DN of a DER certificate, RFC 4514 order reversed into the usual reading
+/// ("CN=…, O=…, C=…"); `None` if it cannot be read.
+fn subject_of(der: &[u8]) -> Option<String> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let rdns: Vec<String> = cert
+        .tbs_certificate
+        .subject
+        .0
+        .iter()
+        .rev()
+        .map(|rdn| rdn.to_string())
+        .collect();
+    Some(rdns.join(", "))
+}
+
+/// The listener's TLS settings from `[runtime.webhook_tls]`: its certificate and key; with
+/// `client_ca_file`, client certificates from those CAs are verified (and one from another
+/// issuer refused at the handshake), while a client presenting none is still served.
+pub fn tls_config(
+    tls: &mlc_shared::config::WebhookTls,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .with_context(|| format!("webhook TLS certificate {}", tls.cert_file.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        .with_context(|| format!("webhook TLS key {}", tls.key_file.display()))?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &tls.client_ca_file {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("webhook client CA {}", ca.display()))?
+            {
+                roots.add(c.with_context(|| format!("webhook client CA {}", ca.display()))?)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// The answer to a connection over [`Limits::max_connections`].
@@ -242,6 +342,7 @@ async fn nosniff(mut r: Response) -> Response {
 
 async fn webhook(
     State(s): State<AppState>,
+    cert: Option<axum::Extension<ClientCertSubject>>,
     Path((first, second)): Path<(String, String)>,
     method: Method,
     Query(query): Query<HashMap<String, String>>,
@@ -266,6 +367,8 @@ async fn webhook(
         headers: &headers,
         query: &query,
         body: &body.bytes,
+        // Set by the TLS listener from the verified certificate; plain HTTP has none.
+        client_cert_subject: cert.as_ref().and_then(|c| c.0.0.as_deref()),
     };
     let reply = s.pipeline.webhook(&integration, &*s.secrets, req).await;
     text(

@@ -460,6 +460,10 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
             "127.0.0.1:0",
             "--coupa-b1",
             "127.0.0.1:0",
+            "--concur",
+            "127.0.0.1:0",
+            "--bc-concur",
+            "127.0.0.1:0",
             "--invoices",
             "1",
         ])
@@ -488,8 +492,9 @@ fn mlc_sandbox_prints_a_configuration_and_secret_commands_that_work_as_pasted() 
         .lines()
         .filter(|l| l.starts_with("printf '%s' "))
         .collect();
-    // Three secrets per scenario (Coupa → BC, Coupa → F&O, Basware → BC, SAP B1 → Coupa).
-    assert_eq!(commands.len(), 12, "{out}");
+    // Three secrets per scenario (Coupa → BC, Coupa → F&O, Basware → BC, SAP B1 → Coupa), four
+    // for SAP Concur → BC (its refresh token and its public key besides the client secrets).
+    assert_eq!(commands.len(), 16, "{out}");
     for c in &commands {
         let c = c.replace("| mlc ", &format!("| {} ", env!("CARGO_BIN_EXE_mlc")));
         let o = std::process::Command::new("sh")

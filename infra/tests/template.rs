@@ -1950,3 +1950,48 @@ fn the_example_parameters_fit_the_template_and_lambdas_environment_budget() {
         "environment of {total} bytes exceeds Lambda's 4 KB"
     );
 }
+
+#[test]
+fn concur_events_can_arrive_over_a_mutual_tls_custom_domain_mapped_to_the_webhook_api() {
+    let t = template();
+    let domain = resource(&t, "WebhookMtlsDomain");
+    assert_eq!(
+        type_of(&t, "WebhookMtlsDomain"),
+        "AWS::ApiGatewayV2::DomainName"
+    );
+    assert_eq!(s(&domain["Condition"]), "HasMtlsDomain");
+    let p = &domain["Properties"];
+    assert_eq!(as_ref(&p["DomainName"]), Some("MtlsDomainName"));
+    assert_eq!(
+        as_ref(&p["MutualTlsAuthentication"]["TruststoreUri"]),
+        Some("MtlsTruststoreUri")
+    );
+    let conf = &p["DomainNameConfigurations"][0];
+    assert_eq!(as_ref(&conf["CertificateArn"]), Some("MtlsCertificateArn"));
+    assert_eq!(s(&conf["SecurityPolicy"]), "TLS_1_2");
+    let mapping = resource(&t, "WebhookMtlsMapping");
+    assert_eq!(s(&mapping["Condition"]), "HasMtlsDomain");
+    assert_eq!(as_ref(&mapping["Properties"]["ApiId"]), Some("WebhookApi"));
+    assert_eq!(
+        as_ref(&mapping["Properties"]["DomainName"]),
+        Some("WebhookMtlsDomain")
+    );
+    // Off unless a domain is given: every parameter defaults to empty, and is grouped.
+    let groups = t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        .as_sequence()
+        .expect("ParameterGroups");
+    let grouped: BTreeSet<&str> = groups
+        .iter()
+        .flat_map(|g| g["Parameters"].as_sequence().expect("Parameters").iter())
+        .map(s)
+        .collect();
+    for name in [
+        "MtlsDomainName",
+        "MtlsCertificateArn",
+        "MtlsTruststoreUri",
+        "MtlsTruststoreVersion",
+    ] {
+        assert_eq!(s(&t["Parameters"][name]["Default"]), "", "{name}");
+        assert!(grouped.contains(name), "{name} is in no parameter group");
+    }
+}

@@ -9,6 +9,7 @@
 pub mod b1;
 pub mod basware;
 pub mod bc;
+pub mod concur;
 pub mod coupa;
 pub mod demo;
 pub mod faults;

@@ -61,6 +61,10 @@ pub struct RuntimeConfig {
     /// Where `mlc run` listens for webhooks (e.g. "127.0.0.1:8080"); none: no listener.
     #[serde(default)]
     pub webhook_listen: Option<String>,
+    /// The listener speaks TLS with this certificate, and asks clients for certificates from
+    /// `client_ca_file` (mutual TLS: SAP Concur's events); none: plain HTTP.
+    #[serde(default)]
+    pub webhook_tls: Option<WebhookTls>,
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: u64,
     /// Documents processed at once.
@@ -147,6 +151,22 @@ fn default_poll_interval() -> u64 {
 fn default_workers() -> usize {
     4
 }
+/// `[runtime.webhook_tls]`: files relative to the configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTls {
+    /// The listener's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM, PKCS#8 or PKCS#1).
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) a client certificate is verified against. A client that presents
+    /// none is still served (Coupa, BC and Basware have none); one that presents a certificate
+    /// not issued by these is refused at the handshake. The verified subject reaches the flow
+    /// (`WebhookRequest::client_cert_subject`), which pins the CN it expects.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
 fn default_max_receives() -> u32 {
     5
 }
@@ -166,6 +186,7 @@ impl Default for RuntimeConfig {
             database: default_database(),
             secrets_file: default_secrets_file(),
             webhook_listen: None,
+            webhook_tls: None,
             poll_interval_secs: default_poll_interval(),
             workers: default_workers(),
             max_receives: default_max_receives(),
@@ -197,6 +218,7 @@ pub enum SystemConfig {
     SapB1(SapB1Config),
     FinanceOperations(FinanceOperationsConfig),
     Basware(BaswareConfig),
+    Concur(ConcurConfig),
 }
 
 impl SystemConfig {
@@ -208,6 +230,7 @@ impl SystemConfig {
             Self::SapB1(c) => c.http_timeout_secs,
             Self::FinanceOperations(c) => c.http_timeout_secs,
             Self::Basware(c) => c.http_timeout_secs,
+            Self::Concur(c) => c.http_timeout_secs,
         }
     }
 
@@ -219,6 +242,7 @@ impl SystemConfig {
             Self::SapB1(_) => "sap_b1",
             Self::FinanceOperations(_) => "finance_operations",
             Self::Basware(_) => "basware",
+            Self::Concur(_) => "concur",
         }
     }
 
@@ -508,6 +532,99 @@ fn default_basware_rate() -> u32 {
     10
 }
 
+/// `[systems.<name>]` with `type = "concur"` (`concur.md` §2.1–§2.7): one SAP Concur company,
+/// reached with a company-level token from a rotating refresh token (§2.2), read through
+/// Financial Integration v4 (§2.3).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurConfig {
+    /// The app's geolocation (`https://us.api.concursolutions.com`…, §2.1): used only until a
+    /// token response names the company's own; from then on the stored geolocation is used for
+    /// refreshes and every API call, never this.
+    pub base_url: String,
+    pub client_id: String,
+    /// Name of the secret holding the client secret.
+    pub client_secret: String,
+    /// Name of the secret holding the refresh-token state: first the bare refresh token (from
+    /// the one-time company request-token exchange), then what the connector stores back after
+    /// each refresh (the rotated token and the geolocation, written with compare-and-set).
+    pub refresh_token_secret: String,
+    /// Sent with token refreshes when set (`FISVC` is the scope FIS needs, §2.3).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The FIS `systemId` this connector acknowledges and confirms as (§2.3); "" by default.
+    #[serde(default)]
+    pub system_id: String,
+    /// Which FIS document types are read: `invoice` (invoice payment requests) and/or
+    /// `expense` (expense reports). Default both.
+    #[serde(default = "default_concur_doc_types")]
+    pub document_types: Vec<String>,
+    /// Documents per list page (`limit`, §2.7.3: always sent; 1..=100).
+    #[serde(default = "default_concur_page")]
+    pub page_size: u32,
+    /// No published limit (§2.5); a polite default.
+    #[serde(default = "default_concur_rate")]
+    pub requests_per_second: u32,
+    /// A document that cannot be mapped (no vendor, G/L account, dimension) gets an `error`
+    /// posting confirmation at once when true; by default it stays parked here, visible in
+    /// `mlc audit`, and posts once the mapping exists (a confirmation `error` returns it to
+    /// Concur's workflow).
+    #[serde(default)]
+    pub confirm_unmappable: bool,
+    /// Expense reports: card payee code (`IBCP`, `CBCP`, §2.7.1) → the BC vendor of the card
+    /// issuer. A code listed here gets one BC purchase invoice per report for the rows the
+    /// company owes that issuer; rows owed to a code not listed are not posted (they are named
+    /// in the audit trail), and never billed to the employee.
+    #[serde(default)]
+    pub card_vendors: BTreeMap<String, String>,
+    /// Name of the secret holding SAP Concur's public key (PEM) that `Concur-Signature` of
+    /// `readyForIntegration` events is verified with (§2.4); none: events are refused and the
+    /// poll reads everything. The events arrive over mutual TLS, which the platform terminates
+    /// (API Gateway custom domain with mTLS; `mlc run`'s listener).
+    #[serde(default)]
+    pub webhook_public_key: Option<String>,
+    /// The common name the events' client certificate must carry, as the transport that
+    /// terminated mutual TLS verified it (§2.4: `webhook.api.concursolutions.com`; pin the
+    /// CN, not the serial: the certificate is re-issued yearly). Set, an event that came
+    /// without such a certificate is refused; none: only `Concur-Signature` is checked.
+    #[serde(default)]
+    pub webhook_client_cn: Option<String>,
+    /// BC vendors → Concur invoice vendors (Invoice Vendor API v3.1, §2.7.5), each cycle, only
+    /// what changed; none: not sent.
+    #[serde(default)]
+    pub vendors: Option<ConcurVendorExport>,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+}
+
+/// `[systems.<concur>.vendors]`: how BC vendors become Concur invoice vendors, keyed by the BC
+/// vendor number (`VendorCode`) and one address code.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurVendorExport {
+    /// The `AddressCode` every vendor is sent under (unique within its `VendorCode`).
+    #[serde(default = "default_concur_address_code")]
+    pub address_code: String,
+    /// `CountryCode` of a vendor whose BC country is empty (ISO-2).
+    pub default_country: String,
+    /// `CurrencyCode` of a vendor in BC's local currency (BC leaves its code empty).
+    pub local_currency: String,
+}
+
+fn default_concur_address_code() -> String {
+    "MAIN".into()
+}
+
+fn default_concur_doc_types() -> Vec<String> {
+    vec!["invoice".into(), "expense".into()]
+}
+fn default_concur_page() -> u32 {
+    25
+}
+fn default_concur_rate() -> u32 {
+    10
+}
+
 fn default_bc_api_url() -> String {
     // business-central.md A1 (the same as `systems::business_central::DEFAULT_API_URL`; the
     // configuration sits below the systems and names no client).
@@ -567,6 +684,9 @@ pub enum IntegrationKind {
     /// Basware accounting documents waiting for transfer → Business Central posted purchase
     /// invoices and credit memos, with transfer responses back.
     BaswareToBusinessCentral,
+    /// SAP Concur Financial Integration documents (invoice payment requests, expense reports)
+    /// → Business Central posted purchase invoices, with posting confirmations back.
+    ConcurToBusinessCentral,
 }
 
 impl IntegrationKind {
@@ -576,6 +696,7 @@ impl IntegrationKind {
         IntegrationKind::SapB1ToCoupa,
         IntegrationKind::CoupaToFinanceOperations,
         IntegrationKind::BaswareToBusinessCentral,
+        IntegrationKind::ConcurToBusinessCentral,
     ];
 
     /// The system types it reads from and writes to.
@@ -585,6 +706,7 @@ impl IntegrationKind {
             Self::SapB1ToCoupa => ("sap_b1", "coupa"),
             Self::CoupaToFinanceOperations => ("coupa", "finance_operations"),
             Self::BaswareToBusinessCentral => ("basware", "business_central"),
+            Self::ConcurToBusinessCentral => ("concur", "business_central"),
         }
     }
 
@@ -594,6 +716,7 @@ impl IntegrationKind {
             Self::SapB1ToCoupa => "sap_b1_to_coupa",
             Self::CoupaToFinanceOperations => "coupa_to_finance_operations",
             Self::BaswareToBusinessCentral => "basware_to_business_central",
+            Self::ConcurToBusinessCentral => "concur_to_business_central",
         }
     }
 
@@ -833,6 +956,14 @@ pub mod tables {
     pub fn purchase_order(integration: &str) -> String {
         format!("{integration}/purchase_order")
     }
+    /// Concur employee id → BC vendor number (expense reports; default: the employee id).
+    pub fn employee(integration: &str) -> String {
+        format!("{integration}/employee")
+    }
+    /// Concur expense type code → BC G/L account (rows without a journal account code).
+    pub fn expense_type(integration: &str) -> String {
+        format!("{integration}/expense_type")
+    }
     /// BC purchase invoice id → Coupa invoice id (written when an invoice is posted), so a
     /// paid BC invoice is traced back to its source.
     pub fn posted_invoice(integration: &str) -> String {
@@ -841,9 +972,12 @@ pub mod tables {
     /// The tables the connector writes for itself (links between records), as opposed to the
     /// ones an operator maintains: hidden from `mlc map list` unless asked for.
     pub fn is_internal(table: &str) -> bool {
-        table
-            .rsplit_once('/')
-            .is_some_and(|(_, t)| matches!(t, "purchase_order" | "posted_invoice"))
+        table.rsplit_once('/').is_some_and(|(_, t)| {
+            matches!(
+                t,
+                "purchase_order" | "posted_invoice" | "concur_vendor_sent"
+            )
+        })
     }
 }
 
@@ -859,7 +993,20 @@ impl Config {
         })?;
         // Relative files are relative to the config file, not to wherever mlc was started.
         let dir = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.runtime.database, &mut cfg.runtime.secrets_file] {
+        let tls = cfg.runtime.webhook_tls.as_mut();
+        let tls_files = tls
+            .map(|t| {
+                let mut v = vec![&mut t.cert_file, &mut t.key_file];
+                if let Some(ca) = t.client_ca_file.as_mut() {
+                    v.push(ca);
+                }
+                v
+            })
+            .unwrap_or_default();
+        for p in [&mut cfg.runtime.database, &mut cfg.runtime.secrets_file]
+            .into_iter()
+            .chain(tls_files)
+        {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
@@ -1310,13 +1457,13 @@ mod tests {
         assert!(
             e.contains(
                 "systems.bc-main: unknown type `netsuite`, expected one of `coupa`, \
-                 `business_central`, `sap_b1`, `finance_operations`, `basware`"
+                 `business_central`, `sap_b1`, `finance_operations`, `basware`, `concur`"
             ),
             "{e}"
         );
         let e = err(&NEW_FORM.replace("type = \"business_central\"", ""));
         assert!(
-            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1`, `finance_operations`, `basware` (a system without `type` takes its name as its type)"),
+            e.contains("systems.bc-main: unknown type `bc-main`, expected one of `coupa`, `business_central`, `sap_b1`, `finance_operations`, `basware`, `concur` (a system without `type` takes its name as its type)"),
             "{e}"
         );
     }
@@ -1392,7 +1539,7 @@ mod tests {
             "integration 'coupa-bc-fr': no kind of integration reads business_central and writes \
              business_central (source = \"bc-main\", target = \"bc-main\"; known kinds: \
              coupa_to_business_central, sap_b1_to_coupa, coupa_to_finance_operations, \
-             basware_to_business_central)"
+             basware_to_business_central, concur_to_business_central)"
         );
         assert_eq!(
             err(&NEW_FORM.replacen(

@@ -219,7 +219,7 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
     /// `token_store`: where client-credentials tokens are kept across processes (the embedded
     /// runtime passes its secrets file); `None` keeps them in memory (Lambda: warm instances
     /// keep them, and Secrets Manager is never written for a cache).
-    pub async fn build<SE: Secrets>(
+    pub async fn build<SE: Secrets + Clone + 'static>(
         cfg: &Config,
         env: Env<Q, S, C>,
         secrets: &SE,
@@ -393,9 +393,32 @@ impl<Q: Queue + 'static, S: Store + 'static, C: Clock + 'static> Pipeline<Q, S, 
             Err(StepError::Systemic { reason, after }) => {
                 let wait = self.backoffs.back_off(name, after, &reason);
                 tracing::error!(integration = %name, error = %reason, ?wait, "poll failed; integration backed off");
+                self.audit_backoff(name, &reason, wait).await;
                 Ok(None)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Writes that `integration` backed off after a systemic failure of its poll (credentials
+    /// refused, a refresh token revoked or spent): one row per reason, later cycles counted on
+    /// it, so finance sees why nothing moves. Best effort: a failed write is logged.
+    pub async fn audit_backoff(&self, integration: &str, reason: &str, wait: Duration) {
+        let item = audit_item(
+            self.env.clock.now(),
+            integration,
+            "integration",
+            integration,
+            Step::Poll,
+            AuditStatus::Failed,
+        )
+        .with_error(format!(
+            "the integration backs off (next attempt in {} s; nothing is dead-lettered): {reason}",
+            wait.as_secs()
+        ));
+        let once = crate::steps::once_key(&["backoff", integration, reason]);
+        if let Err(e) = self.env.store.append_audit_once(&item, &once).await {
+            tracing::error!(integration, error = %e, "cannot audit the back-off");
         }
     }
 

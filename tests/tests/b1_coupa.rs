@@ -373,6 +373,7 @@ async fn b1_event(h: &Harness, body: &[u8], signature: &str) -> u16 {
         headers: &headers,
         query: &[],
         body,
+        client_cert_subject: None,
     };
     h.pipeline.webhook("b1-coupa", &h.secrets, req).await.status
 }

@@ -460,12 +460,19 @@ every_integration! {
     coupa_fo => "coupa-fo",
     basware_bc => "basware-bc",
     b1_coupa => "b1-coupa",
+    concur_bc => "concur-bc",
 }
 
 /// Every registered scenario is in the list above: a new integration cannot skip the suite.
 #[test]
 fn every_registered_integration_runs_the_fault_suite() {
-    let listed = ["coupa-bc", "coupa-fo", "basware-bc", "b1-coupa"];
+    let listed = [
+        "coupa-bc",
+        "coupa-fo",
+        "basware-bc",
+        "b1-coupa",
+        "concur-bc",
+    ];
     for s in scenarios::all() {
         assert!(
             listed.contains(&s.name()),

@@ -601,6 +601,7 @@ async fn a_notification_with_another_client_state_is_refused() {
         headers: &Default::default(),
         query: &[],
         body,
+        client_cert_subject: None,
     };
     let reply = h.pipeline.webhook("coupa-bc", &h.secrets, req).await;
     assert_eq!(reply.status, 401, "{reply:?}");

@@ -103,9 +103,18 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
+        // Built before anything is served: a bad certificate stops `mlc run` here.
+        let tls = match &cfg.runtime.webhook_tls {
+            Some(t) => Some(webhook_server::tls_config(t)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for f in &pipeline.flows {
             for channel in f.webhook_channels() {
-                eprintln!("webhooks: http://{local}/webhooks/{}/{channel}", f.name());
+                eprintln!(
+                    "webhooks: {scheme}://{local}/webhooks/{}/{channel}",
+                    f.name()
+                );
             }
         }
         upkeep = true;
@@ -118,7 +127,10 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
             );
         }
         let webhooks = Listener::new(pipeline.clone(), secrets.clone(), limits);
-        tokio::spawn(webhooks.serve(listener));
+        match tls {
+            Some(tls) => tokio::spawn(webhooks.serve_tls(listener, tls)),
+            None => tokio::spawn(webhooks.serve(listener)),
+        };
     } else {
         for i in cfg
             .integrations

@@ -268,6 +268,7 @@ async fn poll_one(ctx: &Context, name: &str) -> anyhow::Result<PollReport> {
         // the next cycles too, as the runtime does.
         Err(StepError::Systemic { reason, after }) => {
             let wait = p.backoffs.back_off(name, after, &reason);
+            p.audit_backoff(name, &reason, wait).await;
             anyhow::bail!(
                 "polling integration '{name}': {reason} (backed off for {}s)",
                 wait.as_secs()

@@ -35,12 +35,21 @@ pub async fn handle(ctx: &Context, req: ApiGatewayV2httpRequest) -> ApiGatewayV2
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let method = req.request_context.http.method.to_string();
+    // Mutual TLS on the API's custom domain: API Gateway verified the certificate against the
+    // truststore and names its subject here (never a header a client could send).
+    let subject = req
+        .request_context
+        .authentication
+        .as_ref()
+        .and_then(|a| a.client_cert.as_ref())
+        .and_then(|c| c.subject_dn.clone());
     let wreq = WebhookRequest {
         channel: &channel,
         method: &method,
         headers: &req.headers,
         query: &query,
         body: &body,
+        client_cert_subject: subject.as_deref(),
     };
     let r = ctx.pipeline.webhook(&integration, &ctx.secrets, wreq).await;
     plain(r.status.into(), r.body)

@@ -19,6 +19,7 @@ use crate::FaultRule;
 
 pub mod b1_coupa;
 pub mod basware_bc;
+pub mod concur_bc;
 pub mod coupa_bc;
 pub mod coupa_fo;
 
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(coupa_fo::CoupaFo),
         Box::new(basware_bc::BaswareBc),
         Box::new(b1_coupa::B1Coupa),
+        Box::new(concur_bc::ConcurBc),
     ]
 }
 

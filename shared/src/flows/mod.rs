@@ -7,6 +7,7 @@
 
 pub mod b1_coupa;
 pub mod basware_bc;
+pub mod concur_bc;
 pub mod coupa_bc;
 pub mod coupa_fo;
 
@@ -53,11 +54,23 @@ pub struct WebhookRequest<'a> {
     /// Query parameters, decoded.
     pub query: &'a [(String, String)],
     pub body: &'a [u8],
+    /// The subject DN of the client certificate the transport verified (mutual TLS terminated
+    /// in front of the flow: API Gateway's custom domain, `mlc run`'s TLS listener); `None`
+    /// when the request came without one. Never taken from a header.
+    pub client_cert_subject: Option<&'a str>,
 }
 
 impl WebhookRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The common name (`CN=`) of the verified client certificate's subject, if any.
+    pub fn client_cert_cn(&self) -> Option<&str> {
+        self.client_cert_subject?
+            .split(',')
+            .map(str::trim)
+            .find_map(|part| part.strip_prefix("CN="))
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
@@ -252,6 +265,9 @@ where
         )),
         Some(IntegrationKind::BaswareToBusinessCentral) => Ok(Arc::new(
             basware_bc::BaswareBc::new(cfg, i, systems).map_err(invalid)?,
+        )),
+        Some(IntegrationKind::ConcurToBusinessCentral) => Ok(Arc::new(
+            concur_bc::ConcurBc::new(cfg, i, systems).map_err(invalid)?,
         )),
         // `Config::parse` infers the kind from the source and target types, or refuses.
         None => Err(invalid("no kind: name its source and target".into())),

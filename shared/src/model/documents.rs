@@ -23,6 +23,8 @@ pub enum DocumentKind {
     PurchaseOrder,
     Payment,
     Supplier,
+    /// An employee's expense report (SAP Concur FIS `expense` documents).
+    ExpenseReport,
 }
 
 impl DocumentKind {
@@ -33,6 +35,7 @@ impl DocumentKind {
             DocumentKind::PurchaseOrder => "purchase_order",
             DocumentKind::Payment => "payment",
             DocumentKind::Supplier => "supplier",
+            DocumentKind::ExpenseReport => "expense_report",
         }
     }
 }

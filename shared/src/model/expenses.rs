@@ -73,6 +73,26 @@ pub struct ExpenseEntry {
     /// A personal (non-business) expense, owed back by the employee (Concur `entryIsPersonal`).
     #[serde(default)]
     pub personal: bool,
+    /// Who owes whom for this entry, row by row, where the source says so (Concur journal rows
+    /// `expenseEntry[].allocation[].journal[]`, concur.md §2.7.1); empty when it does not.
+    #[serde(default)]
+    pub journal: Vec<JournalRow>,
+}
+
+/// One accounting row of an expense entry: who pays (`payer`) whom (`payee`), on which
+/// account and dimensions, how much. Codes are the source's own, trimmed (Concur: `COMP`,
+/// `EMPL`, `IBCP`, `CBCP`, `COPD`); which of them a target bills to whom is the flow's rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRow {
+    pub payer: String,
+    pub payee: String,
+    /// The account (the journal's own account code) and dimensions (from the allocation),
+    /// with the row's amount (signed: a credit is negative).
+    pub coding: CodingRow,
+    /// The amount owed to a company card for this row, when the source gives it (Concur
+    /// `amountGrossCard`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub card_amount: Option<rust_decimal::Decimal>,
 }
 
 /// The kind of expense as the source classifies it (Concur `expenseTypeCode` /

@@ -17,7 +17,7 @@ pub use coding::{CodingRow, LineKind};
 pub use company::Company;
 pub use confirmations::{Confirmation, ConfirmationOutcome};
 pub use documents::*;
-pub use expenses::{ExpenseEntry, ExpenseReport, ExpenseType, PaidBy, PaymentType};
+pub use expenses::{ExpenseEntry, ExpenseReport, ExpenseType, JournalRow, PaidBy, PaymentType};
 pub use money::{Currency, CurrencyError, Money};
 pub use parties::{Address, BankAccount, Party, PartyRole, PaymentTerms};
 pub use sync::*;

@@ -347,6 +347,7 @@ fn expense_report_round_trips() {
                     paid_by: PaidBy::Employee,
                 },
                 personal: false,
+                journal: vec![],
             },
             ExpenseEntry {
                 source_id: None,
@@ -367,6 +368,7 @@ fn expense_report_round_trips() {
                     paid_by: PaidBy::CompanyCard,
                 },
                 personal: true,
+                journal: vec![],
             },
         ],
     };

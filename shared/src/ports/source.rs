@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::SystemError;
-use crate::model::{DocumentKind, Invoice, PurchaseOrder, Supplier};
+use crate::model::{DocumentKind, ExpenseReport, Invoice, PurchaseOrder, Supplier};
 
 /// The instants a windowed poll covers: `[lower, upper)`, fixed when the poll starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub enum SourceDocument {
     Invoice(Invoice),
     PurchaseOrder(PurchaseOrder),
     Supplier(Supplier),
+    /// Boxed: much larger than the other variants.
+    ExpenseReport(Box<ExpenseReport>),
     /// The source has it but it cannot be read as a document of its kind: parked with why,
     /// and with the number a person knows it by when that much could be read.
     Unreadable {

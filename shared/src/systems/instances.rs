@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::basware::{BaswareClient, BaswareSettings, BaswareSource};
 use super::business_central::{BcClient, BcSettings};
+use super::concur::{ConcurClient, ConcurSettings, ConcurSource};
 use super::coupa::{CoupaClient, CoupaSettings};
 use super::dynamics_fo::{FoClient, FoSettings};
 use super::http::{HttpError, HttpSettings, HttpStats, TokenPersistence, TokenStore};
@@ -37,6 +38,7 @@ pub enum Instance {
     SapB1(B1Client),
     FinanceOperations(FoClient),
     Basware(BaswareSource),
+    Concur(ConcurSource),
 }
 
 impl Instance {
@@ -48,6 +50,7 @@ impl Instance {
             Instance::SapB1(_) => "sap_b1",
             Instance::FinanceOperations(_) => "finance_operations",
             Instance::Basware(_) => "basware",
+            Instance::Concur(_) => "concur",
         }
     }
 
@@ -59,6 +62,7 @@ impl Instance {
             Instance::SapB1(b) => b.check().await.map_err(Into::into),
             Instance::FinanceOperations(f) => f.check().await.map_err(Into::into),
             Instance::Basware(b) => b.client.check().await.map_err(Into::into),
+            Instance::Concur(c) => c.client.check().await.map_err(Into::into),
         }
     }
 
@@ -70,7 +74,8 @@ impl Instance {
             Instance::Coupa(_)
             | Instance::BusinessCentral(_)
             | Instance::FinanceOperations(_)
-            | Instance::Basware(_) => Ok(()),
+            | Instance::Basware(_)
+            | Instance::Concur(_) => Ok(()),
         }
     }
 
@@ -82,6 +87,7 @@ impl Instance {
             Instance::SapB1(b) => b.stats(),
             Instance::FinanceOperations(f) => f.stats(),
             Instance::Basware(b) => b.client.stats(),
+            Instance::Concur(c) => c.client.stats(),
         }
     }
 }
@@ -94,8 +100,12 @@ pub struct Instances {
 
 impl Instances {
     /// Builds the client of every configured system, reading its secrets. Access tokens stay
-    /// in memory.
-    pub async fn from_config<SE: Secrets>(cfg: &Config, secrets: &SE) -> Result<Self, BuildError> {
+    /// in memory. A system whose credential rotates (a Concur refresh token) keeps a handle on
+    /// `secrets` to store each rotated value back (compare-and-set), hence `Clone + 'static`.
+    pub async fn from_config<SE: Secrets + Clone + 'static>(
+        cfg: &Config,
+        secrets: &SE,
+    ) -> Result<Self, BuildError> {
         Self::from_config_caching_tokens(cfg, secrets, None).await
     }
 
@@ -103,7 +113,7 @@ impl Instances {
     /// keeps its access token there, in the secret `token-cache/<system>`
     /// ([`TokenPersistence::secret_name_for`]), for later processes (the embedded runtime: a
     /// cron `mlc run --once` reuses the last run's token while it is valid).
-    pub async fn from_config_caching_tokens<SE: Secrets>(
+    pub async fn from_config_caching_tokens<SE: Secrets + Clone + 'static>(
         cfg: &Config,
         secrets: &SE,
         token_store: Option<Arc<dyn TokenStore>>,
@@ -124,7 +134,7 @@ impl Instances {
     /// Builds the client of one configured system (`mlc check` builds each alone, so one
     /// system's missing secret does not hide another's state). Its token stays in memory:
     /// a check asks for a fresh one.
-    pub async fn build_one<SE: Secrets>(
+    pub async fn build_one<SE: Secrets + Clone + 'static>(
         cfg: &Config,
         name: &str,
         secrets: &SE,
@@ -132,7 +142,7 @@ impl Instances {
         Self::build(cfg, name, secrets, None).await
     }
 
-    async fn build<SE: Secrets>(
+    async fn build<SE: Secrets + Clone + 'static>(
         cfg: &Config,
         name: &str,
         secrets: &SE,
@@ -254,6 +264,28 @@ impl Instances {
                     credit_note_types: b.credit_note_types.clone(),
                 }))
             }
+            SystemConfig::Concur(c) => {
+                let settings = ConcurSettings {
+                    base_url: c.base_url.clone(),
+                    client_id: c.client_id.clone(),
+                    client_secret: secret(&c.client_secret).await?,
+                    refresh_token_secret: c.refresh_token_secret.clone(),
+                    scope: c.scope.clone(),
+                    system_id: c.system_id.clone(),
+                    page_size: c.page_size,
+                    requests_per_second: c.requests_per_second,
+                    http: HttpSettings {
+                        timeout: Duration::from_secs(c.http_timeout_secs.max(1)),
+                        ..HttpSettings::default()
+                    },
+                };
+                // The refresh token lives in the secrets store on every runtime (it rotates:
+                // stored back before use), whether or not access tokens are cached there.
+                let store: Arc<dyn TokenStore> = Arc::new(secrets.clone());
+                Ok(Instance::Concur(ConcurSource {
+                    client: ConcurClient::new(settings, store).map_err(client)?,
+                }))
+            }
         }
     }
 
@@ -321,6 +353,18 @@ impl Instances {
             Some(Instance::Basware(b)) => Ok(b),
             Some(other) => Err(format!(
                 "system '{name}' is {}, not basware",
+                other.type_name()
+            )),
+            None => Err(format!("system '{name}' is not configured")),
+        }
+    }
+
+    /// The SAP Concur instance `name`, or why not.
+    pub fn concur(&self, name: &str) -> Result<&ConcurSource, String> {
+        match self.by_name.get(name) {
+            Some(Instance::Concur(c)) => Ok(c),
+            Some(other) => Err(format!(
+                "system '{name}' is {}, not concur",
                 other.type_name()
             )),
             None => Err(format!("system '{name}' is not configured")),

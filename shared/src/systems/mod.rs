@@ -3,6 +3,7 @@
 
 pub mod basware;
 pub mod business_central;
+pub mod concur;
 pub mod coupa;
 pub mod dynamics_fo;
 pub mod http;

@@ -145,6 +145,9 @@ impl CoupaBc {
                     r.queued
                 )))
             }
+            DocumentKind::ExpenseReport => Ok(MapOutcome::Skipped(
+                "expense reports are not read by this integration".into(),
+            )),
         }
     }
 
@@ -173,6 +176,9 @@ impl CoupaBc {
                 let payment: PaymentBack = msg.payload().map_err(StepError::Poison)?;
                 payments::confirm_coupa_payment(env, &self.coupa, owner, name, &payment).await
             }
+            DocumentKind::ExpenseReport => Err(StepError::Poison(format!(
+                "integration '{name}' posts no expense reports"
+            ))),
         }
     }
 

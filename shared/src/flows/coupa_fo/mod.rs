@@ -184,6 +184,10 @@ impl CoupaFo {
                 payments::confirm_coupa_payment(env, &self.coupa, owner, self.name(), &payment)
                     .await
             }
+            DocumentKind::ExpenseReport => Err(StepError::Poison(format!(
+                "integration '{}' posts no expense reports",
+                self.name()
+            ))),
         }
     }
 

@@ -32,6 +32,10 @@ pub struct PurchaseInvoice {
     /// reads the lines and adds what is missing.
     #[serde(skip)]
     pub dimensions_pending: bool,
+    /// `YYYY-MM-DD`; the date a posted document was posted on (SAP Concur's posting
+    /// confirmation reports it).
+    #[serde(default)]
+    pub posting_date: Option<String>,
 }
 
 impl PurchaseInvoice {
@@ -78,6 +82,20 @@ pub struct Vendor {
     pub tax_registration_number: Option<String>,
     /// " " (not blocked), "Payment", "All" (A6.1).
     pub blocked: Option<String>,
+    #[serde(default)]
+    pub address_line1: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// Country/region code ("US"), empty when not set.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Empty for the local currency (A6.1).
+    #[serde(default)]
+    pub currency_code: Option<String>,
 }
 
 /// A vendor to create (A6.1 writable fields). Without `number` BC assigns one from its series.

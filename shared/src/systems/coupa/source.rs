@@ -183,10 +183,10 @@ impl Source for CoupaClient {
                     },
                 }
             }
-            DocumentKind::Payment => {
+            DocumentKind::Payment | DocumentKind::ExpenseReport => {
                 return Err(SystemError::Rejected {
                     status: None,
-                    message: "payments are not read from Coupa".into(),
+                    message: format!("{} are not read from Coupa", kind.as_str()),
                 });
             }
         })

@@ -158,12 +158,16 @@ struct RefreshResponse {
 }
 
 /// An OAuth error body (`{"error": "invalid_grant", "error_description": "…", "code": 108}`).
+/// Concur names the geolocation the principal lives at in it (§2.2, code 16 "user lives
+/// elsewhere").
 #[derive(Deserialize, Default)]
 struct OAuthError {
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
+    #[serde(default)]
+    geolocation: Option<String>,
 }
 
 /// The access token in use in this process.
@@ -388,13 +392,45 @@ impl RefreshTokenAuth {
         }
     }
 
-    /// `POST {token_url}` with `grant_type=refresh_token`.
+    /// `POST {token_url}` with `grant_type=refresh_token` at the stored geolocation. A refusal
+    /// that names another geolocation (the company moved: concur.md §2.2, code 16 "user lives
+    /// elsewhere") did not spend the token: it is sent once more there, and the answer's
+    /// geolocation is that one unless it names its own.
     async fn refresh(
         &self,
         http: &reqwest::Client,
         state: &StoredState,
     ) -> Result<RefreshResponse, HttpError> {
-        let url = resolve(&self.base_of(state), &self.settings.token_url);
+        let base = self.base_of(state);
+        match self.refresh_at(http, state, &base).await {
+            Err((e, Some(elsewhere))) if elsewhere != base => {
+                tracing::warn!(
+                    from = %base,
+                    to = %elsewhere,
+                    "the token endpoint names another geolocation; refreshing there"
+                );
+                drop(e);
+                let mut answer = self
+                    .refresh_at(http, state, &elsewhere)
+                    .await
+                    .map_err(|(e, _)| e)?;
+                if answer.geolocation.is_none() {
+                    answer.geolocation = Some(elsewhere);
+                }
+                Ok(answer)
+            }
+            other => other.map_err(|(e, _)| e),
+        }
+    }
+
+    /// One token request at `base`; a refusal comes with the geolocation it names, if any.
+    async fn refresh_at(
+        &self,
+        http: &reqwest::Client,
+        state: &StoredState,
+        base: &str,
+    ) -> Result<RefreshResponse, (HttpError, Option<String>)> {
+        let url = resolve(base, &self.settings.token_url);
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", state.refresh_token.as_str()),
@@ -410,15 +446,20 @@ impl RefreshTokenAuth {
             .form(&form)
             .send()
             .await
-            .map_err(|e| HttpError::transport("POST", &url, &e))?;
+            .map_err(|e| (HttpError::transport("POST", &url, &e), None))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| HttpError::transport("POST", &url, &e))?;
+            .map_err(|e| (HttpError::transport("POST", &url, &e), None))?;
         if !status.is_success() {
             // Only the error code and description travel on: never the body as a whole.
             let err: OAuthError = serde_json::from_str(&body).unwrap_or_default();
+            let elsewhere = err
+                .geolocation
+                .as_deref()
+                .filter(|g| g.starts_with("https://") || g.starts_with("http://"))
+                .map(|g| g.trim_end_matches('/').to_string());
             let error = crate::text::one_line(
                 &format!(
                     "{}: {}",
@@ -431,21 +472,32 @@ impl RefreshTokenAuth {
                 || (status == reqwest::StatusCode::BAD_REQUEST
                     && err.error.as_deref() == Some("invalid_grant"));
             if refused {
-                return Err(HttpError::RefreshRefused {
+                return Err((
+                    HttpError::RefreshRefused {
+                        url,
+                        status: status.as_u16(),
+                        error,
+                    },
+                    elsewhere,
+                ));
+            }
+            return Err((
+                HttpError::Auth {
                     url,
                     status: status.as_u16(),
-                    error,
-                });
-            }
-            return Err(HttpError::Auth {
-                url,
-                status: status.as_u16(),
-                body: error,
-            });
+                    body: error,
+                },
+                elsewhere,
+            ));
         }
-        serde_json::from_str(&body).map_err(|_| HttpError::Decode {
-            url,
-            message: "the token response is not a JSON object with an access_token".into(),
+        serde_json::from_str(&body).map_err(|_| {
+            (
+                HttpError::Decode {
+                    url,
+                    message: "the token response is not a JSON object with an access_token".into(),
+                },
+                None,
+            )
         })
     }
 }
