@@ -14,6 +14,7 @@ pub mod poll;
 pub mod post;
 pub mod webhook;
 pub mod write;
+pub mod bulk;
 
 pub use audit::{DocumentState, audit_item, current_states, once_key};
 pub use messages::{IngestMessage, PostEnvelope};
