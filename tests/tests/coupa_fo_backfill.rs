@@ -573,8 +573,25 @@ async fn figure_backfill_rate_package_vs_per_record() {
     h.invoices(n);
     h.fo.clear_requests();
     let start = Instant::now();
-    let r = h.backfill(500, None).await.unwrap();
+    let prepared = Arc::new(Mutex::new(None));
+    let at = prepared.clone();
+    let opts = BackfillOptions {
+        since: None,
+        bulk: BulkOptions {
+            batch: 500,
+            poll_every: Duration::from_millis(50),
+            ..BulkOptions::default()
+        },
+    };
+    let r = backfill(&h.pipeline, "coupa-fo", &opts, &move |e| {
+        if matches!(e, BulkEvent::Prepared { .. }) {
+            *at.lock().unwrap() = Some(start.elapsed());
+        }
+    })
+    .await
+    .unwrap();
     let bulk = start.elapsed();
+    let reading = prepared.lock().unwrap().unwrap_or_default();
     let bulk_requests = h.fo.requests().len();
     assert_eq!(r.total().landed, n);
 
@@ -589,9 +606,10 @@ async fn figure_backfill_rate_package_vs_per_record() {
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "FIGURE backfill of {n} two-line invoices into F&O: package API {:.1} invoices/s ({:.2?}, {} F&O requests, {:.3}/invoice) vs per-record {:.1} invoices/s ({:.2?}, {} F&O requests, {:.3}/invoice); simulated import execution {:?}",
+        "FIGURE backfill of {n} two-line invoices into F&O: package API {:.1} invoices/s ({:.2?} of which {:.2?} listing and reading Coupa, {} F&O requests, {:.3}/invoice) vs per-record {:.1} invoices/s ({:.2?}, {} F&O requests, {:.3}/invoice); simulated import execution {:?}",
         rate(bulk),
         bulk,
+        reading,
         bulk_requests,
         bulk_requests as f64 / n as f64,
         rate(per_record),

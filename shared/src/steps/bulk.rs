@@ -2,9 +2,10 @@
 //! its own (F&O's Data Management package API), under the same ledger as the one per-record
 //! writer (`write.rs`), so the two never write a document twice between them.
 //!
-//! 1. Claim every document in the ledger (done: skipped; held by another worker: skipped). A
-//!    per-record worker that meets a claimed document waits for the lease, so it cannot write
-//!    a document that is in a batch. The claims are renewed while the batch runs.
+//! 1. Claim a batch's worth of documents in the ledger (done: skipped; held by another worker:
+//!    skipped). A per-record worker that meets a claimed document waits for the lease, so it
+//!    cannot write a document that is in a batch. The claims are renewed while the batch runs;
+//!    then the next batch's worth is claimed.
 //! 2. A batch an earlier run sent (its id is recorded per document before anything is sent)
 //!    is waited for until it has ended: it may still be landing.
 //! 3. Look every claimed document up in the target (a few requests per page, not one per
@@ -179,36 +180,48 @@ pub async fn write_bulk<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
         return dry_run(env, writer, items, report).await;
     }
     let target = writer.target();
-    let mut claimed: Vec<(BulkItem<W::Doc>, LedgerEntry)> = Vec::new();
-    for item in items {
-        match super::write::claim(env, &item.subject.key, owner, &target).await? {
-            Claimed::Acquired(e) => claimed.push((item, e)),
-            Claimed::Finished(PostOutcome::AlreadyPosted { .. }) => report.already_done += 1,
-            Claimed::Finished(_) => report.busy += 1,
+    // One batch's worth at a time: claimed, looked up, sent, reconciled, then the next. The
+    // claims held at any moment (and renewed while a package runs) stay a batch, however many
+    // thousand documents the backfill has; the others stay free for the per-record workers.
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<BulkItem<W::Doc>> = items.by_ref().take(opts.batch.max(1)).collect();
+        if chunk.is_empty() {
+            break;
         }
-    }
-    if claimed.is_empty() {
-        return Ok(report);
-    }
-    let keys: Vec<_> = claimed.iter().map(|(i, _)| i.subject.key.clone()).collect();
-    // The claims outlive the batches: renewed every third of the lease while the work runs.
-    let work = run_claimed(env, writer, owner, claimed, opts, progress, &mut report);
-    let result = super::lease::renewing(env.claim_lease, work, || async {
-        for key in &keys {
-            match env
-                .store
-                .claim(key, owner, &target, env.clock.now(), env.claim_lease)
-                .await
-            {
-                // Re-entry by the holder moves the lease on; a completed one says Done.
-                Ok(Claim::Acquired(_) | Claim::Done(_)) => {}
-                Ok(other) => tracing::error!(%key, ?other, "a bulk ledger claim was lost"),
-                Err(e) => tracing::warn!(%key, error = %e, "could not renew a bulk ledger claim"),
+        let mut claimed: Vec<(BulkItem<W::Doc>, LedgerEntry)> = Vec::new();
+        for item in chunk {
+            match super::write::claim(env, &item.subject.key, owner, &target).await? {
+                Claimed::Acquired(e) => claimed.push((item, e)),
+                Claimed::Finished(PostOutcome::AlreadyPosted { .. }) => report.already_done += 1,
+                Claimed::Finished(_) => report.busy += 1,
             }
         }
-    })
-    .await;
-    result.map(|()| report)
+        if claimed.is_empty() {
+            continue;
+        }
+        let keys: Vec<_> = claimed.iter().map(|(i, _)| i.subject.key.clone()).collect();
+        // The claims outlive the package: renewed every third of the lease while it runs.
+        let work = run_claimed(env, writer, owner, claimed, opts, progress, &mut report);
+        super::lease::renewing(env.claim_lease, work, || async {
+            for key in &keys {
+                match env
+                    .store
+                    .claim(key, owner, &target, env.clock.now(), env.claim_lease)
+                    .await
+                {
+                    // Re-entry by the holder moves the lease on; a completed one says Done.
+                    Ok(Claim::Acquired(_) | Claim::Done(_)) => {}
+                    Ok(other) => tracing::error!(%key, ?other, "a bulk ledger claim was lost"),
+                    Err(e) => {
+                        tracing::warn!(%key, error = %e, "could not renew a bulk ledger claim")
+                    }
+                }
+            }
+        })
+        .await?;
+    }
+    Ok(report)
 }
 
 async fn dry_run<W: BulkWriter, Q: Queue, S: Store, C: Clock>(

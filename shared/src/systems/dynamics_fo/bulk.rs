@@ -20,9 +20,11 @@ use super::writers::{FoInvoiceRecord, InvoiceWriter};
 use crate::ports::{BatchState, BulkWriter, Change, Found, SystemError, Written};
 use crate::systems::http::odata::string_literal;
 
-/// Invoices per look-up request: each adds a reference and a natural key to the filter, and
-/// the URL must stay well under the 2,048 characters proxies allow.
-const LOOKUP_PAGE: usize = 15;
+/// Invoices per look-up request: each adds a reference and a natural key to the filter (about
+/// 150 characters percent-encoded). F&O publishes no URL limit (d365-fo.md is silent); the
+/// query string is kept under 2,048 characters, IIS's default `maxQueryString` (IIS hosts the
+/// AOS on F&O's development environments), the strictest limit we know of.
+const LOOKUP_PAGE: usize = 10;
 
 impl InvoiceWriter {
     async fn lookup_page(
