@@ -12,8 +12,8 @@ use mlc_sandbox::fo::{FoConfig, FoSim, seed};
 use mlc_sandbox::{FaultKind, FaultRule};
 use mlc_shared::adapters::embedded::{SecretFile, SecretKey, SqliteStore};
 use mlc_shared::config::Config;
-use mlc_shared::ports::{Ledger, LedgerKey, LedgerState, Parking, SecretString};
 use mlc_shared::ports::SystemClock;
+use mlc_shared::ports::{Ledger, LedgerKey, LedgerState, Parking, SecretString};
 use mlc_shared::runtime::{DrainStats, Pipeline};
 use mlc_shared::steps::Env;
 use mlc_shared::steps::bulk::{BackfillOptions, BackfillReport, BulkCrash, BulkEvent, BulkOptions};
@@ -185,7 +185,11 @@ DE = "demf"
             .collect()
     }
 
-    async fn backfill(&self, batch: usize, crash: Option<BulkCrash>) -> anyhow::Result<BackfillReport> {
+    async fn backfill(
+        &self,
+        batch: usize,
+        crash: Option<BulkCrash>,
+    ) -> anyhow::Result<BackfillReport> {
         let opts = BackfillOptions {
             since: None,
             bulk: BulkOptions {
@@ -249,7 +253,11 @@ async fn a_backfill_lands_every_invoice_once_in_packages_without_per_record_writ
     let pending = h.fo.pending_invoices();
     assert_eq!(pending.len(), 25);
     assert_eq!(h.most_copies(), 1);
-    assert!(pending.iter().all(|i| i.lines.len() == 2 && i.company == "usmf"));
+    assert!(
+        pending
+            .iter()
+            .all(|i| i.lines.len() == 2 && i.company == "usmf")
+    );
     let lines: Vec<(String, String)> = pending[0]
         .lines
         .iter()
@@ -381,7 +389,12 @@ async fn a_crash_after_the_upload_then_a_rerun_sends_one_import_and_lands_each_o
 async fn an_import_whose_answer_was_lost_is_waited_for_and_never_sent_again() {
     let h = Harness::new().await;
     h.invoices(6);
-    h.fo.fail_next(FaultRule::new("POST", "ImportFromPackage", 1, FaultKind::LoseResponse));
+    h.fo.fail_next(FaultRule::new(
+        "POST",
+        "ImportFromPackage",
+        1,
+        FaultKind::LoseResponse,
+    ));
     let r = h.backfill(100, None).await.unwrap();
     assert_eq!(r.total().landed, 6, "{r:?}");
     assert_eq!(h.fo.dmf_stats().imports, 1);
@@ -432,7 +445,9 @@ async fn a_dry_run_sends_nothing_and_claims_nothing() {
             ..BulkOptions::default()
         },
     };
-    let r = backfill(&h.pipeline, "coupa-fo", &opts, &|_| {}).await.unwrap();
+    let r = backfill(&h.pipeline, "coupa-fo", &opts, &|_| {})
+        .await
+        .unwrap();
     assert_eq!(r.total().would_send, 4, "{r:?}");
     assert_eq!(h.fo.dmf_stats().imports, 0);
     for id in ids {
@@ -441,7 +456,15 @@ async fn a_dry_run_sends_nothing_and_claims_nothing() {
             kind: "invoice".into(),
             source_id: id.to_string(),
         };
-        assert!(h.pipeline.env.store.ledger_entry(&key).await.unwrap().is_none());
+        assert!(
+            h.pipeline
+                .env
+                .store
+                .ledger_entry(&key)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 
@@ -494,7 +517,10 @@ async fn the_fo_simulator_refuses_a_second_import_while_one_executes() {
     fo.dmf_import(&a, "exec-a", "usmf").await.unwrap();
     let second = fo.dmf_import(&b, "exec-b", "usmf").await;
     let e = second.expect_err("a concurrent import is refused");
-    assert!(e.to_string().contains("must not be called in parallel"), "{e}");
+    assert!(
+        e.to_string().contains("must not be called in parallel"),
+        "{e}"
+    );
     assert_eq!(sim.dmf_status("exec-b"), "Unknown");
 }
 
@@ -523,7 +549,10 @@ async fn the_write_url_value_is_a_json_string_holding_json() {
     let fo = client(&sim);
     // The client parses it twice; the raw answer's value is a string.
     let url = fo.dmf_write_url("x.zip").await.unwrap();
-    assert!(url.starts_with(&format!("{}/blob/dmf/", sim.base_url())), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/blob/dmf/", sim.base_url())),
+        "{url}"
+    );
     let token = sim.token_url();
     let t: serde_json::Value = reqwest::Client::new()
         .post(&token)

@@ -84,9 +84,7 @@ pub async fn backfill(
         );
     };
     let owner = embedded::owner();
-    Ok(flow
-        .backfill(&pipeline.env, &owner, opts, progress)
-        .await?)
+    Ok(flow.backfill(&pipeline.env, &owner, opts, progress).await?)
 }
 
 fn print_event(e: BulkEvent) {
@@ -95,7 +93,9 @@ fn print_event(e: BulkEvent) {
             listed,
             ready,
             unmapped,
-        } => println!("source: {listed} listed, {ready} ready to write, {unmapped} parked (unmapped)"),
+        } => println!(
+            "source: {listed} listed, {ready} ready to write, {unmapped} parked (unmapped)"
+        ),
         BulkEvent::Target { target, documents } => {
             println!("{}: {documents} documents", for_terminal(&target))
         }

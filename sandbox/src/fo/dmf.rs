@@ -272,12 +272,11 @@ pub(crate) async fn put_blob(
 }
 
 /// `GET /blob/dmf-errors/{name}`: an error file an action pointed to.
-pub(crate) async fn get_error_file(
-    State(sim): State<FoSim>,
-    Path(name): Path<String>,
-) -> Response {
+pub(crate) async fn get_error_file(State(sim): State<FoSim>, Path(name): Path<String>) -> Response {
     match sim.inner.dmf.files.lock().unwrap().get(&name) {
-        Some(text) => (StatusCode::OK, [("content-type", "text/csv")], text.clone()).into_response(),
+        Some(text) => {
+            (StatusCode::OK, [("content-type", "text/csv")], text.clone()).into_response()
+        }
         None => azure_error(
             StatusCode::NOT_FOUND,
             "BlobNotFound",
@@ -331,7 +330,12 @@ fn error_file(sim: &FoSim, body: &Value, staging: bool) -> Response {
         sanitize(id),
         if staging { "staging" } else { "target-keys" }
     );
-    sim.inner.dmf.files.lock().unwrap().insert(name.clone(), text);
+    sim.inner
+        .dmf
+        .files
+        .lock()
+        .unwrap()
+        .insert(name.clone(), text);
     answer(
         sim,
         json!(format!(
@@ -519,7 +523,11 @@ fn rows(set: &EntitySet, text: &str, company: &str) -> Result<Vec<Fields>, Strin
 
 /// Runs a package: `Ok((invoices landed, refused (HeaderReference, words)))`, or a staging
 /// error (the package itself is wrong; nothing lands).
-fn execute(sim: &FoSim, package: &Bytes, company: &str) -> Result<(usize, Vec<(String, String)>), String> {
+fn execute(
+    sim: &FoSim,
+    package: &Bytes,
+    company: &str,
+) -> Result<(usize, Vec<(String, String)>), String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(package.clone()))
         .map_err(|e| format!("The package is not a zip file: {e}."))?;
     let manifest = read_file(&mut zip, "Manifest.xml")?;
@@ -533,10 +541,15 @@ fn execute(sim: &FoSim, package: &Bytes, company: &str) -> Result<(usize, Vec<(S
     }
     let mut files: HashMap<&str, &str> = HashMap::new();
     for e in elements(&manifest, "Entity") {
-        let name = elements(e, "EntityName").first().copied().unwrap_or_default();
+        let name = elements(e, "EntityName")
+            .first()
+            .copied()
+            .unwrap_or_default();
         let file = elements(e, "FileName").first().copied().unwrap_or_default();
         if elements(e, "SourceFormat").first().copied() != Some("CSV") {
-            return Err(format!("Entity '{name}': only the CSV source format is set up."));
+            return Err(format!(
+                "Entity '{name}': only the CSV source format is set up."
+            ));
         }
         files.insert(name, file);
     }

@@ -636,7 +636,10 @@ async fn admit(State(sim): State<FoSim>, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     // B8: DMF/DIXF is exempt from the service protection limits.
-    let dmf = req.uri().path().starts_with("/data/DataManagementDefinitionGroups/");
+    let dmf = req
+        .uri()
+        .path()
+        .starts_with("/data/DataManagementDefinitionGroups/");
     if let Some(w) = &sim.inner.window
         && !dmf
         && !w.try_acquire()

@@ -310,9 +310,7 @@ async fn run_claimed<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
                     .get(&item.subject.key.to_string())
                     .and_then(|b| b.as_ref())
                     .is_some_and(|b| ended.get(b).copied().unwrap_or(false));
-                if !batch_ended
-                    && unsettled_wait(writer.settle_window(), &entry, now).is_some()
-                {
+                if !batch_ended && unsettled_wait(writer.settle_window(), &entry, now).is_some() {
                     claim::release(env, &item.subject.key, owner).await;
                     report.left += 1;
                 } else {
@@ -416,7 +414,9 @@ async fn send_batch<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
         documents: chunk.len(),
     });
     if opts.crash == Some(BulkCrash::AfterStart) {
-        return Err(StepError::retry("crash injected after the batch was started"));
+        return Err(StepError::retry(
+            "crash injected after the batch was started",
+        ));
     }
     let state = wait(writer, &batch, opts, progress, false).await?;
     let state_name = match &state {
@@ -498,10 +498,7 @@ async fn settle_found<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
                     return Ok(false);
                 }
                 Err(e) => {
-                    return Err(system(
-                        &format!("finishing {}", writer.what(&item.doc)),
-                        e,
-                    ));
+                    return Err(system(&format!("finishing {}", writer.what(&item.doc)), e));
                 }
             }
         }

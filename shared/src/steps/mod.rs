@@ -6,6 +6,7 @@
 //! webhook → ingest queue ← poll; ingest → map → post queue → post (the one writer) → target.
 
 mod audit;
+pub mod bulk;
 pub(crate) mod claim;
 pub mod lease;
 pub mod map;
@@ -14,7 +15,6 @@ pub mod poll;
 pub mod post;
 pub mod webhook;
 pub mod write;
-pub mod bulk;
 
 pub use audit::{DocumentState, audit_item, current_states, once_key};
 pub use messages::{IngestMessage, PostEnvelope};

@@ -65,7 +65,8 @@ pub fn is_final(status: &str) -> bool {
 
 /// The zip of a package: manifest, header, and the two CSVs.
 pub fn package(invoices: &[&FoInvoice]) -> Result<Vec<u8>, FoError> {
-    let bad = |e: &dyn std::fmt::Display| FoError::Invalid(format!("cannot build the package: {e}"));
+    let bad =
+        |e: &dyn std::fmt::Display| FoError::Invalid(format!("cannot build the package: {e}"));
     let mut headers = csv::Writer::from_writer(Vec::new());
     headers.write_record(HEADER_COLUMNS).map_err(|e| bad(&e))?;
     let mut lines = csv::Writer::from_writer(Vec::new());
@@ -169,7 +170,9 @@ impl FoClient {
         // B6: a string holding JSON; an object is taken as it is.
         let inner = match v {
             Value::String(s) => serde_json::from_str::<Value>(&s).map_err(|e| {
-                FoError::Invalid(format!("GetAzureWriteUrl answered no JSON in its value: {e}"))
+                FoError::Invalid(format!(
+                    "GetAzureWriteUrl answered no JSON in its value: {e}"
+                ))
             })?,
             other => other,
         };
@@ -191,9 +194,7 @@ impl FoClient {
             .body(package)
             .send()
             .await
-            .map_err(|e| {
-                FoError::Upload(format!("PUT {path}: {}", e.without_url()), true)
-            })?;
+            .map_err(|e| FoError::Upload(format!("PUT {path}: {}", e.without_url()), true))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -249,10 +250,7 @@ impl FoClient {
     /// The records an import refused, (HeaderReference, F&O's words): the target error keys
     /// file (B6 step 5), and the staging errors of a package that never reached the target
     /// (under the key "").
-    pub async fn dmf_refusals(
-        &self,
-        execution_id: &str,
-    ) -> Result<Vec<(String, String)>, FoError> {
+    pub async fn dmf_refusals(&self, execution_id: &str) -> Result<Vec<(String, String)>, FoError> {
         let mut out = Vec::new();
         let staging = self
             .dmf(
