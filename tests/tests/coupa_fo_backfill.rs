@@ -290,9 +290,31 @@ async fn a_row_fo_refuses_is_parked_with_its_words_and_the_rest_land() {
         "INV-BAD",
         &[("7.00", ["US", "600100", "002", "OU_1"])],
     );
-    let r = h.backfill(100, None).await.unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let opts = BackfillOptions {
+        since: None,
+        bulk: BulkOptions {
+            poll_every: Duration::from_millis(50),
+            ..BulkOptions::default()
+        },
+    };
+    let r = backfill(&h.pipeline, "coupa-fo", &opts, &move |e| {
+        seen.lock().unwrap().push(e)
+    })
+    .await
+    .unwrap();
     let t = r.total();
     assert_eq!((t.landed, t.parked, t.left), (4, 1, 0), "{r:?}");
+    // B6: the import says so, and its error keys file names the refused invoice.
+    assert!(
+        events.lock().unwrap().iter().any(|e| matches!(
+            e,
+            BulkEvent::Reconciled { state, landed: 4, parked: 1, .. } if state == "PartiallySucceeded"
+        )),
+        "{:?}",
+        events.lock().unwrap()
+    );
     assert_eq!(h.fo.pending_invoices().len(), 4);
     let parked = h.pipeline.env.store.parked().await.unwrap();
     assert_eq!(parked.len(), 1, "{parked:?}");

@@ -129,10 +129,11 @@ fn print_summary(r: &BackfillReport, dry_run: bool) {
         return;
     }
     println!(
-        "backfill: {} listed, {} not ready, {} unmapped (parked); {} already done, {} busy, \
+        "backfill: {} listed, {} not ready, {} left to the poll (credit notes), {} unmapped (parked); {} already done, {} busy, \
          {} found already in the target; {} packages: {} landed, {} parked, {} left for later",
         r.listed,
         r.not_ready,
+        r.left_to_poll,
         r.unmapped,
         t.already_done,
         t.busy,

@@ -144,12 +144,13 @@ pub trait BulkWriter: Writer {
         docs: &[&Self::Doc],
     ) -> impl Future<Output = Result<String, SystemError>> + Send;
 
-    /// Starts the uploaded batch under `batch_id` (the caller's id, recorded before).
+    /// Starts the uploaded batch under `batch_id` (the caller's id, recorded before); returns
+    /// the id the target runs it under (the same, unless the target chose its own).
     fn start(
         &self,
         batch_id: &str,
         package: &str,
-    ) -> impl Future<Output = Result<(), SystemError>> + Send;
+    ) -> impl Future<Output = Result<String, SystemError>> + Send;
 
     fn batch_state(
         &self,

@@ -114,6 +114,8 @@ pub struct BackfillReport {
     pub not_ready: usize,
     /// Could not be mapped (vendor, account, dimension): parked, as the map step does.
     pub unmapped: usize,
+    /// Not for the bulk path (credit notes): left to the normal poll.
+    pub left_to_poll: usize,
     /// Per target (legal entity, company).
     pub targets: Vec<(String, BulkReport)>,
 }
@@ -296,7 +298,14 @@ async fn run_claimed<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
     for ((item, entry), f) in claimed.into_iter().zip(found) {
         match f {
             Some(f) => {
-                if settle_found(env, writer, owner, &item, f).await? {
+                // Ours if an earlier attempt or batch of ours may have written it; else it was
+                // there before us (audited as already posted, as the per-record writer does).
+                let ours = entry.attempts > 1
+                    || entry.target_id.is_some()
+                    || earlier
+                        .get(&item.subject.key.to_string())
+                        .is_some_and(|b| b.is_some());
+                if settle_found(env, writer, owner, &item, f, ours).await? {
                     report.found += 1;
                 } else {
                     report.parked += 1;
@@ -397,17 +406,33 @@ async fn send_batch<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
             .await
             .map_err(|e| StepError::new("recording an unsettled create", e))?;
     }
-    if let Err(e) = writer.start(&batch, &package).await {
+    let batch = match writer.start(&batch, &package).await {
+        Ok(id) if id == batch => batch,
+        // The target runs it under its own id: recorded too, so a later run asks about it.
+        Ok(id) => {
+            for item in &chunk {
+                let k = &item.subject.key;
+                env.store
+                    .put_mapping(&batch_table(&k.integration), &k.to_string(), &id)
+                    .await
+                    .map_err(|e| StepError::new("recording the batch", e))?;
+            }
+            id
+        }
         // An answer lost on the way back may hide a started import: wait for it below as for
-        // any other; a refusal the target answered leaves nothing running.
-        if !e.may_have_succeeded() {
+        // any other; a refusal the target answered leaves nothing running (the documents stay
+        // unsettled until the settle window has passed: the conservative side).
+        Err(e) if !e.may_have_succeeded() => {
             for item in &chunk {
                 claim::release(env, &item.subject.key, owner).await;
             }
             return Err(system("starting the batch", e));
         }
-        tracing::warn!(%batch, error = %e, "batch start outcome unknown; waiting for it");
-    }
+        Err(e) => {
+            tracing::warn!(%batch, error = %e, "batch start outcome unknown; waiting for it");
+            batch
+        }
+    };
     report.batches += 1;
     progress(BulkEvent::Sent {
         batch: batch.clone(),
@@ -441,7 +466,7 @@ async fn send_batch<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
     for (item, f) in chunk.into_iter().zip(found) {
         match f {
             Some(f) => {
-                if settle_found(env, writer, owner, &item, f).await? {
+                if settle_found(env, writer, owner, &item, f, true).await? {
                     landed += 1;
                 } else {
                     parked += 1;
@@ -482,6 +507,7 @@ async fn settle_found<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
     owner: &str,
     item: &BulkItem<W::Doc>,
     found: Found<W::Record>,
+    ours: bool,
 ) -> Result<bool, StepError> {
     let written: Written = match found {
         Found::Final(w) => w,
@@ -513,7 +539,11 @@ async fn settle_found<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
     claim::complete(env, key, owner, &written.id, &written.number).await?;
     let mut audit = item.subject.audit.clone();
     audit.at = env.clock.now();
-    audit.status = AuditStatus::Posted;
+    audit.status = if ours {
+        AuditStatus::Posted
+    } else {
+        AuditStatus::AlreadyPosted
+    };
     let audit = if written.id.is_empty() {
         audit
     } else {

@@ -77,8 +77,12 @@ pub(super) async fn backfill<Q: Queue, S: Store, C: Clock>(
                 continue;
             }
         };
-        if !invoice.readiness.is_ready() || invoice.kind != InvoiceKind::Invoice {
+        if !invoice.readiness.is_ready() {
             report.not_ready += 1;
+            continue;
+        }
+        if invoice.kind != InvoiceKind::Invoice {
+            report.left_to_poll += 1;
             continue;
         }
         let msg = IngestMessage {

@@ -152,12 +152,11 @@ impl BulkWriter for InvoiceWriter {
         Ok(url)
     }
 
-    async fn start(&self, batch_id: &str, package: &str) -> Result<(), SystemError> {
-        self.fo
+    async fn start(&self, batch_id: &str, package: &str) -> Result<String, SystemError> {
+        Ok(self
+            .fo
             .dmf_import(package, batch_id, &self.legal_entity)
-            .await
-            .map(|_| ())
-            .map_err(SystemError::from)
+            .await?)
     }
 
     async fn batch_state(&self, batch_id: &str) -> Result<BatchState, SystemError> {

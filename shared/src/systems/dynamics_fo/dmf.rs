@@ -209,7 +209,10 @@ impl FoClient {
         ))
     }
 
-    /// `ImportFromPackage` under `execution_id` (B6 step 3).
+    /// `ImportFromPackage` under `execution_id` (B6 step 3); returns the id F&O answers. Doubt:
+    /// the fact sheet shows `executionId` sent empty (F&O then makes one); we send our own so
+    /// that a run after a crash can ask about it. Should F&O answer another id, the caller
+    /// records that one too.
     pub async fn dmf_import(
         &self,
         package_url: &str,
