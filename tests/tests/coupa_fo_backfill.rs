@@ -273,6 +273,9 @@ async fn a_backfill_lands_every_invoice_once_in_packages_without_per_record_writ
     assert_eq!(h.count("POST", "/data/VendorInvoiceHeaders"), 0);
     assert_eq!(h.count("POST", "/data/VendorInvoiceLines"), 0);
     assert_eq!(h.count("POST", IMPORT), 3);
+    // A page of look-ups keeps its query string under IIS's default 2,048 characters.
+    let longest = h.fo.requests().iter().map(|r| r.query.len()).max();
+    assert!(longest.is_some_and(|l| l < 2048), "{longest:?}");
     for id in ids {
         assert!(h.ledger_done(id).await, "ledger of {id}");
     }
@@ -669,4 +672,30 @@ async fn figure_backfill_rate_package_vs_per_record() {
         per_record_requests as f64 / n as f64,
         h.fo.config().dmf_execution,
     );
+}
+
+#[tokio::test]
+async fn a_per_record_worker_running_during_a_package_writes_none_of_its_invoices() {
+    let h = Arc::new(
+        Harness::with(FoConfig {
+            rate_limit: None,
+            dmf_execution: Duration::from_secs(2),
+            ..FoConfig::default()
+        })
+        .await,
+    );
+    h.invoices(8);
+    let bf = h.clone();
+    let running = tokio::spawn(async move { bf.backfill(100, None).await.unwrap() });
+    // The package is executing: the normal pipeline meets every invoice claimed.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(h.fo.dmf_stats().imports, 1);
+    let during = h.run_once().await;
+    let r = running.await.unwrap();
+    let after = h.run_once().await;
+    assert_eq!(r.total().landed, 8, "{r:?}");
+    assert_eq!(during.posted + after.posted, 0, "{during:?} {after:?}");
+    assert_eq!(h.count("POST", "/data/VendorInvoiceHeaders"), 0);
+    assert_eq!(h.fo.pending_invoices().len(), 8);
+    assert_eq!(h.most_copies(), 1);
 }
