@@ -259,7 +259,7 @@ async fn dry_run<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
 
 /// The mapping table that records which batch a document went into last.
 fn batch_table(integration: &str) -> String {
-    format!("bulk_batch/{integration}")
+    crate::config::tables::bulk_batch(integration)
 }
 
 async fn run_claimed<W: BulkWriter, Q: Queue, S: Store, C: Clock>(
