@@ -699,3 +699,25 @@ async fn a_per_record_worker_running_during_a_package_writes_none_of_its_invoice
     assert_eq!(h.fo.pending_invoices().len(), 8);
     assert_eq!(h.most_copies(), 1);
 }
+
+#[tokio::test]
+async fn the_fo_simulator_exempts_data_management_calls_from_service_protection() {
+    // B8: DMF/DIXF is exempt. A budget of one request is spent by the first OData read; the
+    // package calls still go through.
+    let sim = FoSim::start(FoConfig {
+        rate_limit: Some(mlc_sandbox::fo::RateLimit {
+            requests: 1,
+            window: Duration::from_secs(300),
+        }),
+        ..FoConfig::default()
+    })
+    .await
+    .unwrap();
+    let fo = client(&sim);
+    fo.legal_entities().await.unwrap();
+    let url = fo.dmf_write_url("t.zip").await.unwrap();
+    fo.dmf_upload(&url, empty_package()).await.unwrap();
+    fo.dmf_import(&url, "exec-t", "usmf").await.unwrap();
+    assert_ne!(fo.dmf_status("exec-t").await.unwrap(), "Unknown");
+    assert_eq!(sim.throttled_count(), 0);
+}
