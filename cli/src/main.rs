@@ -51,6 +51,10 @@ enum Command {
     /// Re-run a document, or the dead-lettered / parked ones matching a filter, from the audit
     /// trail (exactly once: a posted document ends as already posted), and show the outcome.
     Replay(cmd::replay::Args),
+    /// Opt-in first load of many documents through the target's bulk API (F&O: Data
+    /// Management packages), exactly once with the normal pipeline; prints each package's
+    /// progress and a summary. A later poll posts none of them again.
+    Backfill(cmd::backfill::Args),
     /// Manage the encrypted secrets file (values are never printed).
     Secrets {
         /// The deployment's configuration (names the secrets file). Not needed for `new-key`.
@@ -90,6 +94,7 @@ async fn main() -> std::process::ExitCode {
         Command::Config { config } => cmd::config::run(&config),
         Command::Audit(args) => cmd::audit::run(args).await,
         Command::Replay(args) => cmd::replay::run(args).await,
+        Command::Backfill(args) => cmd::backfill::run(args).await,
         Command::Secrets { config, action } => cmd::secrets::run(config.as_deref(), action),
         Command::Map { config, action } => cmd::map::run(config.as_deref(), action).await,
         Command::Sandbox(args) => cmd::sandbox::run(args).await,

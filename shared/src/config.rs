@@ -969,13 +969,18 @@ pub mod tables {
     pub fn posted_invoice(integration: &str) -> String {
         format!("{integration}/posted_invoice")
     }
+    /// Ledger key → the bulk batch (an F&O data package import) a document went into last,
+    /// recorded before the batch is sent (`steps::bulk`).
+    pub fn bulk_batch(integration: &str) -> String {
+        format!("{integration}/bulk_batch")
+    }
     /// The tables the connector writes for itself (links between records), as opposed to the
     /// ones an operator maintains: hidden from `mlc map list` unless asked for.
     pub fn is_internal(table: &str) -> bool {
         table.rsplit_once('/').is_some_and(|(_, t)| {
             matches!(
                 t,
-                "purchase_order" | "posted_invoice" | "concur_vendor_sent"
+                "purchase_order" | "posted_invoice" | "concur_vendor_sent" | "bulk_batch"
             )
         })
     }

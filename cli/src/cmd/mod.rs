@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod backfill;
 pub mod check;
 pub mod config;
 pub mod demo;

@@ -286,9 +286,23 @@ fn create(sim: &FoSim, set: &'static EntitySet, body: &Bytes, base: &str) -> FoR
     if !set.writable {
         return Err(FoError::method_not_allowed(set.name));
     }
-    let mut fields = parse_body(set, body)?;
+    let fields = parse_body(set, body)?;
     let refused = sim.inner.refused.lock().unwrap().clone();
     let mut store = sim.inner.store.lock().unwrap();
+    let row = insert_checked(sim, &mut store, &refused, set, fields)?;
+    Ok(rendered_create(set, row, base))
+}
+
+/// A new row of `set` as F&O's write path checks it (company, keys, duplicates, the entity's
+/// rules): the OData POST and the Data Management import (`dmf.rs`) insert through it alike,
+/// so a row one refuses the other refuses with the same words.
+pub(crate) fn insert_checked(
+    sim: &FoSim,
+    store: &mut super::store::Store,
+    refused: &[super::dims::Combination],
+    set: &'static EntitySet,
+    mut fields: Fields,
+) -> FoResult<super::store::Row> {
     if set.company {
         // B7: a POST without dataAreaId lands in the caller's default company.
         let company = match fields.get("dataAreaId").and_then(Value::as_str) {
@@ -304,7 +318,7 @@ fn create(sim: &FoSim, set: &'static EntitySet, body: &Bytes, base: &str) -> FoR
         }
         fields.insert("dataAreaId".into(), company.into());
     }
-    rules::fill_keys(&mut store, set, &mut fields)?;
+    rules::fill_keys(store, set, &mut fields)?;
     let key = key_of(set, &fields);
     if store.table(set.name).contains_key(&key) {
         let shown = set
@@ -328,8 +342,11 @@ fn create(sim: &FoSim, set: &'static EntitySet, body: &Bytes, base: &str) -> FoR
             &shown,
         ));
     }
-    rules::check(&store, &sim.inner.cfg, &refused, set, &mut fields, true)?;
-    let row = store.insert(set, fields);
+    rules::check(store, &sim.inner.cfg, refused, set, &mut fields, true)?;
+    Ok(store.insert(set, fields))
+}
+
+fn rendered_create(set: &'static EntitySet, row: super::store::Row, base: &str) -> Response {
     let keys = set
         .keys
         .iter()
@@ -343,7 +360,7 @@ fn create(sim: &FoSim, set: &'static EntitySet, body: &Bytes, base: &str) -> FoR
     if let Ok(v) = HeaderValue::from_str(&format!("{base}/data/{}({keys})", set.name)) {
         resp.headers_mut().insert("location", v);
     }
-    Ok(with_etag(resp, &row.etag()))
+    with_etag(resp, &row.etag())
 }
 
 /// B9.5: If-Match is not required; `*` matches anything; an explicit tag must be current (412).

@@ -28,12 +28,15 @@
 //! - posting a pending invoice (control): it leaves the pending entities (B4.1) and appears in
 //!   `VendInvoiceJourBiEntities` and `VendTransBiEntities`; paying it closes the transaction.
 //!
-//! Not simulated: `$batch`, `$metadata`, `$expand`, `$orderby`, the Data Management package
-//! API (B6), payment journals, credit-note posting specifics, business events.
+//! - the Data Management package API (B6, `dmf.rs`): write URL, blob upload, imports that run
+//!   as a batch job one at a time, their status and error files; exempt from throttling (B8).
+//!
+//! Not simulated: `$batch`, `$metadata`, `$expand`, `$orderby`, `ExportToPackage`, payment journals, credit-note posting specifics, business events.
 
 mod auth;
 mod control;
 mod dims;
+mod dmf;
 mod errors;
 mod handlers;
 mod odata;
@@ -53,7 +56,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post, put};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -65,6 +68,7 @@ use dims::Combination;
 use store::{Company, Store, decimal_value};
 
 pub use dims::{DimensionFormats, MAIN_ACCOUNT};
+pub use dmf::{COMPOSITE, DmfStats, HEADER_ENTITY, LINE_ENTITY};
 
 /// A sliding-window request budget.
 #[derive(Clone, Debug)]
@@ -96,6 +100,8 @@ pub struct FoConfig {
     pub max_invoice_number_len: usize,
     /// B4.1: the VENDINVOICEINUSERECOVERENABLE parameter; off by default.
     pub allow_duplicate_invoice_numbers: bool,
+    /// How long a Data Management import executes (B6: it runs as a batch job).
+    pub dmf_execution: Duration,
 }
 
 impl Default for FoConfig {
@@ -116,6 +122,7 @@ impl Default for FoConfig {
             dimensions: DimensionFormats::default(),
             max_invoice_number_len: 20,
             allow_duplicate_invoice_numbers: false,
+            dmf_execution: dmf::DEFAULT_EXECUTION,
         }
     }
 }
@@ -165,6 +172,7 @@ pub(crate) struct Inner {
     log: RequestLogStore,
     window: Option<SlidingWindow>,
     throttled: AtomicU64,
+    dmf: dmf::Dmf,
 }
 
 /// A running F&O simulator. Cheap to clone (shared state).
@@ -204,6 +212,7 @@ impl FoSim {
                 log: RequestLogStore::default(),
                 window,
                 throttled: AtomicU64::new(0),
+                dmf: dmf::Dmf::default(),
             }),
         };
         sim.sync_legal_entities();
@@ -215,6 +224,14 @@ impl FoSim {
     fn router(&self) -> Router {
         Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+            .route(
+                "/data/DataManagementDefinitionGroups/{action}",
+                post(dmf::action),
+            )
+            // The Azure blob container the write URL points into (B6 step 2): no bearer, the
+            // SAS signature in the URL is the credential.
+            .route("/blob/dmf/{name}", put(dmf::put_blob))
+            .route("/blob/dmf-errors/{name}", get(dmf::get_error_file))
             .merge(control::routes())
             .fallback(fallback)
             .layer(middleware::from_fn_with_state(self.clone(), authenticate))
@@ -618,7 +635,13 @@ async fn admit(State(sim): State<FoSim>, req: Request, next: Next) -> Response {
     if !is_api(&req) {
         return next.run(req).await;
     }
+    // B8: DMF/DIXF is exempt from the service protection limits.
+    let dmf = req
+        .uri()
+        .path()
+        .starts_with("/data/DataManagementDefinitionGroups/");
     if let Some(w) = &sim.inner.window
+        && !dmf
         && !w.try_acquire()
     {
         let mut resp = errors::fault_body(StatusCode::TOO_MANY_REQUESTS, THROTTLE_MESSAGE);

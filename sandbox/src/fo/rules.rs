@@ -29,7 +29,7 @@ fn display_fields(set: &str) -> &'static [(&'static str, FormatKind)] {
 
 /// Decimal fields: Edm.Decimal travels as a JSON number; a string is refused (stricter than
 /// some OData servers, which accept IEEE754Compatible strings).
-fn decimal_fields(set: &str) -> &'static [&'static str] {
+pub(crate) fn decimal_fields(set: &str) -> &'static [&'static str] {
     match set {
         LINES => &["NetAmount", "Amount", "UnitPrice", "ReceiveNow"],
         HEADERS => &[

@@ -20,6 +20,7 @@ use reqwest::header::HeaderMap;
 use crate::config::{Config, IntegrationConfig, IntegrationKind};
 use crate::ports::{Clock, Queue, SecretError, SecretString, Secrets, Store};
 use crate::ports::{LedgerKey, ParkedDoc};
+use crate::steps::bulk::{BackfillOptions, BackfillReport, BulkEvent};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::PollReport;
 use crate::steps::post::{CrashPoint, PostOutcome};
@@ -202,6 +203,25 @@ pub trait Flow<Q, S, C>: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<PostOutcome>, StepError>> {
         let _ = (env, owner, parked, reason);
         Box::pin(async { Ok(None) })
+    }
+
+    /// A first load of many documents through the target's bulk API (`mlc backfill`), each
+    /// exactly once under the same ledger as the per-record writer (`steps::bulk`). By
+    /// default the integration has none.
+    fn backfill<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        opts: &'a BackfillOptions,
+        progress: &'a (dyn Fn(BulkEvent) + Send + Sync),
+    ) -> BoxFuture<'a, Result<BackfillReport, StepError>> {
+        let _ = (env, owner, opts, progress);
+        let name = self.name().to_string();
+        Box::pin(async move {
+            Err(StepError::Poison(format!(
+                "integration '{name}' has no bulk backfill (only coupa → finance_operations has one)"
+            )))
+        })
     }
 
     /// Scheduled upkeep (renewing webhook subscriptions that expire); empty when the

@@ -21,4 +21,4 @@ pub use store::{
     StoreError, Watermark, Watermarks,
 };
 pub use system::SystemError;
-pub use writer::{Absent, Change, Writer, Written};
+pub use writer::{Absent, BatchState, BulkWriter, Change, Found, Writer, Written};

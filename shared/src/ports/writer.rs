@@ -110,3 +110,68 @@ pub trait Writer: Send + Sync {
         created: bool,
     ) -> impl Future<Output = Result<Written, SystemError>> + Send;
 }
+
+/// What a bulk look-up found of one document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found<R> {
+    /// The document is in the target in its final state (it needs nothing more).
+    Final(Written),
+    /// Part of it is there (a header without all its lines): `Writer::finish` completes it.
+    Partial(R),
+}
+
+/// Where a bulk batch the target runs on its own (an F&O data package import) stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchState {
+    /// The target knows no batch by this id: never started (or not yet registered).
+    Unknown,
+    /// Queued or executing, in the target's words ("NotRun", "Executing").
+    Running(String),
+    /// Ended ("Succeeded", "PartiallySucceeded", "Failed", "Canceled"): nothing more of it
+    /// will land.
+    Ended(String),
+}
+
+/// A target that takes many documents in one batch it runs asynchronously (F&O's Data
+/// Management package API), on top of its per-record [`Writer`]. The exactly-once rules stay
+/// the bulk step's (`steps::bulk`): each document is claimed in the ledger before it goes into
+/// a batch, a batch's id is recorded before it is sent, and nothing is sent again until the
+/// batch it went in has ended and a look-up shows it did not land.
+pub trait BulkWriter: Writer {
+    /// The key the target reports a document's refusal under (F&O: the HeaderReference).
+    fn batch_key(&self, doc: &Self::Doc) -> String;
+
+    /// Every document of `docs`, looked up with as few requests as the target allows (F&O:
+    /// one request per page of references), in the order given.
+    fn find_many(
+        &self,
+        docs: &[&Self::Doc],
+    ) -> impl Future<Output = Result<Vec<Option<Found<Self::Record>>>, SystemError>> + Send;
+
+    /// Builds and uploads the batch of `docs`; returns where it is (the package URL). Sending
+    /// nothing to run yet: a crash after it lands nothing.
+    fn upload(
+        &self,
+        batch_id: &str,
+        docs: &[&Self::Doc],
+    ) -> impl Future<Output = Result<String, SystemError>> + Send;
+
+    /// Starts the uploaded batch under `batch_id` (the caller's id, recorded before); returns
+    /// the id the target runs it under (the same, unless the target chose its own).
+    fn start(
+        &self,
+        batch_id: &str,
+        package: &str,
+    ) -> impl Future<Output = Result<String, SystemError>> + Send;
+
+    fn batch_state(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<BatchState, SystemError>> + Send;
+
+    /// The documents an ended batch refused: (batch key, the target's words).
+    fn refusals(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, SystemError>> + Send;
+}

@@ -6,6 +6,7 @@
 //! webhook → ingest queue ← poll; ingest → map → post queue → post (the one writer) → target.
 
 mod audit;
+pub mod bulk;
 pub(crate) mod claim;
 pub mod lease;
 pub mod map;

@@ -249,7 +249,7 @@ pub async fn write_once<W: Writer, Q: Queue, S: Store, C: Clock>(
 /// The once key of the row that records a ledger entry's write of record `id` into `target`:
 /// repeats of the document (redeliveries, polls, replays) are counted on it; a re-post (a new
 /// record) gets its own row.
-fn written_key(key: &LedgerKey, target: &str, id: &str) -> String {
+pub(crate) fn written_key(key: &LedgerKey, target: &str, id: &str) -> String {
     super::once_key(&[
         "written",
         &key.integration,
@@ -262,7 +262,7 @@ fn written_key(key: &LedgerKey, target: &str, id: &str) -> String {
 
 /// Parked with a message that reads the source again when retried, so a corrected document or
 /// mapping is picked up.
-fn retry_message(subject: &Subject, key: &LedgerKey) -> IngestMessage {
+pub(crate) fn retry_message(subject: &Subject, key: &LedgerKey) -> IngestMessage {
     IngestMessage {
         integration: key.integration.clone(),
         kind: subject.kind,
@@ -439,7 +439,7 @@ async fn write_claimed<W: Writer, Q: Queue, S: Store, C: Clock>(
     Ok(Progress::Written(written))
 }
 
-async fn apply_links<Q: Queue, S: Store, C: Clock>(
+pub(crate) async fn apply_links<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     links: &[Link],
 ) -> Result<(), StepError> {
@@ -461,7 +461,7 @@ async fn apply_links<Q: Queue, S: Store, C: Clock>(
 
 /// While an earlier create of this entry may still commit: how long to wait before looking
 /// again (never create meanwhile). `None`: creating is safe.
-fn unsettled_wait(
+pub(crate) fn unsettled_wait(
     window: Duration,
     entry: &LedgerEntry,
     now: chrono::DateTime<chrono::Utc>,

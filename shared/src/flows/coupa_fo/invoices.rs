@@ -88,17 +88,14 @@ pub(super) async fn map_invoice<Q: Queue, S: Store, C: Clock>(
     map::hand_over(env, msg, &post, audit, crash).await
 }
 
-/// Writes a resolved invoice into its legal entity exactly once.
-pub(super) async fn post_invoice<Q: Queue, S: Store, C: Clock>(
-    flow: &CoupaFo,
+/// What the writers (per record and bulk) write an invoice under: its ledger key and audit
+/// identity.
+pub(super) fn post_subject<Q: Queue, S: Store, C: Clock>(
+    name: &str,
     env: &Env<Q, S, C>,
-    owner: &str,
-    p: &Posting,
-    crash: Option<CrashPoint>,
-) -> Result<PostOutcome, StepError> {
-    let name = flow.name();
-    let inv = &p.resolved;
-    let subject = Subject {
+    inv: &ResolvedInvoice,
+) -> Subject {
+    Subject {
         key: LedgerKey {
             integration: name.to_string(),
             kind: LEDGER_KIND.into(),
@@ -117,7 +114,20 @@ pub(super) async fn post_invoice<Q: Queue, S: Store, C: Clock>(
             AuditStatus::Posted,
         )
         .with_resolved(inv),
-    };
+    }
+}
+
+/// Writes a resolved invoice into its legal entity exactly once.
+pub(super) async fn post_invoice<Q: Queue, S: Store, C: Clock>(
+    flow: &CoupaFo,
+    env: &Env<Q, S, C>,
+    owner: &str,
+    p: &Posting,
+    crash: Option<CrashPoint>,
+) -> Result<PostOutcome, StepError> {
+    let name = flow.name();
+    let inv = &p.resolved;
+    let subject = post_subject(name, env, inv);
     // One writer per legal entity: the ledger records which one the invoice went to.
     // A written invoice is traced back to its Coupa invoice when F&O pays it (the vendor
     // transaction names it by legal entity, invoice account and invoice number).

@@ -13,8 +13,12 @@
 //! With `sync.purchase_orders`, Coupa purchase orders become F&O purchase orders, kept in step
 //! line by line with entity tags (`orders.rs`).
 //!
-//! Not yet: the package-API backfill, removing lines or orders cancelled in Coupa.
+//! `mlc backfill` loads many approved invoices at once through F&O's Data Management package
+//! API, exactly once with the per-record path (`backfill.rs`).
+//!
+//! Not yet: removing lines or orders cancelled in Coupa.
 
+mod backfill;
 mod invoices;
 mod orders;
 mod payments;
@@ -25,6 +29,7 @@ use crate::config::{Config, IntegrationConfig, SupplierSync, SystemConfig};
 use crate::flows::{BoxFuture, Flow, SecretLookup, Upkeep, WebhookReply, WebhookRequest};
 use crate::model::{DocumentKind, PaymentBack};
 use crate::ports::{Clock, LedgerKey, Queue, Store};
+use crate::steps::bulk::{BackfillOptions, BackfillReport, BulkEvent};
 use crate::steps::map::{MapCrash, MapOutcome};
 use crate::steps::poll::{self, PollReport};
 use crate::steps::post::{CrashPoint, PostOutcome};
@@ -319,6 +324,16 @@ where
                 }
             }
         })
+    }
+
+    fn backfill<'a>(
+        &'a self,
+        env: &'a Env<Q, S, C>,
+        owner: &'a str,
+        opts: &'a BackfillOptions,
+        progress: &'a (dyn Fn(BulkEvent) + Send + Sync),
+    ) -> BoxFuture<'a, Result<BackfillReport, StepError>> {
+        Box::pin(backfill::backfill(self, env, owner, opts, progress))
     }
 
     fn upkeep<'a>(

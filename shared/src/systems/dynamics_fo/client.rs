@@ -67,6 +67,10 @@ pub enum FoError {
     Invalid(String),
     #[error(transparent)]
     Http(HttpError),
+    /// The blob store behind a Data Management URL failed (B6): the message names the blob
+    /// path, never its SAS. `bool`: worth trying again (a 5xx or a broken connection).
+    #[error("blob storage: {0}")]
+    Upload(String, bool),
 }
 
 /// The text of `error.innererror.message` (else `error.message`), on one line.
@@ -126,6 +130,15 @@ impl From<FoError> for SystemError {
                 message,
             },
             FoError::Http(h) => SystemError::from(h),
+            // A package is only uploaded, never run, by a PUT: repeating it is harmless.
+            FoError::Upload(message, true) => SystemError::Transient {
+                message,
+                retry_after: None,
+            },
+            FoError::Upload(message, false) => SystemError::Rejected {
+                status: None,
+                message,
+            },
         }
     }
 }
@@ -153,6 +166,8 @@ pub struct FoClient {
     pub(super) root: String,
     /// The environment's host, for the ledger's target identity.
     pub(super) host: String,
+    /// Blob storage behind the Data Management URLs (B6): no bearer, the SAS is in the URL.
+    pub(super) blob: reqwest::Client,
 }
 
 impl FoClient {
@@ -193,10 +208,15 @@ impl FoClient {
             .next()
             .unwrap_or_default()
             .to_lowercase();
+        let blob = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(600))
+            .build()
+            .unwrap_or_default();
         Ok(Self {
             api,
             root: format!("{}/data", api_url.trim_end_matches('/')),
             host,
+            blob,
         })
     }
 

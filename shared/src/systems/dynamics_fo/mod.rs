@@ -1,10 +1,13 @@
 //! Dynamics 365 Finance & Operations OData data entities (`../shared/apis/d365-fo.md`): Entra ID
 //! client credentials scoped to the environment, every call in one legal entity (`dataAreaId`),
 //! pending vendor invoices as a header then its lines (no deep insert), posted and paid status
-//! read from the invoice journal and vendor transactions.
+//! read from the invoice journal and vendor transactions; a first load of many invoices as
+//! Data Management packages (`dmf.rs`, `bulk.rs`, B6).
 
+mod bulk;
 mod client;
 pub mod convert;
+pub mod dmf;
 mod invoices;
 mod orders;
 mod vendors;
