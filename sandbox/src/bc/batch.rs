@@ -204,6 +204,25 @@ pub(super) async fn run(sim: &BcSim, headers: &HeaderMap, body: &Bytes) -> ApiRe
             sim.inner.faults.take(op.method.as_str(), &path)
         })
         .collect();
+    // A raw page (a proxy, gateway or firewall in front of BC) answers the whole HTTP request:
+    // it cannot sit inside a batch answer, so it replaces the batch's, and nothing runs.
+    if let Some(FaultKind::RawBody {
+        status,
+        content_type,
+        body,
+    }) = faults
+        .iter()
+        .flatten()
+        .find(|f| matches!(f, FaultKind::RawBody { .. }))
+        .cloned()
+    {
+        return Ok((
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [(axum::http::header::CONTENT_TYPE, content_type)],
+            body,
+        )
+            .into_response());
+    }
     let hang = faults
         .iter()
         .filter_map(|f| match f {
