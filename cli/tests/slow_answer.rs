@@ -29,10 +29,11 @@ async fn an_answer_slower_than_the_visibility_timeout_is_waited_for_by_one_worke
     assert!(cfg.contains("visibility_timeout_secs = 60"), "{cfg}");
     std::fs::write(dir.path().join("mlc.toml"), cfg).unwrap();
     common::store_secrets(dir.path(), &coupa, &bc);
-    // The first dimension line of the first invoice is answered after 65 s.
+    // The first invoice's create (one `$batch`: its look-up and its deep insert with lines and
+    // dimensions) is answered after 65 s.
     bc.fail_next(FaultRule::new(
         "POST",
-        "/dimensionSetLines",
+        "/$batch",
         1,
         FaultKind::Hang { millis: 65_000 },
     ));
