@@ -29,9 +29,10 @@ async fn an_expired_token_is_refreshed_once_and_the_call_succeeds() {
 async fn a_429_with_retry_after_is_waited_out_and_retried() {
     let h = Harness::new().await;
     h.simple_invoice("SUP-001", "THR-1");
+    // BC throttles the whole request (the create's `$batch`).
     h.bc.fail_next(FaultRule {
         method: "POST".into(),
-        path_contains: "/purchaseInvoices".into(),
+        path_contains: "/$batch".into(),
         count: 1,
         kind: FaultKind::TooManyRequests {
             retry_after: Some(1),
