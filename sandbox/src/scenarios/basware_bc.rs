@@ -8,7 +8,7 @@ use mlc_shared::ports::SecretError;
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator, api_requests,
+    SetSecret, Side, Simulator, api_requests, bc_records,
 };
 use crate::FaultRule;
 use crate::basware::{BASWARE_SCOPE, BaswareConfig, BaswareSim, NewCodingRow, NewDocument};
@@ -291,20 +291,7 @@ impl Sandbox for BaswareBcSandbox {
         self.seeded
             .iter()
             .map(|(id, number)| {
-                let same = |n: &str| n.eq_ignore_ascii_case(number);
-                let found: Vec<bool> = invoices
-                    .iter()
-                    .filter(|i| same(&i.vendor_invoice_number))
-                    .map(|i| i.status != "Draft" && i.post_count == 1 && !i.lines.is_empty())
-                    .chain(
-                        memos
-                            .iter()
-                            .filter(|m| same(&m.vendor_credit_memo_number))
-                            .map(|m| {
-                                m.status != "Draft" && m.post_count == 1 && !m.lines.is_empty()
-                            }),
-                    )
-                    .collect();
+                let found = bc_records(&invoices, &memos, number);
                 Landing {
                     document: number.clone(),
                     expect: if number == "BW-9002" {

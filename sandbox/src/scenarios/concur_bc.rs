@@ -10,7 +10,7 @@ use mlc_shared::ports::SecretError;
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator, api_requests,
+    SetSecret, Side, Simulator, api_requests, bc_records,
 };
 use crate::FaultRule;
 use crate::bc::{BcConfig, BcSim};
@@ -406,15 +406,7 @@ impl Sandbox for ConcurBcSandbox {
                 };
                 let per: Vec<Vec<bool>> = expected
                     .iter()
-                    .map(|n| {
-                        invoices
-                            .iter()
-                            .filter(|i| i.vendor_invoice_number.eq_ignore_ascii_case(n))
-                            .map(|i| {
-                                i.status != "Draft" && i.post_count == 1 && !i.lines.is_empty()
-                            })
-                            .collect()
-                    })
+                    .map(|n| bc_records(&invoices, &[], n))
                     .collect();
                 // Part of a report posted is not "once": 0, like none of it.
                 let copies = if per.iter().any(|p| p.len() > 1) {

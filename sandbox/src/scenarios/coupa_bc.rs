@@ -10,7 +10,7 @@ use mlc_shared::ports::{AuditItem, ParkedDoc, SecretError};
 
 use super::{
     BoxFuture, ConfigFragment, Cycle, Expect, Landing, Listen, Sandbox, Scenario, Section,
-    SetSecret, Side, Simulator, api_requests, merged_config,
+    SetSecret, Side, Simulator, api_requests, bc_records, merged_config,
 };
 use crate::FaultRule;
 use crate::bc::{BcConfig, BcInvoiceView, BcSim};
@@ -318,20 +318,7 @@ impl Sandbox for CoupaBcSandbox {
                 } else {
                     Expect::Never
                 };
-                let same = |n: &str| n.eq_ignore_ascii_case(&number);
-                let found: Vec<bool> = invoices
-                    .iter()
-                    .filter(|i| same(&i.vendor_invoice_number))
-                    .map(|i| i.status != "Draft" && i.post_count == 1 && !i.lines.is_empty())
-                    .chain(
-                        memos
-                            .iter()
-                            .filter(|m| same(&m.vendor_credit_memo_number))
-                            .map(|m| {
-                                m.status != "Draft" && m.post_count == 1 && !m.lines.is_empty()
-                            }),
-                    )
-                    .collect();
+                let found = bc_records(&invoices, &memos, &number);
                 Landing {
                     document: number,
                     expect,

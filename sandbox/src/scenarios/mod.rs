@@ -189,6 +189,28 @@ pub trait Sandbox: Send {
     fn requests_served(&self) -> Vec<(&'static str, usize)>;
 }
 
+/// What BC holds of one vendor document number (BC upper-cases it): one entry per purchase
+/// invoice or credit memo carrying it, true when that record is posted once and has lines.
+pub(crate) fn bc_records(
+    invoices: &[crate::bc::BcInvoiceView],
+    memos: &[crate::bc::BcCreditMemoView],
+    number: &str,
+) -> Vec<bool> {
+    let finished =
+        |status: &str, posts: u32, lines: usize| status != "Draft" && posts == 1 && lines > 0;
+    invoices
+        .iter()
+        .filter(|i| i.vendor_invoice_number.eq_ignore_ascii_case(number))
+        .map(|i| finished(&i.status, i.post_count, i.lines.len()))
+        .chain(
+            memos
+                .iter()
+                .filter(|m| m.vendor_credit_memo_number.eq_ignore_ascii_case(number))
+                .map(|m| finished(&m.status, m.post_count, m.lines.len())),
+        )
+        .collect()
+}
+
 /// Requests in a simulator's log that reached its API (not the `/_sandbox` controls).
 pub fn api_requests(log: &[crate::RequestLog]) -> usize {
     log.iter()
