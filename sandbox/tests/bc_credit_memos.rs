@@ -206,3 +206,109 @@ async fn credit_memo_without_vendor_credit_memo_number_cannot_be_posted() {
             .starts_with("Vendor Cr. Memo No. must have a value")
     );
 }
+
+/// A posted invoice of V10000 for 24.69 (2 × 12.3456, rounded per line): its id.
+async fn posted_invoice(sim: &mlc_sandbox::bc::BcSim, token: &str) -> String {
+    let inv = create_invoice(sim, token, "INV-APPLY", one_line()).await;
+    let id = inv["id"].as_str().unwrap().to_string();
+    let r = bc_req(
+        Method::POST,
+        &format!(
+            "{}/purchaseInvoices({id})/Microsoft.NAV.post",
+            company_url(sim)
+        ),
+        token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    id
+}
+
+async fn credit_memo_for(
+    sim: &mlc_sandbox::bc::BcSim,
+    token: &str,
+    body: Value,
+) -> reqwest::Response {
+    bc_req(
+        Method::POST,
+        &format!("{}/purchaseCreditMemos", company_url(sim)),
+        token,
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_credit_memo_applied_to_a_posted_invoice_closes_it_when_posted() {
+    let sim = bc().await;
+    let token = bc_token(&sim).await;
+    let inv_id = posted_invoice(&sim, &token).await;
+    let r = credit_memo_for(
+        &sim,
+        &token,
+        json!({
+            "vendorNumber": "V10000",
+            "vendorCreditMemoNumber": "INV-APPLY-REV",
+            "invoiceId": inv_id,
+            "purchaseCreditMemoLines": one_line(),
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let cm: Value = r.json().await.unwrap();
+    let invoice_number = sim.purchase_invoices()[0].number.clone();
+    assert_eq!(cm["invoiceId"], inv_id.as_str());
+    assert_eq!(cm["invoiceNumber"], invoice_number.as_str());
+    assert_eq!(sim.purchase_invoices()[0].status, "Open");
+    let r = bc_req(
+        Method::POST,
+        &post_url(&sim, cm["id"].as_str().unwrap()),
+        &token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    // Its open entry is closed: "Paid" (Purch. Inv. Aggregator: Closed → Paid).
+    assert_eq!(sim.purchase_invoices()[0].status, "Paid");
+}
+
+#[tokio::test]
+async fn a_credit_memo_linked_to_a_draft_or_unknown_invoice_is_refused() {
+    let sim = bc().await;
+    let token = bc_token(&sim).await;
+    let draft = create_invoice(&sim, &token, "INV-DRAFT", one_line()).await;
+    for link in [
+        json!({ "invoiceId": draft["id"] }),
+        json!({ "invoiceId": "5d115c9c-44e3-ea11-bb43-000d3a2feca1" }),
+        json!({ "invoiceNumber": "NO-SUCH" }),
+    ] {
+        let mut body = json!({
+            "vendorNumber": "V10000",
+            "vendorCreditMemoNumber": "CM-X",
+            "purchaseCreditMemoLines": one_line(),
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(link.as_object().unwrap().clone());
+        let r = credit_memo_for(&sim, &token, body).await;
+        assert_eq!(r.status(), 400, "{link}");
+        let e: Value = r.json().await.unwrap();
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("do not match to")
+                || e["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("does not match to an Invoice"),
+            "{e}"
+        );
+    }
+    assert!(sim.purchase_credit_memos().is_empty());
+}

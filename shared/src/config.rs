@@ -969,6 +969,11 @@ pub mod tables {
     pub fn posted_invoice(integration: &str) -> String {
         format!("{integration}/posted_invoice")
     }
+    /// Concur expense report (FIS document id) → why it was backed out of BC (a later document
+    /// of it refused after an earlier one posted): never posted again by the connector.
+    pub fn backed_out_report(integration: &str) -> String {
+        format!("{integration}/backed_out_report")
+    }
     /// Ledger key → the bulk batch (an F&O data package import) a document went into last,
     /// recorded before the batch is sent (`steps::bulk`).
     pub fn bulk_batch(integration: &str) -> String {
@@ -980,7 +985,11 @@ pub mod tables {
         table.rsplit_once('/').is_some_and(|(_, t)| {
             matches!(
                 t,
-                "purchase_order" | "posted_invoice" | "concur_vendor_sent" | "bulk_batch"
+                "purchase_order"
+                    | "posted_invoice"
+                    | "concur_vendor_sent"
+                    | "bulk_batch"
+                    | "backed_out_report"
             )
         })
     }

@@ -857,6 +857,137 @@ async fn a_report_with_a_value_bc_lacks_on_its_card_part_posts_nothing_and_says_
     );
 }
 
+/// A report of two BC documents: the employee's (100, ADM) and the CBCP card issuer's (300).
+fn report_of_two(number: &str) -> NewExpense {
+    NewExpense::new(number, "E1001")
+        .entry(
+            NewEntry::new("LODNG", "Hotel", "CASH", "100.00").allocation(
+                NewAllocation::new("100")
+                    .custom(1, "ADM")
+                    .journal(NewJournal::new("COMP", "EMPL", "TRAVEL", "100")),
+            ),
+        )
+        .entry(
+            NewEntry::new("AIRFR", "Airfare", "CBCP", "300.00").allocation(
+                NewAllocation::new("100").journal(NewJournal::new("COMP", "CBCP", "TRAVEL", "300")),
+            ),
+        )
+}
+
+#[tokio::test]
+async fn a_report_bc_refuses_half_way_is_backed_out_by_an_applied_credit_memo_and_confirmed_as_failed()
+ {
+    let h = Harness::build("", "payments = true").await;
+    let id = h.concur.add_expense(report_of_two("RPT-BACK"));
+    // Blocked after the pre-check could see it (a person in BC): the employee's invoice posts,
+    // the card issuer's is refused at posting.
+    h.bc.block_vendor("V-CARD", "All");
+    h.run_once().await;
+
+    let emp = h.bc_invoice("RPT-BACK");
+    assert_eq!(emp.post_count, 1);
+    let memos = h.bc.purchase_credit_memos();
+    assert_eq!(memos.len(), 1, "{memos:?}");
+    let memo = &memos[0];
+    assert_eq!(memo.vendor_number, "E1001");
+    assert_eq!(memo.vendor_credit_memo_number, "RPT-BACK-REV");
+    assert_eq!(
+        memo.applies_to_invoice.as_deref(),
+        Some(emp.number.as_str())
+    );
+    assert_eq!((memo.post_count, memo.total), (1, emp.total));
+    assert_eq!(
+        memo.lines[0].dimensions,
+        vec![("DEPARTMENT".to_string(), "ADM".to_string())]
+    );
+    // Closed by the memo (BC shows it "Paid"); the refused draft is not left behind.
+    assert_eq!(h.bc_invoice("RPT-BACK").status, "Paid");
+    assert_eq!(h.bc.purchase_invoices().len(), 1);
+
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_FAILURE");
+    assert_eq!(doc.posting_confirmations.len(), 1);
+    let c = &doc.posting_confirmations[0];
+    assert_eq!(c["overallPostingStatusCode"], "error");
+    let said = c.to_string();
+    assert!(
+        said.contains("blocked") && said.contains(&emp.number),
+        "{said}"
+    );
+
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].source_id, id);
+    assert!(
+        parked[0].reason.contains("CBCP document was refused")
+            && parked[0].reason.contains("reversed by credit memo"),
+        "{}",
+        parked[0].reason
+    );
+    let backed_out = h
+        .pipeline
+        .env
+        .store
+        .query_audit(&AuditFilter {
+            status: Some(AuditStatus::BackedOut),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(backed_out.len(), 1, "{backed_out:?}");
+}
+
+#[tokio::test]
+async fn a_backed_out_report_read_again_reverses_nothing_twice_and_is_never_paid() {
+    let h = Harness::build("", "payments = true").await;
+    let id = h.concur.add_expense(report_of_two("RPT-BACK2"));
+    h.bc.block_vendor("V-CARD", "All");
+    h.run_once().await;
+    // The vendor put right meanwhile: a backed-out report still never posts again by itself
+    // (its numbers are taken by the reversed invoice).
+    h.bc.block_vendor("V-CARD", " ");
+    for _ in 0..3 {
+        h.run_once().await;
+    }
+    assert_eq!(h.bc.purchase_credit_memos().len(), 1);
+    assert_eq!(h.bc.purchase_invoices().len(), 1);
+    assert_eq!(h.bc_invoice("RPT-BACK2").post_count, 1);
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.posting_confirmations.len(), 1);
+    // Closed by its credit memo, not paid: no payment confirmation.
+    assert_eq!(doc.payment_attempts, 0);
+    assert!(doc.payment_confirmations.is_empty());
+}
+
+#[tokio::test]
+async fn a_report_whose_first_document_bc_refuses_is_parked_whole_for_a_retry() {
+    let h = Harness::new().await;
+    let id = h.concur.add_expense(report_of_two("RPT-FIRST"));
+    h.bc.block_vendor("E1001", "All");
+    h.run_once().await;
+    // Nothing posted, so nothing to back out: parked (under the Concur document) until BC is
+    // put right, then posted whole.
+    assert!(h.bc.purchase_credit_memos().is_empty());
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].source_id, id);
+    assert!(
+        h.concur
+            .document(&id)
+            .unwrap()
+            .posting_confirmations
+            .is_empty()
+    );
+    h.bc.block_vendor("E1001", " ");
+    h.run_once().await;
+    assert_eq!(h.bc_invoice("RPT-FIRST").post_count, 1);
+    assert_eq!(h.bc_invoice("RPT-FIRST-CBCP").post_count, 1);
+    assert_eq!(
+        h.concur.document(&id).unwrap().status,
+        "POSTING_CONFIRMED_SUCCESS"
+    );
+}
+
 #[tokio::test]
 async fn a_report_whose_worker_dies_at_any_step_is_posted_and_confirmed_once() {
     use mlc_shared::steps::post::CrashPoint;

@@ -34,7 +34,7 @@ pub struct Args {
     kind: Option<String>,
     /// Only documents in this state now (events of this status with --history): received,
     /// mapped, parked, posted, already_posted, updated, failed, dead_lettered, rejected,
-    /// discarded.
+    /// discarded, conflict, backed_out.
     #[arg(long)]
     status: Option<String>,
     /// Only this document: its source id or its number (as the supplier wrote it).

@@ -205,6 +205,8 @@ pub struct BcCreditMemoView {
     pub number: String,
     pub vendor_number: String,
     pub vendor_credit_memo_number: String,
+    /// The posted purchase invoice it is applied to (`invoiceNumber`), if any.
+    pub applies_to_invoice: Option<String>,
     /// "Draft" | "Open"
     pub status: String,
     pub posting_date: NaiveDate,
@@ -386,6 +388,21 @@ impl BcSim {
         id
     }
 
+    /// Sets a vendor's `blocked` (`" "`, `"Payment"`, `"All"`), as a person does in BC; the
+    /// vendor must exist.
+    pub fn block_vendor(&self, number: &str, blocked: &str) {
+        let mut store = self.inner.store.lock().unwrap();
+        let id = store
+            .vendors
+            .iter()
+            .find(|v| v.fields.get("number").and_then(serde_json::Value::as_str) == Some(number))
+            .map(|v| v.meta.id)
+            .unwrap_or_else(|| panic!("no vendor {number}"));
+        store
+            .patch_vendor(id, &serde_json::json!({ "blocked": blocked }))
+            .expect("a valid blocked value");
+    }
+
     /// A vendor with `taxRegistrationNumber` set (Text[20]; panics when invalid).
     pub fn add_vendor_with_tax_id(&self, number: &str, name: &str, tax_id: &str) -> Uuid {
         let body = serde_json::json!({
@@ -500,6 +517,12 @@ impl BcSim {
                     number: v.number,
                     vendor_number: v.vendor_number,
                     vendor_credit_memo_number: v.vendor_invoice_number,
+                    applies_to_invoice: c
+                        .fields
+                        .get("invoiceNumber")
+                        .and_then(serde_json::Value::as_str)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string),
                     status: v.status,
                     posting_date: v.posting_date,
                     credit_memo_date: parse_date(c.document_date()),

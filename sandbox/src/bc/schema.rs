@@ -419,8 +419,7 @@ pub(crate) const CREDIT_MEMO: Entity = Entity {
         ("totalAmountIncludingTax", Ty::Decimal, R),
         ("status", Ty::Enum(CREDIT_MEMO_STATUS), R),
         ("lastModifiedDateTime", Ty::DateTime, R),
-        // Writable on the page; linking to a posted invoice is not simulated, so only the
-        // blank GUID / empty number are accepted (see store).
+        // The posted invoice the credit memo is applied to (see `Store::resolve_invoice_link`).
         ("invoiceId", Ty::Guid, W),
         ("invoiceNumber", Ty::Code(20), W),
         ("vendorReturnReasonId", Ty::Guid, W),

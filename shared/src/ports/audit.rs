@@ -68,6 +68,9 @@ pub enum AuditStatus {
     /// Changed on both sides of a two-way sync since the last sync: resolved by the configured
     /// rule (the error says both versions and which won), never silently.
     Conflict,
+    /// Posted, then reversed in the target (a credit memo applied to it) because the rest of
+    /// its source document could not be posted (a Concur report is all or nothing).
+    BackedOut,
 }
 
 impl AuditStatus {
@@ -84,6 +87,7 @@ impl AuditStatus {
             AuditStatus::Rejected => "rejected",
             AuditStatus::Discarded => "discarded",
             AuditStatus::Conflict => "conflict",
+            AuditStatus::BackedOut => "backed_out",
         }
     }
 
@@ -100,6 +104,7 @@ impl AuditStatus {
             AuditStatus::Rejected,
             AuditStatus::Discarded,
             AuditStatus::Conflict,
+            AuditStatus::BackedOut,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

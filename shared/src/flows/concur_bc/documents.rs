@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ConcurBc;
+use super::backout;
 use super::resolve::{self, ResolveError, ResolvedReport};
 use crate::config::tables;
 use crate::model::{DocumentKind, ResolvedInvoice};
@@ -184,6 +185,7 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
                 owner,
                 INVOICE_KIND,
                 DocumentKind::Invoice,
+                &invoice.source_id,
                 &invoice,
                 crash,
             )
@@ -211,6 +213,13 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
             report_id,
             report,
         } => {
+            // Backed out before (a redelivery, a retry): finish that, never post again.
+            if let Some(why) = backout::recorded(flow, env, &doc_id).await? {
+                return backout::back_out(
+                    flow, env, owner, msg.kind, &doc_id, &report_id, &report, &why,
+                )
+                .await;
+            }
             let mut posted = Vec::new();
             let mut all_done_before = true;
             for d in &report.docs {
@@ -220,6 +229,7 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
                     owner,
                     REPORT_DOC_KIND,
                     DocumentKind::ExpenseReport,
+                    &doc_id,
                     &d.invoice,
                     crash,
                 )
@@ -232,11 +242,20 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
                     PostOutcome::AlreadyPosted { id, number } => {
                         posted.push(posted_doc(flow, id, number, &d.invoice).await?);
                     }
-                    // Doubt (§2.7.2 asks to back out what was posted of a report that cannot
-                    // be posted whole): the documents are resolved together before any is
-                    // posted, so a mapping gap never half-posts a report; a refusal by BC of
-                    // a later document leaves the earlier ones posted and the report parked
-                    // (not confirmed) for a person. Backing them out is not built yet.
+                    // All or nothing (§2.7.2): BC refused this one after an earlier one posted
+                    // (the pre-check found every value, so BC changed meanwhile or refused the
+                    // post itself): the report is backed out and confirmed as failed.
+                    PostOutcome::Parked(refused)
+                        if !posted.is_empty() && backout::refused_by_bc(flow, env, d).await? =>
+                    {
+                        let why = format!("the {} document was refused: {refused}", d.payee);
+                        backout::record(flow, env, &doc_id, &why).await?;
+                        return backout::back_out(
+                            flow, env, owner, msg.kind, &doc_id, &report_id, &report, &why,
+                        )
+                        .await;
+                    }
+                    // Nothing posted: parked as it is, to be retried once BC is put right.
                     _ => return Ok(outcome),
                 }
             }
@@ -399,12 +418,16 @@ async fn posted_doc(
     })
 }
 
+/// One BC document, exactly once; `doc_id` is the Concur document it comes from (what a
+/// parked retry reads again).
+#[allow(clippy::too_many_arguments)]
 async fn post_bc<Q: Queue, S: Store, C: Clock>(
     flow: &ConcurBc,
     env: &Env<Q, S, C>,
     owner: &str,
     ledger_kind: &str,
     kind: DocumentKind,
+    doc_id: &str,
     inv: &ResolvedInvoice,
     crash: Option<CrashPoint>,
 ) -> Result<PostOutcome, StepError> {
@@ -416,7 +439,7 @@ async fn post_bc<Q: Queue, S: Store, C: Clock>(
             source_id: inv.source_id.clone(),
         },
         kind,
-        source_id: inv.source_id.clone(),
+        source_id: doc_id.to_string(),
         version: Some(inv.version.to_rfc3339()),
         number: Some(inv.vendor_invoice_number.clone()),
         audit: audit_item(
@@ -442,9 +465,7 @@ async fn post_bc<Q: Queue, S: Store, C: Clock>(
             }]
         }
     };
-    let writer = InvoiceWriter {
-        bc: flow.bc.clone(),
-    };
+    let writer = InvoiceWriter::new(flow.bc.clone());
     write_once(env, &writer, owner, &subject, inv, &links, crash).await
 }
 
@@ -465,7 +486,7 @@ async fn confirmed<Q: Queue, S: Store, C: Clock>(
 
 /// The posting confirmation, exactly once under its own ledger entry (its own step in the
 /// audit trail: `confirm`).
-async fn confirm_once<Q: Queue, S: Store, C: Clock>(
+pub(super) async fn confirm_once<Q: Queue, S: Store, C: Clock>(
     flow: &ConcurBc,
     env: &Env<Q, S, C>,
     owner: &str,

@@ -22,6 +22,7 @@
 //! Not built yet (issue #13): backing out the posted part of a report whose later document BC
 //! refuses (§2.7.2), payment confirmations of invoice payment requests (FIS takes expense only).
 
+mod backout;
 mod documents;
 mod payments;
 mod resolve;

@@ -8,6 +8,13 @@
 //! paid is not the employee's reimbursement, and an invoice payment request has no payment
 //! confirmation: neither is sent.
 //!
+//! Only `CP`: a partial payment (`PP`) is not visible through BC's API. A v2.0 purchase invoice
+//! has no remaining amount (business-central.md A6.2: `remainingAmount` exists on sales
+//! invoices and applied vendor entries only) and its status turns "Paid" only when its vendor
+//! ledger entry is closed; vendor payments leave the payment journal once posted (A6.7). An
+//! invoice closed by a credit memo also shows "Paid": a backed-out report's invoice is unlinked
+//! from the report before that (`backout`), so it is never confirmed as paid.
+//!
 //! The poll reads BC's paid invoices modified since the stored mark (minus the overlap), with
 //! the upper bound fixed when it starts, queues one task per invoice, then moves the mark.
 

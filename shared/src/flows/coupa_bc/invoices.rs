@@ -104,8 +104,6 @@ pub(super) async fn post_invoice<Q: Queue, S: Store, C: Clock>(
             Vec::new()
         }
     };
-    let writer = InvoiceWriter {
-        bc: flow.bc.clone(),
-    };
+    let writer = InvoiceWriter::new(flow.bc.clone());
     write_once(env, &writer, owner, &subject, inv, &links, crash).await
 }

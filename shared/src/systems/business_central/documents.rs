@@ -69,6 +69,12 @@ pub struct NewPurchaseDocument {
     pub date: NaiveDate,
     pub currency_code: String,
     pub lines: Vec<NewDocumentLine>,
+    /// A credit memo's `invoiceId`: the posted purchase invoice (BC id) it is applied to, which
+    /// it closes when its amount covers the invoice's. BC refuses an id that is not a posted
+    /// invoice ('The "invoiceId" does not match to an Invoice.': ALAppExtensions
+    /// `Apps/W1/APIV2/app/src/pages/APIV2PurchaseCreditMemos.Page.al`, field `invoiceId`, which
+    /// sets "Applies-to Doc. Type"/"Applies-to Doc. No."). Invoices have no such field.
+    pub applies_to_invoice_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +127,9 @@ impl NewPurchaseDocument {
         );
         body.insert(set.date_field().into(), json!(self.date));
         body.insert("currencyCode".into(), json!(self.currency_code));
+        if let (DocSet::CreditMemo, Some(id)) = (set, &self.applies_to_invoice_id) {
+            body.insert("invoiceId".into(), json!(id));
+        }
         body.insert(set.line_set().into(), Value::Array(lines));
         Value::Object(body)
     }
@@ -262,12 +271,7 @@ impl BcClient {
     }
 
     /// Deletes a draft (one already gone counts as deleted).
-    pub(super) async fn delete_document(
-        &self,
-        set: DocSet,
-        id: &str,
-        etag: &str,
-    ) -> Result<(), BcError> {
+    pub async fn delete_document(&self, set: DocSet, id: &str, etag: &str) -> Result<(), BcError> {
         self.delete(self.url(&format!("{}({id})", set.entity_set())), etag)
             .await
     }

@@ -45,6 +45,9 @@ fn refused(what: &str, e: BcError) -> SystemError {
 #[derive(Clone)]
 pub struct InvoiceWriter {
     pub bc: BcClient,
+    /// Set for a credit memo that backs out a posted purchase invoice (this BC id): the memo is
+    /// applied to it (`invoiceId`), so the invoice is closed, not left open for payment.
+    pub reverses: Option<String>,
 }
 
 /// An invoice becomes a purchase invoice; a credit note a purchase credit memo.
@@ -55,8 +58,9 @@ fn doc_set(inv: &ResolvedInvoice) -> DocSet {
     }
 }
 
-fn draft_of(inv: &ResolvedInvoice) -> NewPurchaseDocument {
+fn draft_of(inv: &ResolvedInvoice, reverses: Option<&str>) -> NewPurchaseDocument {
     NewPurchaseDocument {
+        applies_to_invoice_id: reverses.map(str::to_string),
         vendor_number: inv.vendor_number.clone(),
         external_number: inv.vendor_invoice_number.clone(),
         date: inv.invoice_date,
@@ -77,6 +81,24 @@ fn draft_of(inv: &ResolvedInvoice) -> NewPurchaseDocument {
 }
 
 impl InvoiceWriter {
+    /// Purchase invoices and credit memos.
+    pub fn new(bc: BcClient) -> Self {
+        InvoiceWriter { bc, reverses: None }
+    }
+
+    /// A purchase credit memo applied to the posted purchase invoice `invoice_id`: what backs
+    /// it out.
+    pub fn reversing(bc: BcClient, invoice_id: &str) -> Self {
+        InvoiceWriter {
+            bc,
+            reverses: Some(invoice_id.to_string()),
+        }
+    }
+
+    fn draft(&self, inv: &ResolvedInvoice) -> NewPurchaseDocument {
+        draft_of(inv, self.reverses.as_deref())
+    }
+
     /// The natural key: this vendor's documents with this vendor invoice number. A posted one
     /// wins over a draft (a person may have left a stray draft beside it).
     async fn by_natural_key(
@@ -112,7 +134,7 @@ impl InvoiceWriter {
                 );
                 let mut d = self
                     .bc
-                    .create_document(set, &draft_of(inv))
+                    .create_document(set, &self.draft(inv))
                     .await
                     .map_err(|e| refused(&what(), e))?;
                 d.dimensions_pending = true;
@@ -249,7 +271,7 @@ impl Writer for InvoiceWriter {
         let what = || format!("the {}", set.noun());
         let dims: Vec<Vec<(String, String)>> =
             inv.lines.iter().map(|l| l.dimensions.clone()).collect();
-        let draft = draft_of(inv);
+        let draft = self.draft(inv);
         if !self.bc.look_up_on_first_create {
             // Configured to trust the ledger alone on first attempts: the deep insert only.
             let created = self
