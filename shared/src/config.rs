@@ -969,10 +969,16 @@ pub mod tables {
     pub fn posted_invoice(integration: &str) -> String {
         format!("{integration}/posted_invoice")
     }
-    /// Concur expense report (FIS document id) → why it was backed out of BC (a later document
-    /// of it refused after an earlier one posted): never posted again by the connector.
+    /// `{FIS document id}@{submission}` of a Concur expense report → why that submission was
+    /// backed out of BC (a later document of it refused after an earlier one posted).
     pub fn backed_out_report(integration: &str) -> String {
         format!("{integration}/backed_out_report")
+    }
+    /// `{BC vendor}\u{1f}{vendor invoice number}` → the Concur report whose backed-out
+    /// submission used it: BC keeps the reversed invoice under that number, so a later
+    /// submission takes another.
+    pub fn backed_out_number(integration: &str) -> String {
+        format!("{integration}/backed_out_number")
     }
     /// Ledger key → the bulk batch (an F&O data package import) a document went into last,
     /// recorded before the batch is sent (`steps::bulk`).
@@ -990,6 +996,7 @@ pub mod tables {
                     | "concur_vendor_sent"
                     | "bulk_batch"
                     | "backed_out_report"
+                    | "backed_out_number"
             )
         })
     }

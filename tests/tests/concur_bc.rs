@@ -960,6 +960,52 @@ async fn a_backed_out_report_read_again_reverses_nothing_twice_and_is_never_paid
 }
 
 #[tokio::test]
+async fn a_backed_out_report_submitted_again_posts_whole_under_new_numbers_and_is_paid_once() {
+    let h = Harness::build("", "payments = true").await;
+    let id = h.concur.add_expense(report_of_two("RPT-AGAIN"));
+    h.bc.block_vendor("V-CARD", "All");
+    h.run_once().await;
+    assert_eq!(
+        h.concur.document(&id).unwrap().status,
+        "POSTING_CONFIRMED_FAILURE"
+    );
+    // Put right in BC, sent back and submitted again in Concur (same FIS id, later date).
+    h.bc.block_vendor("V-CARD", " ");
+    assert!(h.concur.resubmit(&id));
+    h.run_once().await;
+    h.run_once().await;
+
+    // BC keeps the reversed invoice under the old number: the new submission takes new ones.
+    let emp = h.bc_invoice("RPT-AGAIN-2");
+    assert_eq!((emp.vendor_number.as_str(), emp.post_count), ("E1001", 1));
+    assert_eq!(h.bc_invoice("RPT-AGAIN-CBCP-2").post_count, 1);
+    assert_eq!(
+        h.bc_invoice("RPT-AGAIN").status,
+        "Paid",
+        "closed by its memo"
+    );
+    assert_eq!(h.bc.purchase_invoices().len(), 3);
+    assert_eq!(h.bc.purchase_credit_memos().len(), 1);
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.status, "POSTING_CONFIRMED_SUCCESS");
+    let last = doc.posting_confirmations.last().unwrap();
+    assert!(last.to_string().contains(&emp.number), "{last}");
+    assert!(h.pipeline.env.store.parked().await.unwrap().is_empty());
+
+    // The new invoice paid: one payment confirmation, for it, not for the reversed one.
+    h.bc.mark_paid(emp.id);
+    for _ in 0..2 {
+        h.run_once().await;
+    }
+    let doc = h.concur.document(&id).unwrap();
+    assert_eq!(doc.payment_confirmations.len(), 1);
+    assert_eq!(
+        doc.payment_confirmations[0]["clearingDetails"][0]["clearingReference"]["paymentRef"],
+        format!("BC/{}", emp.number).as_str()
+    );
+}
+
+#[tokio::test]
 async fn a_report_whose_first_document_bc_refuses_is_parked_whole_for_a_retry() {
     let h = Harness::new().await;
     let id = h.concur.add_expense(report_of_two("RPT-FIRST"));

@@ -289,6 +289,32 @@ impl ConcurSim {
         }
     }
 
+    /// A person sends the document back, it is corrected and submitted again: READY once more,
+    /// under the same FIS id, with a later submit date (`reportSubmitDate` / `submitDate`).
+    /// Doubt: whether FIS keeps the document id across a resubmission is not documented; the
+    /// same id is the harder case for a client (its earlier outcome is keyed by it).
+    pub fn resubmit(&self, id: &str) -> bool {
+        let mut docs = self.inner.docs.lock().unwrap();
+        let Some(d) = docs.iter_mut().find(|d| d.id == id) else {
+            return false;
+        };
+        let (section, field) = match d.doc_type.as_str() {
+            "expense" => ("report", "reportSubmitDate"),
+            _ => ("requestHeader", "submitDate"),
+        };
+        let earlier = d.document[section][field]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(chrono::Utc::now);
+        let later = (earlier + chrono::Duration::days(1))
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        d.document[section][field] = Value::String(later);
+        d.status = "READY".into();
+        true
+    }
+
     /// Acknowledges a READY document as a client would (a test standing in for a worker that
     /// acknowledged and died).
     pub fn acknowledge(&self, id: &str) -> bool {

@@ -17,8 +17,9 @@
 //! 4. Concur gets an `error` posting confirmation naming what BC refused and what was
 //!    reversed, and the report stays parked, visible in `mlc audit`.
 //!
-//! A report once backed out is never posted again by the connector: its BC document numbers
-//! are taken by the reversed invoices, so a corrected resubmission is posted by a person.
+//! That submission is never posted again (a retry or redelivery comes back here). A later
+//! submission of the report (sent back in Concur, corrected, submitted again) is posted anew
+//! under new numbers: BC keeps the reversed invoices under the old ones (`this_submission`).
 
 use super::ConcurBc;
 use super::documents::{self, REPORT_DOC_KIND};
@@ -35,29 +36,130 @@ use crate::systems::concur::ConfirmDoc;
 /// Ledger kind of the credit memo that reverses one BC document of a report.
 pub(super) const REVERSAL_KIND: &str = "expense_reversal";
 
-/// Why the report was backed out, if it was.
+/// The submission of a report: its submit date (Unix milliseconds), the same on every document.
+pub(super) fn submission(report: &ResolvedReport) -> i64 {
+    report
+        .docs
+        .first()
+        .map(|d| d.invoice.version.timestamp_millis())
+        .unwrap_or_default()
+}
+
+fn record_key(doc_id: &str, submission: i64) -> String {
+    format!("{doc_id}@{submission}")
+}
+
+fn number_key(vendor: &str, number: &str) -> String {
+    format!("{vendor}\u{1f}{number}")
+}
+
+/// Why this submission of the report was backed out, if it was.
 pub(super) async fn recorded<Q: Queue, S: Store, C: Clock>(
     flow: &ConcurBc,
     env: &Env<Q, S, C>,
     doc_id: &str,
+    submission: i64,
 ) -> Result<Option<String>, StepError> {
     env.store
-        .mapping(&tables::backed_out_report(flow.name()), doc_id)
+        .mapping(
+            &tables::backed_out_report(flow.name()),
+            &record_key(doc_id, submission),
+        )
         .await
         .map_err(|e| StepError::new("reading the backed-out reports", e))
 }
 
-/// Records that the report is backed out, and why, before anything is reversed.
+/// Records that this submission is backed out, and why, before anything is reversed. Its BC
+/// document numbers are recorded as taken first: a crash between the two leaves the numbers
+/// taken (a later submission uses new ones), never a record without them.
 pub(super) async fn record<Q: Queue, S: Store, C: Clock>(
     flow: &ConcurBc,
     env: &Env<Q, S, C>,
     doc_id: &str,
+    report: &ResolvedReport,
     why: &str,
 ) -> Result<(), StepError> {
+    let err = |e| StepError::new("recording the back-out of a report", e);
+    for d in &report.docs {
+        env.store
+            .put_mapping(
+                &tables::backed_out_number(flow.name()),
+                &number_key(&d.invoice.vendor_number, &d.invoice.vendor_invoice_number),
+                doc_id,
+            )
+            .await
+            .map_err(err)?;
+    }
     env.store
-        .put_mapping(&tables::backed_out_report(flow.name()), doc_id, why)
+        .put_mapping(
+            &tables::backed_out_report(flow.name()),
+            &record_key(doc_id, submission(report)),
+            why,
+        )
         .await
-        .map_err(|e| StepError::new("recording the back-out of a report", e))
+        .map_err(err)
+}
+
+/// The report's BC documents as this submission posts them. A report never backed out: as
+/// resolved. A later submission of one that was (sent back in Concur, corrected, submitted
+/// again): its own ledger entries (`{docId}@{submission}-{payee}`), and each BC document
+/// number the first of `N`, `N-2`, `N-3`… that no backed-out submission took, because BC still
+/// holds the reversed invoices under the old ones (the natural-key look-up would find them and
+/// call the new submission posted). Stable across redeliveries: only an earlier submission's
+/// back-out changes what it reads.
+pub(super) async fn this_submission<Q: Queue, S: Store, C: Clock>(
+    flow: &ConcurBc,
+    env: &Env<Q, S, C>,
+    doc_id: &str,
+    report: &ResolvedReport,
+) -> Result<ResolvedReport, StepError> {
+    let err = |e| StepError::new("reading the backed-out reports", e);
+    let this = submission(report);
+    let prefix = format!("{doc_id}@");
+    let earlier = env
+        .store
+        .list_mappings(Some(&tables::backed_out_report(flow.name())))
+        .await
+        .map_err(err)?
+        .into_iter()
+        .filter_map(|(_, key, _)| key.strip_prefix(&prefix)?.parse::<i64>().ok())
+        .any(|s| s < this);
+    let mut out = report.clone();
+    for d in &mut out.docs {
+        if earlier {
+            d.invoice.source_id = format!("{doc_id}@{this}-{}", d.payee);
+        }
+        let base = d.invoice.vendor_invoice_number.clone();
+        let mut n = 1;
+        loop {
+            let candidate = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
+            let taken = env
+                .store
+                .mapping(
+                    &tables::backed_out_number(flow.name()),
+                    &number_key(&d.invoice.vendor_number, &candidate),
+                )
+                .await
+                .map_err(err)?;
+            if taken.is_none() {
+                d.invoice.vendor_invoice_number = candidate;
+                break;
+            }
+            n += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The Concur document a report's BC document comes from: `{docId}-{payee}` or, for a later
+/// submission, `{docId}@{submission}-{payee}`.
+pub(super) fn report_of(source_id: &str, payee: &str) -> Option<String> {
+    let doc = source_id.strip_suffix(&format!("-{payee}"))?;
+    Some(doc.split('@').next().unwrap_or(doc).to_string())
 }
 
 /// Steps 2–4 of the module doc, for a report whose back-out is recorded with `why`.
@@ -111,7 +213,13 @@ pub(super) async fn back_out<Q: Queue, S: Store, C: Clock>(
             }
             Some(posted) => {
                 let number = posted.number.clone().unwrap_or_default();
-                match reverse(flow, env, owner, doc_id, d, &id, &number).await? {
+                // The number the invoice was posted under (a retry after a later submission's
+                // back-out resolves to another), so the memo's own natural key never moves.
+                let vendor_number = posted
+                    .vendor_invoice_number
+                    .clone()
+                    .unwrap_or_else(|| d.invoice.vendor_invoice_number.clone());
+                match reverse(flow, env, owner, doc_id, d, &id, &number, &vendor_number).await? {
                     PostOutcome::Posted { number: memo, .. }
                     | PostOutcome::AlreadyPosted { number: memo, .. } => {
                         reversed.push(format!("{number} reversed by credit memo {memo}"));
@@ -146,11 +254,7 @@ pub(super) async fn back_out<Q: Queue, S: Store, C: Clock>(
         posted: Vec::new(),
         message: message.clone(),
     };
-    let version = report
-        .docs
-        .first()
-        .map(|d| d.invoice.version.timestamp_millis())
-        .unwrap_or_default();
+    let version = submission(report);
     match documents::confirm_once(
         flow,
         env,
@@ -171,6 +275,7 @@ pub(super) async fn back_out<Q: Queue, S: Store, C: Clock>(
 
 /// The credit memo that reverses the posted BC invoice `id` (number `number`) of `d`, applied
 /// to it, exactly once.
+#[allow(clippy::too_many_arguments)]
 async fn reverse<Q: Queue, S: Store, C: Clock>(
     flow: &ConcurBc,
     env: &Env<Q, S, C>,
@@ -179,11 +284,12 @@ async fn reverse<Q: Queue, S: Store, C: Clock>(
     d: &ReportDoc,
     id: &str,
     number: &str,
+    vendor_number: &str,
 ) -> Result<PostOutcome, StepError> {
     let name = flow.name();
     let memo = ResolvedInvoice {
         kind: InvoiceKind::CreditNote,
-        vendor_invoice_number: reversal_number(&d.invoice.vendor_invoice_number),
+        vendor_invoice_number: reversal_number(vendor_number),
         ..d.invoice.clone()
     };
     let mut audit = audit_item(
@@ -239,7 +345,7 @@ async fn reverse<Q: Queue, S: Store, C: Clock>(
         .with_resolved(&d.invoice)
         .with_target(id, Some(number))
         .with_error(format!("reversed by credit memo {m}"));
-        item.source_document_number = Some(d.invoice.vendor_invoice_number.clone());
+        item.source_document_number = Some(vendor_number.to_string());
         crate::steps::claim::write_once(
             env,
             item,
@@ -307,7 +413,14 @@ async fn park<Q: Queue, S: Store, C: Clock>(
 
 #[cfg(test)]
 mod tests {
-    use super::reversal_number;
+    use super::{report_of, reversal_number};
+
+    #[test]
+    fn a_report_document_leads_back_to_its_concur_document_whatever_its_submission() {
+        assert_eq!(report_of("abc-EMPL", "EMPL").as_deref(), Some("abc"));
+        assert_eq!(report_of("abc@1700-EMPL", "EMPL").as_deref(), Some("abc"));
+        assert_eq!(report_of("abc-CBCP", "EMPL"), None);
+    }
 
     #[test]
     fn a_reversal_number_is_the_invoice_number_marked_rev_within_35_characters() {

@@ -213,8 +213,11 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
             report_id,
             report,
         } => {
-            // Backed out before (a redelivery, a retry): finish that, never post again.
-            if let Some(why) = backout::recorded(flow, env, &doc_id).await? {
+            // This submission backed out before (a redelivery, a retry): finish that, never
+            // post it again.
+            let report = backout::this_submission(flow, env, &doc_id, &report).await?;
+            let this = backout::submission(&report);
+            if let Some(why) = backout::recorded(flow, env, &doc_id, this).await? {
                 return backout::back_out(
                     flow, env, owner, msg.kind, &doc_id, &report_id, &report, &why,
                 )
@@ -249,7 +252,7 @@ pub(super) async fn post_document<Q: Queue, S: Store, C: Clock>(
                         if !posted.is_empty() && backout::refused_by_bc(flow, env, d).await? =>
                     {
                         let why = format!("the {} document was refused: {refused}", d.payee);
-                        backout::record(flow, env, &doc_id, &why).await?;
+                        backout::record(flow, env, &doc_id, &report, &why).await?;
                         return backout::back_out(
                             flow, env, owner, msg.kind, &doc_id, &report_id, &report, &why,
                         )

@@ -69,11 +69,11 @@ pub(super) async fn poll_paid<Q: Queue, S: Store, C: Clock>(
             .mapping(&tables::posted_invoice(name), &inv.id.to_lowercase())
             .await
             .map_err(|e| StepError::new("reading the posted-invoice mapping", e))?;
-        // Only the employee's invoice of an expense report (`{docId}-EMPL`).
+        // Only the employee's invoice of an expense report (`{docId}-EMPL`, or
+        // `{docId}@{submission}-EMPL` for a submission after a back-out).
         let Some(doc_id) = source
             .as_deref()
-            .and_then(|s| s.strip_suffix(&format!("-{EMPLOYEE}")))
-            .map(str::to_string)
+            .and_then(|s| super::backout::report_of(s, EMPLOYEE))
         else {
             continue;
         };
