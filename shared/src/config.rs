@@ -428,19 +428,17 @@ pub struct BusinessCentralConfig {
     /// never repeated blindly).
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
-    /// Whether a first attempt to write an invoice or credit memo reads BC by natural key
-    /// (vendor + vendor invoice number) in the same `$batch` as its create (issue #16): the
-    /// default. `false` trusts the ledger alone on first attempts (3 requests of budget per
-    /// invoice instead of 4) and is safe only while this ledger is the only writer of the
-    /// company's purchase invoices: never with a ledger new to a company with history (a move
-    /// to AWS, a restored database, `mlc replay --repost`) or invoices keyed in BC by hand.
-    /// Retries, take-overs and unsettled creates always look.
-    #[serde(default = "default_true")]
+    /// Whether a first attempt to write an invoice or credit memo also reads BC by natural key
+    /// (vendor + vendor invoice number) in the same `$batch` as its create: 4 requests of
+    /// budget per invoice instead of 3. Off by default (issue #16: no look-up on a first
+    /// attempt; retries, take-overs and unsettled creates always look): a document BC already
+    /// holds posted (keyed by hand, or written by another ledger: a move to AWS, a restored
+    /// database) is still never doubled, because BC refuses to post a second document with the
+    /// vendor's number and the writer then looks, deletes its own draft and takes the posted
+    /// one. Turn it on to have a draft keyed by hand completed instead of left beside the new
+    /// one (a first run over a company where people keyed drafts).
+    #[serde(default)]
     pub look_up_on_first_create: bool,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// `[systems.<name>]` with `type = "basware"` (`basware.md` §3.1–§3.2): the API base URL and

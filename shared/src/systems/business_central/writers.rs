@@ -37,6 +37,20 @@ fn refused(what: &str, e: BcError) -> SystemError {
     }
 }
 
+/// A 400 in BC's own error shape (`{"error":{"code":…}}`, A3): BC refused the request. A 400
+/// from something in front of it (a proxy's HTML page) is not BC refusing nested dimensions,
+/// and sending the insert again without them would hide the page.
+fn answered_by_bc_400(e: &BcError) -> bool {
+    match e.http() {
+        crate::systems::http::HttpError::Status {
+            status: 400, body, ..
+        } => serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .is_some_and(|v| v["error"]["code"].is_string()),
+        _ => false,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Purchase invoices and credit memos
 
@@ -125,8 +139,7 @@ impl InvoiceWriter {
         match created {
             Ok(d) => Ok(d),
             Err(e)
-                if e.http().status() == Some(400)
-                    && inv.lines.iter().any(|l| !l.dimensions.is_empty()) =>
+                if answered_by_bc_400(&e) && inv.lines.iter().any(|l| !l.dimensions.is_empty()) =>
             {
                 tracing::warn!(
                     error = %e,
@@ -152,6 +165,45 @@ impl InvoiceWriter {
             .bc
             .documents_by_natural_key(doc_set(inv), &inv.vendor_number, &inv.vendor_invoice_number)
             .await?)
+    }
+
+    /// After BC refused to post `draft`: the document it already holds posted under the same
+    /// natural key, if any, with `draft` deleted. BC refuses to post a second document with a
+    /// vendor's document number (Purch.-Post: "Purchase Invoice … already exists for this
+    /// vendor", with "Ext. Doc. No. Mandatory", on in CRONUS and the simulator; doubt: a
+    /// company that turns that setting off may not be refused). That refusal is what keeps a
+    /// first attempt, which does not look before it creates, from doubling a document keyed by
+    /// hand or written by another ledger; it costs a read only when a post is refused.
+    async fn posted_before(
+        &self,
+        inv: &ResolvedInvoice,
+        draft: &PurchaseInvoice,
+    ) -> Result<Option<Written>, SystemError> {
+        let existing = self
+            .by_natural_key_all(inv)
+            .await?
+            .into_iter()
+            .find(|d| d.id != draft.id && !d.is_draft());
+        let Some(existing) = existing else {
+            return Ok(None);
+        };
+        tracing::warn!(
+            existing = %existing.id,
+            "BC already had this document posted: the new draft is deleted"
+        );
+        self.bc
+            .delete_document(
+                doc_set(inv),
+                &draft.id,
+                draft.etag.as_deref().unwrap_or("*"),
+            )
+            .await
+            .map_err(|e| refused("deleting a duplicate draft", e))?;
+        Ok(Some(Written {
+            number: existing.number.clone().unwrap_or_default(),
+            id: existing.id,
+            change: Change::AlreadyDone,
+        }))
     }
 
     /// Gives every line of a draft this attempt did not create (a resumed or found one) the
@@ -240,25 +292,23 @@ impl Writer for InvoiceWriter {
         Ok(self.by_natural_key(inv).await?)
     }
 
-    /// A first attempt (no earlier create recorded) needs no separate look-up round trip: the
-    /// create looks in the same `$batch` (see `create`). A retry, a take-over or an unsettled
-    /// create looks first, as before (`steps::write`).
+    /// A first attempt (no earlier create recorded) does not look before it creates (issue
+    /// #16: the ledger shows no earlier create). A retry, a take-over or an unsettled create
+    /// looks first (`steps::write`).
     fn look_before_first_create(&self, _inv: &ResolvedInvoice) -> bool {
         false
     }
 
-    /// The look-up by natural key and the create in one round trip: a `$batch` whose first
-    /// operation reads the vendor's documents with this vendor invoice number and whose second
-    /// is the deep insert of header, lines and line dimensions (one atomic insert).
+    /// The deep insert of header, lines and line dimensions (one atomic insert): on a first
+    /// attempt, that alone; a document BC already holds posted under the natural key (keyed
+    /// by hand, or by another ledger: a move from the embedded runtime to AWS, a restored
+    /// database) is caught when BC refuses to post the second one (`posted_before`).
     ///
-    /// The read keeps the guarantee the separate look-up gave (business-central.md, DESIGN
-    /// "Exactly once into the ERP") on a first attempt too, where the ledger alone cannot
-    /// vouch that BC does not have the document: a ledger that is new for a company with a
-    /// history (a move from the embedded runtime to AWS, a restored database, `mlc replay
-    /// --repost`) or an invoice keyed in BC by hand. When the read found it, the draft this
-    /// request made is deleted before anything posts it, and the write goes on with what BC
-    /// had (posted: nothing to do; a draft: completed and posted). The cost is one request of
-    /// budget per invoice (4 instead of 3), not a round trip.
+    /// With `look_up_on_first_create` (one more request of budget, not a round trip) the
+    /// create is a `$batch` whose first operation reads the vendor's documents with this
+    /// vendor invoice number: when it found one, the draft this request made is deleted
+    /// before anything posts it, and the write goes on with what BC had (posted: nothing to
+    /// do; a draft keyed by hand: completed and posted).
     ///
     /// Should BC refuse the dimensions nested in the lines (the multi-level deep insert rests
     /// on the AL source, not on a documented example: see
@@ -349,7 +399,15 @@ impl Writer for InvoiceWriter {
         let Some(posted) = read.filter(|d| !d.is_draft()) else {
             // Still a draft (or gone): the post did not go through.
             return Err(match post {
-                Err(e) => refused(&what(), e),
+                Err(e) => {
+                    let refusal = refused(&what(), e);
+                    if let SystemError::Rejected { .. } = refusal
+                        && let Some(done) = self.posted_before(inv, &draft).await?
+                    {
+                        return Ok(done);
+                    }
+                    refusal
+                }
                 Ok(()) => SystemError::Transient {
                     message: format!(
                         "BC {} {} was posted but does not read as posted",
@@ -638,7 +696,7 @@ impl Writer for OrderWriter {
             // As for invoices (`InvoiceWriter::create`): nested dimensions refused, nothing
             // created; again without them, and finishing adds them.
             Err(e)
-                if e.http().status() == Some(400)
+                if answered_by_bc_400(&e)
                     && order.lines.iter().any(|l| !l.dimensions.is_empty()) =>
             {
                 tracing::warn!(
