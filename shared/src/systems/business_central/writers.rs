@@ -168,12 +168,14 @@ impl InvoiceWriter {
     }
 
     /// After BC refused to post `draft`: the document it already holds posted under the same
-    /// natural key, if any, with `draft` deleted. BC refuses to post a second document with a
-    /// vendor's document number (Purch.-Post: "Purchase Invoice … already exists for this
-    /// vendor", with "Ext. Doc. No. Mandatory", on in CRONUS and the simulator; doubt: a
-    /// company that turns that setting off may not be refused). That refusal is what keeps a
-    /// first attempt, which does not look before it creates, from doubling a document keyed by
-    /// hand or written by another ledger; it costs a read only when a post is refused.
+    /// natural key, if any, with `draft` deleted. "In standard Business Central there is a
+    /// check on double vendor invoice numbers, for the same vendor, when posting the invoice"
+    /// (NORRIQ's BC Accelerator docs, "Extra Check on Invoice Creation: Vendor Invoice No.";
+    /// the error reads "Purchase Invoice … already exists for this vendor"; the simulator does
+    /// the same). Doubt: whether a company can switch that check off is not documented. That
+    /// refusal is what keeps a first attempt, which does not look before it creates, from
+    /// doubling a document keyed by hand or written by another ledger; the read it costs is
+    /// spent only when a post is refused.
     async fn posted_before(
         &self,
         inv: &ResolvedInvoice,
