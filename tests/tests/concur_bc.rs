@@ -857,6 +857,22 @@ async fn a_report_with_a_value_bc_lacks_on_its_card_part_posts_nothing_and_says_
     );
 }
 
+impl Harness {
+    /// Polls and maps (the pre-check against BC included), then lets `meanwhile` change BC, then
+    /// posts: what a person changing BC between the two steps causes.
+    async fn map_then_post(&self, meanwhile: impl FnOnce()) {
+        let p = &self.pipeline;
+        p.poll_all().await.unwrap();
+        let q = &p.env.queue;
+        for m in q.receive(QueueName::Ingest, 10).await.unwrap() {
+            p.handle_ingest(&m.body).await.unwrap();
+            q.ack(QueueName::Ingest, &m.receipt).await.unwrap();
+        }
+        meanwhile();
+        p.drain(4, Arc::new(|_| {})).await.unwrap();
+    }
+}
+
 /// A report of two BC documents: the employee's (100, ADM) and the CBCP card issuer's (300).
 fn report_of_two(number: &str) -> NewExpense {
     NewExpense::new(number, "E1001")
@@ -879,10 +895,9 @@ async fn a_report_bc_refuses_half_way_is_backed_out_by_an_applied_credit_memo_an
  {
     let h = Harness::build("", "payments = true").await;
     let id = h.concur.add_expense(report_of_two("RPT-BACK"));
-    // Blocked after the pre-check could see it (a person in BC): the employee's invoice posts,
+    // Blocked after the pre-check saw it open (a person in BC): the employee's invoice posts,
     // the card issuer's is refused at posting.
-    h.bc.block_vendor("V-CARD", "All");
-    h.run_once().await;
+    h.map_then_post(|| h.bc.block_vendor("V-CARD", "All")).await;
 
     let emp = h.bc_invoice("RPT-BACK");
     assert_eq!(emp.post_count, 1);
@@ -941,8 +956,7 @@ async fn a_report_bc_refuses_half_way_is_backed_out_by_an_applied_credit_memo_an
 async fn a_backed_out_report_read_again_reverses_nothing_twice_and_is_never_paid() {
     let h = Harness::build("", "payments = true").await;
     let id = h.concur.add_expense(report_of_two("RPT-BACK2"));
-    h.bc.block_vendor("V-CARD", "All");
-    h.run_once().await;
+    h.map_then_post(|| h.bc.block_vendor("V-CARD", "All")).await;
     // The vendor put right meanwhile: a backed-out report still never posts again by itself
     // (its numbers are taken by the reversed invoice).
     h.bc.block_vendor("V-CARD", " ");
@@ -963,8 +977,7 @@ async fn a_backed_out_report_read_again_reverses_nothing_twice_and_is_never_paid
 async fn a_backed_out_report_submitted_again_posts_whole_under_new_numbers_and_is_paid_once() {
     let h = Harness::build("", "payments = true").await;
     let id = h.concur.add_expense(report_of_two("RPT-AGAIN"));
-    h.bc.block_vendor("V-CARD", "All");
-    h.run_once().await;
+    h.map_then_post(|| h.bc.block_vendor("V-CARD", "All")).await;
     assert_eq!(
         h.concur.document(&id).unwrap().status,
         "POSTING_CONFIRMED_FAILURE"
@@ -1006,11 +1019,35 @@ async fn a_backed_out_report_submitted_again_posts_whole_under_new_numbers_and_i
 }
 
 #[tokio::test]
+async fn a_report_whose_card_issuer_is_blocked_in_bc_posts_nothing_and_says_which() {
+    let h = Harness::new().await;
+    h.bc.block_vendor("V-CARD", "All");
+    let id = h.concur.add_expense(report_of_two("RPT-BLOCKED"));
+    h.run_once().await;
+    // Seen before anything posts: nothing to back out.
+    assert!(h.bc.purchase_invoices().is_empty());
+    assert!(h.bc.purchase_credit_memos().is_empty());
+    assert!(
+        h.concur
+            .document(&id)
+            .unwrap()
+            .posting_confirmations
+            .is_empty()
+    );
+    let parked = h.pipeline.env.store.parked().await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert!(
+        parked[0].reason.contains("'V-CARD' is blocked"),
+        "{}",
+        parked[0].reason
+    );
+}
+
+#[tokio::test]
 async fn a_report_whose_first_document_bc_refuses_is_parked_whole_for_a_retry() {
     let h = Harness::new().await;
     let id = h.concur.add_expense(report_of_two("RPT-FIRST"));
-    h.bc.block_vendor("E1001", "All");
-    h.run_once().await;
+    h.map_then_post(|| h.bc.block_vendor("E1001", "All")).await;
     // Nothing posted, so nothing to back out: parked (under the Concur document) until BC is
     // put right, then posted whole.
     assert!(h.bc.purchase_credit_memos().is_empty());

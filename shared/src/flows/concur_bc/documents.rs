@@ -381,17 +381,23 @@ async fn check_in_bc(flow: &ConcurBc, task: &Task) -> Result<Option<String>, Ste
     }
     if docs.len() > 1 {
         for (payee, inv) in &docs {
-            if flow
+            match flow
                 .bc
                 .vendor_by_number(&inv.vendor_number)
                 .await
                 .map_err(bc_err)?
-                .is_none()
             {
-                found.push(format!(
+                None => found.push(format!(
                     "{payee} document: vendor '{}' does not exist in Business Central",
                     inv.vendor_number
-                ));
+                )),
+                // BC refuses to post a document of a vendor blocked "All" (A6.1); "Payment"
+                // blocks payments only.
+                Some(v) if v.blocked.as_deref() == Some("All") => found.push(format!(
+                    "{payee} document: vendor '{}' is blocked (All) in Business Central",
+                    inv.vendor_number
+                )),
+                Some(_) => {}
             }
         }
     }
