@@ -9,7 +9,10 @@
 //! front of the emulator, `support/aws_meter.rs`), priced with the public list prices named
 //! in [`PRICES`].
 //!
-//! `cargo bench -p mlc-lambda --bench lambda` (builds the four functions in release first).
+//! `cargo bench -p mlc-lambda --bench lambda` (builds the four functions in release first;
+//! `MLC_BENCH_BIN_DIR=<dir>` measures the binaries in `<dir>` instead). The arm64 binaries the
+//! template deploys cannot run here: their sizes are shown when `cargo lambda build --release
+//! --arm64` has left them in the target directory.
 
 #[path = "support/aws_meter.rs"]
 mod aws_meter;
@@ -108,6 +111,46 @@ fn stripped_size_mib(path: &std::path::Path) -> Option<f64> {
     ok.then_some(size)
 }
 
+/// The arm64 build of `function` that `cargo lambda build --release --arm64` left (what the
+/// template deploys: `Architectures: [arm64]`), if any: `<target>/lambda/<fn>/bootstrap` when
+/// that file is an aarch64 ELF (the same path holds an x86_64 build after `--x86-64`), else
+/// `<target>/aarch64-unknown-linux-gnu/release/<fn>`. Its size as built (the release profile
+/// strips it; the host's `strip` does not read aarch64), and whether it is older than the
+/// x86_64 binary just built (then it predates the sources measured here). `None` when there
+/// is no arm64 build: this machine cannot run one, so only its size is reported.
+fn arm64_build(
+    target: &std::path::Path,
+    function: &str,
+    host_binary: &std::path::Path,
+) -> Option<(f64, bool)> {
+    let is_aarch64 = |p: &std::path::Path| {
+        // The ELF magic, then e_machine (offset 18, little-endian): EM_AARCH64 = 183.
+        let mut head = [0u8; 20];
+        std::fs::File::open(p)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+            && head[..4] == *b"\x7fELF"
+            && u16::from_le_bytes([head[18], head[19]]) == 183
+    };
+    let path = [
+        target.join("lambda").join(function).join("bootstrap"),
+        target
+            .join("aarch64-unknown-linux-gnu/release")
+            .join(function),
+    ]
+    .into_iter()
+    .find(|p| is_aarch64(p))?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let stale = match (
+        meta.modified(),
+        std::fs::metadata(host_binary).and_then(|m| m.modified()),
+    ) {
+        (Ok(arm), Ok(host)) => arm < host,
+        _ => false,
+    };
+    Some((meta.len() as f64 / 1024.0 / 1024.0, stale))
+}
+
 fn sqs_event(queue: &str, bodies: &[String]) -> Value {
     let records: Vec<Value> = bodies
         .iter()
@@ -128,17 +171,29 @@ fn sqs_event(queue: &str, bodies: &[String]) -> Value {
 #[tokio::main]
 async fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet"]);
-    for f in FUNCTIONS {
-        build.args(["-p", f]);
+    // Where the build below puts the binaries: CARGO_TARGET_DIR when set (the bench inherits
+    // the caller's environment; a relative one is taken from the workspace root, where the
+    // build runs), else the workspace's `target`.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("target"));
+    // MLC_BENCH_BIN_DIR: measure the four binaries already in that directory instead of
+    // building them (to compare builds of other profiles or revisions side by side).
+    let prebuilt = std::env::var_os("MLC_BENCH_BIN_DIR").map(std::path::PathBuf::from);
+    if prebuilt.is_none() {
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .current_dir(&root)
+            .args(["build", "--release", "--quiet"]);
+        for f in FUNCTIONS {
+            build.args(["-p", f]);
+        }
+        assert!(
+            build.status().expect("cargo build").success(),
+            "building the functions failed"
+        );
     }
-    assert!(
-        build.status().expect("cargo build").success(),
-        "building the functions failed"
-    );
+    let bin_dir = prebuilt.unwrap_or_else(|| target.join("release"));
 
     // The systems the functions talk to.
     let coupa = CoupaSim::start(CoupaConfig {
@@ -224,9 +279,10 @@ async fn main() {
     ]);
 
     println!(
-        "{:<16} {:>12} {:>14} {:>12} {:>14}  answer",
-        "function", "stripped MiB", "start→ready ms", "handle ms", "peak RSS MiB"
+        "{:<16} {:>12} {:>10} {:>14} {:>12} {:>14}  answer",
+        "function", "stripped MiB", "arm64 MiB", "start→ready ms", "handle ms", "peak RSS MiB"
     );
+    let mut stale_arm64 = false;
     let mut post_bodies: Vec<String> = Vec::new();
     let mut measured: Vec<Measured> = Vec::new();
     for f in FUNCTIONS {
@@ -247,7 +303,7 @@ async fn main() {
         let api = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let binary = root.join("target/release").join(f);
+        let binary = bin_dir.join(f);
         let started = Instant::now();
         let mut child = Command::new(&binary)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -273,12 +329,21 @@ async fn main() {
         let size = stripped_size_mib(&binary)
             .map(|s| format!("{s:.1}"))
             .unwrap_or_else(|| "?".into());
+        let arm64 = match arm64_build(&target, f, &binary) {
+            Some((mib, stale)) => {
+                stale_arm64 |= stale;
+                format!("{mib:.1}{}", if stale { "*" } else { "" })
+            }
+            None => "-".into(),
+        };
         let short: String = answer.chars().take(90).collect();
         let (init_ms, handle_ms) = (
             (ready - started).as_secs_f64() * 1000.0,
             (done_at - ready).as_secs_f64() * 1000.0,
         );
-        println!("{f:<16} {size:>12} {init_ms:>14.1} {handle_ms:>12.1} {rss:>14.1}  {short}");
+        println!(
+            "{f:<16} {size:>12} {arm64:>10} {init_ms:>14.1} {handle_ms:>12.1} {rss:>14.1}  {short}"
+        );
         measured.push(Measured {
             function: f,
             init_ms,
@@ -300,6 +365,15 @@ async fn main() {
         .filter(|i| i.status == "Open")
         .count();
     println!("BC invoices posted by the poster: {posted}");
+    println!(
+        "arm64 MiB: `cargo lambda build --release --arm64` (what the template deploys), size only \
+         (not run here); - when there is no arm64 build{}",
+        if stale_arm64 {
+            "; * older than the x86_64 binary measured (predates these sources)"
+        } else {
+            ""
+        }
+    );
     print_cost(&measured, ids.len());
 }
 

@@ -16,12 +16,11 @@ pub use config_source::LiveContext;
 pub use context::{AwsPipeline, Context};
 pub use mlc_shared;
 
-/// JSON logs to CloudWatch, one flat object per line (see [`logs`]), level from `RUST_LOG`
-/// (default info). Secrets never reach a log:
+/// JSON logs to CloudWatch, one flat object per line (see [`logs`]), levels from `RUST_LOG`
+/// (see [`logs::filter`]; default info). Secrets never reach a log:
 /// they are `SecretString`, whose formatting is redacted.
 pub fn init_tracing() {
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = logs::filter(std::env::var("RUST_LOG").ok().as_deref());
     logs::subscriber(filter, std::io::stdout).init();
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
@@ -93,17 +93,28 @@ impl Visit for Fields<'_> {
     }
 }
 
+/// The levels to log from `RUST_LOG`: a default level and levels per target, as in
+/// `info` or `warn,mlc_shared::steps=debug`; info when unset or unreadable. `Targets`, not
+/// `EnvFilter`: `EnvFilter`'s span and field directives are regular expressions, and its regex
+/// engine made up a good part of each function binary (functions/README.md, "Binary size").
+pub fn filter(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|spec| spec.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
 /// The functions' subscriber: flat JSON lines to `writer`, filtered by `filter`.
-pub fn subscriber<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync + 'static
+pub fn subscriber<W>(filter: Targets, writer: W) -> impl Subscriber + Send + Sync + 'static
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    use tracing_subscriber::layer::SubscriberExt;
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .fmt_fields(JsonFields::new())
         .event_format(FlatJson)
         .with_writer(writer)
         .finish()
+        .with(filter)
 }
 
 #[cfg(test)]
@@ -146,7 +157,7 @@ mod tests {
     #[test]
     fn an_event_is_one_json_line_with_span_and_event_fields_at_top_level() {
         let buffer = Buffer::default();
-        let subscriber = subscriber(EnvFilter::new("info"), buffer.clone());
+        let subscriber = subscriber(filter(Some("info")), buffer.clone());
         tracing::subscriber::with_default(subscriber, || {
             let outer = tracing::info_span!("batch", integration = "coupa-bc", step = "map");
             let _outer = outer.enter();
@@ -173,9 +184,25 @@ mod tests {
     }
 
     #[test]
+    fn rust_log_sets_the_default_level_and_levels_per_target() {
+        use tracing::Level;
+        let unset = filter(None);
+        assert!(unset.would_enable("mlc_shared::steps::post", &Level::INFO));
+        assert!(!unset.would_enable("mlc_shared::steps::post", &Level::DEBUG));
+        let unreadable = filter(Some("mlc_shared=loud"));
+        assert!(unreadable.would_enable("aws_config", &Level::INFO));
+        assert!(!unreadable.would_enable("aws_config", &Level::DEBUG));
+        let spec = filter(Some("warn,mlc_shared::steps=debug"));
+        assert!(spec.would_enable("mlc_shared::steps::map", &Level::DEBUG));
+        assert!(!spec.would_enable("mlc_shared::steps::map", &Level::TRACE));
+        assert!(!spec.would_enable("aws_config", &Level::INFO));
+        assert!(spec.would_enable("aws_config", &Level::WARN));
+    }
+
+    #[test]
     fn an_event_outside_any_span_is_flat_json_too() {
         let buffer = Buffer::default();
-        let subscriber = subscriber(EnvFilter::new("info"), buffer.clone());
+        let subscriber = subscriber(filter(Some("info")), buffer.clone());
         tracing::subscriber::with_default(subscriber, || {
             let error = io::Error::other("timed out");
             tracing::warn!(error = &error as &dyn std::error::Error, "one");
