@@ -68,6 +68,9 @@ impl<C> fmt::Debug for SqliteQueue<C> {
     }
 }
 
+/// How often an idle wait longer than this looks for another process's changes to the file.
+const OTHER_PROCESSES_EVERY: Duration = Duration::from_secs(1);
+
 struct WakeOnDrop(Arc<tokio::sync::Notify>);
 
 impl Drop for WakeOnDrop {
@@ -132,6 +135,14 @@ impl<C: Clock + 'static> SqliteQueue<C> {
             })
             .await?;
         t.map(|t| parse_ts(&t)).transpose()
+    }
+
+    /// SQLite's `data_version`: changes when another connection (another process: this one
+    /// shares one connection) commits to the file.
+    async fn data_version(&self) -> Result<i64, Fail> {
+        self.db
+            .call(|conn| Ok(conn.query_row_cached("PRAGMA data_version", [], |r| r.get(0))?))
+            .await
     }
 
     /// Wakes the idle workers when dropped: at the end of a call that changed a queue,
@@ -519,7 +530,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
 
     /// Until a message is sent or settled through this queue, or the next one becomes
     /// receivable (a retry or a lease running out), at most `longest`: changes another process
-    /// makes to the file are seen within `longest`.
+    /// makes to the file are seen within `longest`, or within a second when `longest` is longer.
     async fn idle(&self, longest: Duration) {
         let changed = self.changed.notified();
         tokio::pin!(changed);
@@ -536,9 +547,31 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
                 longest.min(Duration::from_millis(50))
             }
         };
+        if wait <= OTHER_PROCESSES_EVERY {
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            return;
+        }
+        // A long wait: another process (`mlc replay` beside `mlc run`) may queue work meanwhile,
+        // which no notification tells. SQLite's data version says whether anything else
+        // committed to the file: one tiny read a second instead of receiving from both queues.
+        let others = async {
+            // An error ends the wait too: the worker's next look reports it.
+            let first = self.data_version().await.ok();
+            loop {
+                tokio::time::sleep(OTHER_PROCESSES_EVERY).await;
+                let now = self.data_version().await.ok();
+                if now.is_none() || now != first {
+                    return;
+                }
+            }
+        };
         tokio::select! {
             _ = changed => {}
             _ = tokio::time::sleep(wait) => {}
+            _ = others => {}
         }
     }
 
