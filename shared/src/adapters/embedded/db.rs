@@ -353,18 +353,37 @@ impl Db {
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction, committed only if `f` succeeds.
+    ///
+    /// `BEGIN IMMEDIATE` and `COMMIT` are cached statements: rusqlite's `Transaction` compiles
+    /// both on every call, seven times an invoice (issue #16 item 4). The transaction is the
+    /// same: rolled back if `f` fails, if the commit fails, or if `f` panics (the guard's drop
+    /// runs as the stack unwinds, so the connection is usable after a poisoned lock).
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, Fail>
     where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Fail> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
         T: Send + 'static,
     {
         self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
+            conn.execute_cached("BEGIN IMMEDIATE", [])?;
+            let open = OpenTransaction(conn);
+            let out = f(open.0)?;
+            open.0.execute_cached("COMMIT", [])?;
             Ok(out)
         })
         .await
+    }
+}
+
+/// A transaction begun on the connection: rolled back when dropped unless it was committed
+/// (SQLite is back in autocommit mode after a `COMMIT`).
+struct OpenTransaction<'a>(&'a Connection);
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            // Nothing to do if it fails: the next BEGIN reports the connection's state.
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
     }
 }
 
