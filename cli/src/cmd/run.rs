@@ -164,10 +164,18 @@ pub async fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         tokio::spawn(async move {
             loop {
                 match p.drain(workers, Arc::new(|_| {})).await {
-                    Ok(stats) => done.lock().unwrap_or_else(|e| e.into_inner()).add(&stats),
-                    Err(e) => tracing::error!(error = %e, "worker failed; restarting"),
+                    Ok(stats) => {
+                        done.lock().unwrap_or_else(|e| e.into_inner()).add(&stats);
+                        // Until a poll or a webhook queues something, a retry falls due, or
+                        // another process changes the file: an idle `mlc run` does not ask the
+                        // queues every half second (issue #16 item 4).
+                        p.env.queue.idle(Duration::from_secs(60)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "worker failed; restarting");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
     };

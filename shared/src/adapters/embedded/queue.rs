@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::params;
 
-use super::db::{Db, Fail, add, parse_ts, sub, ts};
+use super::db::{Cached, Db, Fail, add, parse_ts, sub, ts};
 use crate::ports::{Clock, Message, OutgoingMessage, Queue, QueueError, QueueName, SystemClock};
 
 /// How the queues behave; the defaults are SQS's (30 s visibility, 5-minute dedup window) and
@@ -67,6 +67,9 @@ impl<C> fmt::Debug for SqliteQueue<C> {
             .finish()
     }
 }
+
+/// How often an idle wait longer than this looks for another process's changes to the file.
+const OTHER_PROCESSES_EVERY: Duration = Duration::from_secs(1);
 
 struct WakeOnDrop(Arc<tokio::sync::Notify>);
 
@@ -134,6 +137,14 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         t.map(|t| parse_ts(&t)).transpose()
     }
 
+    /// SQLite's `data_version`: changes when another connection (another process: this one
+    /// shares one connection) commits to the file.
+    async fn data_version(&self) -> Result<i64, Fail> {
+        self.db
+            .call(|conn| Ok(conn.query_row_cached("PRAGMA data_version", [], |r| r.get(0))?))
+            .await
+    }
+
     /// Wakes the idle workers when dropped: at the end of a call that changed a queue,
     /// whichever way it returns.
     fn waking(&self) -> WakeOnDrop {
@@ -151,14 +162,14 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         let now = ts(self.clock.now());
         self.db
             .write(move |tx| {
-                let moved = tx.execute(
+                let moved = tx.execute_cached(
                     "INSERT INTO queue_messages
                          (queue, group_id, dedup_id, body, sent_at, visible_at, receive_count)
                      SELECT queue, group_id, dedup_id, body, sent_at, ?2, 0
                      FROM queue_dead_letters WHERE queue = ?1 ORDER BY id",
                     params![queue.as_str(), now],
                 )?;
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM queue_dead_letters WHERE queue = ?1",
                     params![queue.as_str()],
                 )?;
@@ -182,14 +193,14 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         let now = ts(self.clock.now());
         self.db
             .write(move |tx| {
-                let moved = tx.execute(
+                let moved = tx.execute_cached(
                     "INSERT INTO queue_messages
                          (queue, group_id, dedup_id, body, sent_at, visible_at, receive_count)
                      SELECT queue, group_id, dedup_id, body, sent_at, ?3, 0
                      FROM queue_dead_letters WHERE queue = ?1 AND id = ?2",
                     params![queue.as_str(), id, now],
                 )?;
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM queue_dead_letters WHERE queue = ?1 AND id = ?2",
                     params![queue.as_str(), id],
                 )?;
@@ -212,7 +223,7 @@ impl<C: Clock + 'static> SqliteQueue<C> {
         };
         self.db
             .write(move |tx| {
-                let n = tx.execute(
+                let n = tx.execute_cached(
                     "DELETE FROM queue_dead_letters WHERE queue = ?1 AND id = ?2",
                     params![queue.as_str(), id],
                 )?;
@@ -252,14 +263,14 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         self.db
             .write(move |tx| {
                 let q = queue.as_str();
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM queue_dedup WHERE queue = ?1 AND sent_at <= ?2",
                     params![q, cutoff],
                 )?;
                 for m in &messages {
                     check_id("group id", &m.group_id)?;
                     check_id("dedup id", &m.dedup_id)?;
-                    let fresh = tx.execute(
+                    let fresh = tx.execute_cached(
                         "INSERT INTO queue_dedup (queue, dedup_id, sent_at) VALUES (?1, ?2, ?3)
                          ON CONFLICT (queue, dedup_id) DO NOTHING",
                         params![q, m.dedup_id, now_s],
@@ -268,7 +279,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
                         // Sent within the window: accepted and dropped.
                         continue;
                     }
-                    tx.execute(
+                    tx.execute_cached(
                         "INSERT INTO queue_messages
                              (queue, group_id, dedup_id, body, sent_at, visible_at, receive_count)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0)",
@@ -326,7 +337,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
                     let mut moved = false;
                     for h in heads {
                         if h.receive_count >= max_receives {
-                            tx.execute(
+                            tx.execute_cached(
                                 "INSERT INTO queue_dead_letters (queue, original_seq, group_id,
                                      dedup_id, body, sent_at, receive_count, dead_at)
                                  SELECT queue, seq, group_id, dedup_id, body, sent_at,
@@ -334,12 +345,15 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
                                  FROM queue_messages WHERE seq = ?1",
                                 params![h.seq, now_s],
                             )?;
-                            tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [h.seq])?;
+                            tx.execute_cached(
+                                "DELETE FROM queue_messages WHERE seq = ?1",
+                                [h.seq],
+                            )?;
                             moved = true;
                             continue;
                         }
                         let receipt = uuid::Uuid::new_v4().to_string();
-                        tx.execute(
+                        tx.execute_cached(
                             "UPDATE queue_messages
                              SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3
                              WHERE seq = ?1",
@@ -369,7 +383,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         let receipt = receipt.to_string();
         self.db
             .call(move |conn| {
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                     params![queue.as_str(), receipt],
                 )?;
@@ -394,7 +408,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         self.db
             .call(move |conn| {
                 // The receipt is spent: the next delivery gets a new one.
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "UPDATE queue_messages SET visible_at = ?3, receipt = NULL
                      WHERE queue = ?1 AND receipt = ?2",
                     params![queue.as_str(), receipt, visible_at],
@@ -418,7 +432,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         let visible_at = ts(add(self.clock.now(), by));
         self.db
             .call(move |conn| {
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
                     params![queue.as_str(), receipt, visible_at],
                 )?;
@@ -437,7 +451,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         let now_s = ts(self.clock.now());
         self.db
             .write(move |tx| {
-                let n = tx.execute(
+                let n = tx.execute_cached(
                     "INSERT INTO queue_dead_letters (queue, original_seq, group_id,
                          dedup_id, body, sent_at, receive_count, dead_at)
                      SELECT queue, seq, group_id, dedup_id, body, sent_at, receive_count, ?3
@@ -447,7 +461,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
                 if n == 0 {
                     return Err(Fail::UnknownReceipt(receipt));
                 }
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                     params![queue.as_str(), receipt],
                 )?;
@@ -470,7 +484,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
             .call(move |conn| {
                 // The delivery is given back: the receive count goes down by the one this
                 // delivery added, so the message keeps every delivery it had left.
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "UPDATE queue_messages
                      SET visible_at = ?3, receipt = NULL, receive_count = MAX(receive_count - 1, 0)
                      WHERE queue = ?1 AND receipt = ?2",
@@ -488,7 +502,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
     async fn depth(&self, queue: QueueName) -> Result<u64, QueueError> {
         self.db
             .call(move |conn| {
-                let n: i64 = conn.query_row(
+                let n: i64 = conn.query_row_cached(
                     "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
                     [queue.as_str()],
                     |r| r.get(0),
@@ -503,7 +517,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
         let until = ts(add(self.clock.now(), horizon));
         self.db
             .call(move |conn| {
-                let n: i64 = conn.query_row(
+                let n: i64 = conn.query_row_cached(
                     "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2",
                     params![queue.as_str(), until],
                     |r| r.get(0),
@@ -516,7 +530,7 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
 
     /// Until a message is sent or settled through this queue, or the next one becomes
     /// receivable (a retry or a lease running out), at most `longest`: changes another process
-    /// makes to the file are seen within `longest`.
+    /// makes to the file are seen within `longest`, or within a second when `longest` is longer.
     async fn idle(&self, longest: Duration) {
         let changed = self.changed.notified();
         tokio::pin!(changed);
@@ -533,9 +547,31 @@ impl<C: Clock + 'static> Queue for SqliteQueue<C> {
                 longest.min(Duration::from_millis(50))
             }
         };
+        if wait <= OTHER_PROCESSES_EVERY {
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            return;
+        }
+        // A long wait: another process (`mlc replay` beside `mlc run`) may queue work meanwhile,
+        // which no notification tells. SQLite's data version says whether anything else
+        // committed to the file: one tiny read a second instead of receiving from both queues.
+        let others = async {
+            // An error ends the wait too: the worker's next look reports it.
+            let first = self.data_version().await.ok();
+            loop {
+                tokio::time::sleep(OTHER_PROCESSES_EVERY).await;
+                let now = self.data_version().await.ok();
+                if now.is_none() || now != first {
+                    return;
+                }
+            }
+        };
         tokio::select! {
             _ = changed => {}
             _ = tokio::time::sleep(wait) => {}
+            _ = others => {}
         }
     }
 

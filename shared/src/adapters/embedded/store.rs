@@ -12,7 +12,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use rust_decimal::Decimal;
 
-use super::db::{Db, Fail, add, parse_ts, ts};
+use super::db::{Cached, Db, Fail, add, parse_ts, ts};
 use crate::ports::{
     Audit, AuditFilter, AuditItem, AuditStatus, Claim, Ledger, LedgerEntry, LedgerKey, LedgerState,
     Mappings, ParkedDoc, Parking, Step, StoreError, Watermark, Watermarks,
@@ -68,7 +68,7 @@ fn ledger_entry(key: &LedgerKey, row: &Row<'_>) -> rusqlite::Result<Result<Ledge
 
 fn read_entry(conn: &rusqlite::Connection, key: &LedgerKey) -> Result<Option<LedgerEntry>, Fail> {
     let row = conn
-        .query_row(
+        .query_row_cached(
             "SELECT state, owner, lease_until, target_id, target_number, attempts,
                     unsettled_create_at, target
              FROM ledger WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
@@ -86,7 +86,7 @@ impl Watermarks for SqliteStore {
             .db
             .call(move |conn| {
                 Ok(conn
-                    .query_row(
+                    .query_row_cached(
                         "SELECT value, version FROM watermarks WHERE key = ?1",
                         [key],
                         |r| {
@@ -112,12 +112,12 @@ impl Watermarks for SqliteStore {
             .db
             .call(move |conn| {
                 let n = match expected {
-                    None => conn.execute(
+                    None => conn.execute_cached(
                         "INSERT INTO watermarks (key, value, version) VALUES (?1, ?2, 1)
                          ON CONFLICT (key) DO NOTHING",
                         params![key, value],
                     )?,
-                    Some(v) => conn.execute(
+                    Some(v) => conn.execute_cached(
                         "UPDATE watermarks SET value = ?2, version = version + 1
                          WHERE key = ?1 AND version = ?3",
                         params![key, value, v as i64],
@@ -145,7 +145,7 @@ impl Ledger for SqliteStore {
             .write(move |tx| {
                 let k = (&key.integration, &key.kind, &key.source_id);
                 let Some(entry) = read_entry(tx, &key)? else {
-                    tx.execute(
+                    tx.execute_cached(
                         "INSERT INTO ledger (integration, kind, source_id, state, owner,
                              lease_until, target_id, target_number, attempts, target)
                          VALUES (?1, ?2, ?3, 'claimed', ?4, ?5, NULL, NULL, 1, ?6)",
@@ -170,7 +170,7 @@ impl Ledger for SqliteStore {
                 {
                     // Not done in this target: a new attempt here, knowing nothing of there.
                     let attempts = entry.attempts + 1;
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE ledger SET state = 'claimed', owner = ?4, lease_until = ?5,
                              attempts = ?6, target = ?7, target_id = NULL, target_number = NULL,
                              unsettled_create_at = NULL
@@ -201,7 +201,7 @@ impl Ledger for SqliteStore {
                 } else {
                     entry.attempts
                 };
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE ledger SET owner = ?4, lease_until = ?5, attempts = ?6, target = ?7
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
                     params![k.0, k.1, k.2, owner, ts(lease_until), attempts, target],
@@ -227,7 +227,7 @@ impl Ledger for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "UPDATE ledger SET target_id = ?5, unsettled_create_at = NULL
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3
                        AND owner = ?4 AND state = 'claimed'",
@@ -251,7 +251,7 @@ impl Ledger for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "UPDATE ledger SET unsettled_create_at = ?5
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3
                        AND owner = ?4 AND state = 'claimed'",
@@ -277,7 +277,7 @@ impl Ledger for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                let n = conn.execute(
+                let n = conn.execute_cached(
                     "UPDATE ledger SET state = 'done', target_id = ?5, target_number = ?6
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3
                        AND owner = ?4 AND state = 'claimed'",
@@ -304,7 +304,7 @@ impl Ledger for SqliteStore {
             .db
             .call(move |conn| {
                 // Not ours any more (or done): nothing to give up.
-                conn.execute(
+                conn.execute_cached(
                     "UPDATE ledger SET lease_until = ?5
                      WHERE integration = ?1 AND kind = ?2 AND source_id = ?3
                        AND owner = ?4 AND state = 'claimed'",
@@ -335,7 +335,7 @@ impl Ledger for SqliteStore {
                 if entry.state == LedgerState::Claimed && entry.lease_until > now {
                     return Err(Fail::LostClaim(key.to_string()));
                 }
-                tx.execute(
+                tx.execute_cached(
                     "DELETE FROM ledger WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
                     params![key.integration, key.kind, key.source_id],
                 )?;
@@ -374,7 +374,7 @@ impl Mappings for SqliteStore {
             .db
             .call(move |conn| {
                 Ok(conn
-                    .query_row(
+                    .query_row_cached(
                         "SELECT target FROM mappings WHERE tbl = ?1 AND source = ?2",
                         params![table, source],
                         |r| r.get(0),
@@ -389,7 +389,7 @@ impl Mappings for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                conn.execute(
+                conn.execute_cached(
                     "INSERT INTO mappings (tbl, source, target) VALUES (?1, ?2, ?3)
                      ON CONFLICT (tbl, source) DO UPDATE SET target = excluded.target",
                     params![table, source, target],
@@ -404,7 +404,7 @@ impl Mappings for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                Ok(conn.execute(
+                Ok(conn.execute_cached(
                     "DELETE FROM mappings WHERE tbl = ?1 AND source = ?2",
                     params![table, source],
                 )? == 1)
@@ -439,7 +439,7 @@ impl Parking for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                conn.execute(
+                conn.execute_cached(
                     "INSERT INTO parked (integration, kind, source_id, source_document_number,
                          reason, message, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -514,7 +514,7 @@ impl Parking for SqliteStore {
         Ok(self
             .db
             .call(move |conn| {
-                Ok(conn.execute(
+                Ok(conn.execute_cached(
                     "DELETE FROM parked WHERE integration = ?1 AND kind = ?2 AND source_id = ?3",
                     params![i, k, s],
                 )? == 1)
@@ -529,7 +529,7 @@ fn insert_audit(
     item: &AuditItem,
     once: Option<&str>,
 ) -> Result<bool, Fail> {
-    let n = conn.execute(
+    let n = conn.execute_cached(
         "INSERT INTO audit (integration, document_kind, source_id, source_document_number, \
          vendor, amount, currency, step, status, target_document_number, target_id, error, at, \
          once_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
@@ -664,7 +664,7 @@ impl Audit for SqliteStore {
                 if insert_audit(tx, &item, Some(&once))? {
                     return Ok(true);
                 }
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE audit SET repeats = repeats + 1 WHERE once_key = ?1",
                     params![once],
                 )?;

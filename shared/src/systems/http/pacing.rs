@@ -2,7 +2,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock as _;
+use governor::{DefaultDirectRateLimiter, InsufficientCapacity, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -25,6 +26,11 @@ const UNPACED_RESUME_SPACING: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct Pacer {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Whose turn it is to wait for the limiter: callers queue here in arrival order and only
+    /// the first sleeps until its cells are due. Without it every waiting worker slept to the
+    /// same instant, all woke, one won and the rest slept again: waiting for the budget cost
+    /// about as much CPU as the work (issue #16 item 4).
+    turn: Arc<tokio::sync::Mutex<()>>,
     slots: Option<Arc<Semaphore>>,
     throttle: Arc<Throttle>,
 }
@@ -96,6 +102,7 @@ impl Pacer {
     pub fn unlimited() -> Self {
         Self {
             limiter: None,
+            turn: Arc::default(),
             slots: None,
             throttle: Arc::new(Throttle::new(UNPACED_RESUME_SPACING)),
         }
@@ -112,6 +119,7 @@ impl Pacer {
             .allow_burst(NonZeroU32::new(burst).expect("burst >= 1"));
         Self {
             limiter: Some(Arc::new(RateLimiter::direct(quota))),
+            turn: Arc::default(),
             slots: budget
                 .concurrent
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -144,7 +152,7 @@ impl Pacer {
                 continue;
             }
             if waited || self.throttle.state().streak > 0 {
-                self.throttle.resume.until_ready().await;
+                let _ = until_n_ready(&self.throttle.resume, NonZeroU32::MIN).await;
             }
             let slot = match &self.slots {
                 Some(s) => Some(
@@ -155,13 +163,14 @@ impl Pacer {
                 ),
                 None => None,
             };
-            if let Some(l) = &self.limiter
-                && l.until_n_ready(cost).await.is_err()
-            {
-                // More than the burst at once: take the cells one by one (never faster than
-                // the budget either way).
-                for _ in 0..cost.get() {
-                    l.until_ready().await;
+            if let Some(l) = &self.limiter {
+                let _turn = self.turn.lock().await;
+                if until_n_ready(l, cost).await.is_err() {
+                    // More than the burst at once: take the cells one by one (never faster
+                    // than the budget either way).
+                    for _ in 0..cost.get() {
+                        let _ = until_n_ready(l, NonZeroU32::MIN).await;
+                    }
                 }
             }
             // A throttle answer may have come in while this caller queued for its slot: it must
@@ -204,6 +213,22 @@ impl Pacer {
     /// The end of the latest pause (in the past once it is over); None if never paused.
     pub fn paused_until(&self) -> Option<std::time::Instant> {
         self.throttle.state().until.map(Instant::into_std)
+    }
+}
+
+/// Waits until `n` cells of `l` are free and takes them. As governor's `until_n_ready`, but on
+/// tokio's timer: governor's sleeps on its own timer thread, a thread switch more per wait.
+async fn until_n_ready(
+    l: &DefaultDirectRateLimiter,
+    n: NonZeroU32,
+) -> Result<(), InsufficientCapacity> {
+    loop {
+        match l.check_n(n)? {
+            Ok(()) => return Ok(()),
+            Err(not_until) => {
+                tokio::time::sleep(not_until.wait_time_from(l.clock().now())).await;
+            }
+        }
     }
 }
 
