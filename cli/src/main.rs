@@ -75,8 +75,7 @@ enum Command {
     Sandbox(cmd::sandbox::Args),
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     // Plain text for a person (coloured on a terminal); only the Lambda functions log JSON.
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -87,6 +86,28 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    // `mlc run` waits on the systems' answers far more than it computes: one thread runs its
+    // workers, polls and listener, so a worker woken by an answer never waits for another
+    // thread to hand it over (those hand-offs were most of its CPU per invoice, issue #16 item
+    // 4); SQLite calls that must wait for another still go to the blocking pool. The other
+    // commands (the demo and `mlc sandbox` serve simulators in the same process) keep a thread
+    // per core.
+    let runtime = match cli.command {
+        Command::Run { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build();
+    match runtime {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args).await,
         Command::Run { config, once } => cmd::run::run(&config, once).await,

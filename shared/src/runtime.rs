@@ -894,7 +894,11 @@ mod tests {
             "{not json".into(),
         ];
         for body in &bodies {
-            assert_eq!(message_integration(body), message_identity(body).0, "{body}");
+            assert_eq!(
+                message_integration(body),
+                message_identity(body).0,
+                "{body}"
+            );
         }
     }
 
