@@ -175,6 +175,20 @@ dimensions = [{{ segment = 2, dimension = "DEPARTMENT" }}]
             .unwrap()
     }
 
+    /// This integration's audit events of one status.
+    async fn audit(&self, status: AuditStatus) -> Vec<mlc_shared::ports::AuditItem> {
+        self.pipeline
+            .env
+            .store
+            .query_audit(&AuditFilter {
+                integration: Some("concur-bc".into()),
+                status: Some(status),
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap()
+    }
+
     fn bc_invoice(&self, number: &str) -> mlc_sandbox::bc::BcInvoiceView {
         self.bc
             .purchase_invoices()
@@ -342,17 +356,7 @@ async fn a_recalled_document_is_not_posted() {
     assert!(h.bc.purchase_invoices().is_empty());
     let doc = h.concur.document(&id).unwrap();
     assert!(doc.posting_confirmations.is_empty());
-    let audit = h
-        .pipeline
-        .env
-        .store
-        .query_audit(&AuditFilter {
-            integration: Some("concur-bc".into()),
-            status: Some(AuditStatus::Rejected),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let audit = h.audit(AuditStatus::Rejected).await;
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert!(
         audit[0].error.as_deref().unwrap().contains("RECALLED"),
@@ -485,17 +489,7 @@ async fn a_refused_refresh_token_backs_the_integration_off_and_dead_letters_noth
     // The document waits in Concur, READY: nothing lost.
     assert!(h.concur.documents().iter().all(|d| d.status == "READY"));
     // The audit trail says why nothing moves.
-    let failed = h
-        .pipeline
-        .env
-        .store
-        .query_audit(&AuditFilter {
-            integration: Some("concur-bc".into()),
-            status: Some(AuditStatus::Failed),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let failed = h.audit(AuditStatus::Failed).await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     let why = failed[0].error.as_deref().unwrap();
     assert!(
@@ -939,16 +933,7 @@ async fn a_report_bc_refuses_half_way_is_backed_out_by_an_applied_credit_memo_an
         "{}",
         parked[0].reason
     );
-    let backed_out = h
-        .pipeline
-        .env
-        .store
-        .query_audit(&AuditFilter {
-            status: Some(AuditStatus::BackedOut),
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let backed_out = h.audit(AuditStatus::BackedOut).await;
     assert_eq!(backed_out.len(), 1, "{backed_out:?}");
 }
 

@@ -26,7 +26,7 @@ use super::documents::{self, REPORT_DOC_KIND};
 use super::resolve::{ReportDoc, ResolvedReport};
 use crate::config::tables;
 use crate::model::{DocumentKind, InvoiceKind, ResolvedInvoice};
-use crate::ports::{AuditStatus, Clock, LedgerKey, LedgerState, Queue, Step, Store};
+use crate::ports::{AuditStatus, Clock, LedgerEntry, LedgerKey, LedgerState, Queue, Step, Store};
 use crate::steps::post::PostOutcome;
 use crate::steps::write::{Link, Subject, write_once};
 use crate::steps::{Env, IngestMessage, StepError, audit_item, map, once_key};
@@ -176,17 +176,9 @@ pub(super) async fn back_out<Q: Queue, S: Store, C: Clock>(
 ) -> Result<PostOutcome, StepError> {
     let mut reversed = Vec::new();
     for d in &report.docs {
-        let key = LedgerKey {
-            integration: flow.name().to_string(),
-            kind: REPORT_DOC_KIND.into(),
-            source_id: d.invoice.source_id.clone(),
+        let Some(entry) = ledger_entry(flow, env, d).await? else {
+            continue;
         };
-        let entry = env
-            .store
-            .ledger_entry(&key)
-            .await
-            .map_err(|e| StepError::new("reading the ledger", e))?;
-        let Some(entry) = entry else { continue };
         let Some(id) = entry.target_id.clone().filter(|i| !i.is_empty()) else {
             continue;
         };
@@ -377,17 +369,25 @@ pub(super) async fn refused_by_bc<Q: Queue, S: Store, C: Clock>(
     env: &Env<Q, S, C>,
     d: &ReportDoc,
 ) -> Result<bool, StepError> {
+    let entry = ledger_entry(flow, env, d).await?;
+    Ok(entry.is_none_or(|e| e.state != LedgerState::Done))
+}
+
+/// The ledger entry of one BC document of a report.
+async fn ledger_entry<Q: Queue, S: Store, C: Clock>(
+    flow: &ConcurBc,
+    env: &Env<Q, S, C>,
+    d: &ReportDoc,
+) -> Result<Option<LedgerEntry>, StepError> {
     let key = LedgerKey {
         integration: flow.name().to_string(),
         kind: REPORT_DOC_KIND.into(),
         source_id: d.invoice.source_id.clone(),
     };
-    let entry = env
-        .store
+    env.store
         .ledger_entry(&key)
         .await
-        .map_err(|e| StepError::new("reading the ledger", e))?;
-    Ok(entry.is_none_or(|e| e.state != LedgerState::Done))
+        .map_err(|e| StepError::new("reading the ledger", e))
 }
 
 /// Parked under the Concur document (a retry reads it again, and comes back here).

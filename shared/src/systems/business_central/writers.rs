@@ -189,23 +189,30 @@ impl InvoiceWriter {
         let Some(existing) = existing else {
             return Ok(None);
         };
-        tracing::warn!(
-            existing = %existing.id,
-            "BC already had this document posted: the new draft is deleted"
-        );
-        self.bc
-            .delete_document(
-                doc_set(inv),
-                &draft.id,
-                draft.etag.as_deref().unwrap_or("*"),
-            )
-            .await
-            .map_err(|e| refused("deleting a duplicate draft", e))?;
+        self.delete_duplicate(inv, &existing, draft).await?;
         Ok(Some(Written {
             number: existing.number.clone().unwrap_or_default(),
             id: existing.id,
             change: Change::AlreadyDone,
         }))
+    }
+
+    /// Deletes `new`, the draft this write made, because BC already had the document
+    /// (`existing`) before this ledger wrote it.
+    async fn delete_duplicate(
+        &self,
+        inv: &ResolvedInvoice,
+        existing: &PurchaseInvoice,
+        new: &PurchaseInvoice,
+    ) -> Result<(), SystemError> {
+        tracing::warn!(
+            existing = %existing.id,
+            "BC had this document before this ledger wrote it: the new draft is deleted"
+        );
+        self.bc
+            .delete_document(doc_set(inv), &new.id, new.etag.as_deref().unwrap_or("*"))
+            .await
+            .map_err(|e| refused("deleting a duplicate draft", e))
     }
 
     /// Gives every line of a draft this attempt did not create (a resumed or found one) the
@@ -325,7 +332,7 @@ impl Writer for InvoiceWriter {
             inv.lines.iter().map(|l| l.dimensions.clone()).collect();
         let draft = self.draft(inv);
         if !self.bc.look_up_on_first_create {
-            // Configured to trust the ledger alone on first attempts: the deep insert only.
+            // The default (issue #16): a first attempt trusts the ledger, the deep insert only.
             let created = self
                 .bc
                 .create_document_with_dimensions(set, &draft, &dims)
@@ -351,14 +358,7 @@ impl Writer for InvoiceWriter {
         others.sort_by_key(|d| d.is_draft());
         if let Some(mut existing) = others.into_iter().next() {
             if let Ok(new) = &created {
-                tracing::warn!(
-                    existing = %existing.id,
-                    "BC had this document before this ledger wrote it: the new draft is deleted"
-                );
-                self.bc
-                    .delete_document(set, &new.id, new.etag.as_deref().unwrap_or("*"))
-                    .await
-                    .map_err(|e| refused("deleting a duplicate draft", e))?;
+                self.delete_duplicate(inv, &existing, new).await?;
             }
             // Not made by this request: finishing completes a draft's dimensions.
             existing.dimensions_pending = true;
